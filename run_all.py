@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""Run the analysis notebooks in sequence with papermill.
+
+    python run_all.py                          # quick profile on the mock dataset (the main job)
+    python run_all.py --profile smoke          # a few minutes: checks the whole pipeline runs
+    python run_all.py --profile paper --data /path/to/merger_challenge
+    python run_all.py --only 02_train -p epochs=3
+    python run_all.py --list
+
+Each notebook's jupytext source (``notebooks/NN_name.py``) is executed with the profile's
+values injected into its ``parameters`` cell. Executed notebooks and their HTML renders go
+to ``runs/<run>/notebooks/``, figures to ``figures/<run>/``. The run stops at the first
+failing notebook, naming it, the failing cell and the error, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+REPO = Path(__file__).resolve().parent
+NOTEBOOK_DIR = REPO / "notebooks"
+sys.path.insert(0, str(REPO / "lib"))  # run_all.py works before `pip install -e .` too
+
+from galmerge.config import PROFILES, ProfileError, load_profile, parse_overrides  # noqa: E402
+
+
+@dataclass
+class Step:
+    """One notebook execution: ``name`` is the output name, ``notebook`` the source stem."""
+
+    name: str
+    notebook: str
+    extra: dict = field(default_factory=dict)
+    #: run-folder paths this step caches (removed by --force)
+    outputs: tuple[str, ...] = ()
+
+
+def build_steps(params: dict) -> list[Step]:
+    """The sequence of notebook runs; 02_train runs once per entry of ``input_kinds``."""
+    steps = [
+        Step("00_data", "00_data"),
+        Step("01_sersic_fitting", "01_sersic_fitting", outputs=("products",)),
+    ]
+    for kind in params.get("input_kinds", []):
+        steps.append(Step(f"02_train_{kind}", "02_train", {"input_kind": kind}, outputs=(f"train/{kind}",)))
+    steps += [Step(name, name) for name in
+              ("03_evaluate", "04_redshift", "05_merger_time", "06_ellipticity", "07_occlusion", "08_report")]
+    return steps
+
+
+def select_steps(steps: list[Step], only: list[str] | None, start: str | None) -> list[Step]:
+    """Apply --only (names or notebook stems, repeatable) and --from (a name or stem)."""
+    def matches(step: Step, key: str) -> bool:
+        return key in (step.name, step.notebook)
+
+    if start:
+        hits = [i for i, s in enumerate(steps) if matches(s, start)]
+        if not hits:
+            raise SystemExit(f"--from {start!r}: no such step; see --list")
+        steps = steps[hits[0]:]
+    if only:
+        unknown = [k for k in only if not any(matches(s, k) for s in steps)]
+        if unknown:
+            raise SystemExit(f"--only {', '.join(unknown)}: no such step; see --list")
+        steps = [s for s in steps if any(matches(s, k) for k in only)]
+    return steps
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILES, default="quick", help="compute profile (default: quick)")
+    parser.add_argument("--data", type=Path, help="dataset folder in the merger-challenge layout "
+                        "(default: the profile's mock dataset in data/mock_<profile>, generated if absent)")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/<profile>-<dataset name>)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a profile parameter (repeatable), e.g. -p epochs=3")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only this step (repeatable)")
+    parser.add_argument("--from", dest="start", metavar="NAME", help="start at this step")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute the cached products of the selected steps instead of reusing them")
+    parser.add_argument("--list", action="store_true", help="list the steps and exit")
+    return parser.parse_args(argv)
+
+
+def resolve_parameters(args) -> dict:
+    params = load_profile(args.profile)
+    params.update(parse_overrides(args.param, known=params))
+    return params
+
+
+def ensure_dataset(args, params) -> Path:
+    """The dataset folder; the profile's mock is generated when no --data is given and it is absent."""
+    if args.data is not None:
+        data = args.data.resolve()
+        if not data.is_dir():
+            raise SystemExit(f"--data {data}: no such folder")
+        return data
+    data = REPO / "data" / f"mock_{args.profile}"
+    marker = data / "catalog_merger_challenge_TNG_train.fits"
+    if marker.exists():
+        print(f"mock dataset: reusing {data.relative_to(REPO)}")
+        return data
+    print(f"mock dataset: generating {params['mock_n']} objects into {data.relative_to(REPO)}")
+    cmd = [sys.executable, "-m", "galmerge.mock", "--out", str(data),
+           "--n", str(params["mock_n"]), "--seed", str(params["mock_seed"])]
+    if subprocess.run(cmd, env=_child_env()).returncode != 0:
+        raise SystemExit("mock generation failed (see the messages above)")
+    return data
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "lib"), env.get("PYTHONPATH")]))
+    return env
+
+
+def notebook_parameters(source: Path) -> dict:
+    """Parameter names and defaults of a jupytext notebook's ``parameters`` cell."""
+    import papermill as pm
+    return pm.inspect_notebook(str(_as_ipynb(source)))
+
+
+def _as_ipynb(source: Path) -> Path:
+    """Convert the jupytext source to a fresh .ipynb beside the run (the .py is what runs)."""
+    import jupytext
+    target = Path(os.environ.get("TMPDIR", "/tmp")) / "galmerge_run_all" / f"{source.stem}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(notebook, target)
+    return target
+
+
+def render_html(executed: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def run_step(step: Step, params: dict, injected: dict, run_dir: Path) -> float:
+    import papermill as pm
+
+    source = NOTEBOOK_DIR / f"{step.notebook}.py"
+    if not source.exists():
+        raise SystemExit(f"{step.name}: notebook source {source.relative_to(REPO)} is missing")
+    wanted = notebook_parameters(source)
+    values = {**params, **injected, **step.extra}
+    given = {k: values[k] for k in wanted if k in values}
+    executed = run_dir / "notebooks" / f"{step.name}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(_as_ipynb(source)), str(executed), parameters=given,
+                            cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=True)
+    except pm.PapermillExecutionError as err:
+        if executed.exists():
+            render_html(executed)
+        print(f"\nFAILED: notebook {step.name} ({source.relative_to(REPO)}), cell {err.exec_count} "
+              f"(index {err.cell_index}): {err.ename}: {err.evalue}\n"
+              f"executed notebook with the traceback: {executed}", file=sys.stderr)
+        raise SystemExit(1) from None
+    render_html(executed)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        params = resolve_parameters(args)
+    except ProfileError as err:
+        raise SystemExit(str(err)) from None
+    steps = select_steps(build_steps(params), args.only, args.start)
+    if args.list:
+        for step in build_steps(params):
+            mark = "*" if step in steps else " "
+            print(f"{mark} {step.name:<22} notebooks/{step.notebook}.py {step.extra or ''}")
+        return 0
+
+    data = ensure_dataset(args, params)
+    run_name = f"{args.profile}-{data.name}"
+    run_dir = (args.out or REPO / "runs" / run_name).resolve()
+    figures_dir = (REPO / "figures" / run_dir.name).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    injected = {"run_dir": str(run_dir), "data_dir": str(data), "figures_dir": str(figures_dir)}
+    print(f"run {run_dir.name}: profile {args.profile}, data {data}, {len(steps)} notebook(s)")
+
+    log_path = run_dir / "run_log.json"
+    log = json.loads(log_path.read_text()) if log_path.exists() else {}
+    for i, step in enumerate(steps, 1):
+        cached = [run_dir / p for p in step.outputs if (run_dir / p).exists()]
+        if cached and args.force:
+            for path in cached:
+                print(f"  --force: removing {path.relative_to(run_dir)}")
+                shutil.rmtree(path)
+        elif cached:
+            print(f"  {step.name}: finished outputs exist ({', '.join(p.name for p in cached)}); "
+                  "the notebook reuses them (use --force to recompute)")
+        print(f"[{i}/{len(steps)}] {step.name}", flush=True)
+        seconds = run_step(step, params, injected, run_dir)
+        print(f"[{i}/{len(steps)}] {step.name} done in {seconds:.0f} s", flush=True)
+        log[step.name] = {"seconds": round(seconds, 1), "profile": args.profile,
+                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        log_path.write_text(json.dumps(log, indent=2))
+    print(f"done: notebooks and HTML in {run_dir / 'notebooks'}, figures in {figures_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
