@@ -1,0 +1,48 @@
+"""The reproduction report: verdicts on the paper's conclusions and the written files."""
+
+import pandas as pd
+import pytest
+
+from galmerge.report import PAPER_TABLE1, PAPER_TABLE2, judge_conclusions, write_report
+
+
+def _table2(pre, post, err=1.0):
+    kinds = ["raw", "model", "residual"]
+    return pd.DataFrame({"pre": pre, "pre_err": [err] * 3, "post": post, "post_err": [err] * 3},
+                        index=pd.Index(kinds, name="kind"))
+
+
+def test_paper_tables_judged_by_their_own_uncertainties():
+    # The paper's own Table 2 separates CNN3 from CNN2 on post-mergers by 2.1 points with
+    # 95 % half-widths of 1.4 and 1.6: within the combined uncertainty (2.13), so even the
+    # paper's numbers make conclusion III inconclusive by this criterion.
+    verdicts = judge_conclusions(PAPER_TABLE1, PAPER_TABLE2)
+    assert [v.verdict for v in verdicts] == ["reproduced", "reproduced", "inconclusive"]
+
+
+def test_reversed_post_merger_ranking_is_not_reproduced():
+    table1 = PAPER_TABLE1.copy()
+    verdicts = judge_conclusions(table1, _table2(pre=[80, 78, 70], post=[60, 60, 50]))
+    assert verdicts[1].verdict == "reproduced"
+    assert verdicts[2].verdict == "not reproduced"
+
+
+def test_difference_within_uncertainty_is_inconclusive():
+    verdicts = judge_conclusions(PAPER_TABLE1, _table2(pre=[75, 74.5, 74], post=[55, 54, 54.5], err=2.0))
+    assert verdicts[1].verdict == "inconclusive" and verdicts[2].verdict == "inconclusive"
+
+
+def test_missing_network_is_not_testable():
+    verdicts = judge_conclusions(PAPER_TABLE1.drop(index="model"), PAPER_TABLE2)
+    assert all(v.verdict == "not testable" for v in verdicts)
+
+
+def test_write_report_writes_markdown_and_html(tmp_path):
+    figures = tmp_path / "figs"
+    figures.mkdir()
+    (figures / "fig12_roc.png").write_bytes(b"\x89PNG")
+    paths = write_report(tmp_path, figures, PAPER_TABLE1, PAPER_TABLE2)
+    text = paths["markdown"].read_text()
+    assert "Table 1" in text and "CNN3 (residual)" in text and "fig12_roc" in text
+    assert "accuracy (paper)" in text and "sigmoid" in text
+    assert "<table>" in paths["html"].read_text()
