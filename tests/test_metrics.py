@@ -1,0 +1,196 @@
+"""galmerge.metrics: agreement with scikit-learn, the precision = recall threshold rule,
+bootstrap coverage and the balanced sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from galmerge import metrics as gm
+
+
+def _random_sample(seed: int, n: int = 200, signal: float = 1.0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    scores = 1 / (1 + np.exp(-(signal * (2 * y - 1) + rng.normal(0, 1.5, n))))
+    return y, scores
+
+
+# --------------------------------------------------------------------------- scikit-learn agreement
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_classification_metrics_agree_with_sklearn(seed):
+    y, s = _random_sample(seed)
+    pred = gm.predict(s, 0.5)
+    m = gm.classification_metrics(y, pred, s)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["precision"] == pytest.approx(skm.precision_score(y, pred))
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert m["auc"] == pytest.approx(skm.roc_auc_score(y, s))
+    assert m["n"] == len(y)
+
+
+def test_undefined_metrics_are_nan_not_zero():
+    m = gm.classification_metrics([0, 0, 0], [0, 0, 0], [0.1, 0.2, 0.3])
+    assert m["accuracy"] == 1.0
+    assert np.isnan(m["precision"]) and np.isnan(m["recall"]) and np.isnan(m["auc"])
+    empty = gm.classification_metrics([], [], [])
+    assert empty["n"] == 0 and np.isnan(empty["accuracy"])
+
+
+def test_vectorised_counts_agree_with_sklearn_on_every_resample():
+    rng = np.random.default_rng(5)
+    # small samples so that degenerate resamples (no merger, no predicted merger) occur
+    y = rng.integers(0, 2, (120, 6)).astype(bool)
+    p = rng.integers(0, 2, (120, 6)).astype(bool)
+    tp, fp = (y & p).sum(1), (~y & p).sum(1)
+    fn, tn = (y & ~p).sum(1), (~y & ~p).sum(1)
+    vec = gm.metrics_from_counts(tp, fp, fn, tn)
+    for i in range(len(y)):
+        ref = gm.classification_metrics(y[i].astype(int), p[i].astype(int))
+        for metric in gm.METRICS:
+            np.testing.assert_equal(vec[metric][i], ref[metric], err_msg=f"{metric} row {i}: {y[i]} {p[i]}")
+
+
+def test_metrics_vs_threshold_matches_pointwise_metrics():
+    y, s = _random_sample(3)
+    curves = gm.metrics_vs_threshold(y, s, [0.2, 0.5, 0.8, 1.01])
+    for _, row in curves.iterrows():
+        ref = gm.classification_metrics(y, gm.predict(s, row["threshold"]))
+        for metric in gm.METRICS:
+            np.testing.assert_equal(row[metric], ref[metric])
+    assert np.isnan(curves["precision"].iloc[-1])  # nothing predicted a merger above every score
+
+
+def test_confusion_matrix_rows_normalised_and_empty_row_nan():
+    y, s = _random_sample(4)
+    pred = gm.predict(s, 0.5)
+    cm = gm.confusion_matrix(y, pred)
+    np.testing.assert_allclose(cm.sum(axis=1), 1.0)
+    np.testing.assert_allclose(cm, skm.confusion_matrix(y, pred, normalize="true"))
+    no_mergers = gm.confusion_matrix([0, 0, 0], [0, 1, 0])
+    assert np.isnan(no_mergers[1]).all() and cm.shape == (2, 2)
+
+
+def test_labels_are_validated():
+    with pytest.raises(ValueError, match="only 0"):
+        gm.classification_metrics([0, 2], [0, 1])
+    with pytest.raises(ValueError, match="shape"):
+        gm.precision_recall_threshold([0, 1], [0.5])
+    with pytest.raises(ValueError, match="non-finite"):
+        gm.precision_recall_threshold([0, 1], [0.5, np.nan])
+
+
+# --------------------------------------------------------------------------- precision = recall threshold
+def _precision_recall(y, s, t):
+    """Precision and recall of ``score >= t``, counted directly (independent of the code under test)."""
+    pred = s >= t
+    tp = np.sum(pred & (y == 1))
+    return tp / max(pred.sum(), 1), tp / np.sum(y == 1)
+
+
+def _gap(y, s, t):
+    p, r = _precision_recall(y, s, t)
+    return abs(p - r)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_threshold_has_smallest_gap_among_candidates(seed):
+    y, s = _random_sample(seed, n=150, signal=0.5)
+    chosen = gm.choose_precision_recall_threshold(y, s)
+    gaps = [_gap(y, s, t) for t in np.unique(s)]
+    assert _gap(y, s, chosen.threshold) == pytest.approx(min(gaps), abs=1e-12)
+    assert chosen.threshold in np.unique(s)
+    assert chosen.n_candidates == len(np.unique(s))
+
+
+def test_continuous_scores_give_an_exact_crossing_with_as_many_predicted_as_true_mergers():
+    y, s = _random_sample(11, n=300)
+    chosen = gm.choose_precision_recall_threshold(y, s)
+    assert chosen.exact and chosen.precision == pytest.approx(chosen.recall)
+    assert gm.predict(s, chosen.threshold).sum() == y.sum()  # FP = FN
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tied_scores_follow_the_documented_rule(seed):
+    # scores rounded to one decimal: many ties, so usually no exact crossing
+    y, s = _random_sample(seed, n=60, signal=0.5)
+    s = np.round(s, 1)
+    candidates = np.unique(s)
+    pr = []
+    for t in candidates:
+        p, r = _precision_recall(y, s, t)
+        pr.append((round(abs(p - r), 12), -round(p + r, 12), t))
+    expected = min(pr)[2]  # smallest gap, then largest p + r, then lowest threshold
+    assert gm.precision_recall_threshold(y, s) == expected
+
+
+def test_threshold_needs_mergers():
+    with pytest.raises(ValueError, match="no mergers"):
+        gm.precision_recall_threshold([0, 0, 0], [0.1, 0.5, 0.9])
+
+
+# --------------------------------------------------------------------------- bootstrap
+def test_bootstrap_interval_covers_true_rate_about_95_percent():
+    rng = np.random.default_rng(2024)
+    true_rate, n, trials = 0.3, 200, 200
+    covered = 0
+    for _ in range(trials):
+        correct = (rng.random(n) < true_rate).astype(int)  # a sample of mergers, 1 = classified correctly
+        s = gm.bootstrap_metrics(np.ones(n, int), correct, ("fraction_correct",), n_resamples=200,
+                                 rng=rng)["fraction_correct"]
+        covered += s.lower <= true_rate <= s.upper
+    coverage = covered / trials
+    # binomial spread of the coverage over 200 trials is about 1.5 %
+    assert 0.90 <= coverage <= 0.99, coverage
+
+
+def test_bootstrap_is_seeded_and_reports_upper_minus_mean():
+    y, s = _random_sample(8)
+    pred = gm.predict(s, 0.5)
+    a = gm.bootstrap_metrics(y, pred, n_resamples=300, rng=1)
+    b = gm.bootstrap_metrics(y, pred, n_resamples=300, rng=1)
+    c = gm.bootstrap_metrics(y, pred, n_resamples=300, rng=2)
+    assert a == b and a["accuracy"] != c["accuracy"]
+    for metric, r in a.items():
+        assert r.error == pytest.approx(r.upper - r.mean)
+        assert r.lower <= r.mean <= r.upper
+        assert r.value == pytest.approx(gm.classification_metrics(y, pred)[metric])
+        assert abs(r.mean - r.value) < 0.02
+        assert r.n == len(y) and r.n_defined == 300
+
+
+def test_bootstrap_of_empty_sample_is_nan():
+    r = gm.bootstrap_metrics([], [], n_resamples=10, rng=0)["accuracy"]
+    assert r.n == 0 and np.isnan(r.mean) and np.isnan(r.error)
+
+
+# --------------------------------------------------------------------------- balanced resampling
+@pytest.mark.parametrize("n_mergers, n_non, per_class, expected_k",
+                         [(40, 90, 500, 40), (90, 40, 500, 40), (90, 80, 30, 30), (0, 50, 500, 0)])
+def test_balanced_draws_counts_and_no_repeats(n_mergers, n_non, per_class, expected_k):
+    rng = np.random.default_rng(0)
+    y = rng.permutation(np.r_[np.ones(n_mergers, int), np.zeros(n_non, int)])
+    draws = gm.balanced_draws(y, per_class=per_class, n_draws=7, rng=3)
+    assert draws.shape == (7, 2 * expected_k)
+    for row in draws:
+        assert len(np.unique(row)) == len(row)  # never the same galaxy twice within a draw
+        assert y[row[:expected_k]].sum() == expected_k and y[row[expected_k:]].sum() == 0
+    if expected_k and expected_k < max(n_mergers, n_non):
+        assert len({tuple(sorted(r)) for r in draws}) > 1  # the draws differ
+
+
+def test_balanced_metrics_mean_and_std_over_draws():
+    y, s = _random_sample(9, n=300)
+    pred = gm.predict(s, 0.5)
+    draws = gm.balanced_draws(y, per_class=50, n_draws=6, rng=4)
+    result = gm.balanced_metrics(y, pred, ("accuracy", "precision"), draws=draws)
+    acc = [skm.accuracy_score(y[d], pred[d]) for d in draws]
+    prec = [skm.precision_score(y[d], pred[d]) for d in draws]
+    assert result["accuracy"]["mean"] == pytest.approx(np.mean(acc))
+    assert result["accuracy"]["std"] == pytest.approx(np.std(acc, ddof=1))
+    assert result["precision"]["mean"] == pytest.approx(np.mean(prec))
+    assert result["accuracy"]["per_class"] == 50 and result["accuracy"]["n_draws"] == 6
+    empty = gm.balanced_metrics(np.zeros(10, int), np.zeros(10, int), per_class=5, n_draws=3, rng=0)
+    assert np.isnan(empty["accuracy"]["mean"]) and empty["accuracy"]["per_class"] == 0
