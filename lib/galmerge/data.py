@@ -1,0 +1,564 @@
+"""Read a dataset in the merger-challenge layout and assign train/validation/test splits.
+
+Layout (Margalef-Bentabol et al. 2024; the mock generator writes the same)::
+
+    <dataset>/train/snapnum_<lo>_<hi>/objID_<ID>.fits
+    <dataset>/test/snapnum_<lo>_<hi>/objID_<ID>.fits              (optional)
+    <dataset>/catalog_merger_challenge_TNG_train.fits  (or .csv)
+    <dataset>/catalog_merger_challenge_TNG_test.fits   (or .csv; with test/)
+    <dataset>/psf/psf_i.fits                                      (optional)
+
+Catalogue columns read: ``ID, snapnum, sequence_ID, is_major_merger, is_pre_merger,
+is_ongoing_merger, is_post_merger, time_before_merger, time_after_merger``; every other column
+is kept as it is (the mock's truth columns start with ``true_``).
+
+Conventions and policies (documented here once, applied by :func:`load_catalog`):
+
+* **Times.** ``time_before_merger`` / ``time_after_merger`` are in Gyr and >= 0. NaN *or any
+  negative value* (sentinels such as -1 or -99) means "not applicable". For a merger exactly one
+  of the two is given; ``merger_time = -time_before_merger`` or ``+time_after_merger``. When both
+  are given, the stage flag decides (pre -> before, post -> after); an ongoing merger with both
+  given, or a merger with neither, is an error.
+* **Classes.** ``label = is_major_merger`` (1/0). Minor mergers are non-mergers (paper, Sect. 2.1):
+  a row with ``is_major_merger = 0`` gets ``stage = 'non'`` and ``merger_time = NaN`` whatever its
+  stage flags or times say; such rows are counted, warned about and listed in
+  ``catalog.attrs["nonmergers_with_merger_info"]``.
+* **Stages.** A merger needs exactly one of the three stage flags; its time must lie in the
+  stage's window (:data:`STAGE_WINDOWS_GYR`, within :data:`STAGE_TOLERANCE_GYR`); otherwise error.
+* **Sequences.** ``sequence_ID`` NaN or negative becomes -1 ("no sequence"); each such object is a
+  group of its own for the split.
+* **Missing files.** Catalogue rows without an image and images without a catalogue row raise
+  :class:`DatasetError` with counts and examples; ``on_missing='drop'`` drops them instead, warns
+  with the counts and records them in ``catalog.attrs["dropped"]``.
+* **Non-finite pixels.** :func:`load_image` raises on NaN/inf by default (``nonfinite='raise'``);
+  ``'zero'`` replaces them with 0 (sky level of the background-subtracted cutouts) and warns with
+  the count; ``'keep'`` returns them untouched. :func:`validate_images` counts them per image.
+* **Name clashes.** A catalogue column named like a normalised output column (``split``,
+  ``redshift``, ``label``, ``stage``, ``merger_time``, ``image_path``, ``source_folder``) is kept
+  as ``catalog_<name>`` with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from astropy.table import Table
+from tqdm.auto import tqdm
+
+from galmerge.cosmology import SNAPNUM_FOLDERS, SNAPSHOT_REDSHIFTS, folder_for_snapnum, snapnum_to_redshift
+
+#: Columns every catalogue must have.
+REQUIRED_COLUMNS = ("ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_merger",
+                    "is_ongoing_merger", "is_post_merger", "time_before_merger", "time_after_merger")
+#: The normalised columns :func:`load_catalog` puts first, in this order.
+NORMALISED_COLUMNS = ("ID", "split", "snapnum", "redshift", "sequence_ID", "label", "stage",
+                      "merger_time", "image_path", "source_folder")
+#: Merger stages (paper, Sect. 2.1) and the catalogue flag of each.
+STAGE_FLAGS = {"pre": "is_pre_merger", "ongoing": "is_ongoing_merger", "post": "is_post_merger"}
+STAGES = ("pre", "ongoing", "post", "non")
+#: Merger-time window of each stage in Gyr (negative before coalescence), paper Sect. 2.1.
+STAGE_WINDOWS_GYR = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 0.3)}
+#: Slack allowed at the window edges (Gyr), for times rounded in the catalogue.
+STAGE_TOLERANCE_GYR = 0.01
+SPLITS = ("train", "validation", "test")
+#: Train : validation : test fractions of the paper (Sect. 2.2).
+DEFAULT_FRACTIONS = (0.75, 0.15, 0.10)
+#: Folders of the challenge layout that hold images, with their catalogue.
+SOURCE_FOLDERS = ("train", "test")
+CATALOG_STEM = "catalog_merger_challenge_TNG_{folder}"
+PSF_FILE = Path("psf") / "psf_i.fits"
+NO_SEQUENCE = -1
+#: How many examples an error message lists.
+N_EXAMPLES = 5
+
+_IMAGE_NAME = re.compile(r"^objID_(-?\d+)\.fits$")
+_FOLDER_NAME = re.compile(r"^snapnum_\d+_\d+$")
+
+
+class DatasetError(ValueError):
+    """The dataset on disk is missing, unreadable or inconsistent; the message names the file."""
+
+
+class DatasetWarning(UserWarning):
+    """Something in the dataset was resolved by a documented policy (dropped, replaced, renamed)."""
+
+
+def _examples(values, n: int = N_EXAMPLES) -> str:
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:n])
+    return shown + (f", ... ({len(values) - n} more)" if len(values) > n else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+
+
+def load_image(path: str | Path, nonfinite: str = "raise") -> np.ndarray:
+    """Read one cutout as a 2-D float32 array (flux units of the file, usually nanomaggies).
+
+    The image is the data of the first HDU that has any (HDU 0 or HDU 1 in public copies of the
+    challenge data); shape (N, M) or (1, N, M).
+
+    Parameters
+    ----------
+    path : str or Path
+        The FITS file.
+    nonfinite : {'raise', 'zero', 'keep'}
+        What to do with NaN/inf pixels: raise :class:`DatasetError` (default), replace them by 0
+        with a :class:`DatasetWarning` that gives the count, or return them untouched.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing, not readable as FITS (corrupt or truncated), has no image data, has
+        the wrong number of dimensions, or (``nonfinite='raise'``) holds NaN/inf pixels.
+    """
+    if nonfinite not in ("raise", "zero", "keep"):
+        raise ValueError(f"nonfinite must be 'raise', 'zero' or 'keep', got {nonfinite!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: image file does not exist")
+    try:
+        with warnings.catch_warnings():
+            # astropy only warns on a truncated file; a truncated image is a corrupt image.
+            warnings.filterwarnings("error", message=".*truncated.*")
+            with fits.open(path, memmap=False) as hdus:
+                data = next((hdu.data for hdu in hdus if hdu.data is not None and hdu.data.size), None)
+    except Exception as err:  # astropy raises OSError, ValueError, TypeError... on bad files
+        raise DatasetError(f"{path}: unreadable or corrupt FITS file ({type(err).__name__}: {err})") from err
+    if data is None:
+        raise DatasetError(f"{path}: no HDU holds image data")
+    if data.dtype.fields is not None:
+        raise DatasetError(f"{path}: first HDU with data is a table, not an image")
+    image = np.asarray(data, dtype=np.float32)
+    if image.ndim == 3 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim != 2:
+        raise DatasetError(f"{path}: image has shape {data.shape}; expected (N, M) or (1, N, M)")
+    bad = ~np.isfinite(image)
+    n_bad = int(bad.sum())
+    if n_bad and nonfinite == "raise":
+        raise DatasetError(f"{path}: {n_bad} of {image.size} pixels are NaN or inf "
+                           "(load with nonfinite='zero' or 'keep' to accept them)")
+    if n_bad and nonfinite == "zero":
+        warnings.warn(f"{path}: {n_bad} NaN/inf pixels set to 0", DatasetWarning, stacklevel=2)
+        image = np.where(bad, np.float32(0), image)
+    return image
+
+
+def load_psf(dataset_dir: str | Path) -> np.ndarray | None:
+    """The dataset's i-band PSF (``<dataset>/psf/psf_i.fits``) normalised to sum 1, or None if absent.
+
+    Raises
+    ------
+    DatasetError
+        The PSF file exists but is unreadable, has NaN/inf pixels or a non-positive sum.
+    """
+    path = Path(dataset_dir) / PSF_FILE
+    if not path.exists():
+        return None
+    psf = load_image(path, nonfinite="raise")
+    total = float(psf.sum(dtype=np.float64))
+    if not total > 0:
+        raise DatasetError(f"{path}: PSF sums to {total}; cannot normalise it")
+    return (psf / total).astype(np.float32)
+
+
+def expected_image_size(snapnum: int) -> int:
+    """Side in pixels that the challenge's folder for ``snapnum`` promises (160 kpc across)."""
+    return SNAPNUM_FOLDERS[folder_for_snapnum(snapnum)][2]
+
+
+def validate_images(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
+    """Open every image of ``catalog`` and check its shape and pixels.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        Output of :func:`load_catalog` (needs ``ID``, ``snapnum``, ``image_path``).
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image: ``ID, image_path, ny, nx, expected_size, shape_ok, n_nonfinite, error``
+        (``error`` is '' for a readable image, else the reader's message). A
+        :class:`DatasetWarning` gives the counts of problems, if any.
+    """
+    rows = []
+    for ident, snapnum, path in tqdm(catalog[["ID", "snapnum", "image_path"]].itertuples(index=False),
+                                     total=len(catalog), desc="checking images", disable=not progress):
+        expected = expected_image_size(int(snapnum))
+        row = {"ID": ident, "image_path": path, "ny": -1, "nx": -1, "expected_size": expected,
+               "shape_ok": False, "n_nonfinite": 0, "error": ""}
+        try:
+            image = load_image(path, nonfinite="keep")
+        except DatasetError as err:
+            row["error"] = str(err)
+        else:
+            row.update(ny=image.shape[0], nx=image.shape[1],
+                       shape_ok=image.shape == (expected, expected),
+                       n_nonfinite=int((~np.isfinite(image)).sum()))
+        rows.append(row)
+    report = pd.DataFrame(rows, columns=["ID", "image_path", "ny", "nx", "expected_size", "shape_ok",
+                                         "n_nonfinite", "error"])
+    n_err = int((report["error"] != "").sum())
+    n_shape = int((~report["shape_ok"] & (report["error"] == "")).sum())
+    n_nonfinite = int((report["n_nonfinite"] > 0).sum())
+    if n_err or n_shape or n_nonfinite:
+        warnings.warn(f"validate_images: {n_err} unreadable images, {n_shape} with a size other than "
+                      f"their folder's, {n_nonfinite} with NaN/inf pixels (of {len(report)})",
+                      DatasetWarning, stacklevel=2)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Catalogue
+
+
+def find_catalog_file(dataset_dir: str | Path, folder: str) -> Path | None:
+    """The catalogue of ``folder`` ('train' or 'test'): FITS preferred over CSV; None if neither."""
+    dataset_dir = Path(dataset_dir)
+    candidates = [dataset_dir / (CATALOG_STEM.format(folder=folder) + ext) for ext in (".fits", ".csv")]
+    present = [p for p in candidates if p.is_file()]
+    if len(present) == 2:
+        warnings.warn(f"{dataset_dir}: both {present[0].name} and {present[1].name} exist; reading the FITS one",
+                      DatasetWarning, stacklevel=2)
+    return present[0] if present else None
+
+
+def read_catalog_file(path: str | Path) -> pd.DataFrame:
+    """Read a catalogue (FITS table or CSV) as it is, checking that the required columns exist."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pd.read_csv(path)
+        else:
+            table = Table.read(path).to_pandas()
+    except Exception as err:
+        raise DatasetError(f"{path}: cannot read catalogue ({type(err).__name__}: {err})") from err
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{path}: catalogue lacks required column(s) {missing}; "
+                           f"it has {list(table.columns)}")
+    return table
+
+
+def _as_int(values: pd.Series, name: str, file: Path, allow_nan: bool = False) -> np.ndarray:
+    """Integer column (int64); NaN becomes NO_SEQUENCE when ``allow_nan``; else an error."""
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(numeric) & ~(allow_nan & values.isna().to_numpy())
+    fractional = np.isfinite(numeric) & (numeric != np.round(numeric))
+    if bad.any() or fractional.any():
+        rows = np.flatnonzero(bad | fractional)
+        raise DatasetError(f"{file}: column {name} must hold integers; {len(rows)} rows do not "
+                           f"(rows {_examples(rows)}: {_examples(values.iloc[rows])})")
+    return np.where(np.isfinite(numeric), numeric, NO_SEQUENCE).astype(np.int64)
+
+
+def _as_flag(values: pd.Series, name: str, file: Path) -> np.ndarray:
+    """0/1 (or boolean) column as bool; anything else is an error."""
+    if values.dtype == bool:
+        values = values.astype(int)
+    numeric = pd.to_numeric(values, errors="coerce")
+    ok = numeric.isin([0, 1]).to_numpy()
+    if not ok.all():
+        rows = np.flatnonzero(~ok)
+        raise DatasetError(f"{file}: column {name} must be 0/1; {len(rows)} rows are not "
+                           f"(rows {_examples(rows)}: {_examples(values.iloc[rows])})")
+    return numeric.to_numpy(dtype=int) == 1
+
+
+def _as_time(values: pd.Series) -> np.ndarray:
+    """Time column in Gyr; NaN and negative sentinels (-1, -99, ...) become NaN ("not applicable")."""
+    times = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isfinite(times) & (times >= 0), times, np.nan)
+
+
+def normalise_catalog(raw: pd.DataFrame, file: str | Path, source_folder: str) -> pd.DataFrame:
+    """Turn one raw catalogue into the normalised columns (without ``split`` and ``image_path``).
+
+    Applies the policies of the module docstring; raises :class:`DatasetError` naming ``file``
+    for inconsistent rows. Informational counts go to ``attrs["nonmergers_with_merger_info"]``.
+    """
+    file = Path(file)
+    ids = _as_int(raw["ID"], "ID", file)
+    snapnum = _as_int(raw["snapnum"], "snapnum", file)
+    unknown = sorted(set(snapnum.tolist()) - set(SNAPSHOT_REDSHIFTS))
+    if unknown:
+        rows = np.flatnonzero(~np.isin(snapnum, list(SNAPSHOT_REDSHIFTS)))
+        raise DatasetError(f"{file}: {len(rows)} rows have a snapnum outside the challenge's 50-91: "
+                           f"{_examples(unknown)} (IDs {_examples(ids[rows])})")
+    sequence = _as_int(raw["sequence_ID"], "sequence_ID", file, allow_nan=True)
+    sequence = np.where(sequence < 0, NO_SEQUENCE, sequence)
+    label = _as_flag(raw["is_major_merger"], "is_major_merger", file)
+    flags = np.column_stack([_as_flag(raw[c], c, file) for c in STAGE_FLAGS.values()])
+    before, after = _as_time(raw["time_before_merger"]), _as_time(raw["time_after_merger"])
+
+    n_flags = flags.sum(axis=1)
+    _check(label & (n_flags == 0), ids, file, "mergers (is_major_merger=1) without any stage flag")
+    _check(label & (n_flags > 1), ids, file, "mergers with more than one stage flag")
+    stage = np.array(["non"] * len(raw), dtype=object)
+    for i, name in enumerate(STAGE_FLAGS):
+        stage[label & flags[:, i]] = name
+
+    has_before, has_after = np.isfinite(before), np.isfinite(after)
+    _check(label & ~has_before & ~has_after, ids, file,
+           "mergers with neither time_before_merger nor time_after_merger (both NaN or negative)")
+    _check(label & has_before & has_after & (stage == "ongoing"), ids, file,
+           "ongoing mergers with both time_before_merger and time_after_merger given (ambiguous sign)")
+    use_before = has_before & ~(has_after & (stage == "post"))
+    merger_time = np.where(use_before, -before, after)
+    merger_time = np.where(label, merger_time, np.nan)
+    for name, (lo, hi) in STAGE_WINDOWS_GYR.items():
+        outside = (stage == name) & ~((merger_time >= lo - STAGE_TOLERANCE_GYR)
+                                      & (merger_time <= hi + STAGE_TOLERANCE_GYR))
+        _check(outside, ids, file, f"{name}-mergers whose merger time is outside the stage's "
+               f"window [{lo}, {hi}] Gyr", values=merger_time)
+
+    out = pd.DataFrame({
+        "ID": ids,
+        "snapnum": snapnum,
+        "redshift": np.atleast_1d(snapnum_to_redshift(snapnum)).astype(float),
+        "sequence_ID": sequence,
+        "label": label.astype(np.int64),
+        "stage": stage,
+        "merger_time": merger_time.astype(float),
+        "source_folder": source_folder,
+    })
+    extras = raw.drop(columns=["ID", "snapnum", "sequence_ID"]).reset_index(drop=True)
+    clashes = [c for c in extras.columns if c in NORMALISED_COLUMNS]
+    if clashes:
+        warnings.warn(f"{file}: catalogue column(s) {clashes} clash with normalised columns; "
+                      f"kept as {['catalog_' + c for c in clashes]}", DatasetWarning, stacklevel=3)
+        extras = extras.rename(columns={c: f"catalog_{c}" for c in clashes})
+    out = pd.concat([out, extras], axis=1)
+    info = ~label & ((n_flags > 0) | has_before | has_after)
+    out.attrs["nonmergers_with_merger_info"] = ids[info].tolist()
+    if info.any():
+        warnings.warn(f"{file}: {int(info.sum())} non-mergers (is_major_merger=0, e.g. minor mergers) carry "
+                      f"stage flags or merger times; they count as non-mergers (IDs {_examples(ids[info])})",
+                      DatasetWarning, stacklevel=3)
+    return out
+
+
+def _check(bad: np.ndarray, ids: np.ndarray, file: Path, problem: str, values=None) -> None:
+    if bad.any():
+        detail = "" if values is None else f"; values {_examples(np.round(values[bad], 4))}"
+        raise DatasetError(f"{file}: {int(bad.sum())} {problem} (IDs {_examples(ids[bad])}{detail})")
+
+
+def index_images(dataset_dir: str | Path, folder: str) -> pd.DataFrame:
+    """Every ``<folder>/snapnum_*/objID_<ID>.fits`` of a dataset: columns ID, image_path, image_folder.
+
+    Raises
+    ------
+    DatasetError
+        For a snapnum folder the challenge does not define or an ID present in two folders.
+    """
+    root = Path(dataset_dir) / folder
+    rows = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        if not _FOLDER_NAME.match(sub.name):
+            continue
+        if sub.name not in SNAPNUM_FOLDERS:
+            raise DatasetError(f"{sub}: unknown redshift folder; the challenge has {list(SNAPNUM_FOLDERS)}")
+        with os.scandir(sub) as entries:
+            for entry in entries:
+                match = _IMAGE_NAME.match(entry.name)
+                if match:
+                    rows.append((int(match.group(1)), str(Path(entry.path).resolve()), sub.name))
+    index = pd.DataFrame(rows, columns=["ID", "image_path", "image_folder"]).astype({"ID": np.int64})
+    twice = index["ID"].duplicated(keep=False)
+    if twice.any():
+        raise DatasetError(f"{root}: {int(index.loc[twice, 'ID'].nunique())} IDs have images in more than one "
+                           f"folder: {_examples(sorted(index.loc[twice, 'image_path']))}")
+    return index.sort_values("ID", kind="stable").reset_index(drop=True)
+
+
+def _attach_images(catalog: pd.DataFrame, images: pd.DataFrame, catalog_file: Path, folder_dir: Path,
+                   on_missing: str, dropped: dict) -> pd.DataFrame:
+    """Join image paths onto the catalogue rows of one source folder; orphans raise or are dropped."""
+    merged = catalog.merge(images, on="ID", how="outer", indicator=True, validate="one_to_one")
+    no_image = merged.loc[merged["_merge"] == "left_only", "ID"].astype(np.int64).tolist()
+    no_row = sorted(merged.loc[merged["_merge"] == "right_only", "image_path"])
+    if (no_image or no_row) and on_missing == "raise":
+        parts = []
+        if no_image:
+            parts.append(f"{len(no_image)} catalogue rows of {catalog_file} have no image in {folder_dir} "
+                         f"(IDs {_examples(no_image)})")
+        if no_row:
+            parts.append(f"{len(no_row)} images in {folder_dir} have no row in {catalog_file} "
+                         f"({_examples(no_row)})")
+        raise DatasetError("; ".join(parts) + " (load_catalog(..., on_missing='drop') drops them with a warning)")
+    if no_image or no_row:
+        warnings.warn(f"{folder_dir}: dropped {len(no_image)} catalogue rows without an image and ignored "
+                      f"{len(no_row)} images without a catalogue row (see catalog.attrs['dropped'])",
+                      DatasetWarning, stacklevel=3)
+        dropped["rows_without_image"] += no_image
+        dropped["images_without_row"] += no_row
+    merged = merged[merged["_merge"] == "both"].drop(columns="_merge")
+    expected = merged["snapnum"].astype(int).map(folder_for_snapnum)
+    wrong = expected != merged["image_folder"]
+    if wrong.any():
+        raise DatasetError(f"{folder_dir}: {int(wrong.sum())} images lie in a folder that does not match their "
+                           f"catalogue snapnum ({_examples(merged.loc[wrong, 'image_path'])})")
+    return merged.drop(columns="image_folder")
+
+
+def load_catalog(path: str | Path, split_seed: int = 42, on_missing: str = "raise",
+                 fractions: Sequence[float] = DEFAULT_FRACTIONS) -> pd.DataFrame:
+    """Read a dataset folder in the challenge layout into one normalised, split catalogue.
+
+    Parameters
+    ----------
+    path : str or Path
+        Dataset folder (see the module docstring for the layout and the policies).
+    split_seed : int
+        Seed of the grouped train/validation/test split (:func:`assign_splits`).
+    on_missing : {'raise', 'drop'}
+        Catalogue rows without images and images without rows: raise (default), or drop them
+        with a warning and record them in ``attrs["dropped"]``.
+    fractions : (float, float, float)
+        Target train, validation and test fractions of objects.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by ID, index 0..N-1. Columns :data:`NORMALISED_COLUMNS` first: ``ID`` (int64),
+        ``split`` ('train'|'validation'|'test'), ``snapnum`` (int), ``redshift`` (TNG snapshot
+        redshift), ``sequence_ID`` (int64, -1 for none), ``label`` (1 major merger, 0 otherwise),
+        ``stage`` ('pre'|'ongoing'|'post'|'non'), ``merger_time`` (Gyr, negative before
+        coalescence, NaN for non-mergers), ``image_path`` (absolute), ``source_folder``
+        ('train'|'test'); then every other catalogue column. ``attrs`` holds ``dataset``,
+        ``split_seed``, ``dropped`` (dict of lists), ``nonmergers_with_merger_info`` (IDs) and
+        ``moved_to_test`` (IDs, see :func:`assign_splits`).
+
+    Raises
+    ------
+    DatasetError
+        Missing folder or catalogue, unreadable catalogue, missing columns, duplicate IDs,
+        unknown snapnum, inconsistent stage flags or times, orphan rows or images.
+    """
+    if on_missing not in ("raise", "drop"):
+        raise ValueError(f"on_missing must be 'raise' or 'drop', got {on_missing!r}")
+    dataset = Path(path).resolve()
+    if not dataset.is_dir():
+        raise DatasetError(f"{dataset}: dataset folder does not exist")
+    dropped: dict[str, list] = {"rows_without_image": [], "images_without_row": []}
+    parts, info = [], []
+    for folder in SOURCE_FOLDERS:
+        catalog_file = find_catalog_file(dataset, folder)
+        folder_dir = dataset / folder
+        if catalog_file is None:
+            if folder == "train":
+                raise DatasetError(f"{dataset}: no catalogue {CATALOG_STEM.format(folder=folder)}.fits or .csv")
+            if folder_dir.is_dir() and any(folder_dir.iterdir()):
+                raise DatasetError(f"{folder_dir} exists but {dataset} has no catalogue "
+                                   f"{CATALOG_STEM.format(folder=folder)}.fits or .csv for it")
+            continue
+        raw = read_catalog_file(catalog_file)
+        duplicated = raw["ID"].duplicated(keep=False)
+        if duplicated.any():
+            raise DatasetError(f"{catalog_file}: {int(raw.loc[duplicated, 'ID'].nunique())} IDs occur more than "
+                               f"once ({_examples(sorted(raw.loc[duplicated, 'ID'].unique()))})")
+        catalog = normalise_catalog(raw, catalog_file, folder)
+        info += catalog.attrs.get("nonmergers_with_merger_info", [])
+        parts.append(_attach_images(catalog, index_images(dataset, folder), catalog_file, folder_dir,
+                                    on_missing, dropped))
+    catalog = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    across = catalog["ID"].duplicated(keep=False)
+    if across.any():
+        raise DatasetError(f"{dataset}: {int(catalog.loc[across, 'ID'].nunique())} IDs occur in both the train "
+                           f"and the test catalogue ({_examples(sorted(catalog.loc[across, 'ID'].unique()))})")
+    catalog = catalog.sort_values("ID", kind="stable").reset_index(drop=True)
+    catalog["split"] = assign_splits(catalog, split_seed, fractions)
+    extras = [c for c in catalog.columns if c not in NORMALISED_COLUMNS]
+    moved = catalog.attrs.get("moved_to_test", [])
+    catalog = catalog[list(NORMALISED_COLUMNS) + extras]
+    catalog.attrs.update(dataset=str(dataset), split_seed=split_seed, dropped=dropped,
+                         nonmergers_with_merger_info=sorted(info), moved_to_test=moved)
+    return catalog
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+
+
+def split_groups(catalog: pd.DataFrame) -> pd.Series:
+    """Group key of each row: its sequence_ID, or a key of its own when it has none (-1)."""
+    sequence = catalog["sequence_ID"].astype(np.int64)
+    own = "id:" + catalog["ID"].astype(np.int64).astype(str)
+    return pd.Series(np.where(sequence >= 0, "seq:" + sequence.astype(str), own), index=catalog.index)
+
+
+def _cut_groups(groups: pd.Series, fractions: Sequence[float], names: Sequence[str],
+                rng: np.random.Generator) -> pd.Series:
+    """Shuffle the groups and cut the shuffled list at the target fractions of *objects*.
+
+    A group goes to the split in which the middle of its run of objects falls, so each split's
+    object count is within half a group of its target.
+    """
+    sizes = groups.value_counts().sort_index()  # sorted keys: independent of row order
+    order = sizes.index[rng.permutation(len(sizes))]
+    counts = sizes.loc[order].to_numpy()
+    middles = (np.cumsum(counts) - counts / 2) / max(counts.sum(), 1)
+    edges = np.cumsum(fractions) / np.sum(fractions)
+    choice = np.minimum(np.searchsorted(edges, middles, side="right"), len(names) - 1)
+    return groups.map(dict(zip(order, np.asarray(names, dtype=object)[choice])))
+
+
+def assign_splits(catalog: pd.DataFrame, seed: int = 42,
+                  fractions: Sequence[float] = DEFAULT_FRACTIONS) -> pd.Series:
+    """Train/validation/test split of ``catalog``, grouped by ``sequence_ID``, deterministic from ``seed``.
+
+    No merger sequence crosses splits; an object without a sequence (-1) is a group of its own.
+    Without a ``test`` source folder the groups are shuffled and cut at ``fractions`` of the
+    objects (75:15:10). When ``catalog['source_folder']`` has 'test' rows (the dataset's own
+    ``test/``), those stay the test set and validation is carved out of the train folder with
+    fraction ``f_val / (f_train + f_val)`` (15/90), grouped. A sequence present in both folders
+    would cross splits: its train-folder rows also go to 'test', with a :class:`DatasetWarning`;
+    their IDs are listed in ``catalog.attrs['moved_to_test']``.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        Needs ``ID`` and ``sequence_ID``; ``source_folder`` optional.
+    seed : int
+        Seed of the shuffle of groups.
+    fractions : (float, float, float)
+        Train, validation, test fractions (normalised to sum 1).
+
+    Returns
+    -------
+    pandas.Series
+        'train', 'validation' or 'test' for each row, aligned with ``catalog.index``.
+    """
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.shape != (3,) or (fractions < 0).any() or fractions.sum() <= 0:
+        raise ValueError(f"fractions must be three non-negative numbers, got {fractions.tolist()}")
+    rng = np.random.default_rng(seed)
+    groups = split_groups(catalog)
+    in_test_folder = (catalog["source_folder"] == "test") if "source_folder" in catalog else \
+        pd.Series(False, index=catalog.index)
+    if not in_test_folder.any():
+        return _cut_groups(groups, fractions, SPLITS, rng).rename("split")
+    split = pd.Series("test", index=catalog.index, dtype=object, name="split")
+    crossing = groups.isin(set(groups[in_test_folder])) & ~in_test_folder
+    if crossing.any():
+        moved = catalog.loc[crossing, "ID"].astype(np.int64).tolist()
+        catalog.attrs["moved_to_test"] = moved
+        warnings.warn(f"{int(crossing.sum())} train-folder objects share a sequence with test-folder objects; "
+                      f"they join the test split so no sequence crosses splits (IDs {_examples(moved)})",
+                      DatasetWarning, stacklevel=2)
+    in_train = ~in_test_folder & ~crossing
+    split[in_train] = _cut_groups(groups[in_train], fractions[:2], SPLITS[:2], rng)
+    return split
