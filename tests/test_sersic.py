@@ -1,0 +1,234 @@
+"""galmerge.sersic: segmentation + statmorph fits of one image, model/residual, cutouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import statmorph
+from astropy.convolution import Gaussian2DKernel
+from astropy.io import fits
+from astropy.modeling.models import Sersic2D
+from scipy.signal import fftconvolve
+from skimage.measure import block_reduce
+
+from galmerge import sersic
+from galmerge.sersic import cutout, fit_image
+
+STATMORPH_DATA = Path(statmorph.__file__).parent / "tests" / "data" / "slice.fits"
+#: statmorph 0.7.2's reference Sérsic values for its test image (statmorph/tests/test_statmorph.py)
+STATMORPH_REFERENCE = {
+    "sersic_amplitude": 1296.95288208155739, "sersic_rhalf": 22.45788866502031,
+    "sersic_n": 0.61206828194077, "sersic_xc": 81.56197595338546, "sersic_yc": 80.40465135599014,
+    "sersic_ellip": 0.05083866217150, "sersic_theta": 2.47831542907976,
+}
+#: PSF: a Gaussian of FWHM 3.6 px (HSC i-band 0.6 arcsec at 0.168 arcsec/px)
+PSF = Gaussian2DKernel(3.6 / 2.355, x_size=21, y_size=21).array
+TRUE = dict(r_eff=6.0, n=1.5, ellip=0.4, theta=0.7)
+
+
+def _galaxy(size=96, amplitude=1.0, noise=0.1, seed=1, offset=(0.3, -0.2), **params):
+    """A PSF-convolved Sérsic galaxy at the centre, with Gaussian noise; returns (image, noiseless)."""
+    p = {**TRUE, **params}
+    y, x = np.mgrid[0:size, 0:size]
+    c = (size - 1) / 2
+    clean = Sersic2D(amplitude=amplitude, x_0=c + offset[0], y_0=c + offset[1], **p)(x, y)
+    clean = fftconvolve(clean, PSF, mode="same")
+    rng = np.random.default_rng(seed)
+    return clean + rng.normal(0.0, noise, clean.shape), clean
+
+
+@pytest.fixture(scope="module")
+def isolated():
+    image, clean = _galaxy()
+    return image, clean, fit_image(image, psf=PSF)
+
+
+def test_reproduces_statmorph_reference_values():
+    with fits.open(STATMORPH_DATA) as hdus:
+        image, segmap, mask = hdus[0].data, hdus[1].data, hdus[2].data.astype(bool)
+    result = fit_image(image, segmap=segmap, mask=mask, gain=1.0)
+    assert result.status == "ok" and len(result.sources) == 1
+    row = result.sources.iloc[0]
+    direct = statmorph.source_morphology(image, segmap, mask=mask, gain=1.0)[0]
+    for key, reference in STATMORPH_REFERENCE.items():
+        # same numbers as statmorph called directly on the same inputs ...
+        assert row[key] == pytest.approx(direct[key], rel=1e-6), key
+        # ... and as its published reference values. statmorph's own test uses rtol 1e-5, which
+        # statmorph itself misses here (2.3e-5 on sersic_n, 1.3e-4 on sersic_ellip with this
+        # environment's scipy/astropy), so the bound is 5e-4
+        assert row[key] == pytest.approx(reference, rel=5e-4), key
+    assert row["flag"] == 0 and row["flag_sersic"] == 0
+
+
+def test_isolated_galaxy_recovered_as_well_as_statmorph_does(isolated):
+    image, clean, result = isolated
+    assert result.status == "ok" and result.n_used >= 1
+    primary = result.primary
+    # statmorph by hand on the same data, with the ideal segmap (true light above 1.5 sigma) and
+    # the true noise: the reference that fit_image's own background/segmentation must match
+    segmap = (clean > 1.5 * 0.1).astype(int)
+    direct = statmorph.SourceMorphology(image, segmap, 1, weightmap=np.full(image.shape, 0.1), psf=PSF)
+    truth = {"sersic_rhalf": TRUE["r_eff"], "sersic_n": TRUE["n"], "sersic_ellip": TRUE["ellip"]}
+    bounds = {"sersic_rhalf": 0.05, "sersic_n": 0.10, "sersic_ellip": 0.05}  # fractional error bounds
+    for key, true in truth.items():
+        ours = abs(primary[key] - true) / true
+        theirs = abs(direct[key] - true) / true
+        assert ours < bounds[key], f"{key}: {primary[key]:.3f} vs true {true}"
+        assert ours < theirs + 0.03, f"{key}: fit_image error {ours:.3f}, statmorph's {theirs:.3f}"
+    assert primary["is_primary"] and primary["contains_centre"]
+
+
+def test_model_and_residual_are_consistent(isolated):
+    image, clean, result = isolated
+    assert result.model.shape == result.residual.shape == result.segmap.shape == image.shape
+    np.testing.assert_allclose(result.residual, (image - result.model).astype(np.float32), atol=1e-5)
+    # the model holds the galaxy's light: its flux matches the noiseless galaxy's within 3 %
+    assert result.model.sum() == pytest.approx(clean.sum(), rel=0.03)
+    primary = result.primary
+    assert 0.8 < primary["chi_rms"] < 1.3  # residual inside the segment is noise-like
+    assert primary["sersic_chi2_dof"] == pytest.approx(1.0, abs=0.3)
+    assert set(result.timing) == {"time_detect_s", "time_statmorph_s", "time_model_s", "time_total_s"}
+
+
+def test_model_is_psf_convolved():
+    params = dict(sersic_amplitude=1.0, sersic_rhalf=3.0, sersic_n=1.0, sersic_xc=31.0,
+                  sersic_yc=31.0, sersic_ellip=0.2, sersic_theta=0.3)
+    import pandas as pd
+    table = pd.DataFrame([params])
+    raw = sersic.sersic_model_image(table, (64, 64))
+    convolved = sersic.sersic_model_image(table, (64, 64), psf=PSF * 7.0)  # normalised inside
+    np.testing.assert_allclose(convolved, fftconvolve(raw, PSF / PSF.sum(), mode="same"),
+                               rtol=1e-6, atol=1e-9 * raw.max())
+    assert convolved.max() < raw.max()
+
+
+def test_deblending_splits_a_close_pair_and_primary_is_central():
+    image, _ = _galaxy(size=96, r_eff=5.0)
+    companion, _ = _galaxy(size=96, r_eff=4.0, amplitude=0.8, offset=(16.0, 6.0), noise=1e-9, seed=2)
+    image = image + companion
+    result = fit_image(image, psf=PSF, keep_undeblended=True)
+    labels = set(np.unique(result.segmap)) - {0}
+    assert len(labels) >= 2 and len(result.sources) == len(labels)
+    assert len(set(np.unique(result.segmap_undeblended)) - {0}) < len(labels)
+    primary = result.primary
+    assert abs(primary["sersic_xc"] - 47.8) < 1.5 and abs(primary["sersic_yc"] - 47.3) < 1.5
+    assert result.sources["is_primary"].sum() == 1
+    assert result.n_used + result.n_excluded + result.n_failed == len(result.sources)
+
+
+def test_deblend_cont_one_disables_deblending():
+    image, _ = _galaxy(size=96, r_eff=5.0)
+    companion, _ = _galaxy(size=96, r_eff=4.0, amplitude=0.8, offset=(16.0, 6.0), noise=1e-9, seed=2)
+    result = fit_image(image + companion, deblend_cont=1.0, keep_undeblended=True)
+    np.testing.assert_array_equal(result.segmap, result.segmap_undeblended)
+
+
+def test_statmorph_exception_is_recorded_not_raised(monkeypatch, isolated):
+    image, _, _ = isolated
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated statmorph crash")
+
+    monkeypatch.setattr(statmorph, "SourceMorphology", broken)
+    result = fit_image(image)
+    assert result.status == "all_fits_failed"
+    assert result.n_failed == len(result.sources) >= 1
+    assert result.sources["error"].str.contains("simulated statmorph crash").all()
+    assert (result.sources["flag_sersic"] == -1).all() and not result.sources["used_in_model"].any()
+    assert not result.model.any()
+
+
+@pytest.mark.parametrize("policy, allowed", [("good", {0}), ("suspect", {0, 1}), ("any", {0, 1, 2})])
+def test_flag_policy_selects_fits(monkeypatch, isolated, policy, allowed):
+    image, _, _ = isolated
+    real = statmorph.SourceMorphology
+
+    class Flagged(real):  # the same fit, with flag_sersic forced to each value in turn
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.flag_sersic = Flagged.value
+
+    monkeypatch.setattr(statmorph, "SourceMorphology", Flagged)
+    for value in (0, 1, 2):
+        Flagged.value = value
+        result = fit_image(image, flag_policy=policy)
+        used = value in allowed
+        assert bool(result.sources["used_in_model"].iloc[0]) is used
+        assert result.status == ("ok" if used else "all_fits_failed")
+        assert (result.n_used, result.n_excluded) == ((1, 0) if used else (0, 1))
+
+
+def test_fit_is_deterministic(isolated):
+    image, _, first = isolated
+    second = fit_image(image, psf=PSF)
+    np.testing.assert_array_equal(first.model, second.model)
+    np.testing.assert_array_equal(first.segmap, second.segmap)
+    cols = [c for c in first.sources if not c.startswith("time_")]
+    assert first.sources[cols].equals(second.sources[cols])
+
+
+def test_all_nan_and_blank_images_are_bad_input():
+    for image in (np.full((64, 64), np.nan), np.zeros((64, 64)), np.full((64, 64), 3.0)):
+        result = fit_image(image)
+        assert result.status == "bad_input" and result.message
+        assert result.sources.empty and not result.model.any()
+        assert result.residual.shape == (64, 64)
+
+
+def test_hot_pixel_gives_no_usable_fit():
+    image = np.random.default_rng(0).normal(0.0, 1.0, (64, 64))
+    assert fit_image(image).status == "no_source"  # pure noise: nothing at 1.5 sigma over 5 px
+    image[32, 32] = 1e4
+    result = fit_image(image)
+    # SEP's 3x3 filter makes the pixel a 9-pixel source; statmorph cannot fit a Sérsic to it
+    assert result.status == "all_fits_failed"
+    assert not result.sources["used_in_model"].any() and not result.model.any()
+
+
+def test_partly_nan_image_is_fitted_with_nans_masked(isolated):
+    image, _, _ = isolated
+    holed = image.copy()
+    holed[:5, :] = np.nan
+    result = fit_image(holed, psf=PSF)
+    assert result.status == "ok"
+    assert np.isfinite(result.residual).all() and np.isfinite(result.model).all()
+
+
+def test_wrong_shapes_and_options_raise_clear_errors(isolated):
+    image, _, _ = isolated
+    with pytest.raises(ValueError, match="2-D"):
+        fit_image(np.zeros((2, 64, 64)))
+    with pytest.raises(ValueError, match="segmap shape"):
+        fit_image(image, segmap=np.ones((10, 10), int))
+    with pytest.raises(ValueError, match="unknown fit_image option"):
+        fit_image(image, threshold=2.0)
+    with pytest.raises(ValueError, match="flag_policy"):
+        fit_image(image, flag_policy="strict")
+
+
+def test_crop_of_a_128_image_is_identity_and_crop_is_central():
+    image = np.random.default_rng(3).normal(size=(128, 128)).astype(np.float32)
+    np.testing.assert_array_equal(cutout(image, 128, "crop"), image)
+    big = np.zeros((160, 160))
+    big[79:81, 79:81] = 1.0  # the 2x2 centre of an even image stays the centre
+    small = cutout(big, 128, "crop")
+    assert small.shape == (128, 128) and small[63:65, 63:65].sum() == 4.0
+    with pytest.raises(ValueError, match="resample"):
+        cutout(np.zeros((100, 100)), 128, "crop")
+
+
+@pytest.mark.parametrize("size", [160, 192, 320, 128, 100])
+def test_resample_conserves_flux(size):
+    image = np.random.default_rng(size).gamma(2.0, size=(size, size))
+    small = cutout(image, 128, "resample")
+    assert small.shape == (128, 128) and small.dtype == np.float32
+    assert small.sum(dtype=np.float64) == pytest.approx(image.sum(), rel=1e-6)
+
+
+def test_resample_by_an_integer_factor_is_a_block_sum():
+    image = np.random.default_rng(5).normal(size=(256, 256))
+    np.testing.assert_allclose(cutout(image, 128, "resample"), block_reduce(image, (2, 2), np.sum), atol=1e-5)
+    with pytest.raises(ValueError, match="cutout mode"):
+        cutout(image, 128, "zoom")
