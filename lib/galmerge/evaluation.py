@@ -1,0 +1,630 @@
+"""The analysis of a trained run (paper Sects. 4-5.1): scores joined with the products' images
+table, decision thresholds, Tables 1 and 2, metrics per bin of redshift, merger time and
+Sérsic ellipticity with bootstrap and balanced resampling, and the figures drawn from them.
+
+Inputs of a run folder (see :mod:`galmerge.runs`, :mod:`galmerge.products`):
+
+- ``train/<kind>/scores_validation.csv`` and ``scores_test.csv`` (``ID, label, score``) for
+  whichever of raw / model / residual / stack were trained;
+- ``products/images.parquet`` (one row per image: ``ID, split, label, stage, redshift,
+  snapnum, merger_time, sersic_ellip, status, ...``).
+
+Outputs: ``tables/thresholds.csv`` (``kind, threshold, ...``, written by 03_evaluate and read by
+:func:`load_thresholds`) and the other tables under ``tables/``.
+
+Tables 1 and 2 are in per cent, like the paper's; every other table holds fractions (0-1).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from galmerge import metrics as gm
+from galmerge.cosmology import SNAPNUM_FOLDERS, snapnum_to_redshift
+from galmerge.plotting import network_style
+from galmerge.products import Products
+from galmerge.runs import INPUT_KINDS, RunPaths
+
+# --------------------------------------------------------------------------- the paper's numbers
+#: Table 1 of the paper (per cent, test set, threshold where precision = recall).
+PAPER_TABLE1 = {"raw": {"accuracy": 74, "precision": 73, "recall": 74, "f1": 74},
+                "model": {"accuracy": 70, "precision": 70, "recall": 70, "f1": 70},
+                "residual": {"accuracy": 68, "precision": 68, "recall": 69, "f1": 68}}
+#: Table 2 of the paper: per cent of pre- and post-mergers correct, bootstrap mean and (upper - mean).
+PAPER_TABLE2 = {"raw": {"pre": 79.3, "pre_err": 0.6, "post": 58.8, "post_err": 1.5},
+                "model": {"pre": 76.6, "pre_err": 0.6, "post": 53.4, "post_err": 1.6},
+                "residual": {"pre": 73.3, "pre_err": 0.6, "post": 55.5, "post_err": 1.4}}
+#: The paper's thresholds (Sect. 4).
+PAPER_THRESHOLDS = {"raw": 0.39, "model": 0.47, "residual": 0.49}
+#: The paper's row-normalised confusion matrices (Sect. 4, Fig. 13): per cent of mergers and
+#: of non-mergers correctly classified.
+PAPER_CONFUSION = {"raw": {"mergers": 74.5, "non_mergers": 73.7},
+                   "model": {"mergers": 70.5, "non_mergers": 70.3},
+                   "residual": {"mergers": 69.1, "non_mergers": 67.3}}
+
+#: Merger stages of the paper (Sect. 2.1) in the order of the merger clock.
+STAGES = ("pre", "ongoing", "post")
+#: Merger-time bins of Fig. 8: -0.8 to 0.3 Gyr in 0.1 Gyr steps (Gyr, negative before coalescence).
+MERGER_TIME_EDGES = np.round(np.arange(-0.8, 0.3 + 1e-9, 0.1), 6)
+#: Sérsic-ellipticity bins of Figs. 9-11: 0 to 1 in steps of 0.05, right-closed like the paper's "(0.65, 0.7]".
+ELLIPTICITY_EDGES = np.round(np.arange(0.0, 1.0 + 1e-9, 0.05), 6)
+#: 0.1-wide redshift bins of Fig. 7; the first bin reaches down to 0 because TNG snapshot 91
+#: sits at z = 0.0994, just below 0.1.
+REDSHIFT_EDGES = np.round(np.r_[0.0, np.arange(0.2, 1.0 + 1e-9, 0.1)], 6)
+
+#: Columns of the products' images table carried into :func:`load_run_scores`.
+IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "snapnum", "merger_time",
+                 "sequence_ID", "sersic_ellip", "status")
+REQUIRED_IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "sersic_ellip")
+SCORE_COLUMNS = ("ID", "label", "score")
+SPLITS = ("validation", "test")
+THRESHOLDS_TABLE = "thresholds"
+
+
+def network_label(kind: str) -> str:
+    """The network's display name, e.g. 'CNN1 (raw)'."""
+    return network_style(kind)["label"]
+
+
+# --------------------------------------------------------------------------- loading
+def load_scores(run_dir: str | Path, kind: str, split: str) -> pd.DataFrame:
+    """One network's scores on one split: ``ID`` (int), ``label`` (0/1), ``score`` (float).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the scores file is missing (the network was not trained).
+    ValueError
+        When the file lacks a column, repeats an ID, or holds bad labels or scores.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    path = RunPaths(run_dir).train(kind) / f"scores_{split}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no scores; train the {kind!r} network (02_train) first")
+    frame = pd.read_csv(path)
+    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected {list(SCORE_COLUMNS)}")
+    if frame["ID"].duplicated().any():
+        raise ValueError(f"{path}: {int(frame['ID'].duplicated().sum())} repeated IDs")
+    if not frame["label"].isin((0, 1)).all():
+        raise ValueError(f"{path}: labels must be 0 or 1")
+    if not np.isfinite(frame["score"].to_numpy(dtype=float)).all():
+        raise ValueError(f"{path}: {int((~np.isfinite(frame['score'])).sum())} non-finite scores")
+    return frame[list(SCORE_COLUMNS)].astype({"ID": np.int64, "label": np.int8, "score": float})
+
+
+def trained_kinds(run_dir: str | Path) -> list[str]:
+    """Networks with test scores in the run, in INPUT_KINDS order; an error when there are none."""
+    kinds = RunPaths(run_dir).trained_kinds()
+    if not kinds:
+        raise FileNotFoundError(f"{RunPaths(run_dir).root / 'train'}: no trained network "
+                                f"(no train/<kind>/scores_test.csv for any of {INPUT_KINDS}); run 02_train first")
+    return kinds
+
+
+def load_images(run_dir: str | Path) -> pd.DataFrame:
+    """The products' images table, restricted to the columns the analysis uses."""
+    products = Products(RunPaths(run_dir).products)
+    images = products.images
+    products.close()
+    missing = [c for c in REQUIRED_IMAGE_COLUMNS if c not in images.columns]
+    if missing:
+        raise ValueError(f"{RunPaths(run_dir).products / 'images.parquet'}: missing column(s) {missing}")
+    images = images[[c for c in IMAGE_COLUMNS if c in images.columns]].copy()
+    images["ID"] = images["ID"].astype(np.int64)
+    return images
+
+
+def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float] | None = None,
+                    kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every trained network's scores on one split, joined with the products' images table.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    split : {"validation", "test"}
+    thresholds : dict kind -> float, optional
+        Decision thresholds; default :func:`load_thresholds` (written by 03_evaluate).
+    kinds : sequence of str, optional
+        Networks to load; default all trained ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per galaxy of the split scored by every network: ``ID, label, stage, redshift,
+        snapnum, merger_time, sequence_ID, sersic_ellip, status`` (those the products have),
+        then ``score_<kind>`` and ``pred_<kind>`` (0/1, ``score >= threshold``) per network.
+        ``frame.attrs["kinds"]`` lists the networks, ``frame.attrs["thresholds"]`` their
+        thresholds and ``frame.attrs["dropped"]`` how many galaxies were dropped because a
+        network lacked their score (a warning says so when it is not zero).
+
+    Raises
+    ------
+    ValueError
+        When a scored ID is absent from the products, or a label disagrees with the products'.
+    """
+    kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
+    if thresholds is None:
+        thresholds = load_thresholds(run_dir)
+    lacking = [k for k in kinds if k not in thresholds]
+    if lacking:
+        raise KeyError(f"no decision threshold for {lacking}; run 03_evaluate to choose them")
+    images = load_images(run_dir)
+    images = images[images["split"] == split].drop(columns="split")
+    frame = images
+    n_split = len(images)
+    for kind in kinds:
+        scores = load_scores(run_dir, kind, split)
+        unknown = np.setdiff1d(scores["ID"], images["ID"])
+        if unknown.size:
+            raise ValueError(f"{kind} {split} scores hold {unknown.size} IDs that are not {split} images of "
+                             f"the products (first: {unknown[:5].tolist()}); the run folder mixes datasets")
+        scores = scores.rename(columns={"label": f"label_{kind}", "score": f"score_{kind}"})
+        frame = frame.merge(scores, on="ID", how="inner", validate="one_to_one")
+        disagree = frame[f"label_{kind}"].to_numpy() != frame["label"].to_numpy()
+        if disagree.any():
+            raise ValueError(f"{kind} {split} scores: {int(disagree.sum())} labels disagree with the products "
+                             f"(first ID {int(frame.loc[disagree, 'ID'].iloc[0])})")
+        frame = frame.drop(columns=f"label_{kind}")
+        frame[f"pred_{kind}"] = gm.predict(frame[f"score_{kind}"], thresholds[kind])
+    dropped = n_split - len(frame)
+    if dropped:
+        warnings.warn(f"{dropped} of {n_split} {split} images lack a score from at least one of {kinds}; "
+                      "they are left out of the comparison", stacklevel=2)
+    frame = frame.reset_index(drop=True)
+    frame["label"] = frame["label"].astype(np.int8)
+    frame.attrs.update(kinds=kinds, thresholds={k: float(thresholds[k]) for k in kinds},
+                       dropped=int(dropped), split=split)
+    return frame
+
+
+# --------------------------------------------------------------------------- thresholds
+def choose_thresholds(run_dir: str | Path, kinds: Sequence[str] | None = None,
+                      fallback: float = 0.5) -> pd.DataFrame:
+    """Choose each network's precision = recall threshold on its validation scores.
+
+    A validation split without mergers leaves the threshold undefined; ``fallback`` is then
+    used and the ``method`` column says so.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kind, threshold, method, val_precision, val_recall, exact, n_validation, n_val_mergers``.
+    """
+    kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
+    rows = []
+    for kind in kinds:
+        val = load_scores(run_dir, kind, "validation")
+        row = {"kind": kind, "n_validation": len(val), "n_val_mergers": int(val["label"].sum())}
+        try:
+            choice = gm.choose_precision_recall_threshold(val["label"], val["score"])
+        except ValueError as err:
+            warnings.warn(f"{kind}: {err}; using threshold {fallback}", stacklevel=2)
+            row.update(threshold=float(fallback), method=f"fallback {fallback}: {err}",
+                       val_precision=np.nan, val_recall=np.nan, exact=False)
+        else:
+            row.update(threshold=choice.threshold,
+                       method="precision = recall" if choice.exact else "min |precision - recall|",
+                       val_precision=choice.precision, val_recall=choice.recall, exact=choice.exact)
+        rows.append(row)
+    columns = ["kind", "threshold", "method", "val_precision", "val_recall", "exact",
+               "n_validation", "n_val_mergers"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_thresholds(run_dir: str | Path, table: pd.DataFrame) -> Path:
+    """Write ``tables/thresholds.csv`` (the table of :func:`choose_thresholds`)."""
+    path = RunPaths(run_dir).table(THRESHOLDS_TABLE)
+    table.to_csv(path, index=False)
+    return path
+
+
+def load_thresholds(run_dir: str | Path) -> dict[str, float]:
+    """``{kind: threshold}`` from ``tables/thresholds.csv`` (written by 03_evaluate)."""
+    path = RunPaths(run_dir).tables / f"{THRESHOLDS_TABLE}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no decision thresholds; run 03_evaluate first")
+    table = pd.read_csv(path)
+    if not {"kind", "threshold"} <= set(table.columns):
+        raise ValueError(f"{path}: expected columns kind, threshold; found {list(table.columns)}")
+    return {str(k): float(t) for k, t in zip(table["kind"], table["threshold"])}
+
+
+# --------------------------------------------------------------------------- Table 1, Figs 6, 12, 13
+def overall_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: accuracy, precision, recall, F1 and ROC AUC per network (per cent), beside the paper's.
+
+    Parameters
+    ----------
+    frame : DataFrame from :func:`load_run_scores` (usually the test split).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``kind``: ``network, threshold, n, n_mergers, accuracy, precision, recall,
+        f1, auc`` (per cent) and ``<metric> (paper)`` where the paper has a value.
+    """
+    rows = []
+    for kind in frame.attrs["kinds"]:
+        m = gm.classification_metrics(frame["label"], frame[f"pred_{kind}"], frame[f"score_{kind}"])
+        row = {"kind": kind, "network": network_label(kind), "threshold": frame.attrs["thresholds"][kind],
+               "n": m["n"], "n_mergers": int(frame["label"].sum())}
+        row.update({k: 100 * m[k] for k in (*gm.METRICS, "auc")})
+        paper = PAPER_TABLE1.get(kind, {})
+        row.update({f"{k} (paper)": paper.get(k, np.nan) for k in gm.METRICS})
+        row["threshold (paper)"] = PAPER_THRESHOLDS.get(kind, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("kind")
+
+
+def threshold_curves(frame: pd.DataFrame, thresholds=None) -> pd.DataFrame:
+    """Fig. 6 data: the four metrics against the threshold, per network (``kind`` column)."""
+    parts = [gm.metrics_vs_threshold(frame["label"], frame[f"score_{k}"], thresholds).assign(kind=k)
+             for k in frame.attrs["kinds"]]
+    return pd.concat(parts, ignore_index=True)
+
+
+def roc_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 12 data: ``kind, fpr, tpr, threshold`` from :func:`sklearn.metrics.roc_curve`
+    (empty for a network when the split has one class only)."""
+    from sklearn.metrics import roc_curve
+
+    parts = []
+    for kind in frame.attrs["kinds"]:
+        if frame["label"].nunique() < 2:
+            continue
+        fpr, tpr, thr = roc_curve(frame["label"], frame[f"score_{kind}"])
+        parts.append(pd.DataFrame({"kind": kind, "fpr": fpr, "tpr": tpr, "threshold": thr}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "fpr", "tpr", "threshold"])
+
+
+def confusion_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 13 data: row-normalised confusion matrices (fractions) in long form:
+    ``kind, true, predicted, fraction, count`` with classes 'non-merger' and 'merger'."""
+    names = ("non-merger", "merger")
+    rows = []
+    for kind in frame.attrs["kinds"]:
+        counts = gm.confusion_matrix(frame["label"], frame[f"pred_{kind}"], normalize=None)
+        fractions = gm.confusion_matrix(frame["label"], frame[f"pred_{kind}"], normalize="true")
+        for i in range(2):
+            for j in range(2):
+                rows.append({"kind": kind, "true": names[i], "predicted": names[j],
+                             "fraction": fractions[i, j], "count": int(counts[i, j])})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- bins
+def interval_labels(edges: np.ndarray, digits: int = 2) -> list[str]:
+    """Readable right-closed bin names, e.g. '(0.65, 0.70]'."""
+    return [f"({lo:.{digits}f}, {hi:.{digits}f}]" for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def cut(values, edges: np.ndarray, digits: int = 2) -> pd.Categorical:
+    """Right-closed bins of ``values`` (the first includes its lower edge); values outside the
+    edges or NaN get no bin (NaN). Every bin is a category, empty or not."""
+    edges = np.asarray(edges, dtype=float)
+    return pd.cut(pd.Series(values, dtype=float), bins=edges, labels=interval_labels(edges, digits),
+                  include_lowest=True, right=True).array
+
+
+def redshift_folder_bins(snapnum) -> pd.Categorical:
+    """The challenge's four snapnum folders as redshift bins, ordered by increasing redshift,
+    named by their redshift range, e.g. 'z 0.10-0.31 (snapnum_78_91)'."""
+    names, by_snap = [], {}
+    for folder, (lo, hi, _) in sorted(SNAPNUM_FOLDERS.items(), key=lambda kv: -kv[1][0]):
+        name = f"z {snapnum_to_redshift(hi):.2f}-{snapnum_to_redshift(lo):.2f} ({folder})"
+        names.append(name)
+        by_snap.update({s: name for s in range(lo, hi + 1)})
+    values = [by_snap.get(int(s)) if pd.notna(s) else None for s in np.asarray(snapnum, dtype=float)]
+    return pd.Categorical(values, categories=names, ordered=True)
+
+
+def folder_bin_edges() -> np.ndarray:
+    """Redshift edges of the four folders (increasing), for plotting positions."""
+    zs = sorted({snapnum_to_redshift(s) for lo, hi, _ in SNAPNUM_FOLDERS.values() for s in (lo, hi)})
+    return np.array(zs)
+
+
+def bin_positions(categories: pd.Index) -> np.ndarray:
+    """Mid-points of bins named '(lo, hi]' or 'z lo-hi (...)', for the x axis."""
+    mids = []
+    for name in categories:
+        text = str(name)
+        if text.startswith("("):
+            lo, hi = (float(v) for v in text.strip("(]").split(","))
+        else:
+            lo, hi = (float(v) for v in text.split()[1].split("-"))
+        mids.append((lo + hi) / 2)
+    return np.array(mids)
+
+
+def outside_bins(groups: pd.Categorical, frame: pd.DataFrame, reason: str) -> dict[str, int]:
+    """Count galaxies that got no bin, by class: ``{"reason", "mergers", "non_mergers"}``."""
+    none = np.asarray(pd.isna(groups))
+    labels = frame["label"].to_numpy()
+    return {"reason": reason, "mergers": int((none & (labels == 1)).sum()),
+            "non_mergers": int((none & (labels == 0)).sum())}
+
+
+# --------------------------------------------------------------------------- binned metrics
+def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.METRICS,
+                     n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """Each metric per bin and per network with bootstrap uncertainty (Figs. 7, 8, 10; Table 2).
+
+    Within a bin every network sees the same bootstrap resamples, so their differences are
+    not blurred by resampling noise. Galaxies whose group is NaN are left out (count them
+    with :func:`outside_bins`); an empty bin gives NaN.
+
+    Parameters
+    ----------
+    frame : DataFrame from :func:`load_run_scores`
+    groups : categorical-like of the same length, the bin of each galaxy
+    metrics : metrics of :func:`galmerge.metrics.bootstrap_metrics`
+    n_resamples : int
+        Bootstrap resamples per bin (paper: 1000).
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long form: ``kind, network, bin, n, n_mergers, metric, value, mean, lower, upper,
+        error, n_defined`` with ``bin`` categorical in the groups' order.
+    """
+    groups = pd.Categorical(groups)
+    if len(groups) != len(frame):
+        raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
+    rng = np.random.default_rng(seed)
+    labels = frame["label"].to_numpy()
+    rows = []
+    codes = np.asarray(groups.codes)
+    for code, name in enumerate(groups.categories):
+        members = np.flatnonzero(codes == code)
+        indices = gm.bootstrap_indices(len(members), n_resamples, rng)
+        for kind in frame.attrs["kinds"]:
+            result = gm.bootstrap_metrics(labels[members], frame[f"pred_{kind}"].to_numpy()[members],
+                                          metrics, n_resamples, confidence=confidence, indices=indices)
+            for metric, s in result.items():
+                rows.append({"kind": kind, "network": network_label(kind), "bin": name, "n": s.n,
+                             "n_mergers": int(labels[members].sum()), "metric": metric, "value": s.value,
+                             "mean": s.mean, "lower": s.lower, "upper": s.upper, "error": s.error,
+                             "n_defined": s.n_defined})
+    out = pd.DataFrame(rows)
+    out["bin"] = pd.Categorical(out["bin"], categories=groups.categories, ordered=True)
+    return out
+
+
+def binned_balanced(frame: pd.DataFrame, groups, metrics: Sequence[str] = ("accuracy", "precision"),
+                    per_class: int = 500, n_draws: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Metrics per bin on balanced draws (the paper's Fig. 11): per bin ``min(per_class, mergers,
+    non-mergers)`` of each class, ``n_draws`` draws, mean and standard deviation.
+
+    Every network sees the same draws. Returns long form: ``kind, network, bin, n, n_mergers,
+    per_class, n_draws, metric, mean, std``; a bin lacking a class gives NaN.
+    """
+    groups = pd.Categorical(groups)
+    if len(groups) != len(frame):
+        raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
+    rng = np.random.default_rng(seed)
+    labels = frame["label"].to_numpy()
+    codes = np.asarray(groups.codes)
+    rows = []
+    for code, name in enumerate(groups.categories):
+        members = np.flatnonzero(codes == code)
+        draws = gm.balanced_draws(labels[members], per_class, n_draws, rng)
+        for kind in frame.attrs["kinds"]:
+            result = gm.balanced_metrics(labels[members], frame[f"pred_{kind}"].to_numpy()[members],
+                                         metrics, draws=draws)
+            for metric, r in result.items():
+                rows.append({"kind": kind, "network": network_label(kind), "bin": name, "n": len(members),
+                             "n_mergers": int(labels[members].sum()), "per_class": r["per_class"],
+                             "n_draws": r["n_draws"], "metric": metric, "mean": r["mean"], "std": r["std"]})
+    out = pd.DataFrame(rows)
+    out["bin"] = pd.Categorical(out["bin"], categories=groups.categories, ordered=True)
+    return out
+
+
+def class_counts(frame: pd.DataFrame, groups) -> pd.DataFrame:
+    """Mergers and non-mergers per bin (Fig. 9): ``bin, mergers, non_mergers`` (empty bins kept)."""
+    groups = pd.Categorical(groups)
+    table = pd.crosstab(groups, frame["label"].to_numpy(), dropna=False)
+    table = table.reindex(index=groups.categories, columns=[1, 0], fill_value=0)
+    table.columns = ["mergers", "non_mergers"]
+    table.index.name = "bin"
+    return table.reset_index()
+
+
+# --------------------------------------------------------------------------- Table 2
+def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2: per cent of pre-, ongoing and post-mergers (and non-mergers) correctly classified,
+    bootstrap mean and (upper - mean), beside the paper's.
+
+    Returns
+    -------
+    wide : pandas.DataFrame
+        Indexed by ``kind``: ``network``, ``<stage>``, ``<stage>_err``, ``n_<stage>`` for
+        stages pre, ongoing, post and non (per cent), then the paper's ``pre (paper)``,
+        ``pre_err (paper)``, ``post (paper)``, ``post_err (paper)``.
+    long : pandas.DataFrame
+        The :func:`binned_bootstrap` rows behind it (fractions).
+    """
+    order = (*STAGES, "non")
+    groups = pd.Categorical(frame["stage"], categories=order, ordered=True)
+    long = binned_bootstrap(frame, groups, ("fraction_correct",), n_resamples, seed)
+    rows = []
+    for kind in frame.attrs["kinds"]:
+        row = {"kind": kind, "network": network_label(kind)}
+        sub = long[long["kind"] == kind].set_index("bin")
+        for stage in order:
+            row[stage] = 100 * sub.at[stage, "mean"]
+            row[f"{stage}_err"] = 100 * sub.at[stage, "error"]
+            row[f"n_{stage}"] = int(sub.at[stage, "n"])
+        paper = PAPER_TABLE2.get(kind, {})
+        for key in ("pre", "pre_err", "post", "post_err"):
+            row[f"{key} (paper)"] = paper.get(key, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("kind"), long
+
+
+# --------------------------------------------------------------------------- fit failures
+def fit_failures(frame: pd.DataFrame) -> pd.DataFrame:
+    """Galaxies without a Sérsic ellipticity (failed or flagged fits), by status and class.
+
+    Returns ``status, mergers, non_mergers, total``; empty when every fit has an ellipticity.
+    """
+    failed = ~np.isfinite(frame["sersic_ellip"].to_numpy(dtype=float))
+    sub = frame.loc[failed]
+    status = sub["status"].astype(str) if "status" in sub.columns else pd.Series("unknown", index=sub.index)
+    table = pd.crosstab(status, sub["label"]).reindex(columns=[1, 0], fill_value=0)
+    table.columns = ["mergers", "non_mergers"]
+    table["total"] = table.sum(axis=1)
+    table.index.name = "status"
+    return table.reset_index()
+
+
+# --------------------------------------------------------------------------- figures
+METRIC_STYLES = {"accuracy": {"color": "tab:blue", "linestyle": "-"},
+                 "precision": {"color": "tab:red", "linestyle": ":"},
+                 "recall": {"color": "tab:green", "linestyle": "--"},
+                 "f1": {"color": "black", "linestyle": "-."}}
+
+
+def plot_threshold_curves(curves: pd.DataFrame, thresholds: dict[str, float]):
+    """Fig. 6: one panel per network, the four metrics against the threshold (paper's colours),
+    the chosen threshold marked."""
+    import matplotlib.pyplot as plt
+
+    kinds = list(dict.fromkeys(curves["kind"]))
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(6, 2.6 * len(kinds)), sharex=True, squeeze=False)
+    for ax, kind in zip(axes[:, 0], kinds):
+        sub = curves[curves["kind"] == kind]
+        for metric in gm.METRICS:
+            ax.plot(sub["threshold"], sub[metric], label=gm.METRIC_LABELS[metric], **METRIC_STYLES[metric])
+        ax.axvline(thresholds[kind], color="grey", lw=0.8)
+        ax.text(thresholds[kind], 0.02, f" {thresholds[kind]:.2f}", color="grey", fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("Metric value")
+        ax.set_title(network_label(kind), fontsize=10)
+    axes[0, 0].legend(fontsize=8, ncol=4, loc="lower center")
+    axes[-1, 0].set_xlabel("Decision threshold on the network score")
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(roc: pd.DataFrame, table1: pd.DataFrame):
+    """Fig. 12: ROC curves of all networks with the chance diagonal."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for kind, sub in roc.groupby("kind", sort=False):
+        style = network_style(kind)
+        style.pop("marker")
+        style["label"] += f", AUC = {table1.at[kind, 'auc'] / 100:.2f}"
+        ax.plot(sub["fpr"], sub["tpr"], **style)
+    ax.plot([0, 1], [0, 1], color="red", linestyle="--", lw=1, label="Random classifier")
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusion: pd.DataFrame):
+    """Fig. 13: row-normalised confusion matrices, one panel per network."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    kinds = list(dict.fromkeys(confusion["kind"]))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        sub = confusion[confusion["kind"] == kind]
+        matrix = sub.pivot(index="true", columns="predicted", values="fraction")
+        matrix = matrix.reindex(index=["non-merger", "merger"], columns=["non-merger", "merger"])
+        sns.heatmap(matrix, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="Blues", cbar=False, ax=ax,
+                    square=True)
+        ax.set_title(network_label(kind), fontsize=10)
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
+    fig.tight_layout()
+    return fig
+
+
+def _tick_labels(table: pd.DataFrame) -> list[str]:
+    counts = table.drop_duplicates("bin").set_index("bin")["n"].reindex(table["bin"].cat.categories)
+    return [f"{name}\nn={int(n) if pd.notna(n) else 0}" for name, n in counts.items()]
+
+
+def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre: str = "mean",
+                error: str = "interval", x: np.ndarray | None = None, tick_labels: bool = True):
+    """One panel per metric, one line per network, against the bins (Figs. 7, 8, 10, 11).
+
+    Parameters
+    ----------
+    table : long table from :func:`binned_bootstrap` or :func:`binned_balanced`
+    metrics : metrics to draw, top to bottom
+    xlabel : axis label with units
+    centre : column drawn as the point ("mean" or "value")
+    error : "interval" (bootstrap percentile interval around the point), "std" (± std) or None
+    x : bin positions; default 0, 1, 2, ... with the bin names (and counts) as ticks
+
+    Empty bins are NaN: the line breaks there and the tick says n=0.
+    """
+    import matplotlib.pyplot as plt
+
+    categories = table["bin"].cat.categories
+    positions = np.arange(len(categories)) if x is None else np.asarray(x, dtype=float)
+    kinds = list(dict.fromkeys(table["kind"]))
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 0.55 * len(categories) + 2), 2.4 * len(metrics)),
+                             sharex=True, squeeze=False)
+    offsets = (np.arange(len(kinds)) - (len(kinds) - 1) / 2) * 0.04 * (np.ptp(positions) / max(len(positions) - 1, 1)
+                                                                      if len(positions) > 1 else 1)
+    for ax, metric in zip(axes[:, 0], metrics):
+        for offset, kind in zip(offsets, kinds):
+            sub = table[(table["kind"] == kind) & (table["metric"] == metric)].set_index("bin").reindex(categories)
+            y = sub[centre].to_numpy(dtype=float)
+            if error == "interval":
+                yerr = np.vstack([y - sub["lower"].to_numpy(dtype=float), sub["upper"].to_numpy(dtype=float) - y])
+                yerr = np.clip(np.nan_to_num(yerr), 0, None)
+            elif error == "std":
+                yerr = np.nan_to_num(sub["std"].to_numpy(dtype=float))
+            else:
+                yerr = None
+            ax.errorbar(positions + offset, y, yerr=yerr, capsize=2, ms=4, **network_style(kind))
+        ax.set_ylabel(gm.METRIC_LABELS.get(metric, metric))
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, ncol=2)
+    bottom = axes[-1, 0]
+    bottom.set_xlabel(xlabel)
+    if tick_labels:
+        bottom.set_xticks(positions)
+        bottom.set_xticklabels(_tick_labels(table), rotation=90 if len(categories) > 6 else 0, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_counts(panels: dict[str, pd.DataFrame], xlabel: str):
+    """Fig. 9: mergers and non-mergers per bin, one panel per entry of ``panels`` (title -> counts)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.6), squeeze=False)
+    for ax, (title, counts) in zip(axes[0], panels.items()):
+        positions = np.arange(len(counts))
+        ax.bar(positions - 0.2, counts["mergers"], width=0.4, label="Mergers", color="tab:orange")
+        ax.bar(positions + 0.2, counts["non_mergers"], width=0.4, label="Non-mergers", color="tab:blue")
+        ax.set_xticks(positions)
+        ax.set_xticklabels(counts["bin"].astype(str), rotation=90, fontsize=7)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Number of galaxies")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,225 @@
+"""galmerge.evaluation on a fabricated run folder: products + scores of some networks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+from galmerge import evaluation as ev  # noqa: E402
+from galmerge.cosmology import snapnum_to_redshift  # noqa: E402
+from galmerge.products import write_products  # noqa: E402
+from galmerge.runs import RunPaths  # noqa: E402
+
+#: How well each fake network separates the classes (logit shift); the stack is left untrained.
+FAKE_SIGNAL = {"raw": 2.0, "model": 1.2, "residual": 0.8}
+
+
+def make_fake_images(n: int, seed: int = 0, failed_fraction: float = 0.05) -> pd.DataFrame:
+    """A products images table with the catalogue columns and a primary Sérsic ellipticity."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    stage = np.where(label == 1, rng.choice(["pre", "ongoing", "post"], n, p=[0.6, 0.15, 0.25]), "non")
+    lo = {"pre": -0.8, "ongoing": -0.1, "post": 0.1}
+    hi = {"pre": -0.1, "ongoing": 0.1, "post": 0.3}
+    merger_time = np.array([rng.uniform(lo[s], hi[s]) if s != "non" else np.nan for s in stage])
+    snapnum = rng.integers(50, 92, n)
+    ellip = np.where(label == 1, rng.beta(3, 3, n), rng.beta(1.5, 4, n))
+    failed = rng.random(n) < failed_fraction
+    ellip[failed] = np.nan
+    split = rng.choice(["train", "validation", "test"], n, p=[0.5, 0.25, 0.25])
+    return pd.DataFrame({
+        "ID": np.arange(1000, 1000 + n, dtype=np.int64), "split": split, "label": label, "stage": stage,
+        "snapnum": snapnum, "redshift": snapnum_to_redshift(snapnum), "merger_time": merger_time,
+        "sequence_ID": np.where(label == 1, np.arange(n), -1),
+        "status": np.where(failed, "all fits failed", "ok"), "n_sources": rng.integers(1, 5, n),
+        "sersic_ellip": ellip, "sersic_n": rng.uniform(0.5, 4, n)})
+
+
+def make_fake_run(run_dir: Path, n: int = 120, kinds=("raw", "model", "residual"), seed: int = 0) -> Path:
+    """Write a run folder with products (tiny zero cubes) and scores of ``kinds``."""
+    run_dir = Path(run_dir)
+    images = make_fake_images(n, seed)
+    cubes = {k: np.zeros((n, 128, 128), np.float32) for k in ("raw", "model", "residual")}
+    sources = pd.DataFrame({"ID": images["ID"], "label": 1, "is_primary": True})
+    write_products(RunPaths(run_dir).products, images, sources, cubes)
+    rng = np.random.default_rng(seed + 1)
+    for kind in kinds:
+        folder = RunPaths(run_dir).train(kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        for split in ("validation", "test"):
+            sub = images[images["split"] == split]
+            logit = FAKE_SIGNAL.get(kind, 0.0) * (sub["label"] - 0.5) * 2 + rng.normal(0, 1.5, len(sub))
+            pd.DataFrame({"ID": sub["ID"], "label": sub["label"], "score": 1 / (1 + np.exp(-logit))}) \
+                .to_csv(folder / f"scores_{split}.csv", index=False)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = make_fake_run(tmp_path_factory.mktemp("fake") / "run")
+    ev.write_thresholds(run_dir, ev.choose_thresholds(run_dir))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def test_frame(run):
+    return ev.load_run_scores(run, "test")
+
+
+def test_thresholds_round_trip_and_balance_precision_and_recall(run):
+    table = ev.choose_thresholds(run)
+    assert list(table["kind"]) == ["raw", "model", "residual"]  # only the trained networks
+    assert (table["val_precision"] - table["val_recall"]).abs().max() < 0.1
+    assert ev.load_thresholds(run) == pytest.approx(dict(zip(table["kind"], table["threshold"])))
+
+
+def test_missing_thresholds_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="03_evaluate"):
+        ev.load_thresholds(tmp_path)
+
+
+def test_load_run_scores_joins_products_and_predicts(run, test_frame):
+    images = pd.read_parquet(RunPaths(run).products / "images.parquet")
+    test_ids = images.loc[images["split"] == "test", "ID"]
+    assert sorted(test_frame["ID"]) == sorted(test_ids)
+    for column in ("ID", "label", "stage", "redshift", "merger_time", "sersic_ellip", "status"):
+        assert column in test_frame.columns
+    thresholds = ev.load_thresholds(run)
+    for kind in ("raw", "model", "residual"):
+        expected = (test_frame[f"score_{kind}"] >= thresholds[kind]).astype(int)
+        assert (test_frame[f"pred_{kind}"] == expected).all()
+    assert "score_stack" not in test_frame.columns and test_frame.attrs["dropped"] == 0
+
+
+def test_load_run_scores_reports_galaxies_missing_from_a_network(tmp_path):
+    run_dir = make_fake_run(tmp_path / "run", n=60, kinds=("raw", "model"))
+    path = RunPaths(run_dir).train("model") / "scores_test.csv"
+    scores = pd.read_csv(path)
+    scores.iloc[2:].to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="2 of"):
+        frame = ev.load_run_scores(run_dir, "test", thresholds={"raw": 0.5, "model": 0.5})
+    assert frame.attrs["dropped"] == 2 and len(frame) == len(scores) - 2
+
+
+def test_load_run_scores_rejects_disagreeing_labels(tmp_path):
+    run_dir = make_fake_run(tmp_path / "run", n=60, kinds=("raw",))
+    path = RunPaths(run_dir).train("raw") / "scores_test.csv"
+    scores = pd.read_csv(path)
+    scores.loc[0, "label"] = 1 - scores.loc[0, "label"]
+    scores.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="disagree"):
+        ev.load_run_scores(run_dir, "test", thresholds={"raw": 0.5})
+
+
+def test_no_trained_network_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="02_train"):
+        ev.trained_kinds(tmp_path)
+
+
+def test_table1_matches_sklearn_in_per_cent(test_frame):
+    table = ev.overall_table(test_frame)
+    assert list(table.index) == ["raw", "model", "residual"]
+    y = test_frame["label"]
+    for kind in table.index:
+        pred = test_frame[f"pred_{kind}"]
+        assert table.at[kind, "accuracy"] == pytest.approx(100 * skm.accuracy_score(y, pred))
+        assert table.at[kind, "f1"] == pytest.approx(100 * skm.f1_score(y, pred))
+        assert table.at[kind, "auc"] == pytest.approx(100 * skm.roc_auc_score(y, test_frame[f"score_{kind}"]))
+    assert table.at["raw", "accuracy (paper)"] == 74 and table.at["residual", "recall (paper)"] == 69
+    # the fake networks are ordered by signal strength
+    assert table.at["raw", "auc"] > table.at["residual", "auc"]
+
+
+def test_table2_counts_stages_and_quotes_the_paper(test_frame):
+    wide, long = ev.stage_table(test_frame, n_resamples=100, seed=1)
+    counts = test_frame["stage"].value_counts()
+    for stage in ("pre", "ongoing", "post", "non"):
+        assert (wide[f"n_{stage}"] == counts.get(stage, 0)).all()
+        assert wide[stage].between(0, 100).all()
+        assert (wide[f"{stage}_err"] >= 0).all()
+    assert wide.at["model", "post (paper)"] == 53.4
+    pre = test_frame["stage"] == "pre"
+    direct = 100 * (test_frame.loc[pre, "pred_raw"] == 1).mean()
+    assert abs(wide.at["raw", "pre"] - direct) < 3  # bootstrap mean near the sample fraction
+    assert set(long["metric"]) == {"fraction_correct"}
+
+
+def test_binned_bootstrap_keeps_empty_bins_as_nan(test_frame):
+    mergers = test_frame[test_frame["label"] == 1]
+    mergers.attrs.update(test_frame.attrs)
+    groups = ev.cut(mergers["merger_time"], np.array([-2.0, -1.0, *ev.MERGER_TIME_EDGES]))
+    table = ev.binned_bootstrap(mergers, groups, ("fraction_correct",), n_resamples=50, seed=0)
+    empty = table[table["bin"] == "(-2.00, -1.00]"]
+    assert len(empty) == 3 and (empty["n"] == 0).all() and empty["mean"].isna().all()
+    full = table[table["n"] > 0]
+    assert full["mean"].notna().all()
+    assert table.groupby("kind", observed=True)["n"].sum().eq(len(mergers)).all()
+
+
+def test_bootstrap_tables_are_reproducible(test_frame):
+    groups = ev.redshift_folder_bins(test_frame["snapnum"])
+    a = ev.binned_bootstrap(test_frame, groups, n_resamples=40, seed=3)
+    b = ev.binned_bootstrap(test_frame, groups, n_resamples=40, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_redshift_folders_ordered_by_redshift(test_frame):
+    groups = ev.redshift_folder_bins([91, 78, 60, 50, 77])
+    assert list(groups.categories) == sorted(groups.categories, key=lambda c: float(c.split()[1].split("-")[0]))
+    assert groups[0] == groups[1] and groups[0].endswith("(snapnum_78_91)")
+    assert groups[3].endswith("(snapnum_50_57)")
+    assert np.all(np.diff(ev.bin_positions(groups.categories)) > 0)
+
+
+def test_ellipticity_failures_are_counted_not_dropped(test_frame):
+    failures = ev.fit_failures(test_frame)
+    n_failed = int(test_frame["sersic_ellip"].isna().sum())
+    assert n_failed > 0 and failures["total"].sum() == n_failed
+    assert set(failures["status"]) == {"all fits failed"}
+    groups = ev.cut(test_frame["sersic_ellip"], ev.ELLIPTICITY_EDGES)
+    outside = ev.outside_bins(groups, test_frame, "no Sérsic fit")
+    assert outside["mergers"] + outside["non_mergers"] == n_failed
+    counts = ev.class_counts(test_frame, groups)
+    assert len(counts) == 20 and counts[["mergers", "non_mergers"]].to_numpy().sum() == len(test_frame) - n_failed
+
+
+def test_balanced_bins_use_equal_classes(test_frame):
+    groups = ev.cut(test_frame["sersic_ellip"], np.array([0.0, 0.5, 1.0]))
+    table = ev.binned_balanced(test_frame, groups, per_class=5, n_draws=4, seed=0)
+    for name, sub in table.groupby("bin", observed=True):
+        members = np.asarray(groups == name)
+        n_m = int(test_frame.loc[members, "label"].sum())
+        assert (sub["per_class"] == min(5, n_m, members.sum() - n_m)).all()
+    assert table["mean"].between(0, 1).all() and (table["n_draws"] == 4).all()
+
+
+def test_figures_build_for_a_subset_of_networks(run, test_frame):
+    table1 = ev.overall_table(test_frame)
+    figures = [
+        ev.plot_threshold_curves(ev.threshold_curves(test_frame, np.linspace(0, 1, 11)), ev.load_thresholds(run)),
+        ev.plot_roc(ev.roc_table(test_frame), table1),
+        ev.plot_confusion(ev.confusion_table(test_frame)),
+        ev.plot_binned(ev.binned_bootstrap(test_frame, ev.redshift_folder_bins(test_frame["snapnum"]),
+                                           n_resamples=20), ("accuracy", "precision"), "Redshift bin"),
+        ev.plot_class_counts({"test": ev.class_counts(test_frame, ev.cut(test_frame["sersic_ellip"],
+                                                                          ev.ELLIPTICITY_EDGES))}, "ellipticity"),
+    ]
+    assert len(figures[0].axes) == 3 and len(figures[2].axes) == 3
+    assert len(figures[1].axes[0].lines) == 4  # three networks and the chance diagonal
+    for fig in figures:
+        plt.close(fig)
+
+
+def test_confusion_rows_sum_to_one(test_frame):
+    table = ev.confusion_table(test_frame)
+    sums = table.groupby(["kind", "true"])["fraction"].sum()
+    np.testing.assert_allclose(sums, 1.0)
