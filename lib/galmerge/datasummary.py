@@ -19,7 +19,7 @@ REDSHIFT_EDGES = (0.09, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: Boundaries between the challenge's four redshift folders (paper Sect. 2.2).
 FOLDER_REDSHIFT_BOUNDARIES = (0.31, 0.52, 0.76)
 #: Merger-time bins of Fig 2 (Gyr): 0.1 wide from 0.8 Gyr before to 0.3 Gyr after coalescence.
-MERGER_TIME_EDGES = tuple(np.round(np.arange(-0.8, 0.31, 0.1), 2))
+MERGER_TIME_EDGES = tuple(float(t) + 0.0 for t in np.round(np.arange(-0.8, 0.31, 0.1), 2))  # + 0.0: no -0.0
 STAGE_COLORS = {"pre": "tab:blue", "ongoing": "tab:purple", "post": "tab:orange", "non": "tab:gray"}
 
 
@@ -126,6 +126,7 @@ def plot_redshift_distribution(hist: pd.DataFrame, ax=None):
         ax.axvline(boundary, color="k", linestyle=":", linewidth=1)
     ax.set_xticks(list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]])
     ax.set_xticklabels([f"{z:.1f}" for z in list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]]])
+    ax.margins(y=0.1)
     ax.set_xlabel("redshift bin")
     ax.set_ylabel("number of galaxies")
     ax.legend(title="dotted: challenge folders", fontsize="small")
@@ -147,7 +148,8 @@ def plot_merger_time_distribution(hist: pd.DataFrame, ax=None):
         bottom += fraction
     ax.axvline(0, color="k", linewidth=1)
     ax.set_xticks(list(hist["t_lo"]) + [hist["t_hi"].iloc[-1]])
-    ax.set_xticklabels([f"{t:.1f}" for t in list(hist["t_lo"]) + [hist["t_hi"].iloc[-1]]], rotation=45)
+    ax.set_xticklabels([f"{t + 0.0:.1f}" for t in list(hist["t_lo"]) + [hist["t_hi"].iloc[-1]]], rotation=45)
+    ax.margins(y=0.1)
     ax.set_xlabel("merger time bin (Gyr; negative before coalescence)")
     ax.set_ylabel("fraction of galaxies")
     ax.legend(fontsize="small")
