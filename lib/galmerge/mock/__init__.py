@@ -1,0 +1,40 @@
+"""A physically grounded mock of the merger-challenge dataset (HSC i-band cutouts of TNG galaxies).
+
+``generate_mock(out_dir, n, seed, workers=None)`` (CLI: ``python -m galmerge.mock --out DIR
+--n N --seed S [--workers W]``) writes exactly the challenge layout::
+
+    DIR/train/snapnum_<lo>_<hi>/objID_<ID>.fits     float32 (N, N) image in HDU 0 (counts, zero point 27)
+    DIR/test/snapnum_<lo>_<hi>/objID_<ID>.fits      ~10 % of the objects, whole sequences
+    DIR/catalog_merger_challenge_TNG_train.fits     FITS binary tables: the challenge columns
+    DIR/catalog_merger_challenge_TNG_test.fits      (ID, snapnum, sequence_ID, is_*_merger,
+                                                     time_before/after_merger) + true_* columns
+    DIR/psf/psf_i.fits                              nominal i-band PSF (41x41, sum 1)
+
+Image headers record PIXSCALE, ZEROPT, GAIN, SKYRMS, PSFFWHM, PSFBETA (no dates or
+checksums, so the same (n, seed) gives byte-identical files; every object is seeded from
+(seed, ID) and every sequence from (seed, sequence), so the number of workers does not matter).
+
+Geometry: like the real challenge, pixels are HSC's 0.168 arcsec and the side N is fixed
+per folder (128/160/192/320 px), so a cutout spans 100-250 kpc (about 160 kpc on average)
+rather than exactly 160 kpc; each object's width is the catalogue column ``true_field_kpc``.
+
+Modules: :mod:`~galmerge.mock.plan` (sequences, stages, snapshots, test split),
+:mod:`~galmerge.mock.orbits` (restricted N-body orbit library), :mod:`~galmerge.mock.scene`
+(galaxies, features, field; the physics choices are listed there),
+:mod:`~galmerge.mock.render` (Sérsic and light painting), :mod:`~galmerge.mock.observe`
+(PSF, sky, Poisson noise), :mod:`~galmerge.mock.generate` (parallel writing).
+
+Truth columns (all prefixed ``true_``): redshift, kpc_per_pixel, field_kpc, psf_fwhm (arcsec),
+psf_beta, sky_rms (counts/pixel), depth (5-sigma point-source mag), gain, kind ('major',
+'minor', 'isolated'), mass_ratio, orbit (library index, -1 none), separation_kpc (projected,
+kpc), companion_in_field, minor_merger_time (Gyr), features (comma-separated:
+spiral, bar, clumps, neighbour, companion, satellite, double_nucleus, tidal, remnant,
+minor_debris, major_merger, minor_merger), neighbour / neighbour_mag / neighbour_sep_px, the
+main galaxy's (``main_``) and companion's (``comp_``) Sérsic x, y (pixels), mag, n, r_e_px,
+r_e_kpc, ellip (1 - b/a), theta (radians, CCW from +x, astropy Sersic2D convention), and
+n_field_galaxies, n_stars.
+"""
+
+from galmerge.mock.generate import CATALOGUE_NAMES, PSF_PATH, generate_mock
+
+__all__ = ["generate_mock", "CATALOGUE_NAMES", "PSF_PATH"]
