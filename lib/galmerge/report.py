@@ -14,20 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galmerge import evaluation
 from galmerge.runs import RunPaths
 
-#: Table 1 of the paper (test set, threshold where precision = recall), in per cent.
-PAPER_TABLE1 = pd.DataFrame(
-    {"accuracy": [74, 70, 68], "precision": [73, 70, 68], "recall": [74, 70, 69], "f1": [74, 70, 68]},
-    index=pd.Index(["raw", "model", "residual"], name="kind"),
-)
-#: Table 2 of the paper: per cent of pre- and post-mergers correct, bootstrap mean and (upper - mean).
-PAPER_TABLE2 = pd.DataFrame(
-    {"pre": [79.3, 76.6, 73.3], "pre_err": [0.6, 0.6, 0.6], "post": [58.8, 53.4, 55.5], "post_err": [1.5, 1.6, 1.4]},
-    index=pd.Index(["raw", "model", "residual"], name="kind"),
-)
-#: The paper's decision thresholds (Sect. 4) for CNN1-3.
-PAPER_THRESHOLDS = {"raw": 0.39, "model": 0.47, "residual": 0.49}
+#: The paper's Tables 1 and 2 (per cent), indexed by network kind; the numbers live in
+#: galmerge.evaluation, which puts them beside every run's tables.
+PAPER_TABLE1 = pd.DataFrame.from_dict(evaluation.PAPER_TABLE1, orient="index").rename_axis("kind")
+PAPER_TABLE2 = pd.DataFrame.from_dict(evaluation.PAPER_TABLE2, orient="index").rename_axis("kind")
 
 NETWORK_NAMES = {"raw": "CNN1 (raw)", "model": "CNN2 (model)", "residual": "CNN3 (residual)",
                  "stack": "CNN4 (stack)"}
