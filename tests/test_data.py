@@ -332,3 +332,32 @@ def test_nonmerger_with_stage_flag_counts_as_nonmerger_with_warning(fake_dataset
         catalog = load_catalog(fake_dataset)
     flagged = catalog[catalog["ID"] == catalog.attrs["nonmergers_with_merger_info"][0]].iloc[0]
     assert flagged["stage"] == "non" and flagged["label"] == 0 and np.isnan(flagged["merger_time"])
+
+
+def test_badly_named_fits_file_is_ignored_with_warning(fake_dataset):
+    stray = fake_dataset / "train" / "snapnum_58_66" / "stacked_preview.fits"
+    write_fake_image(stray, np.ones((4, 4), np.float32))
+    with pytest.warns(DatasetWarning, match="ignored 1 FITS files not named objID_<ID>.fits.*stacked_preview"):
+        assert len(load_catalog(fake_dataset)) == 24
+
+
+def test_both_times_given_resolved_by_stage_flag(fake_dataset):
+    def edit(t):
+        pre = t.index[t["is_pre_merger"] == 1][0]
+        t.loc[pre, ["time_before_merger", "time_after_merger"]] = [0.5, 0.0]
+        return t
+    _edit_catalog(fake_dataset, edit)
+    catalog = load_catalog(fake_dataset)
+    pre = catalog[(catalog["stage"] == "pre") & (catalog["time_after_merger"] == 0.0)]
+    assert len(pre) == 1 and pre["merger_time"].item() == -0.5
+
+
+def test_non_numeric_time_raises(make_fake_dataset):
+    dataset = make_fake_dataset(n=10, seed=1, image_size=8, catalog_format="csv")
+    path = dataset / "catalog_merger_challenge_TNG_train.csv"
+    table = pd.read_csv(path)
+    table["time_after_merger"] = table["time_after_merger"].astype(object).where(table["time_after_merger"].notna(),
+                                                                                 "unknown")
+    table.to_csv(path, index=False)
+    with pytest.raises(DatasetError, match="time_after_merger must hold numbers.*unknown"):
+        load_catalog(dataset)

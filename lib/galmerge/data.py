@@ -254,7 +254,7 @@ def read_catalog_file(path: str | Path) -> pd.DataFrame:
 
 def _as_int(values: pd.Series, name: str, file: Path, allow_nan: bool = False) -> np.ndarray:
     """Integer column (int64); NaN becomes NO_SEQUENCE when ``allow_nan``; else an error."""
-    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(numeric) & ~(allow_nan & values.isna().to_numpy())
     fractional = np.isfinite(numeric) & (numeric != np.round(numeric))
     if bad.any() or fractional.any():
@@ -266,8 +266,8 @@ def _as_int(values: pd.Series, name: str, file: Path, allow_nan: bool = False) -
 
 def _as_flag(values: pd.Series, name: str, file: Path) -> np.ndarray:
     """0/1 (or boolean) column as bool; anything else is an error."""
-    if values.dtype == bool:
-        values = values.astype(int)
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype("Int64")
     numeric = pd.to_numeric(values, errors="coerce")
     ok = numeric.isin([0, 1]).to_numpy()
     if not ok.all():
@@ -277,9 +277,14 @@ def _as_flag(values: pd.Series, name: str, file: Path) -> np.ndarray:
     return numeric.to_numpy(dtype=int) == 1
 
 
-def _as_time(values: pd.Series) -> np.ndarray:
+def _as_time(values: pd.Series, name: str, file: Path) -> np.ndarray:
     """Time column in Gyr; NaN and negative sentinels (-1, -99, ...) become NaN ("not applicable")."""
-    times = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    times = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    not_numbers = np.isnan(times) & values.notna().to_numpy()
+    if not_numbers.any():
+        rows = np.flatnonzero(not_numbers)
+        raise DatasetError(f"{file}: column {name} must hold numbers (Gyr); {len(rows)} rows do not "
+                           f"(rows {_examples(rows)}: {_examples(values.iloc[rows])})")
     return np.where(np.isfinite(times) & (times >= 0), times, np.nan)
 
 
@@ -301,7 +306,8 @@ def normalise_catalog(raw: pd.DataFrame, file: str | Path, source_folder: str) -
     sequence = np.where(sequence < 0, NO_SEQUENCE, sequence)
     label = _as_flag(raw["is_major_merger"], "is_major_merger", file)
     flags = np.column_stack([_as_flag(raw[c], c, file) for c in STAGE_FLAGS.values()])
-    before, after = _as_time(raw["time_before_merger"]), _as_time(raw["time_after_merger"])
+    before = _as_time(raw["time_before_merger"], "time_before_merger", file)
+    after = _as_time(raw["time_after_merger"], "time_after_merger", file)
 
     n_flags = flags.sum(axis=1)
     _check(label & (n_flags == 0), ids, file, "mergers (is_major_merger=1) without any stage flag")
@@ -364,8 +370,8 @@ def index_images(dataset_dir: str | Path, folder: str) -> pd.DataFrame:
     DatasetError
         For a snapnum folder the challenge does not define or an ID present in two folders.
     """
-    root = Path(dataset_dir) / folder
-    rows = []
+    root = (Path(dataset_dir) / folder).resolve()
+    rows, unexpected = [], []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         if not _FOLDER_NAME.match(sub.name):
             continue
@@ -375,7 +381,12 @@ def index_images(dataset_dir: str | Path, folder: str) -> pd.DataFrame:
             for entry in entries:
                 match = _IMAGE_NAME.match(entry.name)
                 if match:
-                    rows.append((int(match.group(1)), str(Path(entry.path).resolve()), sub.name))
+                    rows.append((int(match.group(1)), str(sub / entry.name), sub.name))
+                elif entry.name.lower().endswith((".fits", ".fits.gz", ".fit")):
+                    unexpected.append(str(sub / entry.name))
+    if unexpected:
+        warnings.warn(f"{root}: ignored {len(unexpected)} FITS files not named objID_<ID>.fits "
+                      f"({_examples(sorted(unexpected))})", DatasetWarning, stacklevel=2)
     index = pd.DataFrame(rows, columns=["ID", "image_path", "image_folder"]).astype({"ID": np.int64})
     twice = index["ID"].duplicated(keep=False)
     if twice.any():
