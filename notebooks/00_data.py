@@ -148,7 +148,10 @@ from galmerge import baseline
 
 baseline_result = baseline.run_baseline(catalog)
 baseline_accuracy = float(baseline_result["test_accuracy"])
-print(f"baseline test accuracy: {baseline_accuracy:.3f}")
+print(f"baseline accuracy: test {baseline_accuracy:.3f} ({baseline_result['n_test']} objects), "
+      f"train {baseline_result['train_accuracy']:.3f} ({baseline_result['n_train']} objects)")
+print("coefficients (standardised features):", baseline_result["coefficients"])
+baseline_result["features"].join(catalog[["stage"]]).groupby("stage")[list(baseline.FEATURES)].mean()
 
 # %%
 update_summary(run_dir, "data", {**summary.summary_counts(catalog),
@@ -156,4 +159,6 @@ update_summary(run_dir, "data", {**summary.summary_counts(catalog),
                                  "images_unreadable": n_unreadable,
                                  "images_wrong_size": n_wrong_size,
                                  "images_with_nonfinite": n_with_nonfinite,
-                                 "baseline_accuracy": baseline_accuracy})["data"]
+                                 "baseline_accuracy": baseline_accuracy,
+                                 "baseline_train_accuracy": float(baseline_result["train_accuracy"]),
+                                 "baseline_n_test": baseline_result["n_test"]})["data"]

@@ -130,6 +130,17 @@ def test_split_fractions_close_to_75_15_10(seed):
     assert _groups_cross_splits(catalog.assign(split=split)) == []
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_stratified_split_keeps_class_balance(seed):
+    catalog = _synthetic_catalog(250, seed=seed)
+    catalog["label"] = (catalog["sequence_ID"] >= 0).astype(int)  # sequences are mergers, lone objects not
+    split = assign_splits(catalog, seed)
+    overall = catalog["label"].mean()
+    for name in ("train", "validation", "test"):
+        assert catalog.loc[split == name, "label"].mean() == pytest.approx(overall, abs=0.05), name
+    assert _groups_cross_splits(catalog.assign(split=split)) == []
+
+
 def test_with_test_folder_validation_is_15_of_90_of_train_folder():
     catalog = _synthetic_catalog(300, seed=8)
     catalog["source_folder"] = np.where(catalog.index % 10 == 0, "test", "train")

@@ -512,28 +512,39 @@ def split_groups(catalog: pd.DataFrame) -> pd.Series:
 
 
 def _cut_groups(groups: pd.Series, fractions: Sequence[float], names: Sequence[str],
-                rng: np.random.Generator) -> pd.Series:
+                rng: np.random.Generator, labels: pd.Series | None = None) -> pd.Series:
     """Shuffle the groups and cut the shuffled list at the target fractions of *objects*.
 
     A group goes to the split in which the middle of its run of objects falls, so each split's
-    object count is within half a group of its target.
+    object count is within half a group of its target. With ``labels``, groups are cut separately
+    per class (a group's class is its majority label), so every split keeps the class balance.
     """
     sizes = groups.value_counts().sort_index()  # sorted keys: independent of row order
-    order = sizes.index[rng.permutation(len(sizes))]
-    counts = sizes.loc[order].to_numpy()
-    middles = (np.cumsum(counts) - counts / 2) / max(counts.sum(), 1)
+    if labels is None:
+        strata = pd.Series(0, index=sizes.index)
+    else:
+        strata = labels.groupby(groups).mean().ge(0.5).astype(int).reindex(sizes.index)
     edges = np.cumsum(fractions) / np.sum(fractions)
-    choice = np.minimum(np.searchsorted(edges, middles, side="right"), len(names) - 1)
-    return groups.map(dict(zip(order, np.asarray(names, dtype=object)[choice])))
+    assignment = {}
+    for stratum in sorted(strata.unique()):
+        stratum_sizes = sizes[strata == stratum]
+        order = stratum_sizes.index[rng.permutation(len(stratum_sizes))]
+        counts = stratum_sizes.loc[order].to_numpy()
+        middles = (np.cumsum(counts) - counts / 2) / counts.sum()
+        choice = np.minimum(np.searchsorted(edges, middles, side="right"), len(names) - 1)
+        assignment.update(zip(order, np.asarray(names, dtype=object)[choice]))
+    return groups.map(assignment)
 
 
 def assign_splits(catalog: pd.DataFrame, seed: int = 42,
-                  fractions: Sequence[float] = DEFAULT_FRACTIONS) -> pd.Series:
+                  fractions: Sequence[float] = DEFAULT_FRACTIONS, stratify: bool = True) -> pd.Series:
     """Train/validation/test split of ``catalog``, grouped by ``sequence_ID``, deterministic from ``seed``.
 
     No merger sequence crosses splits; an object without a sequence (-1) is a group of its own.
     Without a ``test`` source folder the groups are shuffled and cut at ``fractions`` of the
-    objects (75:15:10). When ``catalog['source_folder']`` has 'test' rows (the dataset's own
+    objects (75:15:10). With ``stratify`` (default) and a ``label`` column, mergers' and
+    non-mergers' groups are cut separately, so each split has the dataset's class balance (long
+    merger sequences would otherwise make small validation sets lopsided). When ``catalog['source_folder']`` has 'test' rows (the dataset's own
     ``test/``), those stay the test set and validation is carved out of the train folder with
     fraction ``f_val / (f_train + f_val)`` (15/90), grouped. A sequence present in both folders
     would cross splits: its train-folder rows also go to 'test', with a :class:`DatasetWarning`;
@@ -547,6 +558,8 @@ def assign_splits(catalog: pd.DataFrame, seed: int = 42,
         Seed of the shuffle of groups.
     fractions : (float, float, float)
         Train, validation, test fractions (normalised to sum 1).
+    stratify : bool
+        Cut each class's groups separately (needs ``label``; ignored without it).
 
     Returns
     -------
@@ -558,10 +571,11 @@ def assign_splits(catalog: pd.DataFrame, seed: int = 42,
         raise ValueError(f"fractions must be three non-negative numbers, got {fractions.tolist()}")
     rng = np.random.default_rng(seed)
     groups = split_groups(catalog)
+    labels = catalog["label"] if stratify and "label" in catalog else None
     in_test_folder = (catalog["source_folder"] == "test") if "source_folder" in catalog else \
         pd.Series(False, index=catalog.index)
     if not in_test_folder.any():
-        return _cut_groups(groups, fractions, SPLITS, rng).rename("split")
+        return _cut_groups(groups, fractions, SPLITS, rng, labels).rename("split")
     split = pd.Series("test", index=catalog.index, dtype=object, name="split")
     crossing = groups.isin(set(groups[in_test_folder])) & ~in_test_folder
     if crossing.any():
@@ -571,5 +585,6 @@ def assign_splits(catalog: pd.DataFrame, seed: int = 42,
                       f"they join the test split so no sequence crosses splits (IDs {_examples(moved)})",
                       DatasetWarning, stacklevel=2)
     in_train = ~in_test_folder & ~crossing
-    split[in_train] = _cut_groups(groups[in_train], fractions[:2], SPLITS[:2], rng)
+    split[in_train] = _cut_groups(groups[in_train], fractions[:2], SPLITS[:2], rng,
+                                  None if labels is None else labels[in_train])
     return split
