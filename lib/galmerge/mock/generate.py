@@ -114,6 +114,14 @@ def _write_psf(path: Path) -> None:
 def _render_and_write(task):
     """Worker: render one object from its seeds, write its FITS file, return its truth row."""
     row, seed, out = task
+    try:
+        return _render_and_write_one(row, seed, out)
+    except Exception as error:  # name the object: a bare traceback from a worker says little
+        raise RuntimeError(f"mock object ID {row['ID']} ({row['kind']}, snapnum {row['snapnum']}, "
+                           f"merger time {row['merger_time']}): {type(error).__name__}: {error}") from error
+
+
+def _render_and_write_one(row, seed, out):
     sequence = scene.draw_sequence(np.random.default_rng(np.random.SeedSequence([seed, 1, row["group"]])),
                                    row["kind"])
     image, truth, cond = scene.render_object(row, sequence, np.random.SeedSequence([seed, 2, row["ID"]]))
@@ -126,8 +134,8 @@ def _render_and_write(task):
     header["BUNIT"] = ("counts", "AB mag = ZEROPT - 2.5 log10(counts)")
     header["PIXSCALE"] = (HSC_PIXEL_SCALE, "arcsec per pixel")
     header["ZEROPT"] = (observe.ZERO_POINT, "AB zero point (i band)")
-    header["GAIN"] = (round(cond["gain"], 3), "effective gain (e-/count) of the coadd")
-    header["SKYRMS"] = (round(cond["sky_rms"], 6), "sky noise rms per pixel (counts), sky subtracted")
+    header["GAIN"] = (round(cond["gain"], 3), "effective gain (e-/count)")
+    header["SKYRMS"] = (round(cond["sky_rms"], 6), "sky rms per pixel (counts)")
     header["PSFFWHM"] = (round(cond["psf_fwhm"], 4), "PSF FWHM (arcsec, Moffat)")
     header["PSFBETA"] = (round(cond["psf_beta"], 4), "PSF Moffat beta")
     header["FILTER"] = ("HSC-i", "mock HSC-Wide i band")

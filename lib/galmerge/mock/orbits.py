@@ -67,7 +67,10 @@ class Orbit:
 
     def frame(self, t: float) -> int:
         """Index of the stored frame nearest to merger time ``t`` (Gyr), clipped to the window."""
-        return int(np.clip(np.rint((t - self.times[0]) / FRAME_DT), 0, len(self.times) - 1))
+        index = int(np.clip(np.rint((t - self.times[0]) / FRAME_DT), 0, len(self.times) - 1))
+        if t < 0:  # never a post-coalescence frame for a time before coalescence
+            index = min(index, int(np.searchsorted(self.times, 0.0)) - 1)
+        return index
 
 
 def _plummer_acc(pos, centre, mass, scale):

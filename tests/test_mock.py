@@ -1,0 +1,140 @@
+"""The mock generator: challenge layout, catalogue columns, determinism, grouped test split, PSF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from galmerge.cosmology import SNAPNUM_FOLDERS
+from galmerge.mock import CATALOGUE_NAMES, PSF_PATH, generate_mock
+from galmerge.mock.plan import plan_catalogue
+
+CHALLENGE = ["ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_merger", "is_ongoing_merger",
+             "is_post_merger", "time_before_merger", "time_after_merger"]
+
+
+@pytest.fixture(scope="module")
+def mock48(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mock") / "mock48"
+    catalogue = generate_mock(out, n=48, seed=3, workers=2, progress=False)
+    return out, catalogue
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_identical_files_whatever_the_workers(mock48, tmp_path):
+    out, _ = mock48
+    again = tmp_path / "again"
+    generate_mock(again, n=48, seed=3, workers=1, progress=False)
+    first, second = _tree_bytes(out), _tree_bytes(again)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_other_seed_gives_other_images(tmp_path):
+    a = generate_mock(tmp_path / "a", n=6, seed=1, workers=1, progress=False)
+    b = generate_mock(tmp_path / "b", n=6, seed=2, workers=1, progress=False)
+    assert not np.allclose(a["true_main_mag"].to_numpy(), b["true_main_mag"].to_numpy(), equal_nan=True)
+
+
+def test_layout_and_catalogue_files(mock48):
+    out, catalogue = mock48
+    train = Table.read(out / CATALOGUE_NAMES["train"]).to_pandas()
+    test = Table.read(out / CATALOGUE_NAMES["test"]).to_pandas()
+    assert len(train) + len(test) == 48 and len(test) > 0
+    for split, table in (("train", train), ("test", test)):
+        assert list(table.columns[:len(CHALLENGE)]) == CHALLENGE
+        for ident, snapnum in zip(table["ID"], table["snapnum"]):
+            folder = next(name for name, (lo, hi, _) in SNAPNUM_FOLDERS.items() if lo <= snapnum <= hi)
+            assert (out / split / folder / f"objID_{ident}.fits").is_file()
+    n_images = len(list(out.glob("*/snapnum_*/objID_*.fits")))
+    assert n_images == 48
+    assert catalogue["ID"].is_unique and catalogue["ID"].dtype == np.int64
+
+
+def test_image_sizes_match_their_folders(mock48):
+    out, _ = mock48
+    for path in out.glob("*/snapnum_*/objID_*.fits"):
+        size = SNAPNUM_FOLDERS[path.parent.name][2]
+        with fits.open(path) as hdus:
+            assert hdus[0].data.shape == (size, size)
+            assert hdus[0].data.dtype == np.dtype(">f4")
+            assert np.isfinite(hdus[0].data).all()
+            assert hdus[0].header["PIXSCALE"] == pytest.approx(0.168)
+            assert hdus[0].header["ZEROPT"] == 27.0
+
+
+def test_stages_and_times_are_consistent(mock48):
+    _, cat = mock48
+    stage = np.select([cat.is_pre_merger == 1, cat.is_ongoing_merger == 1, cat.is_post_merger == 1],
+                      ["pre", "ongoing", "post"], "non")
+    assert {"pre", "post", "non"} <= set(stage)
+    flags = cat[["is_pre_merger", "is_ongoing_merger", "is_post_merger"]].sum(axis=1)
+    assert (flags == cat.is_major_merger).all()
+    mergers, non = cat[cat.is_major_merger == 1], cat[cat.is_major_merger == 0]
+    finite = np.isfinite(mergers.time_before_merger).astype(int) + np.isfinite(mergers.time_after_merger).astype(int)
+    assert (finite == 1).all()
+    assert non.time_before_merger.isna().all() and non.time_after_merger.isna().all()
+    t = mergers.time_after_merger.fillna(-mergers.time_before_merger)
+    assert t.between(-0.8, 0.3).all()
+    assert (t[stage[mergers.index] == "pre"] < -0.1).all() and (t[stage[mergers.index] == "post"] > 0.1).all()
+    assert (mergers.sequence_ID >= 0).all()
+    assert (cat.loc[cat.true_kind == "isolated", "sequence_ID"] == -1).all()
+    assert (cat.loc[cat.true_kind == "minor", "true_mass_ratio"] > 4).all()
+    assert (mergers.true_mass_ratio <= 4).all()
+
+
+def test_truth_columns(mock48):
+    _, cat = mock48
+    for column in ("true_redshift", "true_main_n", "true_main_r_e_px", "true_main_r_e_kpc", "true_main_ellip",
+                   "true_main_theta", "true_main_mag", "true_mass_ratio", "true_features", "true_psf_fwhm",
+                   "true_sky_rms", "true_field_kpc"):
+        assert column in cat.columns, column
+    assert cat.true_main_mag.notna().all() and cat.true_psf_fwhm.between(0.45, 0.85).all()
+    assert cat.true_field_kpc.between(90, 260).all()
+    assert cat.snapnum.between(50, 91).all()
+
+
+def test_sequences_never_cross_train_and_test(mock48):
+    _, cat = mock48
+    grouped = cat[cat.sequence_ID >= 0].groupby("sequence_ID")["split"].nunique()
+    assert (grouped == 1).all()
+    big = plan_catalogue(400, 11)
+    assert (big[big.sequence_ID >= 0].groupby("sequence_ID")["split"].nunique() == 1).all()
+    assert 0.07 <= (big.split == "test").mean() <= 0.13
+    assert abs((big.stage != "non").mean() - 0.5) < 0.01
+
+
+def test_psf_is_odd_and_normalised(mock48):
+    out, _ = mock48
+    psf = fits.getdata(out / PSF_PATH)
+    assert psf.shape[0] == psf.shape[1] and psf.shape[0] % 2 == 1
+    assert psf.sum(dtype=np.float64) == pytest.approx(1.0, abs=1e-5)
+    assert np.unravel_index(np.argmax(psf), psf.shape) == (psf.shape[0] // 2, psf.shape[1] // 2)
+
+
+def test_existing_dataset_is_not_overwritten_silently(mock48):
+    out, _ = mock48
+    with pytest.raises(FileExistsError, match="overwrite"):
+        generate_mock(out, n=4, seed=3, workers=1, progress=False)
+
+
+def test_bad_arguments_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="n must be"):
+        generate_mock(tmp_path / "x", n=0, seed=1, progress=False)
+    with pytest.raises(ValueError, match="seed"):
+        generate_mock(tmp_path / "x", n=2, seed=-1, progress=False)
+
+
+def test_reader_accepts_the_mock(mock48):
+    data = pytest.importorskip("galmerge.data")
+    out, _ = mock48
+    cat = data.load_catalog(out)
+    assert len(cat) == 48 and {"pre", "post", "non"} <= set(cat["stage"])
+    assert data.load_psf(out).shape == (41, 41)
