@@ -27,6 +27,9 @@ Conventions and policies (documented here once, applied by :func:`load_catalog`)
   stage's window (:data:`STAGE_WINDOWS_GYR`, within :data:`STAGE_TOLERANCE_GYR`); otherwise error.
 * **Sequences.** ``sequence_ID`` NaN or negative becomes -1 ("no sequence"); each such object is a
   group of its own for the split.
+* **Splits.** 75:15:10 of the objects, whole sequences at a time, each class cut separately so
+  every split keeps the class balance; a dataset's own ``test/`` stays the test set and
+  validation is 15/90 of ``train/`` (:func:`assign_splits`).
 * **Missing files.** Catalogue rows without an image and images without a catalogue row raise
   :class:`DatasetError` with counts and examples; ``on_missing='drop'`` drops them instead, warns
   with the counts and records them in ``catalog.attrs["dropped"]``.
