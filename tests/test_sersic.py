@@ -45,10 +45,11 @@ def isolated():
     return image, clean, fit_image(image, psf=PSF)
 
 
-def test_reproduces_statmorph_reference_values():
+@pytest.mark.parametrize("mode", ["sersic", "full"])
+def test_reproduces_statmorph_reference_values(mode):
     with fits.open(STATMORPH_DATA) as hdus:
         image, segmap, mask = hdus[0].data, hdus[1].data, hdus[2].data.astype(bool)
-    result = fit_image(image, segmap=segmap, mask=mask, gain=1.0)
+    result = fit_image(image, segmap=segmap, mask=mask, gain=1.0, statmorph_mode=mode)
     assert result.status == "ok" and len(result.sources) == 1
     row = result.sources.iloc[0]
     direct = statmorph.source_morphology(image, segmap, mask=mask, gain=1.0)[0]
@@ -132,7 +133,7 @@ def test_statmorph_exception_is_recorded_not_raised(monkeypatch, isolated):
         raise RuntimeError("simulated statmorph crash")
 
     monkeypatch.setattr(statmorph, "SourceMorphology", broken)
-    result = fit_image(image)
+    result = fit_image(image, statmorph_mode="full")
     assert result.status == "all_fits_failed"
     assert result.n_failed == len(result.sources) >= 1
     assert result.sources["error"].str.contains("simulated statmorph crash").all()
@@ -206,6 +207,8 @@ def test_wrong_shapes_and_options_raise_clear_errors(isolated):
         fit_image(image, threshold=2.0)
     with pytest.raises(ValueError, match="flag_policy"):
         fit_image(image, flag_policy="strict")
+    with pytest.raises(ValueError, match="statmorph_mode"):
+        fit_image(image, statmorph_mode="fast")
 
 
 def test_crop_of_a_128_image_is_identity_and_crop_is_central():

@@ -131,8 +131,8 @@ class FitResult:
 
 
 def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy="suspect",
-              background="auto", keep_undeblended=False, seed=0, statmorph_options=None,
-              **detection) -> FitResult:
+              background="auto", keep_undeblended=False, seed=0, statmorph_mode="sersic",
+              statmorph_options=None, **detection) -> FitResult:
     """Segment one image with SEP and fit a Sérsic profile to every source with statmorph.
 
     Parameters
@@ -159,6 +159,10 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
     seed : int
         Seed of numpy's global generator before each statmorph call (statmorph's MID statistics
         use basin hopping on it), so that results are reproducible.
+    statmorph_mode : {"sersic", "full"}
+        "sersic" (default): statmorph measures only the Sérsic fit and its prerequisites (same
+        Sérsic parameters and ``flag_sersic`` as "full", 2-3 times faster on small images);
+        "full": statmorph's every statistic (Gini, M20, CAS, MID...), as the paper ran it.
     statmorph_options : dict, optional
         Extra keyword arguments of ``statmorph.SourceMorphology`` (e.g. ``n_sigma_outlier``).
     **detection
@@ -181,6 +185,7 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
     if unknown:
         raise ValueError(f"unknown fit_image option(s) {sorted(unknown)}; detection options are "
                          f"{sorted(DETECTION_DEFAULTS)}")
+    _morphology_class(statmorph_mode)  # validates the mode before any work
     if flag_policy not in FLAG_POLICIES:
         raise ValueError(f"flag_policy must be one of {sorted(FLAG_POLICIES)}, got {flag_policy!r}")
     opts = {**DETECTION_DEFAULTS, **detection}
@@ -233,8 +238,8 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
         return result
 
     t0 = time.perf_counter()
-    fits = [_fit_source(data, segmap, int(label), bad, sigma, gain, psf, seed, statmorph_options)
-            for label in sources["label"]]
+    fits = [_fit_source(data, segmap, int(label), bad, sigma, gain, psf, seed, statmorph_options,
+                        statmorph_mode) for label in sources["label"]]
     t_statmorph = time.perf_counter() - t0
     for column in fits[0]:
         sources[column] = [f[column] for f in fits]
@@ -429,7 +434,36 @@ def _source_table(data, segmap, sep_table) -> pd.DataFrame:
     return table
 
 
-def _fit_source(data, segmap, label, bad, sigma, gain, psf, seed, statmorph_options) -> dict:
+_SERSIC_CLASSES: dict = {}
+
+
+def _morphology_class(mode: str):
+    """statmorph's SourceMorphology ("full"), or a subclass that measures only the Sérsic fit ("sersic").
+
+    statmorph computes every statistic in its constructor; the Sérsic fit needs only some of them
+    (its initial guesses: asymmetry centre, concentration, elliptical half-light radius, asymmetry
+    ellipticity and orientation). The "sersic" subclass evaluates just the Sérsic quantities,
+    which pull in those prerequisites lazily, and skips the rest (the MID multimode basin hopping
+    dominates small images). The Sérsic parameters and ``flag_sersic`` are the same as in "full"
+    mode; ``flag`` then reflects only the statistics that were computed.
+    """
+    if mode == "full":
+        return statmorph.SourceMorphology
+    if mode != "sersic":
+        raise ValueError(f"statmorph_mode must be 'full' or 'sersic', got {mode!r}")
+    base = statmorph.SourceMorphology
+    if base not in _SERSIC_CLASSES:
+        class SersicOnlyMorphology(base):
+            def _calculate_morphology(self):
+                for quantity in (*SERSIC_PARAMS, "sersic_chi2_dof"):
+                    _ = self[quantity]
+
+        _SERSIC_CLASSES[base] = SersicOnlyMorphology
+    return _SERSIC_CLASSES[base]
+
+
+def _fit_source(data, segmap, label, bad, sigma, gain, psf, seed, statmorph_options,
+                statmorph_mode="sersic") -> dict:
     """statmorph on one label; never raises: errors and warnings are recorded."""
     out = {p: np.nan for p in SERSIC_PARAMS}
     out.update(sersic_chi2_dof=np.nan, flag=-1, flag_sersic=-1, error="", warnings="",
@@ -439,7 +473,7 @@ def _fit_source(data, segmap, label, bad, sigma, gain, psf, seed, statmorph_opti
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            morph = statmorph.SourceMorphology(
+            morph = _morphology_class(statmorph_mode)(
                 data, segmap, label, mask=bad, weightmap=sigma, gain=gain, psf=psf,
                 **(statmorph_options or {}))
             for p in SERSIC_PARAMS:

@@ -1,0 +1,401 @@
+"""The Sérsic fitting stage over a dataset: every image fitted once, in parallel with Dask, resumable.
+
+:func:`run_fitting_stage` turns a catalogue (:func:`galmerge.data.load_catalog`) into the products
+folder that training reads (:mod:`galmerge.products`): the 128 x 128 ``raw``, ``model`` and
+``residual`` cubes in catalogue order, ``images.parquet`` (one row per input image: the catalogue
+columns, the fit status and the primary source's Sérsic parameters) and ``sources.parquet`` (one row
+per segmentation source of every image).
+
+Parallelism
+    A local Dask cluster of ``n_workers`` processes with one thread each (OpenMP/MKL/OpenBLAS
+    pinned to one thread, so that two workers use two cores, not four), or an existing cluster
+    given by ``scheduler_address`` (e.g. started by dask-jobqueue on Slurm; its workers need the
+    dataset on a shared file system). ``n_workers=0`` runs in this process without Dask (tests,
+    debugging). Each task loads one image, fits it (:func:`galmerge.sersic.fit_image`) and returns
+    the cutouts and tables; the client writes them.
+
+Resuming and atomicity
+    Each finished image is written at once as ``<products>/parts/<ID>.npz`` (written to a
+    temporary name, then renamed: a part is complete or absent). An interrupted run, run again,
+    fits only the images without a part. When every image has a part, the parts are consolidated
+    with :func:`galmerge.products.write_products` (built beside the folder, then renamed in, with
+    the ``COMPLETE`` mark last), which also removes the parts. ``parts/stage.json`` records the
+    options; parts made with other options are refused (``force=True`` discards them).
+
+Determinism
+    The same catalogue, images and options give the same products, resumed or not, with 1 or N
+    workers: statmorph's random generator is seeded with the image ID, and the tables are built
+    in catalogue order from the parts. The wall-clock columns (``time_*``) are the only exception.
+
+Nothing is dropped
+    Every catalogue ID has exactly one row and one cube slot. An image that cannot be read or
+    fitted gets ``status='bad_input'`` (unreadable file, not 2-D, no finite pixel, constant) or
+    ``'error'`` (an unexpected exception in the pipeline, with its message), zero cubes (the raw
+    image when it could be read) and NaN parameters; the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from galmerge import products as products_module
+from galmerge.products import CUTOUT_SIZE, Products, is_complete, write_products
+from galmerge.sersic import CUTOUT_MODES, SERSIC_PARAMS, SOURCE_COLUMNS, cutout, fit_image
+
+#: Catalogue columns the products must carry (``images.parquet``).
+REQUIRED_CATALOG_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "snapnum",
+                            "sequence_ID", "image_path")
+#: Per-image fit columns of ``images.parquet`` (after the catalogue's columns).
+FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_bad_pixels", "n_sources", "n_used",
+               "n_excluded", "n_failed", "primary_label", *SERSIC_PARAMS, "sersic_chi2_dof", "flag",
+               "flag_sersic", "primary_used_in_model", "chi_mean", "chi_rms", "time_detect_s",
+               "time_statmorph_s", "time_model_s", "time_fit_s", "time_image_s")
+STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input", "error")
+PARTS_DIR = "parts"
+STAGE_FILE = "stage.json"
+#: Bump when the content of a part changes, so that old parts are not mixed with new ones.
+PART_FORMAT = 1
+
+
+class StageError(RuntimeError):
+    """The stage cannot run or resume as asked (bad catalogue, parts made with other options)."""
+
+
+# --------------------------------------------------------------------------- one image
+
+
+def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str = "crop",
+                      fit_options: dict | None = None) -> dict:
+    """Load, fit and cut one image; never raises for a bad image (it becomes a status).
+
+    Returns a dict with ``row`` (dict of :data:`FIT_COLUMNS`), ``sources`` (DataFrame, with ``ID``)
+    and the float32 (128, 128) cutouts ``raw``, ``model``, ``residual``.
+    """
+    from galmerge.data import load_image  # imported here: workers need only what they use
+
+    t0 = time.perf_counter()
+    row = {c: np.nan for c in FIT_COLUMNS}
+    row.update(status="error", message="", image_ny=-1, image_nx=-1, n_bad_pixels=-1, n_sources=0,
+               n_used=0, n_excluded=0, n_failed=0, primary_label=-1, flag=-1, flag_sersic=-1,
+               primary_used_in_model=False)
+    zeros = np.zeros((CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+    cubes = {"raw": zeros, "model": zeros, "residual": zeros}
+    sources = _empty_sources()
+    image = None
+    try:
+        image = load_image(image_path, nonfinite="keep")
+        row.update(image_ny=image.shape[0], image_nx=image.shape[1],
+                   n_bad_pixels=int((~np.isfinite(image)).sum()))
+        result = fit_image(image, psf=psf, seed=int(image_id) % 2**32, **(fit_options or {}))
+        row.update(status=result.status, message=result.message, n_sources=len(result.sources),
+                   n_used=result.n_used, n_excluded=result.n_excluded, n_failed=result.n_failed,
+                   **{k: v for k, v in result.timing.items() if k != "time_total_s"},
+                   time_fit_s=result.timing["time_total_s"])
+        primary = result.primary
+        if primary is not None:
+            row.update(primary_label=int(primary["label"]), flag=int(primary["flag"]),
+                       flag_sersic=int(primary["flag_sersic"]),
+                       primary_used_in_model=bool(primary["used_in_model"]),
+                       **{k: float(primary[k]) for k in (*SERSIC_PARAMS, "sersic_chi2_dof",
+                                                          "chi_mean", "chi_rms")})
+        sources = result.sources
+        cubes = {"raw": cutout(np.where(np.isfinite(image), image, 0.0), CUTOUT_SIZE, cutout_mode),
+                 "model": cutout(result.model, CUTOUT_SIZE, cutout_mode),
+                 "residual": cutout(result.residual, CUTOUT_SIZE, cutout_mode)}
+    except Exception as err:  # a bad image must not stop the dataset; it is recorded instead
+        from galmerge.data import DatasetError
+
+        bad = isinstance(err, (DatasetError, ValueError))
+        row.update(status="bad_input" if bad else "error", message=f"{type(err).__name__}: {err}")
+        if image is not None and image.ndim == 2 and min(image.shape) >= 1:
+            try:
+                cubes["raw"] = cutout(np.where(np.isfinite(image), image, 0.0), CUTOUT_SIZE, cutout_mode)
+            except ValueError:
+                pass  # too small to crop: the raw cube stays zero, the message says why
+    sources = sources.copy()
+    sources.insert(0, "ID", np.full(len(sources), int(image_id), dtype=np.int64))
+    row["time_image_s"] = time.perf_counter() - t0
+    return {"row": row, "sources": sources, **cubes}
+
+
+def _empty_sources() -> pd.DataFrame:
+    from galmerge.sersic import _SOURCE_DTYPES
+    return pd.DataFrame({c: pd.Series(dtype=_SOURCE_DTYPES.get(c, "float64")) for c in SOURCE_COLUMNS})
+
+
+def _fit_task(image_id, image_path, psf, cutout_mode, fit_options):
+    """The Dask task: :func:`fit_catalog_image` with BLAS/OpenMP pools held at one thread."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return fit_catalog_image(image_id, image_path, psf, cutout_mode, fit_options)
+    with threadpool_limits(1):
+        return fit_catalog_image(image_id, image_path, psf, cutout_mode, fit_options)
+
+
+# --------------------------------------------------------------------------- parts on disk
+
+
+def _part_path(parts: Path, image_id: int) -> Path:
+    return parts / f"{int(image_id)}.npz"
+
+
+def write_part(parts: Path, image_id: int, image_path: str, result: dict) -> Path:
+    """Write one image's result atomically (temporary file, then ``os.replace``)."""
+    path = _part_path(parts, image_id)
+    tmp = path.with_name(f".{path.name}.tmp")
+    row = pd.DataFrame([result["row"]], columns=list(FIT_COLUMNS))
+    with open(tmp, "wb") as handle:
+        np.savez(handle, raw=result["raw"], model=result["model"], residual=result["residual"],
+                 row=_parquet_bytes(row), sources=_parquet_bytes(result["sources"]),
+                 image_path=np.array(str(image_path)))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_part(parts: Path, image_id: int) -> dict:
+    """Read one part written by :func:`write_part`."""
+    with np.load(_part_path(parts, image_id), allow_pickle=False) as npz:
+        return {"raw": npz["raw"], "model": npz["model"], "residual": npz["residual"],
+                "row": pd.read_parquet(io.BytesIO(npz["row"].tobytes())),
+                "sources": pd.read_parquet(io.BytesIO(npz["sources"].tobytes())),
+                "image_path": str(npz["image_path"])}
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> np.ndarray:
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buffer, index=False)
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def _finished_ids(parts: Path, catalog: pd.DataFrame) -> set[int]:
+    """IDs whose part exists and was made from the same image path (others are refitted)."""
+    done = set()
+    for image_id, image_path in zip(catalog["ID"], catalog["image_path"]):
+        path = _part_path(parts, image_id)
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    same = str(npz["image_path"]) == str(image_path)
+            except Exception:  # an unreadable part is refitted (os.replace makes this unlikely)
+                same = False
+            if same:
+                done.add(int(image_id))
+    return done
+
+
+def stage_config(psf, cutout_mode: str, fit_options: dict) -> dict:
+    """The options that determine the products (recorded in ``stage.json``)."""
+    psf_hash = None if psf is None else hashlib.sha1(np.ascontiguousarray(psf, np.float32).tobytes()).hexdigest()
+    return {"part_format": PART_FORMAT, "cutout_mode": cutout_mode, "psf_sha1": psf_hash,
+            "fit_options": json.loads(json.dumps(fit_options, sort_keys=True, default=str))}
+
+
+def _check_config(folder: Path, config: dict, force: bool) -> None:
+    """Refuse to mix results made with other options, unless ``force``."""
+    path = folder / STAGE_FILE
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old != config and not force:
+        raise StageError(f"{folder}: made with other options ({old}) than asked ({config}); "
+                         "pass force=True to discard it and refit")
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None, n_workers: int = 2,
+                      scheduler_address: str | None = None, cutout_mode: str = "crop",
+                      force: bool = False, progress: bool = True, limit: int | None = None,
+                      worker_memory: str = "2GiB", **fit_options) -> Products | None:
+    """Fit every image of ``catalog`` and write the products folder (resumable, see module docstring).
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        From :func:`galmerge.data.load_catalog`; needs :data:`REQUIRED_CATALOG_COLUMNS`, unique IDs.
+        All its columns are copied into ``images.parquet``; rows keep the catalogue's order.
+    products_dir : str or Path
+        The products folder (``RunPaths(run_dir).products``).
+    psf : numpy.ndarray, optional
+        PSF image (:func:`galmerge.data.load_psf`); None fits without PSF.
+    n_workers : int
+        Processes of the local Dask cluster (one thread each); 0 runs in this process without Dask.
+        Ignored with ``scheduler_address``.
+    scheduler_address : str, optional
+        Address of a running Dask scheduler (e.g. ``"tcp://10.0.0.5:8786"``).
+    cutout_mode : {"crop", "resample"}
+        How the full-size raw, model and residual images become 128 x 128
+        (:func:`galmerge.sersic.cutout`).
+    force : bool
+        Refit everything, discarding parts and replacing finished products (replaced only when the
+        new ones are complete).
+    progress : bool
+        Show a tqdm progress bar.
+    limit : int, optional
+        Fit at most this many not yet finished images, then stop without consolidating (returns
+        None): a run in slices; the next call resumes.
+    worker_memory : str
+        Memory limit of each local worker (Dask's ``memory_limit``).
+    **fit_options
+        Options of :func:`galmerge.sersic.fit_image` (``flag_policy``, ``gain``, detection options...).
+
+    Returns
+    -------
+    galmerge.products.Products or None
+        The finished products; None when ``limit`` stopped the run before the end.
+
+    Raises
+    ------
+    StageError
+        Missing columns or duplicate IDs in the catalogue, or existing parts/products made with
+        other options (without ``force``).
+    """
+    if cutout_mode not in CUTOUT_MODES:
+        raise ValueError(f"cutout_mode must be one of {CUTOUT_MODES}, got {cutout_mode!r}")
+    _validate_catalog(catalog)
+    products_dir = Path(products_dir)
+    parts = products_dir / PARTS_DIR
+    config = stage_config(psf, cutout_mode, fit_options)
+
+    if is_complete(products_dir) and not force:
+        _check_config(products_dir, config, force=False)
+        finished = Products(products_dir)
+        if np.array_equal(finished.images["ID"].to_numpy(), catalog["ID"].to_numpy()):
+            print(f"{products_dir}: finished products for all {len(catalog)} images found; reusing them "
+                  "(force=True refits)")
+            return finished
+        finished.close()
+        raise StageError(f"{products_dir}: finished products hold other IDs than the catalogue "
+                         f"({len(finished.images)} vs {len(catalog)} images); pass force=True to refit")
+    if force and parts.exists():
+        shutil.rmtree(parts)
+    _check_config(parts, config, force=False)
+    parts.mkdir(parents=True, exist_ok=True)
+    _write_json(parts / STAGE_FILE, config)
+
+    done = _finished_ids(parts, catalog)
+    todo = catalog.loc[~catalog["ID"].isin(done), ["ID", "image_path"]]
+    if done:
+        print(f"resuming: {len(done)} of {len(catalog)} images already fitted; {len(todo)} to go")
+    if limit is not None:
+        todo = todo.iloc[:max(int(limit), 0)]
+    if len(todo):
+        _fit_all(todo, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address,
+                 progress, worker_memory)
+    if len(_finished_ids(parts, catalog)) < len(catalog):
+        return None  # stopped by ``limit``: the next call resumes
+    return consolidate(catalog, products_dir, config)
+
+
+def _validate_catalog(catalog: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED_CATALOG_COLUMNS if c not in catalog.columns]
+    if missing:
+        raise StageError(f"catalogue lacks column(s) {missing}; load it with galmerge.data.load_catalog")
+    duplicated = catalog["ID"].duplicated()
+    if duplicated.any():
+        raise StageError(f"catalogue has {int(duplicated.sum())} duplicate IDs, e.g. "
+                         f"{catalog.loc[duplicated, 'ID'].head(5).tolist()}")
+    clash = sorted(set(catalog.columns) & set(FIT_COLUMNS))
+    if clash:
+        raise StageError(f"catalogue columns {clash} clash with the fit's columns of images.parquet")
+
+
+def _fit_all(todo, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address, progress,
+             worker_memory) -> None:
+    """Fit the images of ``todo`` and write one part each as they finish."""
+    bar = tqdm(total=len(todo), desc="Sérsic fits", unit="img", disable=not progress)
+    paths = dict(zip(todo["ID"].astype(int), todo["image_path"].astype(str)))
+    try:
+        if scheduler_address is None and n_workers == 0:
+            for image_id, image_path in paths.items():
+                result = fit_catalog_image(image_id, image_path, psf, cutout_mode, fit_options)
+                write_part(parts, image_id, image_path, result)
+                bar.update()
+            return
+        _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address,
+                       bar, worker_memory)
+    finally:
+        bar.close()
+
+
+def _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address, bar,
+                   worker_memory) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler_address is None:
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be >= 0, got {n_workers}")
+        single = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               memory_limit=worker_memory, dashboard_address=None, env=single)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler_address)
+    try:
+        psf_future = client.scatter(psf, broadcast=True) if psf is not None else None
+        futures = {client.submit(_fit_task, image_id, image_path, psf_future, cutout_mode, fit_options,
+                                 key=f"sersic-fit-{image_id}", pure=False): image_id
+                   for image_id, image_path in paths.items()}
+        for future, result in as_completed(futures, with_results=True):
+            image_id = futures.pop(future)
+            write_part(parts, image_id, paths[image_id], result)
+            bar.update()
+            future.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def consolidate(catalog: pd.DataFrame, products_dir: str | Path, config: dict | None = None) -> Products:
+    """Gather every part into the products folder (atomically), in catalogue order; removes the parts."""
+    products_dir = Path(products_dir)
+    parts = products_dir / PARTS_DIR
+    n = len(catalog)
+    scratch = parts / "_consolidate"
+    scratch.mkdir(exist_ok=True)
+    # disk-backed cubes: a survey-sized stage must not need all cubes in memory at once
+    cubes = {kind: np.lib.format.open_memmap(scratch / f"{kind}.npy", mode="w+", dtype=np.float32,
+                                             shape=(n, CUTOUT_SIZE, CUTOUT_SIZE))
+             for kind in products_module.KINDS}
+    rows, sources = [], []
+    for i, image_id in enumerate(tqdm(catalog["ID"].to_numpy(), desc="consolidating", unit="img",
+                                      disable=n < 1000)):
+        part = read_part(parts, image_id)
+        for kind in products_module.KINDS:
+            cubes[kind][i] = part[kind]
+        rows.append(part["row"])
+        if len(part["sources"]):
+            sources.append(part["sources"])
+    fits = pd.concat(rows, ignore_index=True)
+    images = pd.concat([catalog.reset_index(drop=True), fits], axis=1)
+    images.attrs = {}
+    table = pd.concat(sources, ignore_index=True) if sources else _empty_sources().assign(ID=pd.Series(dtype="int64"))
+    counts = images["status"].value_counts().reindex(STATUSES, fill_value=0)
+    print("fit status: " + ", ".join(f"{s} {c}" for s, c in counts.items()) + f" (of {n} images)")
+    write_products(products_dir, images, table, cubes)
+    del cubes  # closes the memory maps (their files went with the replaced folder)
+    if config is not None:
+        _write_json(products_dir / STAGE_FILE, config)
+    return Products(products_dir)
+
+
+def _write_json(path: Path, values: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(values, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+

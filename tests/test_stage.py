@@ -1,0 +1,149 @@
+"""galmerge.stage: the fitting stage over a dataset (products contract, resume, bad inputs, Dask)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write_fake_image
+from galmerge import stage
+from galmerge.data import load_catalog, load_psf
+from galmerge.products import KINDS, Products, is_complete
+from galmerge.stage import StageError, run_fitting_stage
+
+#: tiny images, resampled to 128 (crop needs >= 128 px): the plumbing, not the science
+FAST = dict(cutout_mode="resample", n_workers=0, progress=False)
+
+
+@pytest.fixture
+def dataset(make_fake_dataset):
+    root = make_fake_dataset("ds", n=5, seed=4, image_size=64)
+    return root, load_catalog(root), load_psf(root)
+
+
+def _assert_same_products(a: Products, b: Products) -> None:
+    """Equal cubes byte for byte; equal tables apart from wall-clock columns."""
+    for kind in KINDS:
+        assert a.cube(kind)[:].tobytes() == b.cube(kind)[:].tobytes(), kind
+    for left, right in ((a.images, b.images), (a.sources, b.sources)):
+        columns = [c for c in left.columns if not c.startswith("time_")]
+        assert list(left.columns) == list(right.columns)
+        pd.testing.assert_frame_equal(left[columns], right[columns])
+
+
+def test_products_hold_every_image_once_in_catalogue_order(dataset, tmp_path):
+    _, catalog, psf = dataset
+    products = run_fitting_stage(catalog, tmp_path / "products", psf=psf, **FAST)
+    assert is_complete(tmp_path / "products") and not (tmp_path / "products" / "parts").exists()
+    images = products.images
+    assert images["ID"].tolist() == catalog["ID"].tolist()
+    for column in ("ID", "split", "label", "stage", "redshift", "merger_time", "snapnum", "sequence_ID",
+                   "status", "n_sources", "sersic_n", "sersic_rhalf", "sersic_ellip", "flag",
+                   "flag_sersic", "time_image_s", "true_redshift"):
+        assert column in images.columns, column
+    assert (images["status"] == "ok").all()
+    assert products.cube("raw").shape == (len(catalog), 128, 128)
+    assert set(products.sources["ID"]) == set(catalog["ID"])
+    assert (products.sources.groupby("ID")["is_primary"].sum() == 1).all()
+    # the residual cube is raw - model, as the full-size residual was (resampling is linear)
+    raw, model, residual = (products.cube(k)[:] for k in KINDS)
+    np.testing.assert_allclose(residual, raw - model, atol=1e-4 * np.abs(raw).max())
+    assert np.abs(model).sum() > 0
+
+
+def test_interrupted_run_resumes_to_identical_products(dataset, tmp_path, monkeypatch):
+    _, catalog, psf = dataset
+    clean = run_fitting_stage(catalog, tmp_path / "clean", psf=psf, **FAST)
+
+    real = stage.fit_catalog_image
+    calls = []
+
+    def dies_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a user's Ctrl-C (or a killed job) midway
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "fit_catalog_image", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, **FAST)
+    parts = sorted((tmp_path / "resumed" / "parts").glob("*.npz"))
+    assert len(parts) == 2 and not is_complete(tmp_path / "resumed")
+    with pytest.raises(Exception, match="incomplete"):
+        Products(tmp_path / "resumed")
+
+    monkeypatch.setattr(stage, "fit_catalog_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    resumed = run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, **FAST)
+    assert sorted(calls) == sorted(catalog["ID"].tolist())  # each image fitted exactly once overall
+    _assert_same_products(clean, resumed)
+
+
+def test_limit_runs_in_slices_and_finished_products_are_reused(dataset, tmp_path, monkeypatch):
+    _, catalog, psf = dataset
+    assert run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=3, **FAST) is None
+    assert len(list((tmp_path / "p" / "parts").glob("*.npz"))) == 3
+    products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    assert len(products) == len(catalog)
+
+    def must_not_fit(*args, **kwargs):
+        raise AssertionError("finished products must be reused, not refitted")
+
+    monkeypatch.setattr(stage, "fit_catalog_image", must_not_fit)
+    again = run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    _assert_same_products(products, again)
+
+
+def test_other_options_are_refused_unless_forced(dataset, tmp_path):
+    _, catalog, psf = dataset
+    run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=1, **FAST)
+    with pytest.raises(StageError, match="other options"):
+        run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=1, flag_policy="good", **FAST)
+    products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, flag_policy="good", force=True, **FAST)
+    assert len(products) == len(catalog)
+    with pytest.raises(StageError, match="other options"):
+        run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+
+
+def test_bad_images_get_a_status_and_the_run_carries_on(make_fake_dataset, tmp_path):
+    root = make_fake_dataset("bad", n=6, seed=5, image_size=64)
+    catalog = load_catalog(root)
+    paths = [Path(p) for p in catalog["image_path"]]
+    noise = np.random.default_rng(0).normal(0.0, 0.01, (64, 64)).astype(np.float32)
+    hot = noise.copy()
+    hot[32, 32] = 100.0
+    write_fake_image(paths[0], np.full((64, 64), np.nan, np.float32))   # all NaN
+    write_fake_image(paths[1], np.zeros((64, 64), np.float32))          # blank
+    write_fake_image(paths[2], np.zeros((2, 64, 64), np.float32))       # 3-D
+    write_fake_image(paths[3], hot)                                      # one hot pixel on noise
+    products = run_fitting_stage(catalog, tmp_path / "p", **FAST)
+    images = products.images.set_index("ID")
+    ids = catalog["ID"].tolist()
+    assert images.loc[ids[0], "status"] == "bad_input" and "finite" in images.loc[ids[0], "message"]
+    assert images.loc[ids[1], "status"] == "bad_input" and "constant" in images.loc[ids[1], "message"]
+    assert images.loc[ids[2], "status"] == "bad_input" and "shape" in images.loc[ids[2], "message"]
+    assert images.loc[ids[3], "status"] == "all_fits_failed"
+    assert (images.loc[ids[4:], "status"] == "ok").all()  # the good ones after them were fitted
+    assert images.loc[ids[:3], "sersic_n"].isna().all()
+    assert len(products) == len(catalog) and not products.cube("model")[:4].any()
+
+
+def test_dask_workers_give_the_same_products_as_in_process(make_fake_dataset, tmp_path):
+    root = make_fake_dataset("dask", n=2, seed=6, image_size=64)
+    catalog, psf = load_catalog(root), load_psf(root)
+    local = run_fitting_stage(catalog, tmp_path / "local", psf=psf, **FAST)
+    dask = run_fitting_stage(catalog, tmp_path / "dask", psf=psf,
+                             **{**FAST, "n_workers": 1})
+    _assert_same_products(local, dask)
+
+
+def test_catalogue_problems_are_clear_errors(dataset, tmp_path):
+    _, catalog, _ = dataset
+    with pytest.raises(StageError, match="duplicate"):
+        run_fitting_stage(pd.concat([catalog, catalog.iloc[:1]]), tmp_path / "p", **FAST)
+    with pytest.raises(StageError, match="lacks"):
+        run_fitting_stage(catalog.drop(columns="split"), tmp_path / "p", **FAST)
+    with pytest.raises(ValueError, match="cutout_mode"):
+        run_fitting_stage(catalog, tmp_path / "p", **{**FAST, "cutout_mode": "zoom"})
