@@ -83,6 +83,9 @@ n_unreadable = int((image_report["error"] != "").sum())
 n_wrong_size = int((~image_report["shape_ok"]).sum()) - n_unreadable
 n_with_nonfinite = int((image_report["n_nonfinite"] > 0).sum())
 print(f"unreadable: {n_unreadable}, wrong size: {n_wrong_size}, with NaN/inf pixels: {n_with_nonfinite}")
+problems = image_report[(image_report["error"] != "") | ~image_report["shape_ok"] | (image_report["n_nonfinite"] > 0)]
+if len(problems):
+    display(problems.head(20))
 image_report.groupby("expected_size")[["ny", "nx"]].agg(["min", "max"])
 
 # %% [markdown]
