@@ -277,6 +277,7 @@ def test_orphan_image_raises_or_is_dropped_with_warning(fake_dataset):
     with pytest.warns(DatasetWarning, match="ignored 1 images without a catalogue row"):
         catalog = load_catalog(fake_dataset, on_missing="drop")
     assert len(catalog) == 24 and catalog.attrs["dropped"]["images_without_row"] == [str(orphan.resolve())]
+    assert catalog["label"].dtype == np.int64 and catalog["snapnum"].dtype == np.int64
 
 
 def test_orphan_row_raises_or_is_dropped_with_warning(fake_dataset):

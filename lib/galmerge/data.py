@@ -401,9 +401,8 @@ def index_images(dataset_dir: str | Path, folder: str) -> pd.DataFrame:
 def _attach_images(catalog: pd.DataFrame, images: pd.DataFrame, catalog_file: Path, folder_dir: Path,
                    on_missing: str, dropped: dict) -> pd.DataFrame:
     """Join image paths onto the catalogue rows of one source folder; orphans raise or are dropped."""
-    merged = catalog.merge(images, on="ID", how="outer", indicator=True, validate="one_to_one")
-    no_image = merged.loc[merged["_merge"] == "left_only", "ID"].astype(np.int64).tolist()
-    no_row = sorted(merged.loc[merged["_merge"] == "right_only", "image_path"])
+    no_image = catalog.loc[~catalog["ID"].isin(images["ID"]), "ID"].tolist()
+    no_row = sorted(images.loc[~images["ID"].isin(catalog["ID"]), "image_path"])
     if (no_image or no_row) and on_missing == "raise":
         parts = []
         if no_image:
@@ -419,7 +418,7 @@ def _attach_images(catalog: pd.DataFrame, images: pd.DataFrame, catalog_file: Pa
                       DatasetWarning, stacklevel=3)
         dropped["rows_without_image"] += no_image
         dropped["images_without_row"] += no_row
-    merged = merged[merged["_merge"] == "both"].drop(columns="_merge")
+    merged = catalog.merge(images, on="ID", how="inner", validate="one_to_one")  # keeps the dtypes
     expected = merged["snapnum"].astype(int).map(folder_for_snapnum)
     wrong = expected != merged["image_folder"]
     if wrong.any():
