@@ -39,10 +39,10 @@ split_seed = 42
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
 import galmerge.data as gdata
+from galmerge import baseline
 import galmerge.datasummary as summary
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
@@ -74,8 +74,8 @@ print("dropped:", {k: len(v) for k, v in catalog.attrs["dropped"].items()},
 catalog.head()
 
 # %% [markdown]
-# Every image is opened once: its size must be the one its redshift folder promises
-# (160 kpc across), and NaN/inf pixels are counted.
+# Every image is opened once: its side must be the one its redshift folder promises
+# (128, 160, 192 or 320 px), and NaN/inf pixels are counted.
 
 # %%
 image_report = gdata.validate_images(catalog)
@@ -147,8 +147,6 @@ plt.show()
 # classes would be separable without morphology; on the mock it should stay well below 75 %.
 
 # %%
-from galmerge import baseline
-
 baseline_result = baseline.run_baseline(catalog)
 baseline_accuracy = float(baseline_result["test_accuracy"])
 print(f"baseline accuracy: test {baseline_accuracy:.3f} ({baseline_result['n_test']} objects), "
