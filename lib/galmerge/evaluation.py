@@ -50,7 +50,7 @@ PAPER_CONFUSION = {"raw": {"mergers": 74.5, "non_mergers": 73.7},
 #: Merger stages of the paper (Sect. 2.1) in the order of the merger clock.
 STAGES = ("pre", "ongoing", "post")
 #: Merger-time bins of Fig. 8: -0.8 to 0.3 Gyr in 0.1 Gyr steps (Gyr, negative before coalescence).
-MERGER_TIME_EDGES = np.round(np.arange(-0.8, 0.3 + 1e-9, 0.1), 6)
+MERGER_TIME_EDGES = np.round(np.arange(-0.8, 0.3 + 1e-9, 0.1), 6) + 0.0  # + 0.0: no "-0.00" edge
 #: Sérsic-ellipticity bins of Figs. 9-11: 0 to 1 in steps of 0.05, right-closed like the paper's "(0.65, 0.7]".
 ELLIPTICITY_EDGES = np.round(np.arange(0.0, 1.0 + 1e-9, 0.05), 6)
 #: 0.1-wide redshift bins of Fig. 7; the first bin reaches down to 0 because TNG snapshot 91
@@ -183,6 +183,29 @@ def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float
     frame.attrs.update(kinds=kinds, thresholds={k: float(thresholds[k]) for k in kinds},
                        dropped=int(dropped), split=split)
     return frame
+
+
+def subset(frame: pd.DataFrame, mask) -> pd.DataFrame:
+    """Rows of a :func:`load_run_scores` frame where ``mask`` holds, keeping its ``attrs``
+    (networks, thresholds) whatever pandas does with attrs on indexing."""
+    out = frame.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True)
+    out.attrs.update(frame.attrs)
+    return out
+
+
+def jsonable(value):
+    """Plain Python for summary.json: numpy scalars to Python numbers, NaN to None, recursively."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return [jsonable(v) for v in list(value)]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -512,9 +535,10 @@ def plot_threshold_curves(curves: pd.DataFrame, thresholds: dict[str, float]):
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("Metric value")
         ax.set_title(network_label(kind), fontsize=10)
-    axes[0, 0].legend(fontsize=8, ncol=4, loc="lower center")
     axes[-1, 0].set_xlabel("Decision threshold on the network score")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncol=4, loc="upper center", frameon=False)
     return fig
 
 
@@ -558,8 +582,15 @@ def plot_confusion(confusion: pd.DataFrame):
 
 
 def _tick_labels(table: pd.DataFrame) -> list[str]:
-    counts = table.drop_duplicates("bin").set_index("bin")["n"].reindex(table["bin"].cat.categories)
-    return [f"{name}\nn={int(n) if pd.notna(n) else 0}" for name, n in counts.items()]
+    """Bin name and its number of galaxies (and, for balanced bins, galaxies per class per draw)."""
+    first = table.drop_duplicates("bin").set_index("bin").reindex(table["bin"].cat.categories)
+    labels = []
+    for name, row in first.iterrows():
+        text = f"{name}\nn={int(row['n']) if pd.notna(row['n']) else 0}"
+        if "per_class" in first.columns:
+            text += f", k={int(row['per_class']) if pd.notna(row['per_class']) else 0}"
+        labels.append(text)
+    return labels
 
 
 def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre: str = "mean",
@@ -575,14 +606,15 @@ def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre
     error : "interval" (bootstrap percentile interval around the point), "std" (± std) or None
     x : bin positions; default 0, 1, 2, ... with the bin names (and counts) as ticks
 
-    Empty bins are NaN: the line breaks there and the tick says n=0.
+    Empty bins are NaN: the line breaks there, the panel says "no value" and the tick gives the
+    bin's number of galaxies n (and k, galaxies per class per draw, for balanced bins).
     """
     import matplotlib.pyplot as plt
 
     categories = table["bin"].cat.categories
     positions = np.arange(len(categories)) if x is None else np.asarray(x, dtype=float)
     kinds = list(dict.fromkeys(table["kind"]))
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 0.55 * len(categories) + 2), 2.4 * len(metrics)),
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 0.55 * len(categories) + 2), max(3.6, 2.4 * len(metrics))),
                              sharex=True, squeeze=False)
     offsets = (np.arange(len(kinds)) - (len(kinds) - 1) / 2) * 0.04 * (np.ptp(positions) / max(len(positions) - 1, 1)
                                                                       if len(positions) > 1 else 1)
@@ -598,16 +630,22 @@ def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre
             else:
                 yerr = None
             ax.errorbar(positions + offset, y, yerr=yerr, capsize=2, ms=4, **network_style(kind))
+        undefined = table[table["metric"] == metric].groupby("bin", observed=False)[centre] \
+            .apply(lambda v: v.isna().all()).reindex(categories).to_numpy(dtype=bool)
+        for position in positions[undefined]:
+            ax.text(position, 0.5, "no value", rotation=90, ha="center", va="center", fontsize=7, color="grey")
         ax.set_ylabel(gm.METRIC_LABELS.get(metric, metric))
+        ax.margins(x=0.03)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, ncol=2)
     bottom = axes[-1, 0]
     bottom.set_xlabel(xlabel)
     if tick_labels:
         bottom.set_xticks(positions)
         bottom.set_xticklabels(_tick_labels(table), rotation=90 if len(categories) > 6 else 0, fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncol=min(len(kinds), 4), loc="upper center", frameon=False)
     return fig
 
 

@@ -1,0 +1,134 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+# ---
+
+# %% [markdown]
+# # 03 Evaluate: Table 1 and Figs 6, 12, 13
+#
+# The paper (Sect. 4) classifies a galaxy as a merger when the network's score reaches a decision
+# threshold, chosen for each network where **precision equals recall** (0.39, 0.47 and 0.49 for
+# CNN1-3). The paper does not say on which split; here it is chosen on the **validation** split and
+# applied to the **test** split, so that no test number is tuned on the test set.
+#
+# Precision equals recall exactly when as many galaxies are predicted mergers as there are true
+# mergers (FP = FN). With tied scores no candidate threshold may reach that; the rule
+# (`galmerge.metrics.choose_precision_recall_threshold`) then takes the candidate with the smallest
+# |precision − recall|, ties broken by the larger precision + recall, then the lower threshold.
+#
+# This notebook writes `tables/thresholds.csv` (read by 04-08), Table 1 (accuracy, precision, recall,
+# F1 and ROC AUC on the test split, beside the paper's values), Fig 6 (metrics against the threshold),
+# Fig 12 (ROC curves) and Fig 13 (row-normalised confusion matrices). It works with whichever networks
+# the run trained.
+
+# %% tags=["parameters"]
+run_dir = "../runs/quick-mock_quick"
+figures_dir = "../figures/quick-mock_quick"
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from galmerge import evaluation as ev
+from galmerge.plotting import save_figure
+from galmerge.runs import RunPaths, update_summary
+
+paths = RunPaths(run_dir)
+kinds = ev.trained_kinds(run_dir)
+print("networks trained in this run:", ", ".join(ev.network_label(k) for k in kinds))
+
+# %% [markdown]
+# ## Decision thresholds (validation split)
+
+# %%
+thresholds_table = ev.choose_thresholds(run_dir, kinds)
+ev.write_thresholds(run_dir, thresholds_table)
+thresholds = ev.load_thresholds(run_dir)
+display(thresholds_table.assign(paper=thresholds_table["kind"].map(ev.PAPER_THRESHOLDS)).round(3))
+
+# %% [markdown]
+# ## Table 1: overall performance on the test split
+
+# %%
+test = ev.load_run_scores(run_dir, "test", thresholds)
+print(f"test split: {len(test)} galaxies, {int(test['label'].sum())} mergers, "
+      f"{int((test['label'] == 0).sum())} non-mergers; {test.attrs['dropped']} left out for lack of a score")
+table1 = ev.overall_table(test)
+table1.to_csv(paths.table("table1"))
+display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
+
+# %% [markdown]
+# ## Fig 6: metrics against the decision threshold (test split)
+#
+# Accuracy blue solid, precision red dotted, recall green dashed, F1 black dash-dot, as in the paper;
+# the grey line is the threshold chosen on the validation split.
+
+# %%
+curves = ev.threshold_curves(test)
+curves.to_csv(paths.table("fig06_metrics_vs_threshold"), index=False)
+fig = ev.plot_threshold_curves(curves, thresholds)
+save_figure(fig, figures_dir, "fig06_metrics_vs_threshold")
+plt.show()
+peak = curves.loc[curves.groupby("kind", sort=False)["accuracy"].idxmax(), ["kind", "threshold", "accuracy"]]
+display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accuracy": "peak accuracy"})
+        .assign(chosen=lambda d: d["kind"].map(thresholds)).round(3))
+
+# %% [markdown]
+# ## Fig 12: ROC curves
+
+# %%
+roc = ev.roc_table(test)
+roc.to_csv(paths.table("fig12_roc"), index=False)
+fig = ev.plot_roc(roc, table1)
+save_figure(fig, figures_dir, "fig12_roc")
+plt.show()
+
+# %% [markdown]
+# ## Fig 13: confusion matrices, normalised by row
+#
+# The diagonal gives the fraction of non-mergers and of mergers correctly classified; the paper
+# reports 73.7 / 74.5 % (CNN1), 70.3 / 70.5 % (CNN2) and 67.3 / 69.1 % (CNN3).
+
+# %%
+confusion = ev.confusion_table(test)
+confusion.to_csv(paths.table("fig13_confusion"), index=False)
+fig = ev.plot_confusion(confusion)
+save_figure(fig, figures_dir, "fig13_confusion")
+plt.show()
+correct = confusion[confusion["true"] == confusion["predicted"]].pivot(index="kind", columns="true",
+                                                                       values="fraction") * 100
+correct = correct.reindex(kinds)[["merger", "non-merger"]]
+for who in ("mergers", "non_mergers"):
+    correct[f"{who} (paper)"] = [ev.PAPER_CONFUSION.get(k, {}).get(who) for k in correct.index]
+display(correct.round(1))
+
+# %% [markdown]
+# ## Summary
+
+# %%
+summary = {
+    "n_test": len(test), "n_test_mergers": int(test["label"].sum()), "dropped": test.attrs["dropped"],
+    "thresholds": thresholds,
+    "threshold_method": dict(zip(thresholds_table["kind"], thresholds_table["method"])),
+    "table1_percent": {k: {m: table1.at[k, m] for m in ("accuracy", "precision", "recall", "f1", "auc")}
+                       for k in kinds},
+    "correct_percent": {k: {"mergers": correct.at[k, "merger"], "non_mergers": correct.at[k, "non-merger"]}
+                        for k in kinds},
+}
+update_summary(run_dir, "evaluate", ev.jsonable(summary))
+for kind in kinds:
+    paper = ev.PAPER_TABLE1.get(kind)
+    ours = table1.loc[kind]
+    line = (f"{ev.network_label(kind)}: accuracy {ours['accuracy']:.1f} %, precision {ours['precision']:.1f} %, "
+            f"recall {ours['recall']:.1f} %, F1 {ours['f1']:.1f} %, AUC {ours['auc']:.1f} %")
+    if paper:
+        line += f" (paper: {paper['accuracy']}/{paper['precision']}/{paper['recall']}/{paper['f1']} %)"
+    print(line)

@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+# ---
+
+# %% [markdown]
+# # 04 Redshift: Fig 7
+#
+# Accuracy, precision, recall and F1 of every network on the test split, per redshift bin, at the
+# thresholds chosen in 03_evaluate. Uncertainties follow the paper (Sect. 4): `bootstrap_resamples`
+# resamples with replacement per bin; points are the bootstrap means and bars the 95 % percentile
+# interval. Within a bin all networks see the same resamples.
+#
+# Two binnings:
+# - **Fig 7**: 0.1-wide redshift bins, as the paper's text reads them ("0.1 to 0.3", "0.1 to 0.4");
+#   the first bin reaches down to z = 0 because TNG snapshot 91 lies at z = 0.099;
+# - the challenge's four **snapnum folders** (z 0.10-0.31, 0.31-0.52, 0.52-0.76, 0.76-1.0), whose
+#   images had different sizes (320 to 128 pixels) before the 128 x 128 cut, which the paper names
+#   as the cause of the bump in the lowest-redshift bin.
+#
+# An empty bin, or a metric undefined in a bin (e.g. precision with no predicted merger), is NaN:
+# the line breaks there and the tick says how many galaxies the bin holds.
+
+# %% tags=["parameters"]
+run_dir = "../runs/quick-mock_quick"
+figures_dir = "../figures/quick-mock_quick"
+bootstrap_resamples = 1000
+eval_seed = 7
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from galmerge import evaluation as ev
+from galmerge.metrics import METRICS
+from galmerge.plotting import save_figure
+from galmerge.runs import RunPaths, update_summary
+
+paths = RunPaths(run_dir)
+test = ev.load_run_scores(run_dir, "test")
+kinds = test.attrs["kinds"]
+print(f"test split: {len(test)} galaxies scored by {', '.join(ev.network_label(k) for k in kinds)}")
+
+# %% [markdown]
+# ## Fig 7: metrics per 0.1-wide redshift bin
+
+# %%
+z_bins = ev.cut(test["redshift"], ev.REDSHIFT_EDGES)
+outside = ev.outside_bins(z_bins, test, "redshift outside 0-1")
+print("galaxies outside the redshift bins:", outside)
+by_z = ev.binned_bootstrap(test, z_bins, METRICS, bootstrap_resamples, eval_seed)
+by_z.to_csv(paths.table("fig07_redshift"), index=False)
+fig = ev.plot_binned(by_z, METRICS, "Redshift bin")
+save_figure(fig, figures_dir, "fig07_redshift")
+plt.show()
+display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False, dropna=False)
+        ["accuracy"].round(3))
+
+# %% [markdown]
+# ## The same per snapnum folder
+
+# %%
+folders = ev.redshift_folder_bins(test["snapnum"])
+print("galaxies outside the folders:", ev.outside_bins(folders, test, "snapnum outside 50-91"))
+by_folder = ev.binned_bootstrap(test, folders, METRICS, bootstrap_resamples, eval_seed)
+by_folder.to_csv(paths.table("redshift_folders"), index=False)
+fig = ev.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
+save_figure(fig, figures_dir, "fig07_redshift_folders", paper=False)
+plt.show()
+table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
+                              observed=False, dropna=False)
+display(table.xs("accuracy", level="metric", axis=1).round(3))
+
+# %% [markdown]
+# ## Summary
+#
+# For each network: accuracy (bootstrap mean ± (upper − mean)) in each folder, from low to high redshift.
+
+# %%
+accuracy = by_folder[by_folder["metric"] == "accuracy"]
+summary = {
+    "n_test": len(test), "outside_bins": outside, "bootstrap_resamples": bootstrap_resamples,
+    "folders": [str(c) for c in folders.categories],
+    "n_per_folder": accuracy.drop_duplicates("bin")["n"].tolist(),
+    "accuracy_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "mean"].tolist() for k in kinds},
+    "accuracy_error_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "error"].tolist() for k in kinds},
+}
+update_summary(run_dir, "redshift", ev.jsonable(summary))
+for kind in kinds:
+    sub = accuracy[accuracy["kind"] == kind]
+    cells = ", ".join(f"{b.split()[1]}: {m:.2f}±{e:.2f}" for b, m, e in zip(sub["bin"], sub["mean"], sub["error"]))
+    print(f"{ev.network_label(kind)} accuracy by redshift: {cells}")
