@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 G = 4.4985e-6  # kpc^3 Msun^-1 Gyr^-2
-LIBRARY_VERSION = 3
+LIBRARY_VERSION = 4
 LIBRARY_SEED = 20250216
 #: Orbits per kind: major mergers (mass ratio 1-4) and minor mergers (4-10).
 N_MAJOR, N_MINOR = 16, 8
 #: Test particles in the primary's and in the companion's disc.
-N_PART_PRIMARY, N_PART_COMPANION = 1600, 900
+N_PART_PRIMARY, N_PART_COMPANION = 2600, 1400
 #: Stored window around coalescence (Gyr) and frame spacing (Gyr).
 WINDOW = (-1.0, 1.2)
 FRAME_DT = 0.02

@@ -68,7 +68,7 @@ def add_sersic(canvas, x0, y0, flux, n, r_e, ellip, theta, spiral=None, extent=8
     oversample : int, sub-pixels per side used for the central 5x5 pixels, where a cuspy
         profile varies within a pixel.
     """
-    half = max(extent * r_e, 6.0)
+    half = max(extent * r_e, 6.0) if np.isfinite(extent) else float(max(canvas.shape))
     sl = _stamp(canvas.shape, x0, y0, half)
     if sl is None or flux <= 0:
         return

@@ -16,7 +16,10 @@ Mergers and minor mergers (same code path, mass ratio 1-4 vs 4-10)
     outside the cutout). Sérsic ellipticity and angle follow the second moments of each
     galaxy's own particles, so distortions show in the smooth light too. After coalescence a
     single remnant (flux of both cores, Sérsic index growing towards 4 over 0.4 Gyr); a fading
-    second nucleus survives for 0.1 Gyr.
+    second nucleus survives for 0.1 Gyr. Test particles heated by the final passages fill a
+    smooth round envelope that real remnants fold into their spheroid (violent relaxation), so
+    85 % of the debris' azimuthal mean light moves into the remnant's Sérsic profile and the
+    non-axisymmetric part (tails, shells, plumes) stays as particle light.
 Non-mergers
     Isolated galaxies (undisturbed particle disc at the Sérsic's inclination and angle) or
     minor mergers; chance projected neighbours at another redshift occur in both classes.
@@ -47,7 +50,9 @@ FIELD_MAG_RANGE = (19.0, 26.8)
 STARS_PER_ARCMIN2, STAR_MAG_RANGE = 1.5, (17.0, 24.5)
 #: Library kpc per galaxy kpc: the library's particle disc belongs to a galaxy of r_e ~ 4 kpc.
 LIBRARY_R_E_KPC = 4.0
-PARTICLE_SMOOTH_KPC = 0.8
+PARTICLE_SMOOTH_KPC = 1.2
+#: Fraction of the remnant debris' azimuthal mean folded into the remnant's Sérsic profile.
+RELAXED_FRACTION = 0.85
 
 
 # ----------------------------------------------------------------------------- galaxies
@@ -124,7 +129,9 @@ def paint_galaxy(rng, canvas, galaxy, x, y, flux_core, r_e_px, n, ellip, theta, 
         features.add("clumps")
     if galaxy.get("spiral"):
         features.add("spiral")
-    render.add_sersic(canvas, x, y, flux_sersic, n, r_e_px, ellip, theta, spiral=galaxy.get("spiral"))
+    # No stamp: the whole cutout, so that the wings of a large n ~ 4 profile are not cut square.
+    render.add_sersic(canvas, x, y, flux_sersic, n, r_e_px, ellip, theta, spiral=galaxy.get("spiral"),
+                      extent=np.inf)
     return flux_sersic
 
 
@@ -221,7 +228,14 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
     weights = np.concatenate([
         np.full(n1, main_z["flux_total"] * main["f_outer"] / n1),
         np.full(len(xy) - n1, comp_z["flux_total"] * comp["f_outer"] / (len(xy) - n1))])
-    render.add_particles(canvas, xy, weights, smooth_px)
+    debris = np.zeros_like(canvas)
+    render.add_particles(debris, xy, weights, smooth_px)
+    relaxed_flux = 0.0
+    if t >= 0:
+        # Violent relaxation: the axisymmetric part of the debris joins the remnant's Sérsic light;
+        # tails, shells and plumes (the non-axisymmetric part) stay as particle light.
+        debris, relaxed_flux = remove_axisymmetric(debris, centre, RELAXED_FRACTION)
+    canvas += debris
     core1 = main_z["flux_total"] * (1 - main["f_outer"])
     core2 = comp_z["flux_total"] * (1 - comp["f_outer"])
     features.add("minor_merger" if kind == "minor" else "major_merger")
@@ -249,7 +263,7 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
         n_rem = main["n"] + (4.0 - main["n"]) * relax
         rem_z = dict(main_z, r_e_kpc=main_z["r_e_kpc"] * (1 + 0.5 / sequence["mass_ratio"]))
         rem_z["r_e_px"] = rem_z["r_e_kpc"] / kpc_px
-        flux_rem = core1 + core2
+        flux_rem = core1 + core2 + relaxed_flux
         second = 0.0
         if major and t < 0.1:
             # A fading second nucleus, sinking into the remnant.
@@ -269,6 +283,19 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
         truth.update(true_separation_kpc=0.0, true_companion_in_field=0)
     if major_tidal(t, kind):
         features.add("tidal")
+
+
+def remove_axisymmetric(light: np.ndarray, centre, fraction: float):
+    """Subtract ``fraction`` of the azimuthal mean (1-pixel annuli about ``centre``) from ``light``.
+
+    Returns the remaining light (clipped at 0) and the flux removed.
+    """
+    ny, nx = light.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    ring = np.hypot(xx - centre[0], yy - centre[1]).astype(int).ravel()
+    mean = np.bincount(ring, light.ravel()) / np.maximum(np.bincount(ring), 1)
+    remaining = np.clip(light - fraction * mean[ring].reshape(ny, nx), 0.0, None)
+    return remaining, float(light.sum() - remaining.sum())
 
 
 def major_tidal(t: float, kind: str) -> bool:
