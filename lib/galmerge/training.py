@@ -1,0 +1,623 @@
+"""Input pipeline, training loop and prediction for the paper's CNNs (Chudy et al. 2025, Sect. 3.2.2).
+
+The images come from the fitting stage's products (:mod:`galmerge.products`), streamed from the
+HDF5 cubes batch by batch, so a dataset larger than memory trains. Every image is normalised on
+the fly, channel by channel, linearly to [0, 1] (:func:`normalise_images`, the paper's
+preprocessing); everything that feeds a trained network (evaluation, occlusion, prediction on new
+cutouts) must go through the same function, which is why it is public.
+
+A trained network lives in one folder (``<run>/train/<kind>/``, see :mod:`galmerge.runs`)::
+
+    model.keras             the weights of the epoch with the highest validation accuracy
+    history.csv             every epoch: loss, accuracy, val_loss, val_accuracy, seconds, best
+    config.json             the run's parameters, library versions, devices, parameter count, results
+    scores_validation.csv   ID, label, score (sigmoid output, P(merger)) of the validation split
+    scores_test.csv         the same for the test split; written last: it marks a finished run
+
+Public API: :func:`normalise_images`, :func:`make_dataset`, :func:`train_network`,
+:func:`load_network`, :func:`load_config`, :func:`load_scores`, :func:`predict_scores`,
+:func:`predict_images`, :func:`is_finished`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from galmerge import cnn
+from galmerge.products import Products
+from galmerge.runs import INPUT_KINDS, KIND_CHANNELS
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+CONFIG_FILE = "config.json"
+SCORE_COLUMNS = ("ID", "label", "score")
+SPLITS = ("train", "validation", "test")
+#: Files of a training folder, in the order they are written (the last marks a finished run).
+OUTPUT_FILES = (MODEL_FILE, HISTORY_FILE, CONFIG_FILE, "scores_validation.csv", "scores_test.csv")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or its outputs are missing or inconsistent."""
+
+
+# --------------------------------------------------------------------------------------------
+# normalisation and augmentation
+
+
+def normalise_images(images: np.ndarray) -> np.ndarray:
+    """Linear min-max normalisation of each image and channel to [0, 1] (the paper's preprocessing).
+
+    Parameters
+    ----------
+    images : ndarray, shape (..., height, width, channels)
+        One image (H, W, C) or a batch (N, H, W, C), any float unit (counts, flux).
+
+    Returns
+    -------
+    ndarray, float32, same shape
+        ``(x - min) / (max - min)`` per image and channel. A constant channel becomes 0.
+        Non-finite pixels (NaN, inf) are ignored when finding min and max and set to 0; the
+        products of the fitting stage are finite, so this only guards against a bad cutout.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim < 3:
+        raise ValueError(f"images must have shape (..., height, width, channels), got {x.shape}")
+    out = np.empty_like(x)
+    # one channel at a time on a contiguous copy: numpy reduces a trailing axis of 3 very slowly
+    for c in range(x.shape[-1]):
+        out[..., c] = _normalise_planes(np.ascontiguousarray(x[..., c]))
+    return out
+
+
+def _normalise_planes(planes: np.ndarray) -> np.ndarray:
+    """Min-max normalise (..., H, W) planes in place; see :func:`normalise_images`."""
+    lo = planes.min(axis=(-2, -1), keepdims=True)
+    hi = planes.max(axis=(-2, -1), keepdims=True)
+    finite = bool(np.isfinite(lo).all() and np.isfinite(hi).all())
+    if not finite:  # rare path: min and max of the finite pixels only
+        masked = np.where(np.isfinite(planes), planes, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN planes
+            lo = np.nan_to_num(np.nanmin(masked, axis=(-2, -1), keepdims=True))
+            hi = np.nan_to_num(np.nanmax(masked, axis=(-2, -1), keepdims=True))
+    span = hi - lo
+    with np.errstate(invalid="ignore"):
+        planes -= lo  # a constant plane is now all 0 and stays so (divided by 1)
+        planes /= np.where(span > 0, span, 1)  # division, not a reciprocal: the maximum is exactly 1
+    if not finite:
+        np.nan_to_num(planes, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.clip(planes, 0.0, 1.0, out=planes)
+    return planes
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random element of the square's symmetry group per image: rot90 by k*90 deg, then maybe a flip.
+
+    A galaxy's merger state does not depend on orientation, so these 8 transformations keep
+    the label. (The paper does not say it augments; training has this off by default.)
+    """
+    out = np.empty_like(images)
+    turns = rng.integers(0, 4, size=len(images))
+    flips = rng.integers(0, 2, size=len(images)).astype(bool)
+    for i, (k, flip) in enumerate(zip(turns, flips)):
+        img = np.rot90(images[i], k=int(k), axes=(0, 1))
+        out[i] = img[:, ::-1] if flip else img
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# input pipeline
+
+
+def channels_of(kind: str) -> tuple[str, ...]:
+    """Products cubes read for an input kind (raw, model, residual, stack)."""
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"input kind must be one of {INPUT_KINDS}, got {kind!r}")
+    return KIND_CHANNELS[kind]
+
+
+def read_rows(products: Products, channels: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """Images of ``rows`` (any order, repeats allowed), channels last: (n, 128, 128, c) float32.
+
+    Reads each run of consecutive rows as one slice. (The cubes are chunked one image per
+    chunk; h5py's fancy indexing with a list of rows is several times slower than this.)
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+    runs = np.split(unique, breaks)
+    planes = []
+    for channel in channels:
+        cube = products.cube(channel)
+        planes.append(np.concatenate([cube[run[0]:run[-1] + 1] for run in runs]))
+    return np.stack(planes, axis=-1)[inverse]
+
+
+def _open_products(products: Products | str | Path) -> tuple[Products, bool]:
+    """A Products object and whether this call opened it (and so must close it)."""
+    if isinstance(products, Products):
+        return products, False
+    return Products(products), True
+
+
+def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size: int = 32,
+                 shuffle: bool = False, seed: int = 0, augment: bool = False,
+                 with_labels: bool = True):
+    """A ``tf.data.Dataset`` of normalised image batches streamed from the products cubes.
+
+    Parameters
+    ----------
+    products : Products
+        An open products folder (:class:`galmerge.products.Products`).
+    rows : sequence of int
+        Cube indices to serve (e.g. ``products.rows("train")``).
+    kind : str
+        Input kind: raw, model, residual (one channel) or stack (the three as channels).
+    batch_size : int
+        Images per batch (the last batch may be smaller).
+    shuffle : bool
+        Serve the rows in a new random order every pass (epoch). The order of pass ``e`` comes
+        from ``numpy.random.default_rng([seed, e])``, so it repeats exactly for the same seed.
+    seed : int
+        Seed of the shuffling and of the augmentation.
+    augment : bool
+        Random 90-degree rotations and flips (:func:`augment_batch`).
+    with_labels : bool
+        Yield ``(images, labels)`` (float32 0/1) rather than images alone.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Batches of shape (n, 128, 128, channels) float32 in [0, 1], prefetched. Only one batch
+        at a time is read from disk (:func:`read_rows`), so memory does not grow with the
+        dataset.
+    """
+    import tensorflow as tf
+
+    channels = channels_of(kind)
+    rows = np.asarray(rows, dtype=np.int64)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(rows) == 0:
+        raise ValueError(f"{products.path}: no rows to serve for {kind!r}")
+    if rows.min() < 0 or rows.max() >= len(products):
+        raise ValueError(f"{products.path}: rows outside 0..{len(products) - 1}")
+    labels = products.images["label"].to_numpy()[rows].astype(np.float32)
+    passes = itertools.count()  # tf.data calls the generator afresh for every pass
+
+    def batches():
+        rng = np.random.default_rng([int(seed), next(passes)])
+        order = rng.permutation(len(rows)) if shuffle else np.arange(len(rows))
+        for start in range(0, len(rows), batch_size):
+            pick = order[start:start + batch_size]
+            x = normalise_images(read_rows(products, channels, rows[pick]))
+            if augment:
+                x = augment_batch(x, rng)
+            yield (x, labels[pick]) if with_labels else x
+
+    size = products.read(channels, 0).shape  # (128, 128, c)
+    image_spec = tf.TensorSpec(shape=(None, *size), dtype=tf.float32)
+    signature = (image_spec, tf.TensorSpec(shape=(None,), dtype=tf.float32)) if with_labels else image_spec
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    n_batches = -(-len(rows) // batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------------
+# prediction
+
+
+def _check_channels(model, kind: str) -> None:
+    expected = len(channels_of(kind))
+    got = model.input_shape[-1]
+    if got != expected:
+        raise ValueError(f"model {model.name!r} takes {got} channel(s) but input kind {kind!r} has {expected}")
+
+
+def predict_scores(model, products: Products | str | Path, rows: Sequence[int], kind: str,
+                   batch_size: int = 128) -> np.ndarray:
+    """Network output P(merger) for products rows, through the training pipeline's normalisation.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained network (:func:`load_network`).
+    products : Products, str or Path
+        The products folder (or an open :class:`Products`).
+    rows : sequence of int
+        Cube indices.
+    kind : str
+        The input kind the network was trained on (raw, model, residual, stack).
+    batch_size : int
+        Images per forward pass.
+
+    Returns
+    -------
+    ndarray, float64, shape (len(rows),)
+        Sigmoid outputs in [0, 1].
+    """
+    _check_channels(model, kind)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros(0)
+    products, opened = _open_products(products)
+    try:
+        dataset = make_dataset(products, rows, kind, batch_size=batch_size, with_labels=False)
+        scores = model.predict(dataset, verbose=0)
+    finally:
+        if opened:
+            products.close()
+    return np.asarray(scores, dtype=np.float64).reshape(-1)
+
+
+def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """Network output for in-memory cutouts (e.g. new 128x128 images), normalised as in training.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 128, 128, channels) or (128, 128, channels)
+        Un-normalised cutouts, channels in the order of :data:`galmerge.runs.KIND_CHANNELS`.
+
+    Returns
+    -------
+    ndarray, float64, shape (n,)
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[None]
+    if x.shape[1:] != tuple(model.input_shape[1:]):
+        raise ValueError(f"images have shape {x.shape[1:]}, the model takes {tuple(model.input_shape[1:])}")
+    scores = model.predict(normalise_images(x), batch_size=batch_size, verbose=0)
+    return np.asarray(scores, dtype=np.float64).reshape(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# reading a training folder
+
+
+def is_finished(out_dir: str | Path) -> bool:
+    """True when ``out_dir`` holds every output of a finished training run."""
+    out_dir = Path(out_dir)
+    return all((out_dir / name).exists() for name in OUTPUT_FILES)
+
+
+def load_network(out_dir: str | Path, compile: bool = False):
+    """The trained network (best epoch) saved in a training folder.
+
+    ``compile=False`` (default) is enough for prediction, occlusion and feature maps.
+    """
+    import keras
+
+    path = Path(out_dir) / MODEL_FILE
+    if not path.exists():
+        raise TrainingError(f"{path}: no trained model; run the training notebook (02_train) first")
+    return keras.models.load_model(path, compile=compile)
+
+
+def load_config(out_dir: str | Path) -> dict:
+    """The ``config.json`` of a training folder (parameters, versions, results)."""
+    path = Path(out_dir) / CONFIG_FILE
+    if not path.exists():
+        raise TrainingError(f"{path}: missing; the training in {Path(out_dir)} did not finish")
+    return json.loads(path.read_text())
+
+
+def load_scores(out_dir: str | Path, split: str) -> pd.DataFrame:
+    """Scores of one split (validation or test): columns ID, label, score."""
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    path = Path(out_dir) / f"scores_{split}.csv"
+    if not path.exists():
+        raise TrainingError(f"{path}: missing; the training in {Path(out_dir)} did not finish")
+    scores = pd.read_csv(path)
+    if tuple(scores.columns) != SCORE_COLUMNS:
+        raise TrainingError(f"{path}: columns {list(scores.columns)}, expected {list(SCORE_COLUMNS)}")
+    return scores
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass
+class TrainingResult:
+    """Outcome of :func:`train_network` (or of a finished run it reused).
+
+    ``best_epoch`` counts from 1; accuracies are fractions; ``test_accuracy`` uses a 0.5 threshold
+    (the analysis notebooks choose the precision = recall threshold on the validation split).
+    """
+
+    out_dir: Path
+    kind: str
+    best_epoch: int
+    val_accuracy_best: float
+    test_accuracy: float
+    n_params: int
+    seconds: float
+    history: pd.DataFrame
+    reused: bool = False
+    config: dict = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict:
+        """Headline numbers for ``summary.json``."""
+        return {"val_accuracy_best": self.val_accuracy_best, "test_accuracy_at_0.5": self.test_accuracy,
+                "best_epoch": self.best_epoch, "n_params": self.n_params, "seconds": round(self.seconds, 1)}
+
+
+def products_fingerprint(products: Products) -> str:
+    """Short hash of the products' identity (IDs, splits, labels, cube file size and mark time).
+
+    A training folder made from other products (re-fitted, other data) is not reused.
+    """
+    digest = hashlib.sha1()
+    for column in ("ID", "split", "label"):
+        digest.update(products.images[column].astype(str).str.cat(sep=",").encode())
+    stat = products.cubes_path.stat()
+    digest.update(f"{stat.st_size}:{(products.path / 'COMPLETE').stat().st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def library_versions() -> dict:
+    import h5py
+    import keras
+    import tensorflow as tf
+
+    import galmerge
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "h5py": h5py.__version__, "pandas": pd.__version__,
+            "galmerge": galmerge.__version__}
+
+
+def _setup_devices(seed: int, deterministic: bool | None, mixed_precision: bool):
+    """Seeds, determinism and the distribution strategy; returns (strategy, device facts)."""
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:  # take GPU memory as needed, not all of it at start
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised in this process
+            pass
+    keras.utils.set_random_seed(int(seed))
+    if deterministic is None:
+        deterministic = not gpus  # deterministic GPU kernels cost speed; on CPU they are free
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    use_mixed = bool(mixed_precision and gpus)
+    if mixed_precision and not gpus:
+        log.warning("mixed_precision requested but no GPU is visible: training in float32")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    facts = {"gpus": [g.name for g in gpus], "n_replicas": int(strategy.num_replicas_in_sync),
+             "strategy": type(strategy).__name__, "deterministic_ops": bool(deterministic),
+             "mixed_precision_applied": use_mixed, "cpu_count": os.cpu_count()}
+    return strategy, facts
+
+
+def _split_rows(products: Products) -> dict[str, np.ndarray]:
+    rows = {split: products.rows(split) for split in SPLITS}
+    empty = [s for s, r in rows.items() if len(r) == 0]
+    if empty:
+        raise TrainingError(f"{products.path}: no images in split(s) {empty}; "
+                            f"counts {({s: len(r) for s, r in rows.items()})}")
+    labels = products.images["label"].to_numpy()
+    bad = ~np.isin(labels, (0, 1))
+    if bad.any():
+        raise TrainingError(f"{products.path}: {int(bad.sum())} images have a label other than 0/1")
+    if len(np.unique(labels[rows["train"]])) < 2:
+        raise TrainingError(f"{products.path}: the training split holds only one class")
+    return rows
+
+
+class _EpochTimer:
+    """Keras callback factory recording the wall-clock seconds of every epoch."""
+
+    @staticmethod
+    def make():
+        import keras
+
+        class EpochTimer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seconds: list[float] = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self._start)
+
+        return EpochTimer()
+
+
+def history_table(history: dict, seconds: Sequence[float]) -> pd.DataFrame:
+    """Keras' history dict as a table with 1-based ``epoch``, ``seconds`` and a ``best`` flag.
+
+    The best epoch is the first one with the highest validation accuracy, which is the epoch
+    whose weights ``ModelCheckpoint(save_best_only=True, mode='max')`` keeps (it saves only on a
+    strict improvement).
+    """
+    table = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in history.items()})
+    table.insert(0, "epoch", np.arange(1, len(table) + 1))
+    table["seconds"] = np.asarray(seconds, dtype=float)[:len(table)]
+    table["best"] = False
+    table.loc[int(np.argmax(table["val_accuracy"].to_numpy())), "best"] = True
+    return table
+
+
+def _write_scores(path: Path, products: Products, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    table = pd.DataFrame({"ID": products.images["ID"].to_numpy()[rows],
+                          "label": products.images["label"].to_numpy()[rows].astype(int),
+                          "score": scores})
+    table.to_csv(path, index=False, float_format="%.9g")
+    return table
+
+
+def _accuracy(table: pd.DataFrame, threshold: float = 0.5) -> float:
+    return float(((table["score"] > threshold).astype(int) == table["label"]).mean())
+
+
+def _reusable(out_dir: Path, parameters: dict) -> dict | None:
+    """The saved config when ``out_dir`` holds a finished run with these exact parameters."""
+    if not is_finished(out_dir):
+        return None
+    try:
+        saved = load_config(out_dir)
+    except (TrainingError, json.JSONDecodeError):
+        return None
+    return saved if saved.get("parameters") == parameters else None
+
+
+def _result_from_folder(out_dir: Path, config: dict, reused: bool) -> TrainingResult:
+    results = config["results"]
+    return TrainingResult(out_dir=out_dir, kind=config["parameters"]["kind"],
+                          best_epoch=int(results["best_epoch"]),
+                          val_accuracy_best=float(results["val_accuracy_best"]),
+                          test_accuracy=float(results["test_accuracy_at_0.5"]),
+                          n_params=int(results["n_params"]), seconds=float(results["seconds"]),
+                          history=pd.read_csv(out_dir / HISTORY_FILE), reused=reused, config=config)
+
+
+def train_network(products: Products | str | Path, kind: str, out_dir: str | Path, *,
+                  epochs: int = 50, batch_size: int = 32,
+                  filters: int | Sequence[int] = cnn.PAPER_FILTERS,
+                  kernel_sizes: Sequence[int] = cnn.PAPER_KERNEL_SIZES,
+                  dense_units: Sequence[int] = cnn.PAPER_DENSE_UNITS,
+                  learning_rate: float = cnn.PAPER_LEARNING_RATE,
+                  dropout: float = cnn.PAPER_DROPOUT, padding: str = cnn.DEFAULT_PADDING,
+                  batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False, mixed_precision: bool = False, seed: int = 1,
+                  deterministic: bool | None = None, reuse: bool = True,
+                  predict_batch_size: int = 128, verbose: int = 2) -> TrainingResult:
+    """Train one CNN on one input kind and save everything the analysis needs in ``out_dir``.
+
+    Parameters
+    ----------
+    products : Products, str or Path
+        The fitting stage's products folder (splits and labels from its ``images`` table).
+    kind : {'raw', 'model', 'residual', 'stack'}
+        The network's input: CNN1 raw, CNN2 Sérsic model, CNN3 residual, or the three stacked.
+    out_dir : str or Path
+        Training folder, e.g. ``RunPaths(run_dir).train(kind)``; its previous outputs are
+        removed before training starts, so an interrupted run never looks finished.
+    epochs, batch_size : int
+        Passes over the training split (paper: 50) and images per gradient step (global batch,
+        split across GPUs under MirroredStrategy).
+    filters, kernel_sizes, dense_units, learning_rate, dropout, padding, batch_norm_momentum
+        The network (:func:`galmerge.cnn.build_model`); defaults are the paper's.
+    augment : bool
+        Random flips and 90-degree rotations of training images (the paper does not augment).
+    mixed_precision : bool
+        float16 compute when a GPU is present (ignored, with a warning, on CPU).
+    seed : int
+        Seed of the weights, dropout, shuffling and augmentation.
+    deterministic : bool or None
+        Deterministic TensorFlow ops (``enable_op_determinism``; process-wide, irreversible).
+        None: on when no GPU is visible (free on CPU), off on GPUs (it slows cuDNN).
+    reuse : bool
+        When ``out_dir`` already holds a finished run with the same parameters and the same
+        products (:func:`products_fingerprint`), return it instead of training again.
+    predict_batch_size : int
+        Batch size of the final scoring of the validation and test splits.
+    verbose : int
+        Keras ``fit`` verbosity (2: one line per epoch).
+
+    Returns
+    -------
+    TrainingResult
+        Best epoch (highest validation accuracy), its validation accuracy, the test accuracy at
+        threshold 0.5 of the saved network, parameter count, training seconds, history.
+    """
+    import keras
+
+    kind_channels = channels_of(kind)
+    if int(epochs) < 1 or int(batch_size) < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    out_dir = Path(out_dir)
+    products, opened = _open_products(products)
+    try:
+        rows = _split_rows(products)
+        parameters = {
+            "kind": kind, "channels": list(kind_channels), "epochs": int(epochs), "batch_size": int(batch_size),
+            "filters": int(filters) if np.ndim(filters) == 0 else [int(f) for f in filters],
+            "kernel_sizes": [int(k) for k in kernel_sizes], "dense_units": [int(u) for u in dense_units],
+            "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
+            "batch_norm_momentum": float(batch_norm_momentum),
+            "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
+            "products": str(products.path.resolve()), "products_fingerprint": products_fingerprint(products),
+        }
+        if reuse:
+            saved = _reusable(out_dir, parameters)
+            if saved is not None:
+                log.info("%s: finished run with the same parameters found; reusing it", out_dir)
+                return _result_from_folder(out_dir, saved, reused=True)
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in OUTPUT_FILES:  # stale outputs must not pass for this run's
+            (out_dir / name).unlink(missing_ok=True)
+
+        strategy, devices = _setup_devices(seed, deterministic, mixed_precision)
+        with strategy.scope():
+            model = cnn.build_model(input_shape=(*products.read(kind_channels, 0).shape[:2], len(kind_channels)),
+                                    filters=filters, kernel_sizes=kernel_sizes, dense_units=dense_units,
+                                    dropout=dropout, padding=padding, learning_rate=learning_rate,
+                                    batch_norm_momentum=batch_norm_momentum,
+                                    mixed_precision=devices["mixed_precision_applied"], name=f"cnn_{kind}")
+        n_params = cnn.count_trainable_params(model)
+        train_data = make_dataset(products, rows["train"], kind, batch_size, shuffle=True, seed=seed,
+                                  augment=augment)
+        val_data = make_dataset(products, rows["validation"], kind, predict_batch_size)
+        timer = _EpochTimer.make()
+        checkpoint = keras.callbacks.ModelCheckpoint(str(out_dir / MODEL_FILE), monitor="val_accuracy", mode="max",
+                                                     save_best_only=True, verbose=0)
+        start = time.perf_counter()
+        fit = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
+                        callbacks=[checkpoint, timer], shuffle=False, verbose=verbose)
+        seconds = time.perf_counter() - start
+        history = history_table(fit.history, timer.seconds)
+        history.to_csv(out_dir / HISTORY_FILE, index=False, float_format="%.9g")
+        best = history.loc[history["best"]].iloc[0]
+
+        # score with the network as saved, so that what others reload is exactly what is scored
+        best_model = load_network(out_dir)
+        tables = {split: _write_scores(out_dir / f"scores_{split}.csv.tmp", products, rows[split],
+                                       predict_scores(best_model, products, rows[split], kind,
+                                                      predict_batch_size))
+                  for split in ("validation", "test")}
+        results = {"best_epoch": int(best["epoch"]), "val_accuracy_best": float(best["val_accuracy"]),
+                   "val_accuracy_rescored": _accuracy(tables["validation"]),
+                   "test_accuracy_at_0.5": _accuracy(tables["test"]), "n_params": n_params,
+                   "seconds": seconds, "images_per_second": len(rows["train"]) * int(epochs) / seconds,
+                   "n_images": {s: int(len(r)) for s, r in rows.items()}}
+        if abs(results["val_accuracy_rescored"] - results["val_accuracy_best"]) > 1.5 / len(rows["validation"]):
+            log.warning("%s: the saved network scores validation accuracy %.4f but the best epoch logged %.4f",
+                        out_dir, results["val_accuracy_rescored"], results["val_accuracy_best"])
+        config = {"parameters": parameters, "results": results, "devices": devices,
+                  "versions": library_versions(), "paper_quoted_trainable_params": cnn.PAPER_QUOTED_TRAINABLE_PARAMS,
+                  "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        for split in ("validation", "test"):  # scores_test.csv last: it marks a finished run
+            os.replace(out_dir / f"scores_{split}.csv.tmp", out_dir / f"scores_{split}.csv")
+        return TrainingResult(out_dir=out_dir, kind=kind, best_epoch=results["best_epoch"],
+                              val_accuracy_best=results["val_accuracy_best"],
+                              test_accuracy=results["test_accuracy_at_0.5"], n_params=n_params,
+                              seconds=seconds, history=history, reused=False, config=config)
+    finally:
+        if opened:
+            products.close()

@@ -1,0 +1,217 @@
+"""Input pipeline, training loop, saved outputs and prediction (galmerge.training).
+
+Training runs on tiny synthetic products: non-mergers are one blob, mergers have a second blob
+beside it, so a tiny network learns the difference in a few epochs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galmerge import training
+from galmerge.products import Products, write_products
+
+#: A network small enough to train in seconds (the kernels are not the paper's, to save time).
+TINY = dict(filters=4, kernel_sizes=(5, 5, 5), dense_units=(8, 4), batch_size=8,
+            learning_rate=1e-2, batch_norm_momentum=0.5, verbose=0)
+
+
+def _blob(yy, xx, x0, y0, sigma, amplitude):
+    return amplitude * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * sigma ** 2))
+
+
+def synthetic_products(path, n=80, seed=0):
+    """Products with labels alternating 0/1 and 60:20:20 splits; raw = model + noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:128, :128].astype(np.float32)
+    labels = np.arange(n) % 2
+    model = np.empty((n, 128, 128), np.float32)
+    for i, merger in enumerate(labels):
+        model[i] = _blob(yy, xx, 64 + rng.normal(0, 2), 64 + rng.normal(0, 2), rng.uniform(4, 8), rng.uniform(5, 20))
+        if merger:
+            model[i] += _blob(yy, xx, 96 + rng.normal(0, 2), 64 + rng.normal(0, 2), 6, rng.uniform(10, 20))
+    residual = rng.normal(0, 1, (n, 128, 128)).astype(np.float32)
+    n_train, n_val = int(0.6 * n), int(0.2 * n)
+    split = ["train"] * n_train + ["validation"] * n_val + ["test"] * (n - n_train - n_val)
+    images = pd.DataFrame({"ID": 5000 + 3 * np.arange(n), "split": split, "label": labels})
+    sources = pd.DataFrame({"ID": images["ID"], "source": 0})
+    return write_products(path, images, sources, {"raw": model + residual, "model": model, "residual": residual})
+
+
+@pytest.fixture(scope="module")
+def products_dir(tmp_path_factory):
+    return synthetic_products(tmp_path_factory.mktemp("products") / "products")
+
+
+@pytest.fixture(scope="module")
+def trained(products_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "raw"
+    result = training.train_network(products_dir, "raw", out, epochs=5, seed=3, **TINY)
+    return result, out
+
+
+# --- normalisation ---------------------------------------------------------------------------
+
+def test_normalise_maps_every_image_and_channel_to_0_1():
+    rng = np.random.default_rng(1)
+    images = rng.normal(5, 30, (6, 128, 128, 3)).astype(np.float32)
+    images[2, ..., 1] = 7.0  # a constant channel
+    out = training.normalise_images(images)
+    assert out.shape == images.shape and out.dtype == np.float32
+    lo, hi = out.min(axis=(1, 2)), out.max(axis=(1, 2))
+    constant = np.zeros_like(lo, dtype=bool)
+    constant[2, 1] = True
+    assert np.all(lo == 0) and np.all(hi[~constant] == 1) and hi[constant] == 0
+    # linear: the order and the relative spacing of pixels are kept
+    k = (0, 10, 20, 0)
+    expected = (images[k] - images[0, ..., 0].min()) / np.ptp(images[0, ..., 0])
+    assert out[k] == pytest.approx(expected, rel=1e-5)
+
+
+def test_normalise_one_image_and_non_finite_pixels():
+    image = np.arange(16.0, dtype=np.float32).reshape(4, 4, 1)
+    image[0, 0, 0] = np.nan
+    image[3, 3, 0] = np.inf
+    out = training.normalise_images(image)
+    assert np.isfinite(out).all()
+    assert out[0, 0, 0] == 0 and out[3, 3, 0] == 0  # non-finite pixels become 0
+    assert out[0, 1, 0] == 0 and out[3, 2, 0] == 1  # min and max of the finite pixels
+    with pytest.raises(ValueError, match="shape"):
+        training.normalise_images(np.zeros((4, 4)))
+
+
+def test_augmentation_is_a_symmetry_of_each_image():
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 8, 8, 2)).astype(np.float32)
+    out = training.augment_batch(images, np.random.default_rng(5))
+    for original, augmented in zip(images, out):
+        variants = [np.rot90(original, k, axes=(0, 1)) for k in range(4)]
+        variants += [v[:, ::-1] for v in variants]
+        assert any(np.array_equal(augmented, v) for v in variants)
+    assert not np.array_equal(out, images)
+
+
+# --- input pipeline --------------------------------------------------------------------------
+
+def test_read_rows_matches_products_read(products_dir):
+    with Products(products_dir) as products:
+        rows = np.array([7, 3, 3, 4, 5, 60, 0])
+        expected = products.read(["raw", "residual"], rows)
+        assert np.array_equal(training.read_rows(products, ["raw", "residual"], rows), expected)
+
+
+@pytest.mark.parametrize("kind, channels", [("raw", 1), ("model", 1), ("residual", 1), ("stack", 3)])
+def test_pipeline_shapes_labels_and_channels(products_dir, kind, channels):
+    with Products(products_dir) as products:
+        rows = products.rows("validation")
+        batches = list(training.make_dataset(products, rows, kind, batch_size=6).as_numpy_iterator())
+        x = np.concatenate([b[0] for b in batches])
+        y = np.concatenate([b[1] for b in batches])
+        assert [len(b[0]) for b in batches] == [6, 6, 4]
+        assert x.shape == (len(rows), 128, 128, channels) and x.dtype == np.float32
+        assert np.array_equal(y, products.images["label"].to_numpy()[rows])
+        # stack's channels are raw, model, residual in that order, each normalised alone
+        names = {"stack": ["raw", "model", "residual"]}.get(kind, [kind])
+        # (close, not equal: TensorFlow's threads flush float32 subnormals to zero)
+        np.testing.assert_allclose(x, training.normalise_images(products.read(names, rows)), rtol=0, atol=1e-30)
+
+
+def test_shuffle_is_seeded_new_each_epoch_and_complete(products_dir):
+    with Products(products_dir) as products:
+        rows = products.rows("train")
+        # every normalised image is unique: recognise the row behind each served image
+        row_of = {img.tobytes(): r for r, img in zip(rows, training.normalise_images(products.read("raw", rows)))}
+
+        def two_epochs(seed):
+            data = training.make_dataset(products, rows, "raw", batch_size=16, shuffle=True, seed=seed)
+            return [[row_of[img.tobytes()] for x, _ in data.as_numpy_iterator() for img in x] for _ in range(2)]
+
+        first, second = two_epochs(seed=4)
+        assert sorted(first) == sorted(second) == rows.tolist()  # every image once per epoch
+        assert first != second  # reshuffled between epochs
+        assert two_epochs(seed=4) == [first, second]  # same seed, same orders
+        assert two_epochs(seed=5)[0] != first
+
+
+def test_empty_split_is_an_error(tmp_path):
+    images = pd.DataFrame({"ID": [1, 2, 3], "split": ["train", "train", "test"], "label": [0, 1, 0]})
+    cubes = {k: np.random.default_rng(0).random((3, 128, 128)).astype(np.float32)
+             for k in ("raw", "model", "residual")}
+    path = write_products(tmp_path / "p", images, pd.DataFrame({"ID": [1]}), cubes)
+    with pytest.raises(training.TrainingError, match="validation"):
+        training.train_network(path, "raw", tmp_path / "out", epochs=1, **TINY)
+
+
+# --- training and its outputs ----------------------------------------------------------------
+
+def test_training_writes_every_output(trained, products_dir):
+    result, out = trained
+    assert training.is_finished(out)
+    for split in ("validation", "test"):
+        scores = pd.read_csv(out / f"scores_{split}.csv")
+        assert list(scores.columns) == ["ID", "label", "score"]
+        with Products(products_dir) as products:
+            rows = products.rows(split)
+            assert scores["ID"].tolist() == products.images["ID"].to_numpy()[rows].tolist()
+            assert scores["label"].tolist() == products.images["label"].to_numpy()[rows].tolist()
+        assert scores["score"].between(0, 1).all()
+    config = json.loads((out / "config.json").read_text())
+    assert config["parameters"]["kind"] == "raw" and config["parameters"]["epochs"] == 5
+    assert config["results"]["n_params"] == result.n_params > 0
+    assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
+    assert set(result.summary()) == {"val_accuracy_best", "test_accuracy_at_0.5", "best_epoch", "n_params", "seconds"}
+
+
+def test_best_epoch_is_the_highest_validation_accuracy_and_its_weights_are_kept(trained):
+    result, out = trained
+    history = pd.read_csv(out / "history.csv")
+    assert len(history) == 5 and history["best"].sum() == 1
+    best = history.loc[history["best"]].iloc[0]
+    assert best["val_accuracy"] == history["val_accuracy"].max()
+    assert best["epoch"] == history.loc[history["val_accuracy"].idxmax(), "epoch"] == result.best_epoch
+    # the saved network is that epoch's: its validation accuracy is the best one, not the last
+    validation = training.load_scores(out, "validation")
+    rescored = ((validation["score"] > 0.5) == validation["label"]).mean()
+    assert rescored == pytest.approx(best["val_accuracy"], abs=1e-6)
+
+
+def test_training_learns_the_synthetic_difference(trained):
+    result, _ = trained
+    assert result.val_accuracy_best >= 0.75, result.history
+
+
+def test_reloaded_model_reproduces_the_saved_scores(trained, products_dir):
+    _, out = trained
+    model = training.load_network(out)
+    with Products(products_dir) as products:
+        for split in ("validation", "test"):
+            saved = training.load_scores(out, split)
+            scores = training.predict_scores(model, products, products.rows(split), "raw")
+            np.testing.assert_allclose(scores, saved["score"], rtol=1e-6, atol=1e-7)
+        # in-memory cutouts go through the same normalisation
+        rows = products.rows("test")
+        np.testing.assert_allclose(training.predict_images(model, products.read("raw", rows)),
+                                   training.load_scores(out, "test")["score"], rtol=1e-5, atol=1e-6)
+        with pytest.raises(ValueError, match="channel"):
+            training.predict_scores(model, products, rows, "stack")
+
+
+def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
+    result, out = trained
+    again = training.train_network(products_dir, "raw", out, epochs=5, seed=3, **TINY)
+    assert again.reused and again.best_epoch == result.best_epoch
+    assert again.val_accuracy_best == result.val_accuracy_best
+    parameters = training.load_config(out)["parameters"]
+    assert training._reusable(out, {**parameters, "epochs": 6}) is None
+
+
+def test_same_seed_gives_the_same_scores_on_stacked_input(products_dir, tmp_path):
+    runs = [training.train_network(products_dir, "stack", tmp_path / f"run{i}", epochs=1, seed=11, **TINY)
+            for i in range(2)]
+    scores = [training.load_scores(r.out_dir, "test")["score"].to_numpy() for r in runs]
+    assert runs[0].config["parameters"]["channels"] == ["raw", "model", "residual"]
+    np.testing.assert_array_equal(scores[0], scores[1])
