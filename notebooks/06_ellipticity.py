@@ -20,9 +20,11 @@
 # galaxies of each class, drawn without replacement, `balanced_draws` times; mean ± standard deviation
 # over the draws.
 #
-# Bins are 0.05 wide and right-closed, like the paper's "(0.65, 0.7]". The ellipticity is that of the
-# primary source (the one at, or nearest to, the image centre) from the fitting stage. Images whose
-# fit gave no ellipticity are counted below, by fit status and class, and left out of the bins.
+# Bins are 0.05 wide and right-closed, like the paper's "(0.65, 0.7]". The ellipticity (1 − b/a) is that
+# of the primary source (the one at, or nearest to, the image centre) from the fitting stage, used only
+# when that fit entered the Sérsic model (the fit the model image shows). Images without one (fit
+# failed or rejected, nothing detected, bad input) are counted below, by reason and class, and left
+# out of the bins.
 # Fig 10 carries bootstrap 95 % intervals (`bootstrap_resamples` per bin), which the paper's Fig 10 does
 # not show.
 
@@ -67,8 +69,8 @@ display(failures)
 # ## Fig 9: distribution of the central galaxy's ellipticity
 
 # %%
-all_bins = ev.cut(images["sersic_ellip"], edges)
-test_bins = ev.cut(test["sersic_ellip"], edges)
+all_bins = ev.cut(ev.usable_ellipticity(images), edges)
+test_bins = ev.cut(ev.usable_ellipticity(test), edges)
 counts = {"All splits": ev.class_counts(images, all_bins), "Test split": ev.class_counts(test, test_bins)}
 pd.concat([c.assign(sample=name) for name, c in counts.items()]).to_csv(
     paths.table("fig09_ellipticity_distribution"), index=False)
@@ -118,7 +120,7 @@ low_high = {k: {"low_e_le_0.3": bal_prec.loc[(bal_prec["kind"] == k) & (bal_prec
             for k in kinds}
 summary = {
     "n_images": len(images), "n_failed_fits": n_failed_all, "n_test": len(test), "n_test_failed_fits": n_failed_test,
-    "failed_by_status": failures[failures["split"] == "all"].set_index("status")["total"].to_dict(),
+    "failed_by_reason": failures[failures["split"] == "all"].set_index("reason")["total"].to_dict(),
     "bins": [str(c) for c in test_bins.categories],
     "test_mergers_per_bin": counts["Test split"]["mergers"].tolist(),
     "test_non_mergers_per_bin": counts["Test split"]["non_mergers"].tolist(),

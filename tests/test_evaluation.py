@@ -40,7 +40,8 @@ def make_fake_images(n: int, seed: int = 0, failed_fraction: float = 0.05) -> pd
         "ID": np.arange(1000, 1000 + n, dtype=np.int64), "split": split, "label": label, "stage": stage,
         "snapnum": snapnum, "redshift": snapnum_to_redshift(snapnum), "merger_time": merger_time,
         "sequence_ID": np.where(label == 1, np.arange(n), -1),
-        "status": np.where(failed, "all fits failed", "ok"), "n_sources": rng.integers(1, 5, n),
+        "status": np.where(failed, "all_fits_failed", "ok"), "n_sources": rng.integers(1, 5, n),
+        "flag_sersic": np.where(failed, 4, 0), "primary_used_in_model": ~failed,
         "sersic_ellip": ellip, "sersic_n": rng.uniform(0.5, 4, n)})
 
 
@@ -184,16 +185,28 @@ def test_ellipticity_failures_are_counted_not_dropped(test_frame):
     failures = ev.fit_failures(test_frame)
     n_failed = int(test_frame["sersic_ellip"].isna().sum())
     assert n_failed > 0 and failures["total"].sum() == n_failed
-    assert set(failures["status"]) == {"all fits failed"}
-    groups = ev.cut(test_frame["sersic_ellip"], ev.ELLIPTICITY_EDGES)
+    assert set(failures["reason"]) == {"status all_fits_failed"}
+    groups = ev.cut(ev.usable_ellipticity(test_frame), ev.ELLIPTICITY_EDGES)
     outside = ev.outside_bins(groups, test_frame, "no Sérsic fit")
     assert outside["mergers"] + outside["non_mergers"] == n_failed
     counts = ev.class_counts(test_frame, groups)
     assert len(counts) == 20 and counts[["mergers", "non_mergers"]].to_numpy().sum() == len(test_frame) - n_failed
 
 
+def test_ellipticity_of_a_primary_fit_left_out_of_the_model_is_not_used():
+    frame = pd.DataFrame({"label": [1, 0, 1, 0], "sersic_ellip": [0.3, 0.4, np.nan, 0.2],
+                          "status": ["ok", "ok", "ok", "no_source"],
+                          "flag_sersic": [0, 2, 4, -1], "primary_used_in_model": [True, False, False, False]})
+    assert list(ev.ellipticity_problem(frame)) == ["", "primary fit not in model (flag_sersic 2)",
+                                                   "primary fit not in model (flag_sersic 4)", "status no_source"]
+    usable = ev.usable_ellipticity(frame)
+    assert usable.iloc[0] == 0.3 and usable.iloc[1:].isna().all()
+    table = ev.fit_failures(frame).set_index("reason")
+    assert table["total"].sum() == 3 and table.at["status no_source", "non_mergers"] == 1
+
+
 def test_balanced_bins_use_equal_classes(test_frame):
-    groups = ev.cut(test_frame["sersic_ellip"], np.array([0.0, 0.5, 1.0]))
+    groups = ev.cut(ev.usable_ellipticity(test_frame), np.array([0.0, 0.5, 1.0]))
     table = ev.binned_balanced(test_frame, groups, per_class=5, n_draws=4, seed=0)
     for name, sub in table.groupby("bin", observed=True):
         members = np.asarray(groups == name)

@@ -59,7 +59,7 @@ REDSHIFT_EDGES = np.round(np.r_[0.0, np.arange(0.2, 1.0 + 1e-9, 0.1)], 6)
 
 #: Columns of the products' images table carried into :func:`load_run_scores`.
 IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "snapnum", "merger_time",
-                 "sequence_ID", "sersic_ellip", "status")
+                 "sequence_ID", "sersic_ellip", "status", "flag_sersic", "primary_used_in_model")
 REQUIRED_IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "sersic_ellip")
 SCORE_COLUMNS = ("ID", "label", "score")
 SPLITS = ("validation", "test")
@@ -139,7 +139,8 @@ def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float
     -------
     pandas.DataFrame
         One row per galaxy of the split scored by every network: ``ID, label, stage, redshift,
-        snapnum, merger_time, sequence_ID, sersic_ellip, status`` (those the products have),
+        snapnum, merger_time, sequence_ID, sersic_ellip, status, flag_sersic,
+        primary_used_in_model`` (those the products have),
         then ``score_<kind>`` and ``pred_<kind>`` (0/1, ``score >= threshold``) per network.
         ``frame.attrs["kinds"]`` lists the networks, ``frame.attrs["thresholds"]`` their
         thresholds and ``frame.attrs["dropped"]`` how many galaxies were dropped because a
@@ -497,18 +498,49 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> 
 
 
 # --------------------------------------------------------------------------- fit failures
-def fit_failures(frame: pd.DataFrame) -> pd.DataFrame:
-    """Galaxies without a Sérsic ellipticity (failed or flagged fits), by status and class.
+def ellipticity_problem(frame: pd.DataFrame) -> pd.Series:
+    """Why a galaxy's primary Sérsic ellipticity is not used, or ``""`` when it is usable.
 
-    Returns ``status, mergers, non_mergers, total``; empty when every fit has an ellipticity.
+    Usable means: a finite ``sersic_ellip`` from a primary whose fit entered the Sérsic model
+    (``primary_used_in_model``, when the products have that column), i.e. the fit the model image
+    shows. Otherwise the reason names the image ``status`` when it is not ``ok``, then
+    ``primary fit not in model (flag_sersic N)``, then ``no ellipticity``.
     """
-    failed = ~np.isfinite(frame["sersic_ellip"].to_numpy(dtype=float))
-    sub = frame.loc[failed]
-    status = sub["status"].astype(str) if "status" in sub.columns else pd.Series("unknown", index=sub.index)
-    table = pd.crosstab(status, sub["label"]).reindex(columns=[1, 0], fill_value=0)
+    ellip = frame["sersic_ellip"].to_numpy(dtype=float)
+    status = frame["status"].astype(str).to_numpy() if "status" in frame.columns else np.full(len(frame), "ok")
+    used = (frame["primary_used_in_model"].fillna(False).astype(bool).to_numpy()
+            if "primary_used_in_model" in frame.columns else np.ones(len(frame), bool))
+    flags = frame["flag_sersic"].to_numpy() if "flag_sersic" in frame.columns else np.full(len(frame), -1)
+    reasons = []
+    for e, s, u, f in zip(ellip, status, used, flags):
+        if s != "ok":
+            reasons.append(f"status {s}")
+        elif not u:
+            reasons.append(f"primary fit not in model (flag_sersic {int(f) if pd.notna(f) else -1})")
+        elif not np.isfinite(e):
+            reasons.append("no ellipticity")
+        else:
+            reasons.append("")
+    return pd.Series(reasons, index=frame.index, dtype=object)
+
+
+def usable_ellipticity(frame: pd.DataFrame) -> pd.Series:
+    """The primary's Sérsic ellipticity (1 - b/a), NaN where :func:`ellipticity_problem` gives a reason."""
+    ellip = frame["sersic_ellip"].astype(float)
+    return ellip.where(ellipticity_problem(frame) == "")
+
+
+def fit_failures(frame: pd.DataFrame) -> pd.DataFrame:
+    """Galaxies without a usable Sérsic ellipticity, by reason (:func:`ellipticity_problem`) and class.
+
+    Returns ``reason, mergers, non_mergers, total``; no rows when every galaxy has one.
+    """
+    reason = ellipticity_problem(frame)
+    failed = (reason != "").to_numpy()
+    table = pd.crosstab(reason[failed], frame.loc[failed, "label"]).reindex(columns=[1, 0], fill_value=0)
     table.columns = ["mergers", "non_mergers"]
     table["total"] = table.sum(axis=1)
-    table.index.name = "status"
+    table.index.name = "reason"
     return table.reset_index()
 
 
