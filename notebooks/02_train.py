@@ -1,0 +1,185 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+# ---
+
+# %% [markdown]
+# # 02 — Training the CNNs
+#
+# Trains one of the paper's networks (Chudy et al. 2025, Sect. 3.2.2) on one input kind, taken
+# from the fitting stage's products:
+#
+# | `input_kind` | network | input channels |
+# |---|---|---|
+# | `raw` | CNN1 | the raw 128x128 cutout |
+# | `model` | CNN2 | the Sérsic model image |
+# | `residual` | CNN3 | raw minus model |
+# | `stack` | CNN4 (not in the paper) | raw, model and residual as three channels |
+#
+# `run_all.py` runs this notebook once per entry of the profile's `input_kinds`, injecting
+# `input_kind`. Each image is normalised linearly to [0, 1], channel by channel, on the fly
+# (`galmerge.training.normalise_images`), streamed from the HDF5 cubes in batches (a dataset
+# larger than memory trains), shuffled with `train_seed`. The weights of the epoch with the
+# highest validation accuracy are kept, as in the paper.
+#
+# Outputs, in `<run>/train/<input_kind>/`: `model.keras` (best epoch), `history.csv` (every epoch,
+# best flagged), `config.json` (parameters, versions, devices, parameter count),
+# `scores_validation.csv` and `scores_test.csv` (ID, label, score = P(merger)). A folder that
+# already holds a finished run with the same parameters and products is reused, not retrained.
+#
+# **Where this departs from the paper's text** (details in the docstring of `galmerge.cnn`):
+#
+# * the output neuron uses a **sigmoid**: the paper's "softmax" on a single neuron is
+#   exp(z)/exp(z) = 1 for every input and cannot learn;
+# * the paper quotes **8,186,113** trainable parameters, which no reading of its layer list
+#   gives: with 'valid' padding (used here) the list gives **7,594,241**, with 'same' padding
+#   20,177,153;
+# * the text says "after the four convolutional layers" but lists three: three are used.
+#
+# The quick and smoke profiles use a narrower network (fewer kernels and dense units) and fewer
+# epochs than the paper so that they run on a laptop CPU; the paper profile uses the paper's
+# sizes and 50 epochs.
+
+# %% tags=["parameters"]
+run_dir = "../runs/quick-mock_quick"
+data_dir = "../data/mock_quick"
+figures_dir = "../figures/quick-mock_quick"
+input_kind = "raw"
+cnn_filters = 32
+cnn_kernel_sizes = [13, 11, 9]
+cnn_dense_units = [128, 32]
+epochs = 15
+batch_size = 32
+learning_rate = 0.0003
+augment = False
+mixed_precision = False
+train_seed = 1
+
+# %%
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+import pandas as pd
+import tensorflow as tf
+from IPython.display import display
+
+from galmerge import cnn, training
+from galmerge.plotting import network_style, save_figure
+from galmerge.products import Products
+from galmerge.runs import RunPaths, update_summary
+
+paths = RunPaths(run_dir)
+out_dir = paths.train(input_kind)
+channels = training.channels_of(input_kind)
+style = network_style(input_kind)
+print(f"{style['label']}: input channels {channels}; outputs in {out_dir}")
+print("devices:", [d.name for d in tf.config.list_physical_devices()])
+
+# %% [markdown]
+# ## Data
+#
+# The splits and labels come from the products' image table (the catalogue's 75:15:10 split,
+# grouped by merger sequence).
+
+# %%
+products = Products(paths.products)
+counts = (products.images.groupby(["split", "label"]).size().unstack("label", fill_value=0)
+          .rename(columns={0: "non-merger", 1: "merger"}).reindex(["train", "validation", "test"]))
+counts["merger fraction"] = (counts["merger"] / counts.sum(axis=1)).round(3)
+display(counts)
+
+# %% [markdown]
+# ## The network
+#
+# The summary below is the network this notebook trains (the profile's widths). The count for
+# the paper's widths is computed from the layer list (`galmerge.cnn.trainable_parameter_count`)
+# and checked against a built model in the test suite.
+
+# %%
+network = cnn.build_model(input_shape=(128, 128, len(channels)), filters=cnn_filters,
+                          kernel_sizes=cnn_kernel_sizes, dense_units=cnn_dense_units,
+                          learning_rate=learning_rate, name=f"cnn_{input_kind}")
+network.summary()
+n_params = cnn.count_trainable_params(network)
+paper_valid = cnn.trainable_parameter_count((128, 128, 1), padding="valid")
+paper_same = cnn.trainable_parameter_count((128, 128, 1), padding="same")
+print(f"trainable parameters of this network: {n_params:,}")
+print(f"paper's widths, one channel: {paper_valid:,} with 'valid' padding (used), {paper_same:,} with 'same';"
+      f" the paper quotes {cnn.PAPER_QUOTED_TRAINABLE_PARAMS:,}, which matches neither")
+del network
+
+# %% [markdown]
+# ## Training
+#
+# Adam (learning rate `learning_rate`), binary cross-entropy, `epochs` passes; the checkpoint
+# keeps the epoch with the highest validation accuracy (the first one, on a tie).
+
+# %%
+result = training.train_network(
+    products, input_kind, out_dir, epochs=epochs, batch_size=batch_size, filters=cnn_filters,
+    kernel_sizes=cnn_kernel_sizes, dense_units=cnn_dense_units, learning_rate=learning_rate,
+    augment=augment, mixed_precision=mixed_precision, seed=train_seed)
+if result.reused:
+    print(f"{out_dir} already holds a finished run with the same parameters and products: reused, "
+          f"not retrained (it trained in {result.seconds:.0f} s). Delete the folder or use "
+          "run_all.py --force to retrain.")
+else:
+    rate = result.config["results"]["images_per_second"]
+    print(f"trained in {result.seconds:.0f} s ({rate:.1f} training images/s)")
+print(f"best epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
+      f"{result.val_accuracy_best:.3f}; test accuracy at threshold 0.5: {result.test_accuracy:.3f}")
+display(result.history.round(4))
+
+# %% [markdown]
+# ## Learning curves
+#
+# The paper saw all three networks overfit after about 15 epochs (training accuracy rising
+# while validation accuracy stays flat); the dotted line marks the kept epoch.
+
+# %%
+history = result.history
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+for ax, metric, name in zip(axes, ("accuracy", "loss"), ("accuracy", "binary cross-entropy")):
+    ax.plot(history["epoch"], history[metric], color=style["color"], linestyle="--", marker=style["marker"],
+            markersize=4, label="training")
+    ax.plot(history["epoch"], history[f"val_{metric}"], color=style["color"], linestyle="-",
+            marker=style["marker"], markersize=4, label="validation")
+    ax.axvline(result.best_epoch, color="0.4", linestyle=":", label=f"best epoch ({result.best_epoch})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+axes[0].set_title(style["label"])
+axes[0].legend()
+fig.tight_layout()
+save_figure(fig, figures_dir, f"learning_curves_{input_kind}", paper=False)
+plt.show()
+
+# %% [markdown]
+# ## Scores
+#
+# Distribution of the saved network's validation scores per class; the analysis notebooks
+# choose the threshold where precision equals recall on this split.
+
+# %%
+scores = training.load_scores(out_dir, "validation")
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for label, name, hatch in ((0, "non-mergers", None), (1, "mergers", "//")):
+    ax.hist(scores.loc[scores["label"] == label, "score"], bins=20, range=(0, 1), histtype="step",
+            hatch=hatch, color=style["color"] if label else "0.4", label=name)
+ax.set_xlabel("score, P(merger)")
+ax.set_ylabel("validation images")
+ax.legend()
+plt.show()
+
+# %%
+summary = update_summary(run_dir, f"train_{input_kind}", {**result.summary(), "reused": result.reused})
+summary[f"train_{input_kind}"]
+
+# %%
+products.close()
