@@ -399,3 +399,51 @@ def _write_json(path: Path, values: dict) -> None:
     tmp.write_text(json.dumps(values, indent=2, sort_keys=True))
     os.replace(tmp, path)
 
+
+
+# --------------------------------------------------------------------------- summaries of the products
+
+#: Mock truth columns of the main galaxy matched to the primary's fitted parameters.
+TRUTH_PAIRS = {"sersic_n": "true_main_n", "sersic_rhalf": "true_main_r_e_px", "sersic_ellip": "true_main_ellip"}
+
+
+def status_table(images: pd.DataFrame) -> pd.DataFrame:
+    """Images per fit status, by class (label 1 merger / 0 non-merger) and in total."""
+    table = pd.crosstab(images["status"], images["label"].map({1: "mergers", 0: "non-mergers"}),
+                        margins=True, margins_name="all")
+    order = [s for s in STATUSES if s in table.index] + ["all"]
+    return table.reindex(order).fillna(0).astype(int)
+
+
+def flag_table(images: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """statmorph's ``flag_sersic`` counts for the primaries and for all sources (-1: statmorph raised,
+    4: nothing measured), with how many entered the model image."""
+    rows = {}
+    for name, frame, used in (("primaries", images[images["primary_label"] > 0], "primary_used_in_model"),
+                              ("all sources", sources, "used_in_model")):
+        counts = frame.groupby("flag_sersic")[used].agg(["size", "sum"])
+        counts.columns = [f"{name}", f"{name} in model"]
+        rows[name] = counts
+    return pd.concat(rows.values(), axis=1).fillna(0).astype(int)
+
+
+def truth_comparison(images: pd.DataFrame, pairs: dict = TRUTH_PAIRS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fitted vs true parameters of the primaries (mock data).
+
+    Uses images with status ``ok`` whose primary entered the model and has finite truth. Returns
+    (the matched rows with ``<param>_frac_err = (fit - true) / true``, a summary per parameter:
+    count, median fractional error (signed: bias), median absolute fractional error, and the
+    median absolute error in the parameter's units).
+    """
+    usable = images[(images["status"] == "ok") & images["primary_used_in_model"].astype(bool)].copy()
+    summary = {}
+    for fit, true in pairs.items():
+        if true not in usable.columns:
+            continue
+        ok = np.isfinite(usable[fit]) & np.isfinite(usable[true]) & (usable[true] > 0)
+        frac = (usable[fit] - usable[true]) / usable[true]
+        usable[f"{fit}_frac_err"] = frac.where(ok)
+        summary[fit] = {"truth": true, "n": int(ok.sum()), "median_frac_err": float(frac[ok].median()),
+                        "median_abs_frac_err": float(frac[ok].abs().median()),
+                        "median_abs_err": float((usable[fit] - usable[true])[ok].abs().median())}
+    return usable, pd.DataFrame(summary).T

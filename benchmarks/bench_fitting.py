@@ -1,0 +1,124 @@
+"""Benchmark of the Sérsic fitting stage, galmerge.stage.run_fitting_stage (issue 3).
+
+On a fixed mock set (``python -m galmerge.mock --n 40 --seed 3``, generated if missing), prints for
+a local Dask cluster of 1 and of 2 worker processes (one thread each):
+
+1. images per second of the whole stage (submit, fit, write the parts, consolidate the products),
+   with the cluster already started and warm (start-up is not the stage's cost), and the ratio
+   2 workers / 1 worker (target >= 1.7 on 2 cores);
+2. the share of the workers' time spent inside statmorph: the sum of statmorph's time over all
+   sources divided by (wall time x workers); one minus it is the pipeline's overhead (SEP,
+   model images, cutouts, I/O, Dask, idle workers; target <= 20 %). The same share within the
+   per-image task alone is printed too;
+3. the peak resident memory of each worker process (maximum RSS, including its imports);
+4. the median per-image time per image size (128-320 px).
+
+The machine's load average is printed: on a shared machine the numbers are noisy.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_fitting.py                 # 40 mock images, 1 and 2 workers
+    .venv/bin/python benchmarks/bench_fitting.py --n 16 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def worker_peak_rss_mib() -> float:
+    """Maximum resident set of the calling process, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def warm_up() -> bool:
+    """Import what the fits use, so that the first task does not pay for it."""
+    import galmerge.data  # noqa: F401
+    import galmerge.sersic  # noqa: F401
+    import galmerge.stage  # noqa: F401
+    return True
+
+
+def ensure_mock(path: Path, n: int, seed: int) -> Path:
+    if not path.exists():
+        from galmerge.mock import generate_mock
+
+        print(f"generating {n} mock images (seed {seed}) in {path}")
+        generate_mock(path, n=n, seed=seed, workers=1, progress=False)
+    return path
+
+
+def run_once(catalog, psf, n_workers: int, scratch: Path) -> dict:
+    from distributed import Client, LocalCluster
+
+    from galmerge.stage import run_fitting_stage
+
+    single = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="2GiB",
+                      dashboard_address=None, env=single) as cluster, Client(cluster) as client:
+        client.run(warm_up)
+        load_before = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        products = run_fitting_stage(catalog, scratch / f"products_{n_workers}", psf=psf,
+                                     scheduler_address=cluster.scheduler_address, progress=False)
+        wall = time.perf_counter() - t0
+        rss = client.run(worker_peak_rss_mib)
+        images = products.images
+        products.close()
+    return {"workers": n_workers, "wall": wall, "rate": len(images) / wall,
+            "statmorph": float(images["time_statmorph_s"].sum()),
+            "task": float(images["time_image_s"].sum()), "rss": sorted(rss.values()),
+            "load": (load_before, os.getloadavg()[0]), "images": images}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "galmerge_bench_mock40_seed3"),
+                        help="mock dataset folder (generated when missing)")
+    parser.add_argument("--n", type=int, default=40, help="mock images when generating")
+    parser.add_argument("--seed", type=int, default=3, help="mock seed when generating")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time")
+    args = parser.parse_args(argv)
+
+    from galmerge.data import load_catalog, load_psf
+
+    data = ensure_mock(Path(args.data), args.n, args.seed)
+    catalog, psf = load_catalog(data), load_psf(data)
+    sizes = catalog["image_path"].map(lambda p: Path(p).parent.name).value_counts().to_dict()
+    print(f"{len(catalog)} images from {data} ({sizes}); {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for n_workers in args.workers:
+            r = run_once(catalog, psf, n_workers, Path(scratch))
+            results.append(r)
+            share = r["statmorph"] / (r["wall"] * n_workers)
+            print(f"{n_workers} worker(s): {r['rate']:.3f} images/s ({r['wall']:.1f} s); "
+                  f"inside statmorph {share:.1%} of worker time (overhead {1 - share:.1%}), "
+                  f"{r['statmorph'] / r['task']:.1%} of the per-image task time; "
+                  f"peak RSS per worker {', '.join(f'{m:.0f}' for m in r['rss'])} MiB; "
+                  f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}")
+    by_workers = {r["workers"]: r for r in results}
+    if 1 in by_workers and 2 in by_workers:
+        ratio = by_workers[2]["rate"] / by_workers[1]["rate"]
+        print(f"speed-up 2 workers / 1 worker: {ratio:.2f} (target >= 1.7)")
+    images = results[-1]["images"]
+    per_size = images.groupby("image_ny").agg(images=("ID", "size"), median_s=("time_image_s", "median"),
+                                              mean_s=("time_image_s", "mean"),
+                                              median_sources=("n_sources", "median"))
+    print("per-image time by image size (last run, one image per worker at a time):")
+    print(per_size.round(2).to_string())
+    statuses = images["status"].value_counts().to_dict()
+    print(f"statuses: {statuses}; mean {np.mean(images['time_image_s']):.2f} s per image")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
