@@ -215,6 +215,9 @@ def test_empty_and_unavailable_categories_are_reported_not_skipped():
     # without CNN2 its category cannot exist; the others are judged on CNN1 and CNN3
     two = occ.select_examples(fake_scores().drop(columns="score_model"), {"raw": 0.5, "residual": 0.5}, seed=0)
     assert (two.loc[two.letter == "d", "status"] == "unavailable").all()
+    assert (two.loc[two.letter == "a", "status"] == "ok").all()  # judged on CNN1 and CNN3
+    picked = fake_scores().set_index("ID").loc[two.loc[(two.letter == "a") & (two.label == 1), "ID"]]
+    assert (picked["score_raw"] >= 0.5).all() and (picked["score_residual"] >= 0.5).all()
     assert len(two) == 10 and "pred_model" not in two
 
 
@@ -223,6 +226,9 @@ def test_descriptions_follow_the_paper_wording():
     assert occ.describe_category(cats["c"], 1) == \
         "classified as mergers by CNN1 and as non-mergers by CNN2 and CNN3"
     assert occ.describe_category(cats["b"], 0) == "classified as mergers by all three CNNs"
+    assert occ.describe_category(cats["c"], 0, ["raw", "residual"]) == \
+        "classified as non-mergers by CNN1 and as mergers by CNN3 (CNN2 not trained)"
+    assert "unavailable" in occ.describe_category(cats["d"], 1, ["raw", "residual"])
 
 
 def write_scores(run_dir, kind, split, ids, labels, scores):

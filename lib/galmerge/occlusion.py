@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 from astropy.stats import sigma_clipped_stats
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from galmerge.runs import INPUT_KINDS, KIND_CHANNELS, RunPaths
 
@@ -176,14 +177,39 @@ def occlusion_map(model, image: np.ndarray, box: int = 8, stride: int = 1, fill=
 
 
 def predict_batch(model, batch: np.ndarray) -> np.ndarray:
-    """Scores of one in-memory batch as a 1-D float64 array (``model.predict_on_batch``)."""
-    scores = np.asarray(model.predict_on_batch(np.asarray(batch, dtype=np.float32)), dtype=np.float64)
+    """Scores of one in-memory batch as a 1-D float64 array.
+
+    Calls the network in inference mode through one compiled function per network whose batch
+    dimension is free, so that batches of different sizes (the last, partial batch of a map; the
+    single unoccluded image) do not retrace the graph (``model.predict_on_batch`` retraces, and
+    warns, when sizes alternate).
+    """
+    scores = np.asarray(_inference_function(model)(np.asarray(batch, dtype=np.float32)), dtype=np.float64)
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
     if scores.shape != (len(batch),):
         raise ValueError(f"the network must return one score per image; got shape {scores.shape} "
                          f"for a batch of {len(batch)}")
     return scores
+
+
+_INFERENCE = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model):
+    """``model(x, training=False)`` compiled once per network (TensorFlow backend), else predict_on_batch."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return model.predict_on_batch
+    if model not in _INFERENCE:
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        network = weakref.ref(model)  # the cache must not keep the network alive
+        function = tf.function(lambda x: network()(x, training=False), input_signature=[spec])
+        _INFERENCE[model] = lambda x: function(tf.convert_to_tensor(x)).numpy()
+    return _INFERENCE[model]
 
 
 def predict_scores(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -312,13 +338,10 @@ def network_inputs(products, kind: str, rows) -> np.ndarray:
 
 
 def load_network(run_dir, kind: str):
-    """The trained network ``<run_dir>/train/<kind>/model.keras`` (loaded without its optimiser)."""
-    import keras
+    """The trained network ``<run_dir>/train/<kind>/model.keras`` (best epoch, no optimiser)."""
+    from galmerge.training import load_network as load_trained
 
-    path = RunPaths(run_dir).train(kind) / "model.keras"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained network for {kind!r}; run 02_train with input_kind={kind}")
-    return keras.models.load_model(path, compile=False)
+    return load_trained(RunPaths(run_dir).train(kind), compile=False)
 
 
 def load_test_scores(run_dir, kinds: Sequence[str]) -> pd.DataFrame:
@@ -400,9 +423,10 @@ class Category:
     letter: str
     key: str
     correct: tuple[str, ...]  # networks that classify the galaxy correctly; the others are wrong
+    # (for all_correct: every network present in the run)
 
 
-def categories(kinds: Sequence[str] = CATEGORY_KINDS) -> list[Category]:
+def categories() -> list[Category]:
     """The paper's categories over the three networks: (a) all correct, (b) all wrong,
     (c)-(e) only CNN1 / CNN2 / CNN3 correct. The letters follow :data:`CATEGORY_KINDS`."""
     cats = [Category("a", "all_correct", tuple(CATEGORY_KINDS)), Category("b", "all_wrong", ())]
@@ -410,17 +434,26 @@ def categories(kinds: Sequence[str] = CATEGORY_KINDS) -> list[Category]:
     return cats
 
 
-def describe_category(category: Category, label: int) -> str:
-    """Readable caption, in the paper's words, e.g. 'classified as mergers by CNN1 only'."""
+def describe_category(category: Category, label: int, kinds: Sequence[str] = CATEGORY_KINDS) -> str:
+    """Readable caption in the paper's words, e.g. 'classified as mergers by CNN1 and as
+    non-mergers by CNN2 and CNN3'; ``kinds`` are the networks present (the wording says which
+    are missing)."""
     right, wrong = ("mergers", "non-mergers") if label == 1 else ("non-mergers", "mergers")
-    names = {k: _short_name(k) for k in CATEGORY_KINDS}
+    present = [k for k in CATEGORY_KINDS if k in kinds]
+    absent = [k for k in CATEGORY_KINDS if k not in kinds]
+    names = " and ".join
+    note = f" ({names(_short_name(k) for k in absent)} not trained)" if absent else ""
+    if category.key.startswith("only_") and category.correct[0] in absent:
+        return f"classified as {right} by {_short_name(category.correct[0])} only: unavailable{note}"
+    every = "all three CNNs" if not absent else names(_short_name(k) for k in present)
     if category.key == "all_correct":
-        return f"classified as {right} by all three CNNs"
+        return f"classified as {right} by {every}{note}"
     if category.key == "all_wrong":
-        return f"classified as {wrong} by all three CNNs"
+        return f"classified as {wrong} by {every}{note}"
     only = category.correct[0]
-    others = " and ".join(names[k] for k in CATEGORY_KINDS if k != only)
-    return f"classified as {right} by {names[only]} and as {wrong} by {others}"
+    others = [k for k in present if k != only]
+    tail = f" and as {wrong} by {names(_short_name(k) for k in others)}" if others else ""
+    return f"classified as {right} by {_short_name(only)}{tail}{note}"
 
 
 def select_examples(scores: pd.DataFrame, thresholds: dict[str, float], seed: int,
@@ -465,13 +498,14 @@ def select_examples(scores: pd.DataFrame, thresholds: dict[str, float], seed: in
     for lab in (1, 0):
         for index, cat in enumerate(categories()):
             row = dict(label=lab, letter=cat.letter, category=cat.key,
-                       description=describe_category(cat, lab), n_candidates=0, ID=pd.NA)
-            if any(k not in kinds for k in cat.correct):
+                       description=describe_category(cat, lab, kinds), n_candidates=0, ID=pd.NA)
+            if cat.key.startswith("only_") and cat.correct[0] not in kinds:
                 row["status"] = "unavailable"
             else:
+                right = set(kinds) if cat.key == "all_correct" else set(cat.correct)
                 mask = label == lab
                 for k in kinds:
-                    mask &= correct[k] if k in cat.correct else ~correct[k]
+                    mask &= correct[k] if k in right else ~correct[k]
                 candidates = np.sort(scores["ID"].to_numpy()[mask])
                 row["n_candidates"] = int(len(candidates))
                 if len(candidates):
@@ -582,32 +616,43 @@ def plot_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict, un
                 ax.set_xticks([])
                 ax.set_yticks([])
             if r == 0:
-                name = network_style(kind)["label"]
-                ax_in.set_title(f"{name}\ninput", fontsize=8)
+                ax_in.set_title(f"{network_style(kind)['label']}\ninput", fontsize=8)
             if row.status != "ok" or kind not in thresholds:
-                why = ("network not trained" if kind not in thresholds else
-                       "no galaxy in this category" if row.status == "empty" else
-                       "category needs a network\nthat was not trained")
-                ax_heat.text(0.5, 0.5, why, ha="center", va="center", fontsize=7, transform=ax_heat.transAxes)
-                ax_in.set_facecolor("0.93")
-                ax_heat.set_facecolor("0.93")
+                _blank_pair(ax_in, ax_heat, "network not trained" if kind not in thresholds else
+                            "no galaxy in this category" if row.status == "empty" else
+                            "category needs a network\nthat was not trained")
                 continue
             key = (int(row.ID), kind)
             image = inputs[key]
             shown = image[..., 0] if image.ndim == 3 else image
             ax_in.imshow(stretch(shown), cmap="gray", origin="lower")
+            if image.ndim == 3 and image.shape[2] > 1:
+                ax_in.text(0.03, 0.03, "raw channel", color="w", fontsize=6, transform=ax_in.transAxes)
             heat = ax_heat.imshow(heatmaps[key], cmap="viridis", origin="lower")
             fig.colorbar(heat, ax=ax_heat, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
             score = unoccluded[key]
             verdict = "merger" if score >= thresholds[kind] else "non-merger"
             ax_heat.set_title(f"{score:.2f} ({verdict})", fontsize=8)
     what = "mergers" if label == 1 else "non-mergers"
-    caption = ", ".join(f"{network_style(k)['label'].split(' ')[0]} {thresholds[k]:.2f}"
-                        for k in kinds if k in thresholds)
-    fig.suptitle(f"Occlusion of {what}: above each heatmap the unoccluded score; "
-                 f"thresholds {caption}", fontsize=9)
+    thresholds_text = ", ".join(f"{_short_name(k)} {thresholds[k]:.2f}" for k in kinds if k in thresholds)
+    fig.suptitle(f"Occlusion of test {what}: above each heatmap the unoccluded score and its class; "
+                 f"thresholds {thresholds_text}", fontsize=9)
+    if "description" in examples:
+        lines = [f"({r.letter}) {r.description}" + (" [empty]" if r.status == "empty" else "")
+                 for r in examples.itertuples()]
+        fig.text(0.01, 0.0, "\n".join(lines), fontsize=8, va="top", ha="left")
     fig.tight_layout()
     return fig
+
+
+def _blank_pair(ax_in, ax_heat, why: str) -> None:
+    """An input/heatmap pair with nothing to show: grey, with the reason written across it."""
+    for ax in (ax_in, ax_heat):
+        ax.set_facecolor("0.93")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    ax_in.text(1.0, 0.5, why, ha="center", va="center", fontsize=7, transform=ax_in.transAxes,
+               bbox=dict(facecolor="white", edgecolor="0.6", boxstyle="round"))
 
 
 def plot_feature_maps(kernels: np.ndarray, maps: np.ndarray, image: np.ndarray, max_filters: int = 64,
