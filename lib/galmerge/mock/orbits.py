@@ -175,7 +175,8 @@ def integrate_orbit(rng, mass_ratio: float) -> Orbit | None:
         t = step * DT
         if step % every == 0:
             centre = b1
-            frames.append((pos - centre).astype(np.float16))
+            # float16 overflows at 65504 kpc; escapers that far are off every cutout anyway.
+            frames.append(np.clip(pos - centre, -6e4, 6e4).astype(np.float16))
             comps.append(np.full(3, np.nan) if merged else b2 - b1)
             times.append(t)
             if t_coal is not None and t - t_coal >= WINDOW[1] - 1e-9:
