@@ -15,9 +15,12 @@ Conventions
   the brightest pixel rescale the whole image, mixing two effects; the paper describes the
   occluded images as "treated as normal galaxy images by a network", i.e. fed as they are.
 - **Fill** (paper): for raw and residual inputs, Gaussian noise with the image background's
-  level and spread (sigma-clipped median and standard deviation of the normalised image
-  with its sources masked, :func:`background_stats`, :func:`background_noise_fill`); for Sérsic model inputs, zeros. The stacked network gets the
-  same per channel (noise in raw and residual, zeros in model); see :func:`fill_for_kind`.
+  level and spread (sigma-clipped median and standard deviation of the normalised image with
+  its sources masked, :func:`background_stats`), drawn afresh for every occluded copy from a
+  seeded generator and clipped to the image's range of values (:func:`background_noise_fill`);
+  for Sérsic model inputs, zeros, which after normalisation is the model's empty sky. The
+  stacked network gets the same per channel (noise in raw and residual, zeros in model); see
+  :func:`fill_for_kind`.
 - **Positions.** The box's top-left corner takes the values ``0, stride, 2*stride, ...`` up to
   ``size - box`` in each axis. When the stride does not tile the image (e.g. box 8, stride 16,
   or a border left over), some pixels are never covered; they get the *unoccluded* score, so
@@ -207,16 +210,17 @@ def _inference_function(model):
 
         spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
         network = weakref.ref(model)  # the cache must not keep the network alive
-        function = tf.function(lambda x: network()(x, training=False), input_signature=[spec])
-        _INFERENCE[model] = lambda x: function(tf.convert_to_tensor(x)).numpy()
+
+        def forward(x):
+            return network()(x, training=False)
+
+        compiled = tf.function(forward, input_signature=[spec], autograph=False)
+
+        def run(x):
+            return compiled(tf.convert_to_tensor(x)).numpy()
+
+        _INFERENCE[model] = run
     return _INFERENCE[model]
-
-
-def predict_scores(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Scores of (N, H, W, C) images, scored in batches; 1-D float64 array."""
-    images = np.asarray(images, dtype=np.float32)
-    return np.concatenate([predict_batch(model, images[i:i + batch_size])
-                           for i in range(0, len(images), batch_size)]) if len(images) else np.zeros(0)
 
 
 # --------------------------------------------------------------------------- fills
@@ -657,22 +661,28 @@ def _blank_pair(ax_in, ax_heat, why: str) -> None:
 
 def plot_feature_maps(kernels: np.ndarray, maps: np.ndarray, image: np.ndarray, max_filters: int = 64,
                       title: str = ""):
-    """Figure 16: first-layer kernels (left), their feature maps (upper right), the input (lower right)."""
+    """Figure 16: first-layer kernels (left), their feature maps (upper right), the input (lower right).
+
+    At most ``max_filters`` kernels are drawn (the paper's 128 are legible on a page; more are
+    not). Kernels show the first input channel.
+    """
     import matplotlib.pyplot as plt
 
     n = min(len(kernels), max_filters)
-    cols = int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(np.sqrt(n)))  # square grid in the square left half
     rows = int(np.ceil(n / cols))
-    fig = plt.figure(figsize=(12, 6))
+    rows_map = int(np.ceil(np.sqrt(n / 2)))  # twice as wide as tall in the upper-right quarter
+    cols_map = int(np.ceil(n / rows_map))
+    fig = plt.figure(figsize=(12, 6.4))
     outer = fig.add_gridspec(1, 2, wspace=0.08)
     left = outer[0].subgridspec(rows, cols, wspace=0.05, hspace=0.05)
-    right = outer[1].subgridspec(2, 1, hspace=0.1)
-    upper = right[0].subgridspec(rows, cols, wspace=0.05, hspace=0.05)
+    right = outer[1].subgridspec(2, 1, hspace=0.12)
+    upper = right[0].subgridspec(rows_map, cols_map, wspace=0.05, hspace=0.05)
     for i in range(n):
         ax = fig.add_subplot(left[i // cols, i % cols])
         ax.imshow(kernels[i][..., 0], cmap="RdBu_r", origin="lower")
         ax.set_axis_off()
-        ax = fig.add_subplot(upper[i // cols, i % cols])
+        ax = fig.add_subplot(upper[i // cols_map, i % cols_map])
         ax.imshow(maps[i], cmap="magma", origin="lower")
         ax.set_axis_off()
     ax = fig.add_subplot(right[1])
