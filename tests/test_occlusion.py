@@ -307,3 +307,19 @@ def test_occlusion_figure_shows_empty_category_as_such():
 
 def occlusion_map_quiet(model, image, **kwargs):
     return occ.occlusion_map(model, image, progress=False, **kwargs)
+
+
+def test_network_inputs_are_the_training_normalisation_of_the_products(tmp_path):
+    from galmerge.products import Products, write_products
+    from galmerge.training import normalise_images
+
+    rng = np.random.default_rng(4)
+    cubes = {k: rng.normal(10, 3, (3, 128, 128)).astype(np.float32) for k in ("raw", "model", "residual")}
+    images = pd.DataFrame({"ID": [5, 6, 7], "split": ["test"] * 3, "label": [1, 0, 1]})
+    write_products(tmp_path / "products", images, pd.DataFrame({"ID": [5, 6, 7]}), cubes)
+    with Products(tmp_path / "products") as products:
+        stack = occ.network_inputs(products, "stack", [2, 0])
+        raw = occ.network_inputs(products, "raw", 1)
+    assert stack.shape == (2, 128, 128, 3) and raw.shape == (1, 128, 128, 1)
+    np.testing.assert_allclose(stack[..., 2], normalise_images(cubes["residual"][[2, 0], ..., None])[..., 0])
+    assert stack.min(axis=(1, 2)).max() == 0 and stack.max(axis=(1, 2)).min() == 1
