@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 G = 4.4985e-6  # kpc^3 Msun^-1 Gyr^-2
-LIBRARY_VERSION = 4
+LIBRARY_VERSION = 5
 LIBRARY_SEED = 20250216
 #: Orbits per kind: major mergers (mass ratio 1-4) and minor mergers (4-10).
 N_MAJOR, N_MINOR = 16, 8
@@ -41,7 +41,7 @@ M_PRIMARY, A_PRIMARY, H_PRIMARY = 1.0e11, 2.5, 3.0
 #: Integration step (Gyr), longest integration (Gyr), separation that counts as coalescence (kpc).
 DT, T_MAX, R_COALESCE = 0.002, 6.0, 1.5
 #: Dynamical-friction drag rate on the relative velocity: GAMMA0 / (1 + (r / R_DRAG)^2) (1/Gyr).
-GAMMA0, R_DRAG = 15.0, 4.0
+GAMMA0, R_DRAG = 30.0, 3.0
 
 
 @dataclass
