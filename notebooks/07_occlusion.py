@@ -182,7 +182,7 @@ else:
 image = occ.network_inputs(products, feature_kind, [row_of[example_id]])[0]
 kernels, maps = occ.first_conv_feature_maps(networks[feature_kind], image)
 name = network_style(feature_kind)["label"]
-fig = occ.plot_feature_maps(kernels, maps, image, max_filters=64,
+fig = occ.plot_feature_maps(kernels, maps, image, max_filters=128,
                             title=f"{name}: first-layer kernels (left), feature maps (upper right) and input "
                                   f"(lower right) for test galaxy {example_id}")
 save_figure(fig, figures_dir, "fig16_feature_maps")
@@ -208,8 +208,26 @@ _ = update_summary(run_dir, "occlusion", {
 # %% [markdown]
 # ## Closing note
 #
-# Benchmark (`.venv/bin/python benchmarks/bench_occlusion.py`, quick-width network: 32 filters of
-# 13/11/9 px, dense 128/32, batch 256, 2-core CPU shared with other jobs): see the numbers below, filled
-# in from the last measurement.
+# **Benchmark** (`benchmarks/bench_occlusion.py`; quick-width network: 32 filters of 13/11/9 px, dense
+# 128/32, random weights; 2-core CPU shared with other jobs, measured 2026-11-25 at load average 8-12,
+# so the absolute rates are several times below an idle machine's, about 50 images/s):
 #
-# BENCHMARK_PLACEHOLDER
+# | measurement | value |
+# |---|---|
+# | occluded images/s, `occlusion_map` (zero fill / noise fill), stride 6, batch 128 | 10.9 / 10.8 |
+# | images/s, `model.predict` on a pre-built array of the same 441 copies | 10.5 |
+# | images/s, `predict_on_batch` loop over the pre-built array | 11.3 |
+# | ratio `occlusion_map` / `model.predict` (target >= 0.9) | **1.03** (0.96 against the bare loop) |
+# | stride 1 on 128x128 (14,641 copies, batch 256): peak traced numpy allocations | 72 MiB (about four batches) |
+# | same: growth of the process's maximum resident set (TensorFlow included) | 162 MiB |
+# | same: all copies held at once would take | 915 MiB |
+#
+# Commands: `.venv/bin/python benchmarks/bench_occlusion.py --skip-memory --stride 6 --batch-size 128
+# --repeats 3` (throughput) and `.venv/bin/python benchmarks/bench_occlusion.py` (memory, stride 1).
+# Building the occluded copies in a helper thread while the network scores the previous batch keeps
+# the streaming map as fast as predicting a pre-built array, with memory bounded by the batch size.
+#
+# **Cost.** A stride-1 map of one 128x128 image is 14,641 forward passes: about 5 min for the quick
+# width on an idle 2-core CPU, and roughly ten times more at the paper's width, so the paper profile's
+# 40 maps (10 galaxies x 4 networks) need a GPU. The quick profile's stride 4 means 961 passes per map,
+# about 38,000 in all (about 13 min on an idle 2-core CPU); stride 8 would cut that to about 3.5 min.
