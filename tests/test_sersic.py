@@ -119,6 +119,21 @@ def test_deblending_splits_a_close_pair_and_primary_is_central():
     assert result.n_used + result.n_excluded + result.n_failed == len(result.sources)
 
 
+def test_fit_box_skips_sources_outside_it():
+    image, _ = _galaxy(size=96, r_eff=5.0)
+    companion, _ = _galaxy(size=96, r_eff=3.0, amplitude=0.8, offset=(34.0, 34.0), noise=1e-9, seed=2)
+    image = image + companion
+    everything = fit_image(image, psf=PSF)
+    central = fit_image(image, psf=PSF, fit_box=(28, 68, 28, 68))
+    assert central.n_skipped >= 1 and everything.n_skipped == 0
+    skipped = central.sources[central.sources["flag_sersic"] == -2]
+    assert (skipped["x_centroid"] > 68).all() and not skipped["used_in_model"].any()
+    assert skipped["error"].str.contains("fit_box").all()
+    assert central.primary["sersic_n"] == everything.primary["sersic_n"]  # the primary's fit is untouched
+    assert central.model[80, 80] < 0.1 * everything.model[80, 80]  # the companion stays in the residual
+    assert central.n_used + central.n_excluded + central.n_failed + central.n_skipped == len(central.sources)
+
+
 def test_deblend_cont_one_disables_deblending():
     image, _ = _galaxy(size=96, r_eff=5.0)
     companion, _ = _galaxy(size=96, r_eff=4.0, amplitude=0.8, offset=(16.0, 6.0), noise=1e-9, seed=2)
@@ -159,6 +174,31 @@ def test_flag_policy_selects_fits(monkeypatch, isolated, policy, allowed):
         assert bool(result.sources["used_in_model"].iloc[0]) is used
         assert result.status == ("ok" if used else "all_fits_failed")
         assert (result.n_used, result.n_excluded) == ((1, 0) if used else (0, 1))
+
+
+def test_sersic_total_flux_matches_the_profile_integral():
+    from scipy.integrate import quad
+    from scipy.special import gammaincinv
+
+    for n, ellip in ((1.0, 0.0), (2.5, 0.4), (0.6, 0.7), (6.0, 0.2)):
+        b = gammaincinv(2 * n, 0.5)
+        radial = quad(lambda r: r * np.exp(-b * ((r / 12.0) ** (1 / n) - 1)), 0, np.inf, limit=200)[0]
+        expected = 2 * np.pi * (1 - ellip) * 2.0 * radial  # elliptical isophotes: area x (1 - ellip)
+        assert sersic.sersic_total_flux(2.0, 12.0, n, ellip) == pytest.approx(expected, rel=1e-6)
+    # and a well-sampled profile on a pixel grid holds that flux
+    y, x = np.mgrid[0:801, 0:801]
+    profile = Sersic2D(amplitude=2.0, r_eff=12.0, n=1.0, x_0=400, y_0=400, ellip=0.3, theta=0.3)(x, y)
+    assert sersic.sersic_total_flux(2.0, 12.0, 1.0, 0.3) == pytest.approx(profile.sum(), rel=1e-3)
+
+
+def test_runaway_fits_are_left_out(isolated):
+    image, _, result = isolated
+    ratio = result.primary["model_flux_ratio"]
+    assert 0.8 < ratio < 2.0  # a good fit holds about its segment's flux (plus wings below 1.5 sigma)
+    strict = fit_image(image, psf=PSF, max_flux_ratio=0.5 * ratio)
+    assert strict.status == "all_fits_failed" and strict.primary["exclusion"] == "runaway"
+    assert strict.n_excluded == len(strict.sources) and not strict.model.any()
+    assert (result.sources["exclusion"] == "").all()
 
 
 def test_fit_is_deterministic(isolated):

@@ -147,3 +147,11 @@ def test_catalogue_problems_are_clear_errors(dataset, tmp_path):
         run_fitting_stage(catalog.drop(columns="split"), tmp_path / "p", **FAST)
     with pytest.raises(ValueError, match="cutout_mode"):
         run_fitting_stage(catalog, tmp_path / "p", **{**FAST, "cutout_mode": "zoom"})
+    with pytest.raises(ValueError, match="fit_region"):
+        run_fitting_stage(catalog, tmp_path / "p", fit_region="cutout", **FAST)  # FAST resamples
+
+
+def test_crop_fit_box_is_the_central_crop_grown_by_the_margin():
+    assert stage.crop_fit_box((320, 320)) == (96 - stage.FIT_MARGIN, 224 + stage.FIT_MARGIN,
+                                              96 - stage.FIT_MARGIN, 224 + stage.FIT_MARGIN)
+    assert stage.crop_fit_box((128, 160), margin=0) == (0, 128, 16, 144)

@@ -30,8 +30,9 @@ Flag policy (``flag_policy``)
     - ``"suspect"`` (default): ``flag_sersic <= 1``, i.e. everything but failed fits;
     - ``"any"``: every fit with finite parameters, failed ones included.
 
-    A fit that raised an exception or has non-finite parameters never enters. What the policy did is
-    counted in :class:`FitResult` (``n_used``, ``n_excluded``, ``n_failed``) and marked per source
+    A fit that raised an exception or has non-finite parameters never enters, nor does a "runaway"
+    fit whose profile holds more than ``max_flux_ratio`` (5) times its segment's flux. What the policy did is
+    counted in :class:`FitResult` (``n_used``, ``n_excluded``, ``n_failed``, ``n_skipped``) and marked per source
     (``used_in_model``).
 
 Image status
@@ -53,6 +54,7 @@ import sep
 import statmorph
 from astropy.modeling.models import Sersic2D
 from scipy.signal import fftconvolve
+from scipy.special import gammaincinv, gammaln
 
 STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input")
 FLAG_POLICIES = {"good": 0, "suspect": 1, "any": 2}
@@ -63,7 +65,7 @@ SERSIC_PARAMS = ("sersic_amplitude", "sersic_rhalf", "sersic_n", "sersic_xc", "s
 #: Columns of :attr:`FitResult.sources`, in order.
 SOURCE_COLUMNS = ("label", "x_centroid", "y_centroid", "area", "flux", "contains_centre",
                   "is_primary", *SERSIC_PARAMS, "sersic_chi2_dof", "flag", "flag_sersic",
-                  "used_in_model", "chi_mean", "chi_rms", "error", "warnings", "time_statmorph_s")
+                  "used_in_model", "exclusion", "model_flux_ratio", "chi_mean", "chi_rms", "error", "warnings", "time_statmorph_s")
 
 #: Defaults of the detection options (SEP's names); any of them can be passed to fit_image.
 DETECTION_DEFAULTS = dict(thresh=1.5, minarea=5, deblend_nthresh=32, deblend_cont=0.005,
@@ -87,7 +89,9 @@ class FitResult:
         ``is_primary`` (the segment at the image centre, else the nearest centroid); the seven
         Sérsic parameters (statmorph's names and units: pixels, radians, surface brightness at
         r_e in image units), ``sersic_chi2_dof``, statmorph's ``flag`` and ``flag_sersic``
-        (-1 when statmorph raised), ``used_in_model``; ``chi_mean`` and ``chi_rms`` of
+        (-1 when statmorph raised, -2 not fitted), ``used_in_model``, ``exclusion`` (why not:
+        "flag", "runaway", "failed", "skipped"; empty when used), ``model_flux_ratio`` (the
+        profile's total flux over the segment's); ``chi_mean`` and ``chi_rms`` of
         ``(image - background - model) / sigma`` inside the segment; ``error`` (exception text),
         ``warnings`` (statmorph's warnings joined by " | "), ``time_statmorph_s``.
     segmap : numpy.ndarray of int32
@@ -102,9 +106,10 @@ class FitResult:
         Sum of the PSF-convolved Sérsic profiles of the fits in use (zeros when none).
     residual : numpy.ndarray
         ``image - model``, the paper's residual (the background is not removed from it).
-    n_used, n_excluded, n_failed : int
+    n_used, n_excluded, n_failed, n_skipped : int
         Fits in the model; fits excluded by ``flag_policy``; fits that raised or gave
-        non-finite parameters.
+        non-finite parameters; sources not fitted because their segment lies outside ``fit_box``
+        (``flag_sersic`` -2).
     timing : dict
         Wall-clock seconds: ``time_detect_s``, ``time_statmorph_s``, ``time_model_s``, ``time_total_s``.
     """
@@ -121,6 +126,7 @@ class FitResult:
     n_used: int = 0
     n_excluded: int = 0
     n_failed: int = 0
+    n_skipped: int = 0
     timing: dict = field(default_factory=dict)
 
     @property
@@ -131,7 +137,8 @@ class FitResult:
 
 
 def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy="suspect",
-              background="auto", keep_undeblended=False, seed=0, statmorph_mode="sersic",
+              max_flux_ratio=5.0, background="auto", keep_undeblended=False, seed=0, fit_box=None,
+              statmorph_mode="sersic",
               statmorph_options=None, **detection) -> FitResult:
     """Segment one image with SEP and fit a Sérsic profile to every source with statmorph.
 
@@ -150,6 +157,11 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
         Pixels to ignore (True = bad), passed to SEP and statmorph.
     flag_policy : {"good", "suspect", "any"}
         Which statmorph fits enter the model image (module docstring). Default "suspect".
+    max_flux_ratio : float or None
+        Leave out "runaway" fits whose Sérsic profile holds more than this many times the flux of
+        its segment (default 5): a faint source fitted with a huge r_e and n extrapolates light
+        far beyond the data and would paint a broad halo over the whole model image. statmorph
+        does not flag these. None disables the check.
     background : {"auto", "sep", "none"} or float
         "sep": subtract SEP's background map; "none": the image is background-subtracted already;
         a float: subtract that constant. "auto" (default): "sep" when detecting, "none" when a
@@ -159,6 +171,11 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
     seed : int
         Seed of numpy's global generator before each statmorph call (statmorph's MID statistics
         use basin hopping on it), so that results are reproducible.
+    fit_box : (y0, y1, x0, x1), optional
+        Fit only the sources whose segment overlaps this pixel box (half-open bounds); the others
+        are kept in ``sources`` unfitted (``flag_sersic`` -2, counted in ``n_skipped``) and stay
+        in the residual. None (default) fits every source, as the paper does. Used by the stage
+        to skip sources that cannot reach the 128 x 128 crop.
     statmorph_mode : {"sersic", "full"}
         "sersic" (default): statmorph measures only the Sérsic fit and its prerequisites (same
         Sérsic parameters and ``flag_sersic`` as "full", 2-3 times faster on small images);
@@ -238,12 +255,14 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
         return result
 
     t0 = time.perf_counter()
+    inside = _inside_box(segmap, sources["label"].to_numpy(), fit_box)
     fits = [_fit_source(data, segmap, int(label), bad, sigma, gain, psf, seed, statmorph_options,
-                        statmorph_mode) for label in sources["label"]]
+                        statmorph_mode) if fit else _skipped(fit_box)
+            for label, fit in zip(sources["label"], inside)]
     t_statmorph = time.perf_counter() - t0
     for column in fits[0]:
         sources[column] = [f[column] for f in fits]
-    sources = _apply_policy(sources, flag_policy)
+    sources = _apply_policy(sources, flag_policy, max_flux_ratio)
 
     t0 = time.perf_counter()
     model = sersic_model_image(sources[sources["used_in_model"]], image.shape, psf)
@@ -255,14 +274,15 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
     t_model = time.perf_counter() - t0
 
     n_used = int(sources["used_in_model"].sum())
-    n_failed = int(((sources["flag_sersic"] < 0) | (sources["flag_sersic"] >= 4)).sum())
+    n_failed = int(((sources["flag_sersic"] == -1) | (sources["flag_sersic"] >= 4)).sum())
+    n_skipped = int((sources["flag_sersic"] == SKIPPED).sum())
     status, message = ("ok", "") if n_used else (
         "all_fits_failed", f"none of {len(sources)} fits is usable under flag_policy={flag_policy!r}")
     return FitResult(
         status=status, message=message, sources=sources[list(SOURCE_COLUMNS)], segmap=segmap,
         segmap_undeblended=undeblended, background=_as32(bkg_map), sigma=_as32(noise),
         model=_as32(model), residual=_as32(residual), n_used=n_used,
-        n_excluded=len(sources) - n_used - n_failed, n_failed=n_failed,
+        n_excluded=len(sources) - n_used - n_failed - n_skipped, n_failed=n_failed, n_skipped=n_skipped,
         timing=dict(time_detect_s=t_detect, time_statmorph_s=t_statmorph, time_model_s=t_model,
                     time_total_s=time.perf_counter() - t_start))
 
@@ -364,6 +384,7 @@ def _empty_result(image, clean, status, message, t_start, bkg_map=None, segmap=N
 
 _SOURCE_DTYPES = {"label": "int32", "area": "int64", "contains_centre": "bool", "is_primary": "bool",
                   "flag": "int64", "flag_sersic": "int64", "used_in_model": "bool", "error": "object",
+                  "exclusion": "object",
                   "warnings": "object"}
 
 
@@ -494,13 +515,58 @@ def _fit_source(data, segmap, label, bad, sigma, gain, psf, seed, statmorph_opti
     return out
 
 
-def _apply_policy(sources: pd.DataFrame, flag_policy: str) -> pd.DataFrame:
-    """Mark ``used_in_model``; failures (flag_sersic -1 or 4) never enter."""
+#: ``flag_sersic`` of a source that was not fitted because it lies outside ``fit_box``.
+SKIPPED = -2
+
+
+def _inside_box(segmap: np.ndarray, labels: np.ndarray, box) -> np.ndarray:
+    """Whether each label's segment overlaps ``box`` = (y0, y1, x0, x1); all True without a box."""
+    if box is None:
+        return np.ones(len(labels), bool)
+    y0, y1, x0, x1 = box
+    slices = ndi.find_objects(segmap)
+    inside = []
+    for label in labels:
+        sy, sx = slices[int(label) - 1]
+        inside.append(sy.start < y1 and sy.stop > y0 and sx.start < x1 and sx.stop > x0)
+    return np.array(inside, bool)
+
+
+def _skipped(box) -> dict:
+    out = {p: np.nan for p in (*SERSIC_PARAMS, "sersic_chi2_dof")}
+    out.update(flag=SKIPPED, flag_sersic=SKIPPED, error=f"not fitted: segment outside fit_box {tuple(box)}",
+               warnings="", time_statmorph_s=0.0)
+    return out
+
+
+def sersic_total_flux(amplitude, r_eff, n, ellip) -> np.ndarray:
+    """Total flux of astropy's Sersic2D (image units x pixels):
+    ``2 pi (1 - ellip) n r_e**2 I_e exp(b_n) b_n**(-2n) Gamma(2n)``, with ``b_n`` exact
+    (``gammaincinv(2n, 0.5)``, as astropy uses). Computed in logarithms; NaN where undefined."""
+    amplitude, r_eff, n, ellip = (np.asarray(v, dtype=float) for v in (amplitude, r_eff, n, ellip))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        b = gammaincinv(2 * n, 0.5)
+        log_flux = (np.log(2 * np.pi * (1 - ellip) * n * r_eff ** 2 * amplitude) + b
+                    - 2 * n * np.log(b) + gammaln(2 * n))
+        return np.exp(log_flux)
+
+
+def _apply_policy(sources: pd.DataFrame, flag_policy: str, max_flux_ratio) -> pd.DataFrame:
+    """Mark ``used_in_model`` and why a source is left out (``exclusion``)."""
     flag = sources["flag_sersic"]
-    failed = (flag < 0) | (flag >= 4)
     sources["flag_sersic"] = np.where(flag >= 4, 4, flag)
-    # failures are reported with flag_sersic -1 (exception) or 4 (nothing measured)
-    sources["used_in_model"] = ~failed & (flag <= FLAG_POLICIES[flag_policy])
+    flag = sources["flag_sersic"]
+    ratio = sersic_total_flux(sources["sersic_amplitude"], sources["sersic_rhalf"], sources["sersic_n"],
+                              sources["sersic_ellip"]) / sources["flux"].where(sources["flux"] > 0)
+    sources["model_flux_ratio"] = ratio
+    reason = np.full(len(sources), "", dtype=object)
+    runaway = ~(ratio <= max_flux_ratio) if max_flux_ratio is not None else np.zeros(len(sources), bool)
+    reason[np.asarray(runaway)] = "runaway"
+    reason[np.asarray(flag > FLAG_POLICIES[flag_policy])] = "flag"
+    reason[np.asarray((flag == -1) | (flag >= 4))] = "failed"  # statmorph raised or measured nothing
+    reason[np.asarray(flag == SKIPPED)] = "skipped"
+    sources["exclusion"] = reason
+    sources["used_in_model"] = reason == ""
     return sources
 
 
