@@ -636,7 +636,8 @@ def plot_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict, un
             fig.colorbar(heat, ax=ax_heat, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
             score = unoccluded[key]
             verdict = "merger" if score >= thresholds[kind] else "non-merger"
-            ax_heat.set_title(f"{score:.2f} ({verdict})", fontsize=8)
+            digits = 2 if abs(score - thresholds[kind]) >= 0.005 else 4  # never "0.50 < 0.50"
+            ax_heat.set_title(f"{score:.{digits}f} ({verdict})", fontsize=8)
     what = "mergers" if label == 1 else "non-mergers"
     thresholds_text = ", ".join(f"{_short_name(k)} {thresholds[k]:.2f}" for k in kinds if k in thresholds)
     fig.suptitle(f"Occlusion of test {what}: above each heatmap the unoccluded score and its class; "
