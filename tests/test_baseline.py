@@ -54,6 +54,8 @@ def test_run_baseline_on_a_tiny_mock(tmp_path):
     assert result["n_test"] == int((catalog["split"] == "test").sum()) > 0
     assert list(result["features"].columns) == ["ID", *baseline.FEATURES]
     assert (result["features"]["n_sources"] >= 1).all()
+    assert set(result["test_accuracy_by_stage"]) <= {"pre", "ongoing", "post", "non"}
+    assert all(0.0 <= v <= 1.0 for v in result["test_accuracy_by_stage"].values())
 
 
 def test_missing_columns_are_named():

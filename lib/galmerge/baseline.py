@@ -112,7 +112,8 @@ def run_baseline(catalog: pd.DataFrame, features: pd.DataFrame | None = None, pr
 
     Returns
     -------
-    dict with ``test_accuracy``, ``train_accuracy``, ``n_train``, ``n_test``,
+    dict with ``test_accuracy``, ``test_accuracy_by_stage`` (fraction correct per stage when the
+    catalogue has a ``stage`` column), ``train_accuracy``, ``n_train``, ``n_test``,
     ``coefficients`` (per standardised feature), ``features`` (DataFrame) and ``model``.
     """
     missing = {"label", "split"} - set(catalog.columns)
@@ -125,7 +126,12 @@ def run_baseline(catalog: pd.DataFrame, features: pd.DataFrame | None = None, pr
         raise ValueError(f"the baseline needs train and test objects; got {train.sum()} and {test.sum()}")
     model = fit_baseline(features[train], catalog["label"][train])
     coefficients = dict(zip(FEATURES, model[-1].coef_[0].round(4).tolist()))
+    stage_accuracy = {}
+    if "stage" in catalog.columns:  # fraction correct per merger stage on the test split
+        correct = model.predict(features[test][list(FEATURES)].to_numpy(float)) == catalog["label"][test].to_numpy()
+        stage_accuracy = pd.Series(correct).groupby(catalog["stage"][test].to_numpy()).mean().round(4).to_dict()
     return {"test_accuracy": evaluate_baseline(model, features[test], catalog["label"][test]),
+            "test_accuracy_by_stage": stage_accuracy,
             "train_accuracy": evaluate_baseline(model, features[train], catalog["label"][train]),
             "n_train": int(train.sum()), "n_test": int(test.sum()),
             "coefficients": coefficients, "features": features, "model": model}

@@ -18,6 +18,13 @@ Geometry: like the real challenge, pixels are HSC's 0.168 arcsec and the side N 
 per folder (128/160/192/320 px), so a cutout spans 100-250 kpc (about 160 kpc on average)
 rather than exactly 160 kpc; each object's width is the catalogue column ``true_field_kpc``.
 
+The restricted N-body orbit library is integrated once (~15-40 s) and cached in
+``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
+
+Measured (n=2000, seed 3, --workers 2, on a 2-core machine shared with other jobs, load ~10):
+303 s wall (6.6 objects/s), ~53 ms of CPU per object; the baseline of :mod:`galmerge.baseline`
+scores 62.5 % on its test split (5-fold cross-validation over all objects: 61 %).
+
 Modules: :mod:`~galmerge.mock.plan` (sequences, stages, snapshots, test split),
 :mod:`~galmerge.mock.orbits` (restricted N-body orbit library), :mod:`~galmerge.mock.scene`
 (galaxies, features, field; the physics choices are listed there),
