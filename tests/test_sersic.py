@@ -132,6 +132,9 @@ def test_fit_box_skips_sources_outside_it():
     assert central.primary["sersic_n"] == everything.primary["sersic_n"]  # the primary's fit is untouched
     assert central.model[80, 80] < 0.1 * everything.model[80, 80]  # the companion stays in the residual
     assert central.n_used + central.n_excluded + central.n_failed + central.n_skipped == len(central.sources)
+    small = fit_image(image, psf=PSF, min_fit_area=int(everything.primary["area"]))
+    assert small.n_skipped == len(small.sources) - 1 and small.primary["flag_sersic"] >= 0
+    assert small.sources.loc[~small.sources["is_primary"], "error"].str.contains("min_fit_area").all()
 
 
 def test_deblend_cont_one_disables_deblending():

@@ -138,6 +138,7 @@ class FitResult:
 
 def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy="suspect",
               max_flux_ratio=5.0, background="auto", keep_undeblended=False, seed=0, fit_box=None,
+              min_fit_area=None,
               statmorph_mode="sersic",
               statmorph_options=None, **detection) -> FitResult:
     """Segment one image with SEP and fit a Sérsic profile to every source with statmorph.
@@ -176,6 +177,10 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
         are kept in ``sources`` unfitted (``flag_sersic`` -2, counted in ``n_skipped``) and stay
         in the residual. None (default) fits every source, as the paper does. Used by the stage
         to skip sources that cannot reach the 128 x 128 crop.
+    min_fit_area : int, optional
+        Fit only segments of at least this many pixels; smaller ones (mostly faint detections
+        whose fits fail, yet the slowest to fit) are kept unfitted like those outside
+        ``fit_box``. None (default) fits every detection, as the paper does.
     statmorph_mode : {"sersic", "full"}
         "sersic" (default): statmorph measures only the Sérsic fit and its prerequisites (same
         Sérsic parameters and ``flag_sersic`` as "full", 2-3 times faster on small images);
@@ -256,9 +261,11 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
 
     t0 = time.perf_counter()
     inside = _inside_box(segmap, sources["label"].to_numpy(), fit_box)
+    large = sources["area"].to_numpy() >= (min_fit_area or 0)
     fits = [_fit_source(data, segmap, int(label), bad, sigma, gain, psf, seed, statmorph_options,
-                        statmorph_mode) if fit else _skipped(fit_box)
-            for label, fit in zip(sources["label"], inside)]
+                        statmorph_mode) if fit and big
+            else _skipped(f"segment outside fit_box {tuple(fit_box)}" if not fit else f"area < min_fit_area {min_fit_area}")
+            for label, fit, big in zip(sources["label"], inside, large)]
     t_statmorph = time.perf_counter() - t0
     for column in fits[0]:
         sources[column] = [f[column] for f in fits]
@@ -532,9 +539,9 @@ def _inside_box(segmap: np.ndarray, labels: np.ndarray, box) -> np.ndarray:
     return np.array(inside, bool)
 
 
-def _skipped(box) -> dict:
+def _skipped(why: str) -> dict:
     out = {p: np.nan for p in (*SERSIC_PARAMS, "sersic_chi2_dof")}
-    out.update(flag=SKIPPED, flag_sersic=SKIPPED, error=f"not fitted: segment outside fit_box {tuple(box)}",
+    out.update(flag=SKIPPED, flag_sersic=SKIPPED, error=f"not fitted: {why}",
                warnings="", time_statmorph_s=0.0)
     return out
 
