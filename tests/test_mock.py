@@ -125,6 +125,18 @@ def test_existing_dataset_is_not_overwritten_silently(mock48):
         generate_mock(out, n=4, seed=3, workers=1, progress=False)
 
 
+def test_foreign_folders_are_not_deleted_but_an_interrupted_run_is_replaced(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "precious.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="no catalogue"):
+        generate_mock(tmp_path, n=2, seed=1, workers=1, progress=False)
+    assert (tmp_path / "train" / "precious.txt").exists()
+    (tmp_path / ".galmerge_mock_incomplete").write_text("")
+    generate_mock(tmp_path, n=2, seed=1, workers=1, progress=False)
+    assert not (tmp_path / "train" / "precious.txt").exists()
+    assert not (tmp_path / ".galmerge_mock_incomplete").exists()
+
+
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="n must be"):
         generate_mock(tmp_path / "x", n=0, seed=1, progress=False)

@@ -20,6 +20,8 @@ from galmerge.mock import observe, orbits, plan, scene
 CATALOGUE_NAMES = {"train": "catalog_merger_challenge_TNG_train.fits",
                    "test": "catalog_merger_challenge_TNG_test.fits"}
 PSF_PATH = Path("psf") / "psf_i.fits"
+#: Present in the dataset folder while generate_mock writes it (an interrupted run leaves it).
+INCOMPLETE_MARKER = ".galmerge_mock_incomplete"
 #: The challenge's own catalogue columns, in order (the ``true_*`` truth columns follow).
 CHALLENGE_COLUMNS = ["ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_merger",
                      "is_ongoing_merger", "is_post_merger", "time_before_merger", "time_after_merger"]
@@ -84,20 +86,28 @@ def generate_mock(out_dir, n: int, seed: int, workers: int | None = None, merger
     # Catalogues last: their presence marks a complete dataset (run_all.py checks it).
     for split in ("test", "train"):
         _write_table(catalogue[catalogue["split"] == split].drop(columns="split"), out / CATALOGUE_NAMES[split])
+    (out / INCOMPLETE_MARKER).unlink()
     return catalogue
 
 
 def _prepare_folder(out: Path, overwrite: bool) -> None:
+    """Empty the dataset parts of ``out``: only with ``overwrite`` or for our own unfinished run."""
     existing = [out / name for name in CATALOGUE_NAMES.values() if (out / name).exists()]
+    folders = [out / name for name in ("train", "test", "psf") if (out / name).exists()]
+    unfinished = (out / INCOMPLETE_MARKER).exists()  # left by an interrupted generate_mock
     if existing and not overwrite:
         raise FileExistsError(f"{out} already holds a dataset ({existing[0].name}); "
                               "pass overwrite=True (--overwrite) to replace it")
-    for name in ("train", "test", "psf"):
-        if (out / name).exists():
-            shutil.rmtree(out / name)
+    if folders and not (overwrite or unfinished):
+        raise FileExistsError(f"{out} has {', '.join(f.name + '/' for f in folders)} but no catalogue and "
+                              "was not written by an unfinished generate_mock; pass overwrite=True "
+                              "(--overwrite) to replace them")
+    for folder in folders:
+        shutil.rmtree(folder)
     for path in existing:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE_MARKER).write_text("galmerge.mock is writing this dataset; removed when it is complete\n")
 
 
 def _write_psf(path: Path) -> None:
