@@ -30,7 +30,8 @@ Determinism
 Nothing is dropped
     Every catalogue ID has exactly one row and one cube slot. An image that cannot be read or
     fitted gets ``status='bad_input'`` (unreadable file, not 2-D, no finite pixel, constant) or
-    ``'error'`` (an unexpected exception in the pipeline, with its message), zero cubes (the raw
+    ``'error'`` (an unexpected exception in the pipeline, or a worker that died on the image, e.g.
+    by exceeding its memory limit: Dask's ``KilledWorker``; with its message), zero cubes (the raw
     image when it could be read) and NaN parameters; the run goes on.
 """
 
@@ -63,7 +64,7 @@ STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input", "error")
 PARTS_DIR = "parts"
 STAGE_FILE = "stage.json"
 #: Bump when the content of a part changes, so that old parts are not mixed with new ones.
-PART_FORMAT = 1
+PART_FORMAT = 2
 
 
 class StageError(RuntimeError):
@@ -86,13 +87,8 @@ def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str
     from galmerge.data import load_image  # imported here: workers need only what they use
 
     t0, cpu0 = time.perf_counter(), time.process_time()
-    row = {c: np.nan for c in FIT_COLUMNS}
-    row.update(status="error", message="", image_ny=-1, image_nx=-1, n_bad_pixels=-1, n_sources=0,
-               n_used=0, n_excluded=0, n_failed=0, n_skipped=0, primary_label=-1, flag=-1, flag_sersic=-1,
-               primary_used_in_model=False)
-    zeros = np.zeros((CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
-    cubes = {"raw": zeros, "model": zeros, "residual": zeros}
-    sources = _empty_sources()
+    blank = failed_result(image_id, "")
+    row, sources, cubes = blank["row"], _empty_sources(), {k: blank[k] for k in products_module.KINDS}
     image = None
     try:
         image = load_image(image_path, nonfinite="keep")
@@ -144,6 +140,18 @@ def crop_fit_box(shape: tuple[int, ...], size: int = CUTOUT_SIZE, margin: int = 
     ny, nx = shape[:2]
     y0, x0 = (ny - size) // 2, (nx - size) // 2
     return (y0 - margin, y0 + size + margin, x0 - margin, x0 + size + margin)
+
+
+def failed_result(image_id: int, message: str) -> dict:
+    """The result of an image that could not be fitted at all: status ``error``, zero cubes."""
+    row = {c: np.nan for c in FIT_COLUMNS}
+    row.update(status="error", message=message, image_ny=-1, image_nx=-1, n_bad_pixels=-1, n_sources=0,
+               n_used=0, n_excluded=0, n_failed=0, n_skipped=0, primary_label=-1, flag=-1, flag_sersic=-1,
+               primary_used_in_model=False)
+    zeros = np.zeros((CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+    sources = _empty_sources()
+    sources.insert(0, "ID", pd.Series(dtype="int64"))
+    return {"row": row, "sources": sources, "raw": zeros, "model": zeros, "residual": zeros}
 
 
 def _empty_sources() -> pd.DataFrame:
@@ -379,8 +387,12 @@ def _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, sched
         futures = {client.submit(_fit_task, image_id, image_path, psf_future, cutout_mode, fit_options,
                                  fit_region, key=f"sersic-fit-{image_id}", pure=False): image_id
                    for image_id, image_path in paths.items()}
-        for future, result in as_completed(futures, with_results=True):
+        for future in as_completed(futures):
             image_id = futures.pop(future)
+            try:
+                result = future.result()
+            except Exception as err:  # e.g. KilledWorker: the image crashed or overflowed its worker
+                result = failed_result(image_id, f"{type(err).__name__}: {err}")
             write_part(parts, image_id, paths[image_id], result)
             bar.update()
             future.release()
