@@ -304,9 +304,10 @@ def sersic_model_image(sources: pd.DataFrame, shape: tuple[int, int], psf=None) 
     y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
     model = np.zeros(shape, dtype=np.float64)
     for row in sources.itertuples(index=False):
-        model += Sersic2D(amplitude=row.sersic_amplitude, r_eff=row.sersic_rhalf, n=row.sersic_n,
-                          x_0=row.sersic_xc, y_0=row.sersic_yc, ellip=row.sersic_ellip,
-                          theta=row.sersic_theta)(x, y)
+        with np.errstate(over="ignore"):  # tiny n: (r/r_e)**(1/n) overflows to inf, exp(-inf) = 0
+            model += Sersic2D(amplitude=row.sersic_amplitude, r_eff=row.sersic_rhalf, n=row.sersic_n,
+                              x_0=row.sersic_xc, y_0=row.sersic_yc, ellip=row.sersic_ellip,
+                              theta=row.sersic_theta)(x, y)
     if psf is not None and len(sources):
         model = fftconvolve(model, _normalised_psf(psf), mode="same")
     return model
