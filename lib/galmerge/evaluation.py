@@ -350,12 +350,6 @@ def redshift_folder_bins(snapnum) -> pd.Categorical:
     return pd.Categorical(values, categories=names, ordered=True)
 
 
-def folder_bin_edges() -> np.ndarray:
-    """Redshift edges of the four folders (increasing), for plotting positions."""
-    zs = sorted({snapnum_to_redshift(s) for lo, hi, _ in SNAPNUM_FOLDERS.values() for s in (lo, hi)})
-    return np.array(zs)
-
-
 def bin_positions(categories: pd.Index) -> np.ndarray:
     """Mid-points of bins named '(lo, hi]' or 'z lo-hi (...)', for the x axis."""
     mids = []
