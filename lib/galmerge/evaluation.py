@@ -661,7 +661,8 @@ def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre
         for position in positions[undefined]:
             ax.text(position, 0.5, "no value", rotation=90, ha="center", va="center", fontsize=7, color="grey")
         ax.set_ylabel(gm.METRIC_LABELS.get(metric, metric))
-        ax.margins(x=0.03)
+        step = np.min(np.diff(positions)) if len(positions) > 1 else 1.0
+        ax.set_xlim(positions.min() - 0.6 * step, positions.max() + 0.6 * step)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     bottom = axes[-1, 0]
