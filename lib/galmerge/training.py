@@ -47,6 +47,9 @@ HISTORY_FILE = "history.csv"
 CONFIG_FILE = "config.json"
 SCORE_COLUMNS = ("ID", "label", "score")
 SPLITS = ("train", "validation", "test")
+#: Images per forward pass when scoring (64 keeps the paper network's first feature maps,
+#: 64 x 116 x 116 x 128 float32, near 440 MB).
+PREDICT_BATCH_SIZE = 64
 #: Files of a training folder, in the order they are written (the last marks a finished run).
 OUTPUT_FILES = (MODEL_FILE, HISTORY_FILE, CONFIG_FILE, "scores_validation.csv", "scores_test.csv")
 
@@ -231,7 +234,7 @@ def _check_channels(model, kind: str) -> None:
 
 
 def predict_scores(model, products: Products | str | Path, rows: Sequence[int], kind: str,
-                   batch_size: int = 128) -> np.ndarray:
+                   batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
     """Network output P(merger) for products rows, through the training pipeline's normalisation.
 
     Parameters
@@ -266,7 +269,7 @@ def predict_scores(model, products: Products | str | Path, rows: Sequence[int], 
     return np.asarray(scores, dtype=np.float64).reshape(-1)
 
 
-def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+def predict_images(model, images: np.ndarray, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
     """Network output for in-memory cutouts (e.g. new 128x128 images), normalised as in training.
 
     Parameters
@@ -502,9 +505,10 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                   dense_units: Sequence[int] = cnn.PAPER_DENSE_UNITS,
                   learning_rate: float = cnn.PAPER_LEARNING_RATE,
                   dropout: float = cnn.PAPER_DROPOUT, padding: str = cnn.DEFAULT_PADDING,
-                  batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False, mixed_precision: bool = False, seed: int = 1,
-                  deterministic: bool | None = None, reuse: bool = True,
-                  predict_batch_size: int = 128, verbose: int = 2) -> TrainingResult:
+                  batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False,
+                  mixed_precision: bool = False, seed: int = 1, deterministic: bool | None = None,
+                  reuse: bool = True, predict_batch_size: int = PREDICT_BATCH_SIZE,
+                  verbose: int = 2) -> TrainingResult:
     """Train one CNN on one input kind and save everything the analysis needs in ``out_dir``.
 
     Parameters
