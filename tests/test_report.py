@@ -46,3 +46,17 @@ def test_write_report_writes_markdown_and_html(tmp_path):
     assert "Table 1" in text and "CNN3 (residual)" in text and "fig12_roc" in text
     assert "accuracy (paper)" in text and "sigmoid" in text
     assert "<table>" in paths["html"].read_text()
+
+
+def test_too_few_galaxies_in_a_stage_is_not_testable():
+    table2 = _table2(pre=[90, 90, 10], post=[60, 40, 70]).assign(n_pre=5, n_post=50)
+    verdicts = judge_conclusions(PAPER_TABLE1, table2)
+    assert verdicts[1].verdict == "not testable" and "5 galaxies" in verdicts[1].evidence
+    assert verdicts[2].verdict == "reproduced"
+
+
+def test_accuracy_differences_on_a_small_test_set_are_inconclusive():
+    table1 = PAPER_TABLE1.assign(n=30)  # 74 vs 70 % on 30 galaxies: well within the binomial noise
+    assert judge_conclusions(table1, PAPER_TABLE2)[0].verdict == "inconclusive"
+    table1 = PAPER_TABLE1.assign(n=20000)
+    assert judge_conclusions(table1, PAPER_TABLE2)[0].verdict == "reproduced"

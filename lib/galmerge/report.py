@@ -64,6 +64,13 @@ class Verdict:
     evidence: str
 
 
+#: Fewer galaxies than this in a stage make a Table 2 comparison "not testable".
+MIN_GALAXIES = 20
+CONCLUSIONS = ("I. Position/shape and residual information are both needed (CNN1 beats CNN2 and CNN3)",
+               "II. Position and shape drive pre-merger classification (CNN1 and CNN2 beat CNN3 on pre-mergers)",
+               "III. Residual features drive post-merger classification (CNN3 beats CNN2 on post-mergers)")
+
+
 def _difference_verdict(a: float, a_err: float, b: float, b_err: float) -> str:
     """'reproduced' when a > b beyond the combined uncertainty, 'inconclusive' within it, else 'not reproduced'."""
     if any(np.isnan(v) for v in (a, b)):
@@ -76,51 +83,69 @@ def _difference_verdict(a: float, a_err: float, b: float, b_err: float) -> str:
     return "not reproduced"
 
 
+def _both(first: str, second: str) -> str:
+    """Verdict of a conclusion that makes two claims."""
+    for verdict in ("not testable", "not reproduced", "inconclusive"):
+        if verdict in (first, second):
+            return verdict
+    return "reproduced"
+
+
+def _accuracy_half_width(accuracy_percent: float, n: float) -> float:
+    """95 % half-width (per cent) of an accuracy measured on ``n`` galaxies (normal binomial approximation)."""
+    if not np.isfinite(n) or n <= 0:
+        return 0.0
+    p = accuracy_percent / 100
+    return 100 * 1.96 * float(np.sqrt(p * (1 - p) / n))
+
+
+def _stage_values(table2: pd.DataFrame, kind: str, stage: str) -> tuple[float, float]:
+    """(mean, error) of one stage, NaN when fewer than MIN_GALAXIES galaxies were in it."""
+    n = table2.at[kind, f"n_{stage}"] if f"n_{stage}" in table2.columns else np.inf
+    if not n >= MIN_GALAXIES:
+        return np.nan, np.nan
+    return float(table2.at[kind, stage]), float(table2.at[kind, f"{stage}_err"])
+
+
 def judge_conclusions(table1: pd.DataFrame, table2: pd.DataFrame) -> list[Verdict]:
     """Test the paper's three conclusions on this run's tables.
 
     Parameters
     ----------
     table1 : DataFrame
-        Indexed by kind (raw, model, residual, ...), with an ``accuracy`` column in per cent.
+        Indexed by kind (raw, model, residual, ...), with an ``accuracy`` column in per cent and,
+        optionally, ``n`` (test galaxies), which gives accuracies a binomial 95 % uncertainty.
     table2 : DataFrame
         Indexed by kind, with ``pre``, ``pre_err``, ``post``, ``post_err`` in per cent
-        (bootstrap mean and upper bound minus mean).
+        (bootstrap mean and upper bound minus mean) and, optionally, ``n_pre``, ``n_post``:
+        a stage with fewer than :data:`MIN_GALAXIES` galaxies is not testable.
     """
     needed = {"raw", "model", "residual"}
-    if not needed <= set(table1.index) or not needed <= set(table2.index):
-        missing = sorted(needed - set(table1.index))
-        return [Verdict(c, "not testable", f"networks missing: {missing}") for c in
-                ("I. Position/shape and residual information are both needed",
-                 "II. Position and shape drive pre-merger classification",
-                 "III. Residual features drive post-merger classification")]
+    missing = sorted(needed - set(table1.index) | needed - set(table2.index))
+    if missing:
+        return [Verdict(c, "not testable", f"networks missing: {missing}") for c in CONCLUSIONS]
     acc = table1["accuracy"]
-    verdicts = []
-    both_lower = acc["raw"] > acc["model"] and acc["raw"] > acc["residual"]
-    verdicts.append(Verdict(
-        "I. Position/shape and residual information are both needed (CNN1 beats CNN2 and CNN3)",
-        "reproduced" if both_lower else "not reproduced",
-        f"accuracy CNN1 {acc['raw']:.1f} %, CNN2 {acc['model']:.1f} %, CNN3 {acc['residual']:.1f} % "
-        "(paper: 74, 70, 68)"))
-    t2 = table2
-    pre_model = _difference_verdict(t2.at["model", "pre"], t2.at["model", "pre_err"],
-                                     t2.at["residual", "pre"], t2.at["residual", "pre_err"])
-    pre_raw = _difference_verdict(t2.at["raw", "pre"], t2.at["raw", "pre_err"],
-                                  t2.at["residual", "pre"], t2.at["residual", "pre_err"])
-    verdicts.append(Verdict(
-        "II. Position and shape drive pre-merger classification (CNN1 and CNN2 beat CNN3 on pre-mergers)",
-        pre_model if pre_model == pre_raw else "inconclusive",
-        f"pre-mergers correct: CNN1 {t2.at['raw', 'pre']:.1f}±{t2.at['raw', 'pre_err']:.1f} %, "
-        f"CNN2 {t2.at['model', 'pre']:.1f}±{t2.at['model', 'pre_err']:.1f} %, "
-        f"CNN3 {t2.at['residual', 'pre']:.1f}±{t2.at['residual', 'pre_err']:.1f} % (paper: 79.3, 76.6, 73.3)"))
-    post = _difference_verdict(t2.at["residual", "post"], t2.at["residual", "post_err"],
-                               t2.at["model", "post"], t2.at["model", "post_err"])
-    verdicts.append(Verdict(
-        "III. Residual features drive post-merger classification (CNN3 beats CNN2 on post-mergers)",
-        post,
-        f"post-mergers correct: CNN1 {t2.at['raw', 'post']:.1f}±{t2.at['raw', 'post_err']:.1f} %, "
-        f"CNN2 {t2.at['model', 'post']:.1f}±{t2.at['model', 'post_err']:.1f} %, "
-        f"CNN3 {t2.at['residual', 'post']:.1f}±{t2.at['residual', 'post_err']:.1f} % (paper: 58.8, 53.4, 55.5)"))
+    n = table1["n"] if "n" in table1.columns else pd.Series(np.nan, index=table1.index)
+    err = {k: _accuracy_half_width(acc[k], n[k]) for k in needed}
+    first = _both(_difference_verdict(acc["raw"], err["raw"], acc["model"], err["model"]),
+                  _difference_verdict(acc["raw"], err["raw"], acc["residual"], err["residual"]))
+    evidence = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {acc[k]:.1f}±{err[k]:.1f} %" for k in ("raw", "model", "residual"))
+    verdicts = [Verdict(CONCLUSIONS[0], first, f"accuracy {evidence} (paper: 74, 70, 68)")]
+
+    def stage_claim(stage: str, better: str, worse: str) -> str:
+        return _difference_verdict(*_stage_values(table2, better, stage), *_stage_values(table2, worse, stage))
+
+    def stage_evidence(stage: str, paper: str) -> str:
+        values = [(k, *_stage_values(table2, k, stage)) for k in ("raw", "model", "residual")]
+        shown = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {m:.1f}±{e:.1f} %" for k, m, e in values)
+        count = f" ({int(table2.at['raw', f'n_{stage}'])} galaxies)" if f"n_{stage}" in table2.columns else ""
+        return f"{stage}-mergers correct{count}: {shown} (paper: {paper})"
+
+    verdicts.append(Verdict(CONCLUSIONS[1], _both(stage_claim("pre", "raw", "residual"),
+                                                  stage_claim("pre", "model", "residual")),
+                            stage_evidence("pre", "79.3, 76.6, 73.3")))
+    verdicts.append(Verdict(CONCLUSIONS[2], stage_claim("post", "residual", "model"),
+                            stage_evidence("post", "58.8, 53.4, 55.5")))
     return verdicts
 
 
@@ -161,8 +186,10 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               "## The paper's conclusions on this run", ""]
     for v in verdicts:
         lines += [f"- **{v.conclusion}**: {v.verdict}. {v.evidence}."]
-    lines += ["", "A conclusion is 'reproduced' when the difference it claims exceeds the combined bootstrap "
-              "uncertainty, 'inconclusive' when it lies within it.", "", "## Deviations from the paper", ""]
+    lines += ["", "A conclusion is 'reproduced' when the difference it claims exceeds the combined 95 % "
+              "uncertainty (bootstrap for Table 2, binomial for accuracies), 'inconclusive' when it lies "
+              f"within it, and 'not testable' when a stage holds fewer than {MIN_GALAXIES} test galaxies.",
+              "", "## Deviations from the paper", ""]
     lines += [f"- **{title}.** {text}" for title, text in DEVIATIONS]
     lines += ["", "## Figures", ""]
     for fig in figures:
