@@ -131,7 +131,7 @@ if result.reused:
           "run_all.py --force to retrain.")
 else:
     rate = result.config["results"]["images_per_second"]
-    print(f"trained in {result.seconds:.0f} s ({rate:.1f} training images/s)")
+    print(f"trained in {result.seconds:.0f} s ({rate:.1f} training images/s, validation passes included)")
 print(f"best epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
       f"{result.val_accuracy_best:.3f}; test accuracy at threshold 0.5: {result.test_accuracy:.3f}")
 display(result.history.round(4))

@@ -207,6 +207,7 @@ def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
     assert again.val_accuracy_best == result.val_accuracy_best
     parameters = training.load_config(out)["parameters"]
     assert training._reusable(out, {**parameters, "epochs": 6}) is None
+    assert "epochs" in training._changed(out, {**parameters, "epochs": 6})
 
 
 def test_same_seed_gives_the_same_scores_on_stacked_input(products_dir, tmp_path):

@@ -488,6 +488,16 @@ def _reusable(out_dir: Path, parameters: dict) -> dict | None:
     return saved if saved.get("parameters") == parameters else None
 
 
+def _changed(out_dir: Path, parameters: dict) -> str:
+    """Which parameters differ from the finished run in ``out_dir``, in words."""
+    try:
+        saved = load_config(out_dir).get("parameters", {})
+    except (TrainingError, json.JSONDecodeError):
+        return "its config.json is unreadable"
+    keys = sorted(k for k in set(saved) | set(parameters) if saved.get(k) != parameters.get(k))
+    return f"parameters changed: {', '.join(keys)}" if keys else "retraining was asked for (reuse=False)"
+
+
 def _result_from_folder(out_dir: Path, config: dict, reused: bool) -> TrainingResult:
     results = config["results"]
     return TrainingResult(out_dir=out_dir, kind=config["parameters"]["kind"],
@@ -530,7 +540,8 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
     mixed_precision : bool
         float16 compute when a GPU is present (ignored, with a warning, on CPU).
     seed : int
-        Seed of the weights, dropout, shuffling and augmentation.
+        Seed of the weights, dropout, shuffling and augmentation (``keras.utils.set_random_seed``
+        seeds Python's, NumPy's and TensorFlow's global generators).
     deterministic : bool or None
         Deterministic TensorFlow ops (``enable_op_determinism``; process-wide, irreversible).
         None: on when no GPU is visible (free on CPU), off on GPUs (it slows cuDNN).
@@ -571,6 +582,8 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             if saved is not None:
                 log.info("%s: finished run with the same parameters found; reusing it", out_dir)
                 return _result_from_folder(out_dir, saved, reused=True)
+        if is_finished(out_dir):
+            warnings.warn(f"{out_dir}: replacing a finished run ({_changed(out_dir, parameters)})", stacklevel=2)
 
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in OUTPUT_FILES:  # stale outputs must not pass for this run's
@@ -610,8 +623,9 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                    "seconds": seconds, "images_per_second": len(rows["train"]) * int(epochs) / seconds,
                    "n_images": {s: int(len(r)) for s, r in rows.items()}}
         if abs(results["val_accuracy_rescored"] - results["val_accuracy_best"]) > 1.5 / len(rows["validation"]):
-            log.warning("%s: the saved network scores validation accuracy %.4f but the best epoch logged %.4f",
-                        out_dir, results["val_accuracy_rescored"], results["val_accuracy_best"])
+            warnings.warn(f"{out_dir}: the saved network scores validation accuracy "
+                          f"{results['val_accuracy_rescored']:.4f} but the best epoch logged "
+                          f"{results['val_accuracy_best']:.4f}", stacklevel=2)
         config = {"parameters": parameters, "results": results, "devices": devices,
                   "versions": library_versions(), "paper_quoted_trainable_params": cnn.PAPER_QUOTED_TRAINABLE_PARAMS,
                   "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
