@@ -230,8 +230,9 @@ else:
 
 # %%
 isolated = used["label"] == 0
-if "true_kind" in used.columns:
-    isolated &= used["true_kind"] == "isolated"
+if "true_kind" in used.columns:  # FITS catalogues may give byte strings
+    kind = used["true_kind"].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+    isolated &= kind == "isolated"
 chi = pd.DataFrame({
     "isolated non-mergers": used.loc[isolated, ["chi_mean", "chi_rms"]].median(),
     "mergers": used.loc[used["label"] == 1, ["chi_mean", "chi_rms"]].median(),
