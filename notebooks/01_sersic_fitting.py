@@ -34,6 +34,7 @@ figures_dir = "../figures/quick-mock_quick"
 fit_workers = 2
 scheduler_address = None
 cutout_mode = "crop"
+fit_region = "cutout"
 split_seed = 42
 
 # %%
@@ -67,7 +68,8 @@ print(f"{len(catalog)} images; PSF: {'none' if psf is None else psf.shape}; cuto
       f"workers: {scheduler_address or fit_workers}")
 t0 = time.perf_counter()
 products = stage.run_fitting_stage(catalog, paths.products, psf=psf, n_workers=fit_workers,
-                                   scheduler_address=scheduler_address, cutout_mode=cutout_mode)
+                                   scheduler_address=scheduler_address, cutout_mode=cutout_mode,
+                                   fit_region=fit_region)
 stage_seconds = time.perf_counter() - t0
 images, sources = products.images, products.sources
 print(f"stage: {stage_seconds:.0f} s in this session; {len(images)} images, {len(sources)} sources")

@@ -42,7 +42,7 @@ run_dir = "../runs/quick-mock_quick"
 data_dir = "../data/mock_quick"
 figures_dir = "../figures/quick-mock_quick"
 occlusion_box = 8
-occlusion_stride = 4
+occlusion_stride = 8
 occlusion_seed = 11
 
 # %%
