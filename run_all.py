@@ -165,7 +165,10 @@ def run_step(step: Step, params: dict, injected: dict, run_dir: Path) -> float:
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(_as_ipynb(source)), str(executed), parameters=given,
-                            cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=True)
+                            cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
+                            # the notebook's prints and progress bars (fitting, training) stream
+                            # to this terminal as well as into the executed notebook
+                            stdout_file=sys.stdout, stderr_file=sys.stderr)
     except pm.PapermillExecutionError as err:
         if executed.exists():
             render_html(executed)

@@ -150,3 +150,5 @@ def test_reader_accepts_the_mock(mock48):
     cat = data.load_catalog(out)
     assert len(cat) == 48 and {"pre", "post", "non"} <= set(cat["stage"])
     assert data.load_psf(out).shape == (41, 41)
+    # FITS text columns come back as str, so they compare with Python strings
+    assert {type(v) for v in cat["true_kind"]} == {str} and "isolated" in set(cat["true_kind"])

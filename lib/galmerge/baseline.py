@@ -28,7 +28,7 @@ import sep
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 FEATURES = ("n_sources", "log_flux", "asymmetry")
 DETECT_SIGMA, DETECT_MINAREA = 1.5, 5

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 from astropy.table import Table
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge.cosmology import SNAPNUM_FOLDERS, SNAPSHOT_REDSHIFTS, folder_for_snapnum, snapnum_to_redshift
 
@@ -245,7 +245,9 @@ def read_catalog_file(path: str | Path) -> pd.DataFrame:
         if path.suffix.lower() == ".csv":
             table = pd.read_csv(path)
         else:
-            table = Table.read(path).to_pandas()
+            table = Table.read(path)
+            table.convert_bytestring_to_unicode()  # FITS text columns as str, not bytes
+            table = table.to_pandas()
     except Exception as err:
         raise DatasetError(f"{path}: cannot read catalogue ({type(err).__name__}: {err})") from err
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge import quiet  # noqa: F401  (before TensorFlow)
 from galmerge.runs import KIND_CHANNELS, RunPaths

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge import products as products_module
 from galmerge.products import CUTOUT_SIZE, Products, is_complete, write_products

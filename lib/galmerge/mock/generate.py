@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 from astropy.table import Table
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge.cosmology import HSC_PIXEL_SCALE, folder_for_snapnum
 from galmerge.mock import observe, orbits, plan, scene

@@ -215,7 +215,7 @@ def integrate_orbit(rng, mass_ratio: float) -> Orbit | None:
 
 def build_library(progress: bool = False) -> dict[str, list[Orbit]]:
     """Integrate the whole library (deterministic): ``{'major': [...], 'minor': [...]}``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     rng = np.random.default_rng(LIBRARY_SEED)
     library = {"major": [], "minor": []}
