@@ -30,24 +30,20 @@ run_dir = "../runs/quick-mock_quick"
 figures_dir = "../figures/quick-mock_quick"
 
 # %%
-import json
-
 import pandas as pd
 from IPython.display import Markdown, display
 
 from galmerge import report
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import update_summary
 
-paths = RunPaths(run_dir)
-table1 = pd.read_csv(paths.table("table1"), index_col="kind")
-table2 = pd.read_csv(paths.table("table2"), index_col="kind")
+# The tables with their galaxy counts: accuracies get a binomial uncertainty from the test-set
+# size, and a stage with fewer than report.MIN_GALAXIES galaxies is not used to judge a conclusion.
+ours1, ours2 = report.load_tables(run_dir)
 
 # %% [markdown]
 # ## Table 1 and Table 2 beside the paper
 
 # %%
-ours1 = table1[["accuracy", "precision", "recall", "f1", "auc"]]
-ours2 = table2[["pre", "pre_err", "ongoing", "ongoing_err", "post", "post_err"]]
 display(report.beside_paper(ours1, report.PAPER_TABLE1).round(1))
 display(report.beside_paper(ours2, report.PAPER_TABLE2).round(1))
 

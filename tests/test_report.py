@@ -60,3 +60,29 @@ def test_accuracy_differences_on_a_small_test_set_are_inconclusive():
     assert judge_conclusions(table1, PAPER_TABLE2)[0].verdict == "inconclusive"
     table1 = PAPER_TABLE1.assign(n=20000)
     assert judge_conclusions(table1, PAPER_TABLE2)[0].verdict == "reproduced"
+
+
+def test_load_tables_keeps_the_counts_that_set_the_uncertainties(tmp_path):
+    from galmerge.report import load_tables
+    from galmerge.runs import RunPaths
+
+    paths = RunPaths(tmp_path)
+    paths.table("table1").parent.mkdir(parents=True, exist_ok=True)
+    # As the evaluation writes them: 60 test galaxies, 19 pre-mergers, 4 post-mergers.
+    PAPER_TABLE1.assign(n=60, auc=75.0, network="x", threshold=0.5).to_csv(paths.table("table1"))
+    (_table2(pre=[60, 42, 58], post=[75, 50, 25], err=21.0)
+     .assign(n_pre=19, ongoing=100.0, ongoing_err=0.0, n_ongoing=1, n_post=4)
+     .to_csv(paths.table("table2")))
+    table1, table2 = load_tables(tmp_path)
+    assert table1["n"].eq(60).all() and table2["n_post"].eq(4).all()
+    verdicts = judge_conclusions(table1, table2)
+    # 74 vs 70 % on 60 galaxies is within the binomial noise (about +-11 points each)
+    assert verdicts[0].verdict == "inconclusive" and "±11." in verdicts[0].evidence
+    assert verdicts[1].verdict == "not testable" and verdicts[2].verdict == "not testable"
+
+
+def test_load_tables_names_a_missing_table(tmp_path):
+    from galmerge.report import load_tables
+
+    with pytest.raises(FileNotFoundError, match="table1"):
+        load_tables(tmp_path)

@@ -136,9 +136,12 @@ def judge_conclusions(table1: pd.DataFrame, table2: pd.DataFrame) -> list[Verdic
         return _difference_verdict(*_stage_values(table2, better, stage), *_stage_values(table2, worse, stage))
 
     def stage_evidence(stage: str, paper: str) -> str:
-        values = [(k, *_stage_values(table2, k, stage)) for k in ("raw", "model", "residual")]
+        values = [(k, table2.at[k, stage], table2.at[k, f"{stage}_err"]) for k in ("raw", "model", "residual")]
         shown = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {m:.1f}±{e:.1f} %" for k, m, e in values)
-        count = f" ({int(table2.at['raw', f'n_{stage}'])} galaxies)" if f"n_{stage}" in table2.columns else ""
+        count = ""
+        if f"n_{stage}" in table2.columns:
+            n = int(table2.at["raw", f"n_{stage}"])
+            count = f" ({n} galaxies{'' if n >= MIN_GALAXIES else f', fewer than {MIN_GALAXIES}'})"
         return f"{stage}-mergers correct{count}: {shown} (paper: {paper})"
 
     verdicts.append(Verdict(CONCLUSIONS[1], _both(stage_claim("pre", "raw", "residual"),
@@ -147,6 +150,34 @@ def judge_conclusions(table1: pd.DataFrame, table2: pd.DataFrame) -> list[Verdic
     verdicts.append(Verdict(CONCLUSIONS[2], stage_claim("post", "residual", "model"),
                             stage_evidence("post", "58.8, 53.4, 55.5")))
     return verdicts
+
+
+#: Columns of the evaluation's tables that the report shows: Table 1 with its test-set size ``n``
+#: (the binomial uncertainty of accuracies needs it), Table 2 with the galaxies per stage.
+TABLE1_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "auc"]
+TABLE2_COLUMNS = ["n_pre", "pre", "pre_err", "n_ongoing", "ongoing", "ongoing_err", "n_post", "post", "post_err"]
+
+
+def load_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 and Table 2 of a run (``tables/table1.csv``, ``table2.csv``), as the report needs them.
+
+    Keeps the galaxy counts beside the percentages, so that :func:`judge_conclusions` can give
+    accuracies their binomial uncertainty and leave stages with too few galaxies untested.
+    """
+    from galmerge.runs import RunPaths
+
+    paths = RunPaths(run_dir)
+    tables = []
+    for name, columns in (("table1", TABLE1_COLUMNS), ("table2", TABLE2_COLUMNS)):
+        path = paths.table(name)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; run the evaluation notebooks (03_evaluate, 05_merger_time) first")
+        table = pd.read_csv(path, index_col="kind")
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise ValueError(f"{path}: lacks column(s) {missing}")
+        tables.append(table[columns])
+    return tables[0], tables[1]
 
 
 def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -161,13 +192,15 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def _markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "–" if np.isnan(v) else f"{v:.{digits}f}"
+    def cell(v, column):
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            if np.isnan(v):
+                return "–"
+            return f"{int(v)}" if str(column).startswith("n") else f"{v:.{digits}f}"  # counts as integers
         return str(v)
     header = "| | " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|---" * (len(frame.columns) + 1) + "|"
-    rows = ["| " + str(idx) + " | " + " | ".join(cell(v) for v in row) + " |"
+    rows = ["| " + str(idx) + " | " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
             for idx, row in zip(frame.index, frame.itertuples(index=False))]
     return "\n".join([header, rule, *rows])
 
@@ -178,7 +211,9 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
     lines = [f"# Reproduction report: {run_dir.name}", ""]
     data = summary.get("data", {})
     if data:
-        lines += ["Dataset: " + ", ".join(f"{k} = {v}" for k, v in data.items() if not isinstance(v, (dict, list))), ""]
+        shown = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in data.items()
+                 if not isinstance(v, (dict, list))}
+        lines += ["Dataset: " + ", ".join(f"{k} = {v}" for k, v in shown.items()), ""]
     lines += ["## Table 1: overall performance on the test set (per cent)", "",
               _markdown_table(beside_paper(table1, PAPER_TABLE1)), "",
               "## Table 2: fraction of mergers correctly classified, by stage (per cent, bootstrap mean ± upper-mean)", "",
