@@ -633,7 +633,9 @@ def plot_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict, un
             if image.ndim == 3 and image.shape[2] > 1:
                 ax_in.text(0.03, 0.03, "raw channel", color="w", fontsize=6, transform=ax_in.transAxes)
             heat = ax_heat.imshow(heatmaps[key], cmap="viridis", origin="lower")
-            fig.colorbar(heat, ax=ax_heat, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+            bar = fig.colorbar(heat, ax=ax_heat, fraction=0.046, pad=0.02)
+            bar.ax.tick_params(labelsize=6)
+            bar.formatter.set_useOffset(False)  # an offset label would overlap the next title
             score = unoccluded[key]
             verdict = "merger" if score >= thresholds[kind] else "non-merger"
             digits = 2 if abs(score - thresholds[kind]) >= 0.005 else 4  # never "0.50 < 0.50"

@@ -1,0 +1,77 @@
+"""How well can CNN1 (raw images) learn the mock, as a function of the training-set size?
+
+Calibrates the mock's difficulty (issue 4: a CNN1 near chance or near 100 % on raw mock images
+would mean the mock is wrong) without the slow Sérsic fitting: CNN1 needs only the raw 128 x 128
+centre crops. For each training size it trains the quick profile's network on the first N
+training images of a mock dataset (the split of ``galmerge.data``) and prints the best
+validation accuracy and the test accuracy at threshold 0.5.
+
+Usage::
+
+    .venv/bin/python benchmarks/mock_learnability.py --n-objects 3000 --sizes 450 2250 --epochs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import galmerge.quiet  # noqa: F401  (TensorFlow start-up logs)
+from galmerge import cnn
+from galmerge.data import load_catalog, load_image
+from galmerge.mock import generate_mock
+from galmerge.sersic import cutout
+from galmerge.training import normalise_images
+
+
+def raw_inputs(catalog) -> np.ndarray:
+    """Normalised centre crops (N, 128, 128, 1) of the catalogue's images."""
+    crops = np.stack([cutout(load_image(p), 128, "crop") for p in catalog["image_path"]])
+    return normalise_images(crops[..., None].astype(np.float32))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-objects", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[450, 2250])
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--filters", type=int, default=16)
+    parser.add_argument("--dense", type=int, nargs=2, default=[64, 16])
+    parser.add_argument("--data", type=Path, help="existing mock folder (default: generated in a temporary folder)")
+    args = parser.parse_args()
+
+    import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or Path(tmp) / "mock"
+        if not data.exists():
+            generate_mock(data, n=args.n_objects, seed=args.seed)
+        catalog = load_catalog(data)
+        splits = {s: catalog[catalog["split"] == s] for s in ("train", "validation", "test")}
+        x = {s: raw_inputs(frame) for s, frame in splits.items()}
+        y = {s: frame["label"].to_numpy(np.float32) for s, frame in splits.items()}
+    print(f"mock: {len(catalog)} objects; train {len(y['train'])}, validation {len(y['validation'])}, "
+          f"test {len(y['test'])}; merger fraction in train {y['train'].mean():.2f}")
+    for size in args.sizes:
+        if size > len(y["train"]):
+            print(f"N={size}: only {len(y['train'])} training images, skipped")
+            continue
+        keras.utils.set_random_seed(1)
+        model = cnn.build_model(filters=args.filters, dense_units=args.dense)
+        t0 = time.perf_counter()
+        history = model.fit(x["train"][:size], y["train"][:size], batch_size=32, epochs=args.epochs,
+                            validation_data=(x["validation"], y["validation"]), verbose=0)
+        val = history.history["val_accuracy"]
+        test = float(np.mean((model.predict(x["test"], verbose=0)[:, 0] > 0.5) == y["test"]))
+        print(f"N={size}: best validation accuracy {max(val):.3f} (epoch {int(np.argmax(val)) + 1}), "
+              f"last {val[-1]:.3f}; test accuracy (last epoch, threshold 0.5) {test:.3f}; "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
