@@ -86,3 +86,12 @@ def test_load_tables_names_a_missing_table(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="table1"):
         load_tables(tmp_path)
+
+
+def test_chance_level_networks_are_named():
+    from galmerge.report import networks_at_chance
+
+    table1 = PAPER_TABLE1.assign(n=60)
+    table1.loc["model", "accuracy"] = 55.0  # 55 % of 60 galaxies: within +-12.7 points of a coin
+    assert networks_at_chance(table1) == ["model"]
+    assert networks_at_chance(PAPER_TABLE1) == []  # no test-set size: no claim either way

@@ -107,6 +107,17 @@ def _stage_values(table2: pd.DataFrame, kind: str, stage: str) -> tuple[float, f
     return float(table2.at[kind, stage]), float(table2.at[kind, f"{stage}_err"])
 
 
+def networks_at_chance(table1: pd.DataFrame) -> list[str]:
+    """Networks whose test accuracy is within its binomial 95 % uncertainty of 50 % (a coin).
+
+    Needs the ``n`` column (test galaxies); without it no network is called chance-level.
+    """
+    if "n" not in table1.columns:
+        return []
+    return [kind for kind, row in table1.iterrows()
+            if abs(row["accuracy"] - 50.0) <= _accuracy_half_width(50.0, row["n"])]
+
+
 def judge_conclusions(table1: pd.DataFrame, table2: pd.DataFrame) -> list[Verdict]:
     """Test the paper's three conclusions on this run's tables.
 
@@ -219,6 +230,13 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               "## Table 2: fraction of mergers correctly classified, by stage (per cent, bootstrap mean ± upper-mean)", "",
               _markdown_table(beside_paper(table2, PAPER_TABLE2)), "",
               "## The paper's conclusions on this run", ""]
+    chance = networks_at_chance(table1)
+    if chance:
+        names = ", ".join(NETWORK_NAMES.get(k, k) for k in chance)
+        lines += [f"**Warning:** {names} classify the test set no better than a coin (accuracy within "
+                  "the binomial 95 % uncertainty of 50 %). Comparisons involving them say nothing about the "
+                  "paper's conclusions; a from-scratch CNN needs thousands of training images "
+                  "(benchmarks/mock_learnability.py).", ""]
     for v in verdicts:
         lines += [f"- **{v.conclusion}**: {v.verdict}. {v.evidence}."]
     lines += ["", "A conclusion is 'reproduced' when the difference it claims exceeds the combined 95 % "
