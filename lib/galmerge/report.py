@@ -207,7 +207,8 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
         if isinstance(v, (int, float, np.integer, np.floating)):
             if np.isnan(v):
                 return "–"
-            return f"{int(v)}" if str(column).startswith("n") else f"{v:.{digits}f}"  # counts as integers
+            is_count = column == "n" or str(column).startswith("n_")
+            return f"{int(v)}" if is_count else f"{v:.{digits}f}"
         return str(v)
     header = "| | " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|---" * (len(frame.columns) + 1) + "|"
