@@ -229,5 +229,5 @@ _ = update_summary(run_dir, "occlusion", {
 #
 # **Cost.** A stride-1 map of one 128x128 image is 14,641 forward passes: about 5 min for the quick
 # width on an idle 2-core CPU, and roughly ten times more at the paper's width, so the paper profile's
-# 40 maps (10 galaxies x 4 networks) need a GPU. The quick profile's stride 4 means 961 passes per map,
-# about 38,000 in all (about 13 min on an idle 2-core CPU); stride 8 would cut that to about 3.5 min.
+# 40 maps (10 galaxies x 4 networks) need a GPU. The quick profile's stride 8 means 256 passes per map,
+# about 10,000 in all: this whole notebook took about 1 min in the measured quick run (README).
