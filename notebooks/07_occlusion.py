@@ -208,7 +208,7 @@ _ = update_summary(run_dir, "occlusion", {
 # %% [markdown]
 # ## Closing note
 #
-# **Benchmark** (`benchmarks/bench_occlusion.py`; quick-width network: 32 filters of 13/11/9 px, dense
+# **Benchmark** (`benchmarks/bench_occlusion.py`; benchmark network: 32 filters of 13/11/9 px, dense
 # 128/32, random weights; 2-core CPU shared with other jobs, measured 2026-11-25 at load average 8-12,
 # so the absolute rates are several times below an idle machine's, about 50 images/s):
 #
@@ -221,6 +221,10 @@ _ = update_summary(run_dir, "occlusion", {
 # | stride 1 on 128x128 (14,641 copies, batch 256): peak traced numpy allocations | 72 MiB (about four batches) |
 # | same: growth of the process's maximum resident set (TensorFlow included) | 162 MiB |
 # | same: all copies held at once would take | 915 MiB |
+#
+# Re-measured on 2026-11-26 at load average 1.8 with the default command below: `occlusion_map` 140.7
+# images/s against `model.predict` on the pre-built batch 92.4 (ratio 1.52), stride 1: 72.3 MiB traced,
+# resident set growth 314 MiB.
 #
 # Commands: `.venv/bin/python benchmarks/bench_occlusion.py --skip-memory --stride 6 --batch-size 128
 # --repeats 3` (throughput) and `.venv/bin/python benchmarks/bench_occlusion.py` (memory, stride 1).
