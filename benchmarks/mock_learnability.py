@@ -24,13 +24,14 @@ import galmerge.quiet  # noqa: F401  (TensorFlow start-up logs)
 from galmerge import cnn
 from galmerge.data import load_catalog, load_image
 from galmerge.mock import generate_mock
+from galmerge.products import CUTOUT_SIZE
 from galmerge.sersic import cutout
 from galmerge.training import normalise_images
 
 
 def raw_inputs(catalog) -> np.ndarray:
     """Normalised centre crops (N, 128, 128, 1) of the catalogue's images."""
-    crops = np.stack([cutout(load_image(p), 128, "crop") for p in catalog["image_path"]])
+    crops = np.stack([cutout(load_image(p), CUTOUT_SIZE, "crop") for p in catalog["image_path"]])
     return normalise_images(crops[..., None].astype(np.float32))
 
 
