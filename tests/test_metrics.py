@@ -3,6 +3,8 @@ bootstrap coverage and the balanced sampler."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -169,6 +171,151 @@ def test_bootstrap_is_seeded_and_reports_upper_minus_mean():
 def test_bootstrap_of_empty_sample_is_nan():
     r = gm.bootstrap_metrics([], [], n_resamples=10, rng=0)["accuracy"]
     assert r.n == 0 and np.isnan(r.mean) and np.isnan(r.error)
+
+
+# --------------------------------------------------------------------------- sequence bootstrap
+def test_sequence_groups_share_codes_and_loners_get_their_own():
+    codes = gm.sequence_groups([7, 7, -1, 3, np.nan, 7, -1, None, 3])
+    assert codes[0] == codes[1] == codes[5] and codes[3] == codes[8] and codes[0] != codes[3]
+    loners = codes[[2, 4, 6, 7]]
+    assert len(set(loners)) == 4 and not set(loners) & {codes[0], codes[3]}
+    assert sorted(set(codes)) == list(range(6))  # 2 sequences + 4 objects without one
+    with pytest.raises(ValueError, match="1-D"):
+        gm.sequence_groups([[1, 2]])
+
+
+def test_bootstrap_weights_draw_whole_groups():
+    groups = gm.sequence_groups([5, 5, 5, 9, 9, -1, -1, -1])  # 5 groups
+    w = gm.bootstrap_weights(groups, 400, rng=0)
+    assert w.shape == (400, 8)
+    # every object of a group comes as often as its group was drawn; G groups per resample
+    assert (w[:, 0] == w[:, 1]).all() and (w[:, 1] == w[:, 2]).all() and (w[:, 3] == w[:, 4]).all()
+    per_group = w[:, [0, 3, 5, 6, 7]]
+    assert (per_group.sum(axis=1) == 5).all()
+    assert abs(per_group.mean() - 1) < 0.05  # each group drawn once on average
+    galaxy = gm.bootstrap_weights(None, 400, rng=0, n=8)
+    assert (galaxy.sum(axis=1) == 8).all()
+    np.testing.assert_array_equal(gm.bootstrap_weights(groups, 50, rng=3), gm.bootstrap_weights(groups, 50, rng=3))
+
+
+def test_indices_and_weights_give_the_same_distribution():
+    y, s = _random_sample(6, n=60)
+    pred = gm.predict(s, 0.5)
+    indices = gm.bootstrap_indices(len(y), 25, np.random.default_rng(1))
+    by_indices = gm.bootstrap_distribution(y, pred, indices=indices)
+    direct = {m: [gm.classification_metrics(y[i], pred[i])[m] for i in indices] for m in gm.METRICS}
+    for m in gm.METRICS:
+        np.testing.assert_allclose(by_indices[m], direct[m])
+
+
+def _correlated_correct(rng, n_seq, size, n_single, a=2.1, b=0.9):
+    """1 = classified correctly; objects of a sequence share their probability (Beta(a, b), mean
+    0.7, intra-sequence correlation 1 / (a + b + 1) = 0.25), loners draw their own."""
+    p = np.r_[np.repeat(rng.beta(a, b, n_seq), size), rng.beta(a, b, n_single)]
+    return (rng.random(len(p)) < p).astype(int)
+
+
+def test_sequence_bootstrap_has_nominal_coverage_where_the_galaxy_bootstrap_is_too_narrow():
+    # 30 sequences of 8 objects plus 40 loners; intra-sequence correlation 0.25 gives a design
+    # effect 1 + 7 * 0.25 = 2.75 for the sequences, so galaxy intervals are ~1.5x too narrow
+    rng = np.random.default_rng(11)
+    n_seq, size, n_single, truth, trials = 30, 8, 40, 0.7, 200
+    groups = gm.sequence_groups(np.r_[np.repeat(np.arange(n_seq), size), -np.ones(n_single, int)])
+    covered = {"galaxy": 0, "sequence": 0}
+    for _ in range(trials):
+        correct = _correlated_correct(rng, n_seq, size, n_single)
+        y = np.ones(len(correct), int)
+        for name, g in (("galaxy", None), ("sequence", groups)):
+            s = gm.bootstrap_metrics(y, correct, ("fraction_correct",), 200, rng, groups=g)["fraction_correct"]
+            covered[name] += s.lower <= truth <= s.upper
+    coverage = {k: v / trials for k, v in covered.items()}
+    # the binomial spread of a coverage over 200 trials is about 1.5 % (at 0.95)
+    assert 0.89 <= coverage["sequence"] <= 0.99, coverage
+    assert coverage["galaxy"] <= 0.85, coverage
+    assert coverage["sequence"] - coverage["galaxy"] >= 0.08, coverage
+
+
+def test_paired_sequence_bootstrap_keeps_false_claims_near_nominal():
+    # two networks equally good on average, but which one is better varies from sequence to
+    # sequence: the galaxy-level paired bootstrap and McNemar see a difference too often
+    rng = np.random.default_rng(5)
+    n_seq, size, trials = 40, 6, 150
+    groups = gm.sequence_groups(np.repeat(np.arange(n_seq), size))
+    y = np.ones(n_seq * size, int)
+    claims = {"galaxy": 0, "sequence": 0, "mcnemar": 0}
+    for _ in range(trials):
+        shift = np.repeat(rng.normal(0, 0.15, n_seq), size)  # sequence-level advantage of a over b
+        base = np.repeat(rng.uniform(0.55, 0.85, n_seq), size)
+        u = rng.random(len(y))  # shared difficulty: both networks see the same galaxy
+        a = (u < np.clip(base + shift, 0, 1)).astype(int)
+        b = (u < np.clip(base - shift, 0, 1)).astype(int)
+        for name, g in (("galaxy", None), ("sequence", groups)):
+            d = gm.paired_bootstrap_difference(y, a, b, "fraction_correct", g, 200, rng)
+            claims[name] += d.direction != 0
+        claims["mcnemar"] += gm.mcnemar_exact(y, a, b).p_value < 0.05
+    rate = {k: v / trials for k, v in claims.items()}
+    assert rate["sequence"] <= 0.11, rate
+    assert rate["galaxy"] >= 0.2 and rate["mcnemar"] >= 0.2, rate
+
+
+def test_paired_difference_is_the_difference_on_shared_resamples_and_narrower_than_unpaired():
+    y, s = _random_sample(9, n=300, signal=1.5)
+    rng = np.random.default_rng(0)
+    a = gm.predict(s, 0.5)
+    b = a.copy()
+    flip = rng.choice(len(y), 15, replace=False)  # b differs from a on 15 galaxies only
+    b[flip] = 1 - b[flip]
+    groups = gm.sequence_groups(np.repeat(np.arange(100), 3))
+    w = gm.bootstrap_weights(groups, 500, rng=2)
+    d = gm.paired_bootstrap_difference(y, a, b, "accuracy", groups, weights=w)
+    da = gm.bootstrap_distribution(y, a, ("accuracy",), weights=w)["accuracy"]
+    db = gm.bootstrap_distribution(y, b, ("accuracy",), weights=w)["accuracy"]
+    assert d.mean == pytest.approx(np.mean(da - db))
+    assert d.difference == pytest.approx(np.mean(a == y) - np.mean(b == y))
+    assert d.n == 300 and d.n_groups == 100 and d.n_defined == 500
+    unpaired = np.hypot(np.std(da), np.std(db))
+    assert np.std(da - db) < 0.5 * unpaired
+    assert d.p_not_greater + d.p_not_less >= 1  # d = 0 counted in both
+
+
+def test_paired_difference_direction_and_undefined_cases():
+    y = np.r_[np.ones(50, int), np.zeros(50, int)]
+    good, bad = y.copy(), y.copy()
+    bad[:30] = 0
+    d = gm.paired_bootstrap_difference(y, good, bad, "recall", n_resamples=200, rng=0)
+    assert d.direction == 1 and d.value_a == 1.0 and d.value_b == pytest.approx(0.4)
+    assert gm.paired_bootstrap_difference(y, bad, good, "recall", n_resamples=200, rng=0).direction == -1
+    empty = gm.paired_bootstrap_difference([], [], [], "accuracy", n_resamples=20, rng=0)
+    assert empty.direction == 0 and empty.n_defined == 0 and np.isnan(empty.lower)
+    with pytest.raises(ValueError, match="unknown metric"):
+        gm.paired_bootstrap_difference(y, good, bad, "auc")
+
+
+def test_mcnemar_exact_matches_the_binomial_by_hand():
+    # a alone right on 10 galaxies, b alone on 2, both right on 20, both wrong on 8
+    y = np.ones(40, int)
+    a = np.r_[np.ones(10), np.zeros(2), np.ones(20), np.zeros(8)].astype(int)
+    b = np.r_[np.zeros(10), np.ones(2), np.ones(20), np.zeros(8)].astype(int)
+    r = gm.mcnemar_exact(y, a, b)
+    assert (r.only_a, r.only_b, r.n) == (10, 2, 40)
+    by_hand = 2 * sum(math.comb(12, k) for k in range(3)) / 2 ** 12
+    assert r.p_value == pytest.approx(by_hand)
+    assert gm.mcnemar_exact(y, a, a).p_value == 1.0
+
+
+def test_balanced_metrics_from_counts_match_the_balanced_draws():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.ones(120, int), np.zeros(600, int)]  # 1:5, like the real data
+    pred = np.where(y == 1, rng.random(len(y)) < 0.7, rng.random(len(y)) < 0.2).astype(int)
+    bal = gm.metrics_from_counts(*[np.array(c) for c in gm._counts(y, pred)], balanced=True)
+    tpr, fpr = pred[y == 1].mean(), pred[y == 0].mean()
+    assert bal["accuracy"] == pytest.approx((tpr + 1 - fpr) / 2)
+    assert bal["precision"] == pytest.approx(tpr / (tpr + fpr))
+    draws = gm.balanced_metrics(y, pred, ("accuracy", "precision"), per_class=120, n_draws=200, rng=1)
+    assert draws["accuracy"]["mean"] == pytest.approx(float(bal["accuracy"]), abs=0.01)
+    assert draws["precision"]["mean"] == pytest.approx(float(bal["precision"]), abs=0.01)
+    none = gm.metrics_from_counts(5, 0, 3, 0, balanced=True)  # no non-mergers: undefined
+    assert all(np.isnan(v) for v in none.values())
 
 
 # --------------------------------------------------------------------------- balanced resampling
