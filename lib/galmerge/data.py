@@ -12,6 +12,21 @@ Catalogue columns read: ``ID, snapnum, sequence_ID, is_major_merger, is_pre_merg
 is_ongoing_merger, is_post_merger, time_before_merger, time_after_merger``; every other column
 is kept as it is (the mock's truth columns start with ``true_``).
 
+**Labelled datasets** (written by :mod:`galmerge.ingest` from a folder of survey cutouts and a
+``filename,label`` table) use the same file names with a shorter catalogue and one image folder::
+
+    <dataset>/train/images/objID_<ID>.fits
+    <dataset>/catalog_merger_challenge_TNG_train.csv     (or .fits)
+
+Their catalogue needs only ``ID`` and ``label`` (1 merger, 0 non-merger); ``stage``
+('pre'|'ongoing'|'post'|'non', empty when unknown), ``merger_time`` (Gyr, negative before
+coalescence), ``redshift`` and ``group`` (objects that must share a split: the role of
+``sequence_ID``) are used when present, and every other column is kept. What a labelled
+catalogue does not give stays unknown: ``snapnum`` -1, ``redshift`` and ``merger_time`` NaN,
+``stage`` :data:`STAGE_UNKNOWN` for a merger without a stage. :func:`available_information`
+says which of stages, merger times, redshifts and mock truth a catalogue (or a products table)
+actually holds, so that the analyses that need them can say "not available for this dataset".
+
 Conventions and policies (documented here once, applied by :func:`load_catalog`):
 
 * **Times.** ``time_before_merger`` / ``time_after_merger`` are in Gyr and >= 0. NaN *or any
@@ -57,7 +72,7 @@ from tqdm import tqdm  # text bars: they stream through papermill and need no ip
 
 from galmerge.cosmology import SNAPNUM_FOLDERS, SNAPSHOT_REDSHIFTS, folder_for_snapnum, snapnum_to_redshift
 
-#: Columns every catalogue must have.
+#: Columns every challenge-layout catalogue must have.
 REQUIRED_COLUMNS = ("ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_merger",
                     "is_ongoing_merger", "is_post_merger", "time_before_merger", "time_after_merger")
 #: The normalised columns :func:`load_catalog` puts first, in this order.
@@ -66,6 +81,15 @@ NORMALISED_COLUMNS = ("ID", "split", "snapnum", "redshift", "sequence_ID", "labe
 #: Merger stages (paper, Sect. 2.1) and the catalogue flag of each.
 STAGE_FLAGS = {"pre": "is_pre_merger", "ongoing": "is_ongoing_merger", "post": "is_post_merger"}
 STAGES = ("pre", "ongoing", "post", "non")
+#: Stage of a merger whose stage a labelled dataset does not give.
+STAGE_UNKNOWN = "unknown"
+#: Columns a labelled catalogue (:mod:`galmerge.ingest`) must have, and those it may have.
+LABELLED_REQUIRED_COLUMNS = ("ID", "label")
+LABELLED_OPTIONAL_COLUMNS = ("stage", "merger_time", "redshift", "group")
+#: Image folder of a labelled dataset (no redshift folders: ``<folder>/images/objID_<ID>.fits``).
+LABELLED_IMAGE_FOLDER = "images"
+#: Side of the network input in pixels (galmerge.products.CUTOUT_SIZE; repeated to avoid an import cycle).
+MIN_IMAGE_SIDE = 128
 #: Merger-time window of each stage in Gyr (negative before coalescence), paper Sect. 2.1.
 STAGE_WINDOWS_GYR = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 0.3)}
 #: Slack allowed at the window edges (Gyr), for times rounded in the catalogue.
@@ -175,7 +199,10 @@ def load_psf(dataset_dir: str | Path) -> np.ndarray | None:
 
 
 def expected_image_size(snapnum: int) -> int:
-    """Side in pixels that the challenge's folder for ``snapnum`` promises (160 kpc across)."""
+    """Side in pixels that the challenge's folder for ``snapnum`` promises (160 kpc across);
+    -1 for a labelled dataset's image (``snapnum`` < 0), whose size is free (at least 128 px)."""
+    if int(snapnum) < 0:
+        return -1
     return SNAPNUM_FOLDERS[folder_for_snapnum(snapnum)][2]
 
 
@@ -193,7 +220,9 @@ def validate_images(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFram
     -------
     pandas.DataFrame
         One row per image: ``ID, image_path, ny, nx, expected_size, shape_ok, n_nonfinite, error``
-        (``error`` is '' for a readable image, else the reader's message). A
+        (``error`` is '' for a readable image, else the reader's message). An image of a labelled
+        dataset (``expected_size`` -1) is ``shape_ok`` when both sides are at least
+        :data:`MIN_IMAGE_SIDE` (the network input is cropped from it). A
         :class:`DatasetWarning` gives the counts of problems, if any.
     """
     rows = []
@@ -207,8 +236,9 @@ def validate_images(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFram
         except DatasetError as err:
             row["error"] = str(err)
         else:
-            row.update(ny=image.shape[0], nx=image.shape[1],
-                       shape_ok=image.shape == (expected, expected),
+            shape_ok = (image.shape == (expected, expected) if expected > 0
+                        else min(image.shape) >= MIN_IMAGE_SIDE)
+            row.update(ny=image.shape[0], nx=image.shape[1], shape_ok=shape_ok,
                        n_nonfinite=int((~np.isfinite(image)).sum()))
         rows.append(row)
     report = pd.DataFrame(rows, columns=["ID", "image_path", "ny", "nx", "expected_size", "shape_ok",
@@ -238,8 +268,15 @@ def find_catalog_file(dataset_dir: str | Path, folder: str) -> Path | None:
     return present[0] if present else None
 
 
+def is_labelled_catalog(columns) -> bool:
+    """True for a labelled catalogue (``ID, label``, see the module docstring), False for the challenge's."""
+    columns = set(columns)
+    return not set(REQUIRED_COLUMNS) <= columns and set(LABELLED_REQUIRED_COLUMNS) <= columns
+
+
 def read_catalog_file(path: str | Path) -> pd.DataFrame:
-    """Read a catalogue (FITS table or CSV) as it is, checking that the required columns exist."""
+    """Read a catalogue (FITS table or CSV) as it is, checking that the required columns exist
+    (the challenge's :data:`REQUIRED_COLUMNS`, or a labelled dataset's ``ID`` and ``label``)."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".csv":
@@ -250,10 +287,12 @@ def read_catalog_file(path: str | Path) -> pd.DataFrame:
             table = table.to_pandas()
     except Exception as err:
         raise DatasetError(f"{path}: cannot read catalogue ({type(err).__name__}: {err})") from err
+    if is_labelled_catalog(table.columns):
+        return table
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise DatasetError(f"{path}: catalogue lacks required column(s) {missing}; "
-                           f"it has {list(table.columns)}")
+        raise DatasetError(f"{path}: catalogue lacks required column(s) {missing} (a labelled dataset "
+                           f"needs {list(LABELLED_REQUIRED_COLUMNS)} instead); it has {list(table.columns)}")
     return table
 
 
@@ -361,6 +400,103 @@ def normalise_catalog(raw: pd.DataFrame, file: str | Path, source_folder: str) -
     return out
 
 
+def normalise_labelled_catalog(raw: pd.DataFrame, file: str | Path, source_folder: str) -> pd.DataFrame:
+    """Normalise a labelled catalogue (``ID, label`` and optional columns; see the module docstring).
+
+    ``label`` must be 0/1. ``stage``, when given, must be one of ``pre, ongoing, post, non`` or
+    empty (unknown); a non-merger's stage is 'non' whatever it says, a stage of 'non' on a merger is
+    an error. Without a stage, a merger whose ``merger_time`` lies in one stage's window gets that
+    stage, otherwise :data:`STAGE_UNKNOWN`. ``merger_time`` is NaN for non-mergers. ``group``
+    (any values; empty = no group) becomes ``sequence_ID`` (0..K-1 in order of first appearance,
+    -1 for none) and is kept as it is in ``group``.
+    """
+    file = Path(file)
+    ids = _as_int(raw["ID"], "ID", file)
+    label = _as_flag(raw["label"], "label", file)
+    n = len(raw)
+    if "merger_time" in raw:
+        merger_time = pd.to_numeric(raw["merger_time"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        not_numbers = np.isnan(merger_time) & raw["merger_time"].notna().to_numpy()
+        _check(not_numbers, ids, file, "rows whose merger_time is not a number (Gyr)")
+        merger_time = np.where(label, merger_time, np.nan)
+    else:
+        merger_time = np.full(n, np.nan)
+    stage = np.where(label, STAGE_UNKNOWN, "non").astype(object)
+    if "stage" in raw:
+        given = raw["stage"].astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=object)
+        bad = ~np.isin(given, list(STAGES) + [""])
+        _check(bad, ids, file, f"rows whose stage is not one of {list(STAGES)} or empty", values=None)
+        _check(label & (given == "non"), ids, file, "mergers (label 1) with stage 'non'")
+        known = label & (given != "")
+        stage[known] = given[known]
+    for name, (lo, hi) in STAGE_WINDOWS_GYR.items():
+        inside = (merger_time >= lo - STAGE_TOLERANCE_GYR) & (merger_time <= hi + STAGE_TOLERANCE_GYR)
+        stage[label & (stage == STAGE_UNKNOWN) & inside] = name
+        if "stage" in raw:
+            _check((stage == name) & np.isfinite(merger_time) & ~inside, ids, file,
+                   f"{name}-mergers whose merger time is outside the stage's window [{lo}, {hi}] Gyr",
+                   values=merger_time)
+    if "redshift" in raw:
+        redshift = pd.to_numeric(raw["redshift"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        _check(np.isnan(redshift) & raw["redshift"].notna().to_numpy(), ids, file,
+               "rows whose redshift is not a number")
+    else:
+        redshift = np.full(n, np.nan)
+    sequence = np.full(n, NO_SEQUENCE, dtype=np.int64)
+    if "group" in raw:
+        codes, _ = pd.factorize(raw["group"], sort=False)  # NaN -> -1
+        sequence = codes.astype(np.int64)
+    out = pd.DataFrame({
+        "ID": ids,
+        "snapnum": np.full(n, -1, dtype=np.int64),
+        "redshift": redshift,
+        "sequence_ID": sequence,
+        "label": label.astype(np.int64),
+        "stage": stage,
+        "merger_time": merger_time.astype(float),
+        "source_folder": source_folder,
+    })
+    consumed = ["ID", "label", "stage", "merger_time", "redshift"]
+    extras = raw.drop(columns=[c for c in consumed if c in raw]).reset_index(drop=True)
+    clashes = [c for c in extras.columns if c in NORMALISED_COLUMNS]
+    if clashes:
+        warnings.warn(f"{file}: catalogue column(s) {clashes} clash with normalised columns; "
+                      f"kept as {['catalog_' + c for c in clashes]}", DatasetWarning, stacklevel=3)
+        extras = extras.rename(columns={c: f"catalog_{c}" for c in clashes})
+    out = pd.concat([out, extras], axis=1)
+    out.attrs["nonmergers_with_merger_info"] = []
+    return out
+
+
+def available_information(frame: pd.DataFrame) -> dict[str, bool]:
+    """Which optional information a catalogue or products images table holds.
+
+    Returns
+    -------
+    dict
+        ``stage``: some merger has a stage (pre/ongoing/post); ``merger_time``: some merger time
+        is finite; ``redshift``: some redshift is finite; ``snapnum``: some object lies in a
+        challenge redshift folder; ``truth``: mock truth columns (``true_*``) are present. A
+        challenge or mock dataset has all but (for the challenge) truth; a labelled dataset only
+        what its table gave.
+    """
+    def finite(column: str) -> bool:
+        return column in frame and bool(np.isfinite(pd.to_numeric(frame[column], errors="coerce")
+                                                    .to_numpy(dtype=float, na_value=np.nan)).any())
+
+    return {"stage": "stage" in frame and bool(frame["stage"].isin(STAGE_FLAGS).any()),
+            "merger_time": finite("merger_time"),
+            "redshift": finite("redshift"),
+            "snapnum": "snapnum" in frame and bool((pd.to_numeric(frame["snapnum"], errors="coerce") >= 0).any()),
+            "truth": any(str(c).startswith("true_") for c in frame.columns)}
+
+
+def not_available(what: str, dataset: str | Path | None = None) -> str:
+    """The one-line note an analysis prints when this dataset lacks ``what`` (e.g. 'merger times')."""
+    where = f" ({Path(dataset).name})" if dataset else ""
+    return f"not available for this dataset{where}: it has no {what}"
+
+
 def _check(bad: np.ndarray, ids: np.ndarray, file: Path, problem: str, values=None) -> None:
     if bad.any():
         detail = "" if values is None else f"; values {_examples(np.round(values[bad], 4))}"
@@ -378,9 +514,11 @@ def index_images(dataset_dir: str | Path, folder: str) -> pd.DataFrame:
     root = (Path(dataset_dir) / folder).resolve()
     rows, unexpected = [], []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        if not _FOLDER_NAME.match(sub.name):
+        if sub.name == LABELLED_IMAGE_FOLDER:
+            pass  # a labelled dataset's one image folder (galmerge.ingest)
+        elif not _FOLDER_NAME.match(sub.name):
             continue
-        if sub.name not in SNAPNUM_FOLDERS:
+        elif sub.name not in SNAPNUM_FOLDERS:
             raise DatasetError(f"{sub}: unknown redshift folder; the challenge has {list(SNAPNUM_FOLDERS)}")
         with os.scandir(sub) as entries:
             for entry in entries:
@@ -421,7 +559,8 @@ def _attach_images(catalog: pd.DataFrame, images: pd.DataFrame, catalog_file: Pa
         dropped["rows_without_image"] += no_image
         dropped["images_without_row"] += no_row
     merged = catalog.merge(images, on="ID", how="inner", validate="one_to_one")  # keeps the dtypes
-    expected = merged["snapnum"].astype(int).map(folder_for_snapnum)
+    expected = merged["snapnum"].astype(int).map(
+        lambda s: LABELLED_IMAGE_FOLDER if s < 0 else folder_for_snapnum(s))
     wrong = expected != merged["image_folder"]
     if wrong.any():
         raise DatasetError(f"{folder_dir}: {int(wrong.sum())} images lie in a folder that does not match their "
@@ -451,7 +590,8 @@ def load_catalog(path: str | Path, split_seed: int = 42, on_missing: str = "rais
         Sorted by ID, index 0..N-1. Columns :data:`NORMALISED_COLUMNS` first: ``ID`` (int64),
         ``split`` ('train'|'validation'|'test'), ``snapnum`` (int), ``redshift`` (TNG snapshot
         redshift), ``sequence_ID`` (int64, -1 for none), ``label`` (1 major merger, 0 otherwise),
-        ``stage`` ('pre'|'ongoing'|'post'|'non'), ``merger_time`` (Gyr, negative before
+        ``stage`` ('pre'|'ongoing'|'post'|'non'; 'unknown' for a labelled dataset's merger of
+        unknown stage; a labelled dataset's ``snapnum`` is -1 and its redshift NaN unless given), ``merger_time`` (Gyr, negative before
         coalescence, NaN for non-mergers), ``image_path`` (absolute), ``source_folder``
         ('train'|'test'); then every other catalogue column. ``attrs`` holds ``dataset``,
         ``split_seed``, ``dropped`` (dict of lists), ``nonmergers_with_merger_info`` (IDs) and
@@ -485,7 +625,8 @@ def load_catalog(path: str | Path, split_seed: int = 42, on_missing: str = "rais
         if duplicated.any():
             raise DatasetError(f"{catalog_file}: {int(raw.loc[duplicated, 'ID'].nunique())} IDs occur more than "
                                f"once ({_examples(sorted(raw.loc[duplicated, 'ID'].unique()))})")
-        catalog = normalise_catalog(raw, catalog_file, folder)
+        normalise = normalise_labelled_catalog if is_labelled_catalog(raw.columns) else normalise_catalog
+        catalog = normalise(raw, catalog_file, folder)
         info += catalog.attrs.get("nonmergers_with_merger_info", [])
         parts.append(_attach_images(catalog, index_images(dataset, folder), catalog_file, folder_dir,
                                     on_missing, dropped))

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from galmerge.data import SPLITS, STAGES, DatasetWarning, load_image
+from galmerge.data import SPLITS, STAGE_UNKNOWN, STAGES, DatasetWarning, load_image
 from galmerge.plotting import power_stretch
 
 #: Redshift bins of Fig 1 (0.1 wide). The first edge is 0.09, not 0.1, because TNG snapshot 91
@@ -26,12 +26,13 @@ STAGE_COLORS = {"pre": "tab:blue", "ongoing": "tab:purple", "post": "tab:orange"
 def count_table(catalog: pd.DataFrame) -> pd.DataFrame:
     """Objects per split (rows train, validation, test, all) and stage / class (columns).
 
-    Columns: ``pre, ongoing, post, non`` (stages), ``mergers`` (label 1), ``non-mergers``
-    (label 0), ``total``.
+    Columns: ``pre, ongoing, post, non`` (stages; ``unknown`` too when a labelled dataset has
+    mergers of unknown stage), ``mergers`` (label 1), ``non-mergers`` (label 0), ``total``.
     """
-    counts = pd.crosstab(catalog["split"], catalog["stage"]).reindex(index=list(SPLITS), columns=list(STAGES),
+    stages = stages_present(catalog)
+    counts = pd.crosstab(catalog["split"], catalog["stage"]).reindex(index=list(SPLITS), columns=stages,
                                                                      fill_value=0)
-    counts["mergers"] = counts[["pre", "ongoing", "post"]].sum(axis=1)
+    counts["mergers"] = counts[[s for s in stages if s != "non"]].sum(axis=1)
     counts["non-mergers"] = counts["non"]
     counts["total"] = counts["mergers"] + counts["non-mergers"]
     counts.loc["all"] = counts.sum()
@@ -97,11 +98,17 @@ def merger_time_histogram(catalog: pd.DataFrame, edges=MERGER_TIME_EDGES) -> pd.
     return out
 
 
+def stages_present(catalog: pd.DataFrame) -> list[str]:
+    """STAGES, plus 'unknown' when a labelled dataset has mergers of unknown stage."""
+    return list(STAGES) + ([STAGE_UNKNOWN] if (catalog["stage"] == STAGE_UNKNOWN).any() else [])
+
+
 def pick_examples(catalog: pd.DataFrame, per_stage: int = 4, seed: int = 0) -> pd.DataFrame:
-    """Up to ``per_stage`` random objects of each stage (fewer where a stage has fewer), in STAGES order."""
+    """Up to ``per_stage`` random objects of each stage (fewer where a stage has fewer), in STAGES order
+    ('unknown' last, for a labelled dataset's mergers of unknown stage)."""
     rng = np.random.default_rng(seed)
     picks = []
-    for stage in STAGES:
+    for stage in stages_present(catalog):
         rows = catalog[catalog["stage"] == stage]
         chosen = rng.choice(len(rows), size=min(per_stage, len(rows)), replace=False)
         picks.append(rows.iloc[np.sort(chosen)])
@@ -160,9 +167,10 @@ def plot_stage_gallery(examples: pd.DataFrame, per_stage: int = 4, exponent: flo
     """Grid of example images, one row per stage, shown with the paper's power-law stretch."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(STAGES), per_stage, figsize=(2.2 * per_stage, 2.4 * len(STAGES)),
+    stages = stages_present(examples)
+    fig, axes = plt.subplots(len(stages), per_stage, figsize=(2.2 * per_stage, 2.4 * len(stages)),
                              squeeze=False)
-    for row, stage in zip(axes, STAGES):
+    for row, stage in zip(axes, stages):
         chosen = examples[examples["stage"] == stage]
         for ax, item in zip(row, list(chosen.itertuples()) + [None] * per_stage):
             ax.set_xticks([])
@@ -173,7 +181,8 @@ def plot_stage_gallery(examples: pd.DataFrame, per_stage: int = 4, exponent: flo
             image = load_image(item.image_path, nonfinite="keep")
             ax.imshow(power_stretch(image, exponent), cmap="gray", origin="lower")
             time = "" if np.isnan(item.merger_time) else f", t={item.merger_time:+.2f} Gyr"
-            ax.set_title(f"{item.ID}\nz={item.redshift:.2f}{time}", fontsize=7)
+            redshift = "" if np.isnan(item.redshift) else f"z={item.redshift:.2f}"
+            ax.set_title(f"{item.ID}\n{redshift}{time}", fontsize=7)
         row[0].set_ylabel(stage if len(chosen) else f"{stage} (none)")
         if not len(chosen):
             row[0].set_axis_on()

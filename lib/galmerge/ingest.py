@@ -1,0 +1,586 @@
+"""Turn a folder of survey cutouts and a ``filename,label`` table into a dataset the pipeline reads.
+
+    python -m galmerge.ingest --images cutouts/ --labels labels.csv --out data/my_cutouts
+    python run_all.py --profile smoke --data data/my_cutouts
+
+The output is a *labelled dataset* in the on-disk layout :func:`galmerge.data.load_catalog`
+reads (see that module's docstring)::
+
+    <out>/train/images/objID_<ID>.fits              one 2-D float32 image per object
+    <out>/catalog_merger_challenge_TNG_train.csv     ID, label, the optional columns, provenance
+    <out>/ingest_problems.csv                        every file or row left out, with the reason
+    <out>/ingest.json                                settings, counts and the policies below
+
+The labels table (CSV) needs ``filename`` (relative to ``--images``) and ``label`` (1 merger,
+0 non-merger). Optional columns, used when present: ``stage`` (pre/ongoing/post/non),
+``merger_time`` (Gyr, negative before coalescence), ``redshift``, ``group`` (objects that must
+stay in one split, like the challenge's ``sequence_ID``), ``pixel_scale`` (arcsec per pixel of
+the file). Every other column is kept in the catalogue (a column named like one the catalogue
+writes itself is kept as ``user_<name>``).
+
+Policies
+--------
+Formats
+    FITS (``.fits``, ``.fit``, ``.fts``, ``.fits.gz``; the first HDU with data, shape (N, M) or
+    (1, N, M)), PNG, JPEG and TIFF (read with Pillow). FITS and floating-point TIFF pixels are
+    taken as linear in flux. Integer PNG/JPEG/TIFF pixels (8 or 16 bit) are *display* images:
+    the survey viewer applied a non-linear stretch (asinh for SDSS and Legacy Survey colour
+    images, Lupton et al. 2004, PASP 116, 133) and clipped to 0-255, so they are recorded with
+    ``linear_flux = False`` and Sérsic parameters fitted on them are not physical (the report
+    says so); the network inputs are still normalised per image as in training.
+Colour
+    A colour image becomes one channel (``--channel``): ``r``, ``g`` or ``b`` (the file's red,
+    green or blue channel) or ``luminance`` (ITU-R BT.601 weights 0.299, 0.587, 0.114, as
+    Pillow's 'L' mode). The default is ``r``, the red channel: in SDSS and HSC gri composites the
+    red channel holds the **i** band (Lupton et al. 2004 map i, r, g to R, G, B), in Legacy
+    Survey grz composites the z band; the longest band is the one closest to the HSC i-band
+    images the paper's networks (and this repository's mock) are trained on. Note that the red
+    channel is *not* the r band. An alpha channel is ignored; a grey image is used as it is.
+Pixel scale and resampling
+    ``--target-scale S`` (arcsec/px, e.g. 0.168 for HSC) resamples every image from its pixel
+    scale (the table's ``pixel_scale`` column, else ``--pixel-scale``) to S by exact pixel-area
+    overlap, which conserves the total flux: the new side is ``round(n * scale / S)`` and the
+    scale actually reached (``pixel_scale_out``) differs from S by less than half a pixel over
+    the image. Without ``--target-scale`` the pixels are kept as they are.
+Size (the 128 px network input)
+    Images are stored whole; the fitting stage fits the whole image and the network sees its
+    central 128 x 128 pixels (``cutout_mode = crop``, every profile's default) or the whole
+    field rebinned to 128 x 128 (``cutout_mode = resample``). An image (after resampling)
+    smaller than 128 px on a side cannot give the crop and is left out with the reason
+    "too small". Non-square images are kept (the crop is central).
+Problems
+    Unreadable file, empty file (0 bytes or no image data), blank image (every pixel equal),
+    non-finite pixels (unless ``--nonfinite zero``), wrong dimensions (not 2-D, not a colour
+    image, a multi-page TIFF), too small, a label that is not 0/1, a filename repeated in the
+    table, a table row without its file, an image file without a row: each is written to
+    ``ingest_problems.csv`` with its reason and printed. By default (``--on-missing raise``) any
+    problem stops the ingest and writes no catalogue; ``--on-missing drop`` leaves those objects
+    out and writes the rest (the problems file and ``ingest.json`` count them). Files in the
+    folder that are not images (other extensions) are listed as ``ignored``, never ingested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from tqdm import tqdm
+
+from galmerge.data import (CATALOG_STEM, LABELLED_IMAGE_FOLDER, LABELLED_OPTIONAL_COLUMNS, MIN_IMAGE_SIDE,
+                           STAGES)
+
+#: File extensions read, by format.
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz")
+RASTER_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
+CHANNELS = ("r", "g", "b", "luminance")
+DEFAULT_CHANNEL = "r"
+#: ITU-R BT.601 luma weights (the ones Pillow's 'L' conversion uses).
+LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
+#: HSC pixel scale (arcsec), the paper's data and the mock's.
+HSC_PIXEL_SCALE = 0.168
+#: Problem kinds of ingest_problems.csv.
+PROBLEMS = ("unreadable", "empty", "blank", "non_finite", "wrong_dimensions", "too_small", "bad_label",
+            "duplicate_row", "row_without_file", "file_without_row", "bad_pixel_scale", "ignored")
+#: Problems that are not objects left out (files that are not images).
+NOT_OBJECTS = ("ignored",)
+#: Columns the catalogue writes itself; a labels-table column of the same name becomes user_<name>.
+WRITTEN_COLUMNS = ("ID", "label", "filename", "file_format", "channel", "linear_flux", "input_ny", "input_nx",
+                   "ny", "nx", "pixel_scale", "pixel_scale_out", "split", "snapnum", "sequence_ID",
+                   "image_path", "source_folder")
+INGEST_FILE = "ingest.json"
+PROBLEMS_FILE = "ingest_problems.csv"
+SIZE_POLICY = (f"the network sees the central {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px of each image after the "
+               "Sérsic fit of the whole image (cutout_mode crop; cutout_mode resample rebins the whole field "
+               f"to {MIN_IMAGE_SIDE} px instead); images under {MIN_IMAGE_SIDE} px on a side are left out")
+CHANNEL_POLICY = ("colour images: the red channel by default, which holds the i band in SDSS/HSC gri composites "
+                  "(Lupton et al. 2004) and z in Legacy Survey grz ones, the band closest to the HSC i band the "
+                  "networks are trained on")
+
+
+class IngestError(ValueError):
+    """The ingest cannot go on (bad arguments, bad labels table, problems with --on-missing raise)."""
+
+
+@dataclass
+class Loaded:
+    """One image as read: the 2-D float32 array and what was learnt about the file."""
+
+    image: np.ndarray
+    file_format: str
+    linear_flux: bool
+    input_shape: tuple[int, int]
+    colour: bool
+
+
+class ImageProblem(Exception):
+    """An image file that cannot be ingested; ``kind`` is one of :data:`PROBLEMS`."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+
+
+# --------------------------------------------------------------------------- reading one image
+
+
+def file_format(path: Path) -> str | None:
+    """'fits', 'png', 'jpeg' or 'tiff' from the file name; None for anything else."""
+    name = path.name.lower()
+    if name.endswith(FITS_SUFFIXES):
+        return "fits"
+    return RASTER_SUFFIXES.get(path.suffix.lower())
+
+
+def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str = "reject") -> Loaded:
+    """Read one cutout (FITS, PNG, JPEG or TIFF) as a 2-D float32 image.
+
+    Parameters
+    ----------
+    path : str or Path
+    channel : {'r', 'g', 'b', 'luminance'}
+        Which channel of a colour image to keep (module docstring); ignored for grey images.
+    nonfinite : {'reject', 'zero'}
+        NaN/inf pixels: an :class:`ImageProblem`, or replaced by 0.
+
+    Returns
+    -------
+    Loaded
+        The image in the file's units (FITS, float TIFF) or display levels (0-255 for 8 bit).
+
+    Raises
+    ------
+    ImageProblem
+        With ``kind`` 'empty', 'unreadable', 'wrong_dimensions', 'non_finite' or 'blank'.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
+    if nonfinite not in ("reject", "zero"):
+        raise ValueError(f"nonfinite must be 'reject' or 'zero', got {nonfinite!r}")
+    path = Path(path)
+    kind = file_format(path)
+    if kind is None:
+        raise ImageProblem("unreadable", f"not an image file name (FITS, PNG, JPEG or TIFF): {path.suffix}")
+    if path.stat().st_size == 0:
+        raise ImageProblem("empty", "empty file (0 bytes)")
+    if kind == "fits":
+        data, linear = _read_fits(path), True
+    else:
+        data, linear = _read_raster(path)
+    input_shape, colour = data.shape[:2], data.ndim == 3
+    if colour:
+        data = _one_channel(data, channel)
+    image = np.asarray(data, dtype=np.float32)
+    bad = ~np.isfinite(image)
+    if bad.all():
+        raise ImageProblem("non_finite", f"every one of the {image.size} pixels is NaN or inf")
+    if bad.any():
+        if nonfinite == "reject":
+            raise ImageProblem("non_finite", f"{int(bad.sum())} of {image.size} pixels are NaN or inf "
+                                             "(--nonfinite zero sets them to 0)")
+        image = np.where(bad, np.float32(0), image)
+    if float(image.max()) == float(image.min()):
+        raise ImageProblem("blank", f"blank image: every pixel is {float(image.min())}")
+    return Loaded(image=image, file_format=kind, linear_flux=linear, input_shape=tuple(int(n) for n in input_shape),
+                  colour=colour)
+
+
+def _read_fits(path: Path) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*truncated.*")  # a truncated file is a corrupt one
+            with fits.open(path, memmap=False) as hdus:
+                data = next((hdu.data for hdu in hdus if hdu.data is not None and hdu.data.size), None)
+    except Exception as err:  # astropy raises OSError, ValueError, TypeError... on bad files
+        raise ImageProblem("unreadable", f"unreadable FITS file ({type(err).__name__}: {err})") from None
+    if data is None:
+        raise ImageProblem("empty", "no HDU holds image data")
+    if data.dtype.fields is not None:
+        raise ImageProblem("wrong_dimensions", "the first HDU with data is a table, not an image")
+    data = np.asarray(data)
+    if data.ndim == 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim != 2:
+        raise ImageProblem("wrong_dimensions", f"FITS image of shape {data.shape}; expected (N, M) or (1, N, M)")
+    return data
+
+
+def _read_raster(path: Path) -> tuple[np.ndarray, bool]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            n_frames = getattr(img, "n_frames", 1)
+            if n_frames > 1:
+                raise ImageProblem("wrong_dimensions", f"{n_frames} frames/pages; expected one image")
+            if img.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
+                img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
+            img.load()
+            data = np.asarray(img)
+    except ImageProblem:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise ImageProblem("unreadable", f"unreadable image ({type(err).__name__}: {err})") from None
+    if data.ndim == 3 and data.shape[2] in (2, 4):  # grey+alpha or RGB+alpha: drop the alpha
+        data = data[..., :-1]
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    if not (data.ndim == 2 or (data.ndim == 3 and data.shape[2] == 3)):
+        raise ImageProblem("wrong_dimensions", f"image of shape {data.shape}; expected grey (N, M) or colour (N, M, 3)")
+    return data, bool(np.issubdtype(data.dtype, np.floating))
+
+
+def _one_channel(data: np.ndarray, channel: str) -> np.ndarray:
+    data = data.astype(np.float32)
+    if channel == "luminance":
+        return np.tensordot(data, np.asarray(LUMINANCE_WEIGHTS, np.float32), axes=([2], [0]))
+    return data[..., "rgb".index(channel)]
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def resample_to_scale(image: np.ndarray, scale: float, target: float) -> tuple[np.ndarray, float]:
+    """Resample ``image`` from ``scale`` to about ``target`` arcsec/px, conserving the total flux.
+
+    Exact pixel-area overlap (:func:`galmerge.sersic.cutout` 'resample', generalised to two
+    sides): each input pixel's value is shared among the output pixels it overlaps in proportion
+    to the overlap area, so the sum over the image is unchanged. The output side along each axis
+    is ``max(1, round(n * scale / target))``.
+
+    Returns
+    -------
+    (image, scale_out)
+        The resampled float32 image and the pixel scale actually reached (arcsec/px, along y).
+    """
+    from galmerge.sersic import _overlap_matrix
+
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(target) and target > 0):
+        raise ValueError(f"pixel scales must be positive numbers, got {scale} -> {target}")
+    ny, nx = image.shape
+    my, mx = (max(1, int(round(n * scale / target))) for n in (ny, nx))
+    rows, cols = _overlap_matrix(ny, my), _overlap_matrix(nx, mx)
+    out = (rows @ image.astype(np.float64) @ cols.T).astype(np.float32)
+    return out, scale * ny / my
+
+
+# --------------------------------------------------------------------------- the labels table
+
+
+def read_labels(path: str | Path) -> pd.DataFrame:
+    """The labels table as written (every column as text first, then the known ones parsed).
+
+    Raises
+    ------
+    IngestError
+        Unreadable table or no ``filename`` / ``label`` column.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except Exception as err:
+        raise IngestError(f"{path}: cannot read the labels table ({type(err).__name__}: {err})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in ("filename", "label") if c not in table.columns]
+    if missing:
+        raise IngestError(f"{path}: the labels table needs columns 'filename' and 'label'; "
+                          f"missing {missing}, it has {list(table.columns)}")
+    if table["filename"].isna().any():
+        rows = np.flatnonzero(table["filename"].isna()) + 2  # 1-based, after the header line
+        raise IngestError(f"{path}: {len(rows)} rows without a filename (lines {rows[:5].tolist()})")
+    table["filename"] = table["filename"].str.strip()
+    return table
+
+
+def _parse_label(value) -> int | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number in (0.0, 1.0) else None
+
+
+def scan_folder(folder: Path) -> list[str]:
+    """Every file under ``folder`` (recursive), as POSIX paths relative to it, sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- the whole ingest
+
+
+def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str = DEFAULT_CHANNEL,
+           pixel_scale: float | None = None, target_scale: float | None = None, on_missing: str = "raise",
+           nonfinite: str = "reject", overwrite: bool = False, progress: bool = True) -> dict:
+    """Ingest a folder of cutouts and a labels table into a labelled dataset (module docstring).
+
+    Parameters
+    ----------
+    images : folder of image files (searched recursively; ``filename`` is relative to it).
+    labels : CSV with ``filename``, ``label`` and optional columns.
+    out : the dataset folder to write (must not exist, be empty, or, with ``overwrite``, be an
+        earlier ingest's output).
+    channel : {'r', 'g', 'b', 'luminance'}
+        Channel of colour images (default 'r', the red channel: the i band of gri composites).
+    pixel_scale : float, optional
+        Pixel scale of the files (arcsec/px) where the table has no ``pixel_scale`` column/value.
+    target_scale : float, optional
+        Resample every image to this pixel scale (arcsec/px; flux-conserving); needs a pixel scale.
+    on_missing : {'raise', 'drop'}
+        Any problem (see module docstring) raises :class:`IngestError` (default; no catalogue is
+        written) or leaves the object out; either way each is listed in ``ingest_problems.csv``.
+    nonfinite : {'reject', 'zero'}
+        Images with NaN/inf pixels are a problem, or those pixels become 0.
+    overwrite : bool
+        Replace an earlier ingest's output folder.
+
+    Returns
+    -------
+    dict
+        The content of ``ingest.json``: settings, counts, the policies, the output paths.
+    """
+    images, labels, out = Path(images), Path(labels), Path(out)
+    if channel not in CHANNELS:
+        raise IngestError(f"--channel must be one of {CHANNELS}, got {channel!r}")
+    if on_missing not in ("raise", "drop"):
+        raise IngestError(f"--on-missing must be 'raise' or 'drop', got {on_missing!r}")
+    if not images.is_dir():
+        raise IngestError(f"--images {images}: no such folder")
+    if not labels.is_file():
+        raise IngestError(f"--labels {labels}: no such file")
+    for name, value in (("--pixel-scale", pixel_scale), ("--target-scale", target_scale)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise IngestError(f"{name} must be a positive number (arcsec/px), got {value}")
+    _prepare_out(out, overwrite)
+
+    table = read_labels(labels)
+    problems: list[dict] = []
+
+    def problem(filename: str, kind: str, reason: str) -> None:
+        problems.append({"filename": filename, "problem": kind, "reason": reason})
+
+    files = scan_folder(images)
+    labels_resolved = labels.resolve()
+    image_files = []
+    for name in files:
+        if file_format(Path(name)) is not None:
+            image_files.append(name)
+        elif (images / name).resolve() != labels_resolved:
+            problem(name, "ignored", "not an image file (FITS, PNG, JPEG, TIFF); not ingested")
+    listed = set(table["filename"])
+    for name in image_files:
+        if name not in listed:
+            problem(name, "file_without_row", f"image file has no row in {labels.name}")
+
+    duplicated = table["filename"].duplicated(keep=False)
+    for name, count in table.loc[duplicated, "filename"].value_counts().sort_index().items():
+        problem(name, "duplicate_row", f"filename appears {count} times in {labels.name}; none is used")
+    table = table[~duplicated].copy()
+    table["_line"] = table.index + 2  # line in the CSV (header is line 1)
+
+    has_scale_column = "pixel_scale" in table.columns
+    if target_scale is not None and pixel_scale is None and not has_scale_column:
+        raise IngestError("--target-scale needs the files' pixel scale: a 'pixel_scale' column in the labels "
+                          "table or --pixel-scale")
+    present = set(image_files)
+    rows, ids = [], 0
+    out_folder = out / "train" / LABELLED_IMAGE_FOLDER
+    out_folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for record in tqdm(table.to_dict("records"), desc="ingesting", unit="image", disable=not progress):
+        name = record["filename"]
+        label = _parse_label(record["label"])
+        if label is None:
+            problem(name, "bad_label", f"label {record['label']!r} (line {record['_line']}) is not 0 or 1")
+            continue
+        if name not in present:
+            reason = "no such file" if not (images / name).exists() else "not an image file name"
+            problem(name, "row_without_file", f"{reason} in {images} (line {record['_line']} of {labels.name})")
+            continue
+        scale = pixel_scale
+        if has_scale_column and pd.notna(record.get("pixel_scale")):
+            try:
+                scale = float(record["pixel_scale"])
+            except ValueError:
+                scale = float("nan")
+            if not (np.isfinite(scale) and scale > 0):
+                problem(name, "bad_pixel_scale", f"pixel_scale {record['pixel_scale']!r} is not a positive number")
+                continue
+        if target_scale is not None and scale is None:
+            problem(name, "bad_pixel_scale", "no pixel_scale for this file (empty in the table, no --pixel-scale)")
+            continue
+        try:
+            loaded = read_image(images / name, channel=channel, nonfinite=nonfinite)
+        except ImageProblem as err:
+            problem(name, err.kind, str(err))
+            continue
+        image, scale_out = loaded.image, scale
+        if target_scale is not None:
+            image, scale_out = resample_to_scale(image, scale, target_scale)
+        if min(image.shape) < MIN_IMAGE_SIDE:
+            after = f" after resampling to {target_scale} arcsec/px" if target_scale is not None else ""
+            problem(name, "too_small", f"{image.shape[0]} x {image.shape[1]} px{after}; the network input is "
+                                       f"{MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px")
+            continue
+        ids += 1
+        rows.append({"record": record, "ID": ids, "label": label, "loaded": loaded, "image": image,
+                     "scale": scale, "scale_out": scale_out})
+
+    problems_frame = pd.DataFrame(problems, columns=["filename", "problem", "reason"])
+    problems_frame.to_csv(out / PROBLEMS_FILE, index=False)
+    left_out = problems_frame[~problems_frame["problem"].isin(NOT_OBJECTS)]
+    summary = _summary(images, labels, out, channel, pixel_scale, target_scale, on_missing, nonfinite,
+                       len(table) + int(duplicated.sum()), len(image_files), rows, problems_frame)
+    if len(left_out) and on_missing == "raise":
+        summary["status"] = "failed"
+        _write_json(out / INGEST_FILE, summary)
+        shutil.rmtree(out / "train", ignore_errors=True)
+        raise IngestError(f"{len(left_out)} problem(s) with the images or the labels table:\n"
+                          + _problem_lines(left_out)
+                          + f"\nall listed in {out / PROBLEMS_FILE}; fix them, or rerun with --on-missing drop "
+                          "to leave these objects out (they stay listed there)")
+    if not rows:
+        summary["status"] = "failed"
+        _write_json(out / INGEST_FILE, summary)
+        raise IngestError(f"no image could be ingested (problems in {out / PROBLEMS_FILE})")
+
+    catalog_rows = []
+    for row in rows:
+        path = out_folder / f"objID_{row['ID']}.fits"
+        _write_image(path, row)
+        written.append(path)
+        catalog_rows.append(_catalog_row(row, channel))
+    catalog = pd.DataFrame(catalog_rows)
+    catalog.to_csv(out / (CATALOG_STEM.format(folder="train") + ".csv"), index=False)
+    summary["status"] = "ok"
+    _write_json(out / INGEST_FILE, summary)
+    return summary
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / INGEST_FILE).exists():
+            raise IngestError(f"--out {out} exists, is not empty and is not an ingest output; choose another folder")
+        if not overwrite:
+            raise IngestError(f"--out {out} holds an earlier ingest; pass --overwrite to replace it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _catalog_row(row: dict, channel: str) -> dict:
+    record, loaded = row["record"], row["loaded"]
+    out = {"ID": row["ID"], "label": row["label"]}
+    for column in LABELLED_OPTIONAL_COLUMNS:
+        if column in record:
+            out[column] = record[column]
+    out.update(filename=record["filename"], file_format=loaded.file_format,
+               channel=channel if loaded.colour else "grey",
+               linear_flux=bool(loaded.linear_flux), input_ny=loaded.input_shape[0], input_nx=loaded.input_shape[1],
+               ny=row["image"].shape[0], nx=row["image"].shape[1],
+               pixel_scale=np.nan if row["scale"] is None else row["scale"],
+               pixel_scale_out=np.nan if row["scale_out"] is None else row["scale_out"])
+    for column, value in record.items():
+        if column in ("_line", "filename", "label", "pixel_scale", *LABELLED_OPTIONAL_COLUMNS):
+            continue  # already written above
+        out[f"user_{column}" if column in WRITTEN_COLUMNS else column] = value
+    return out
+
+
+def _write_image(path: Path, row: dict) -> None:
+    loaded = row["loaded"]
+    header = fits.Header()
+    header["ORIGFILE"] = (str(row["record"]["filename"])[-68:], "file ingested")
+    header["ORIGFMT"] = (loaded.file_format, "format of the file ingested")
+    header["LINFLUX"] = (bool(loaded.linear_flux), "pixels linear in flux (F: display image)")
+    header["LABEL"] = (int(row["label"]), "1 merger, 0 non-merger")
+    if row["scale_out"] is not None and np.isfinite(row["scale_out"]):
+        header["PIXSCALE"] = (float(row["scale_out"]), "arcsec per pixel")
+    tmp = path.with_name(f".{path.name}.tmp")
+    fits.PrimaryHDU(row["image"].astype(np.float32), header=header).writeto(tmp, overwrite=True)
+    tmp.replace(path)
+
+
+def _summary(images, labels, out, channel, pixel_scale, target_scale, on_missing, nonfinite, n_rows, n_files,
+             rows, problems: pd.DataFrame) -> dict:
+    counts = problems["problem"].value_counts().reindex(PROBLEMS, fill_value=0)
+    linear = [bool(r["loaded"].linear_flux) for r in rows]
+    return {
+        "images": str(Path(images).resolve()), "labels": str(Path(labels).resolve()), "out": str(Path(out).resolve()),
+        "channel": channel, "pixel_scale": pixel_scale, "target_scale": target_scale, "on_missing": on_missing,
+        "nonfinite": nonfinite,
+        "n_table_rows": int(n_rows), "n_image_files": int(n_files), "n_ingested": len(rows),
+        "n_mergers": int(sum(r["label"] for r in rows)), "n_nonlinear": int(len(linear) - sum(linear)),
+        "problems": {k: int(v) for k, v in counts.items() if v},
+        "n_left_out": int(problems["problem"].isin([p for p in PROBLEMS if p not in NOT_OBJECTS]).sum()),
+        "size_policy": SIZE_POLICY, "channel_policy": CHANNEL_POLICY,
+        "linear_policy": "FITS and float TIFF are linear in flux; integer PNG/JPEG/TIFF are display images "
+                         "(non-linear stretch, clipped): Sérsic parameters fitted on them are not physical",
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def _problem_lines(problems: pd.DataFrame, n: int = 20) -> str:
+    lines = [f"  {r.filename}: {r.problem}: {r.reason}" for r in problems.head(n).itertuples()]
+    if len(problems) > n:
+        lines.append(f"  ... and {len(problems) - n} more")
+    return "\n".join(lines)
+
+
+def _write_json(path: Path, values: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(values, indent=2, default=str))
+    tmp.replace(path)
+
+
+def read_ingest_info(dataset: str | Path) -> dict | None:
+    """``ingest.json`` of a dataset written by :func:`ingest`, or None for any other dataset."""
+    path = Path(dataset) / INGEST_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m galmerge.ingest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", required=True, type=Path, help="folder of cutouts (searched recursively)")
+    parser.add_argument("--labels", required=True, type=Path, help="CSV with filename,label (+ optional columns)")
+    parser.add_argument("--out", required=True, type=Path, help="dataset folder to write")
+    parser.add_argument("--channel", choices=CHANNELS, default=DEFAULT_CHANNEL,
+                        help="channel of colour images (default r: the red channel, i band of gri composites)")
+    parser.add_argument("--pixel-scale", type=float, help="arcsec/px of the files (when the table has none)")
+    parser.add_argument("--target-scale", type=float,
+                        help=f"resample to this arcsec/px, flux-conserving (e.g. {HSC_PIXEL_SCALE} for HSC)")
+    parser.add_argument("--on-missing", choices=("raise", "drop"), default="raise",
+                        help="any problem stops the ingest (raise, default) or leaves that object out (drop)")
+    parser.add_argument("--nonfinite", choices=("reject", "zero"), default="reject",
+                        help="images with NaN/inf pixels: a problem (default) or those pixels set to 0")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier ingest in --out")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        summary = ingest(args.images, args.labels, args.out, channel=args.channel, pixel_scale=args.pixel_scale,
+                         target_scale=args.target_scale, on_missing=args.on_missing, nonfinite=args.nonfinite,
+                         overwrite=args.overwrite, progress=not args.no_progress)
+    except IngestError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"ingested {summary['n_ingested']} of {summary['n_table_rows']} table rows "
+          f"({summary['n_mergers']} mergers) into {summary['out']}")
+    if summary["n_nonlinear"]:
+        print(f"{summary['n_nonlinear']} display images (8/16-bit PNG/JPEG/TIFF): not linear in flux; "
+              "Sérsic parameters fitted on them are not physical")
+    problems = pd.read_csv(Path(args.out) / PROBLEMS_FILE)
+    if len(problems):
+        print(f"{len(problems)} file(s)/row(s) not ingested (all in {Path(args.out) / PROBLEMS_FILE}):", file=sys.stderr)
+        print(_problem_lines(problems), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""galmerge.ingest: real pixels (crops of scikit-image's Hubble Deep Field) in FITS, PNG and colour
+JPEG with made-up labels, broken files of every kind, the labelled-dataset reader of galmerge.data,
+and an end-to-end smoke run on an ingested folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from PIL import Image
+
+import galmerge.data as gdata
+from galmerge import ingest
+from galmerge.demo_cutouts import hubble_deep_field, write_hdf_cutouts
+
+@pytest.fixture(scope="module")
+def field():
+    return hubble_deep_field()
+
+
+def _crop(field, y, x, size=140):
+    return np.ascontiguousarray(field[y:y + size, x:x + size])
+
+
+# --------------------------------------------------------------------------- reading images
+
+
+def test_colour_jpeg_channels(tmp_path, field):
+    crop = _crop(field, 100, 200)
+    Image.fromarray(crop).save(tmp_path / "a.png")  # lossless, so channels compare exactly
+    red = ingest.read_image(tmp_path / "a.png", channel="r")
+    assert red.image.shape == (140, 140) and red.colour and not red.linear_flux
+    np.testing.assert_array_equal(red.image, crop[..., 0].astype(np.float32))
+    blue = ingest.read_image(tmp_path / "a.png", channel="b").image
+    np.testing.assert_array_equal(blue, crop[..., 2].astype(np.float32))
+    lum = ingest.read_image(tmp_path / "a.png", channel="luminance").image
+    expected = crop.astype(np.float32) @ np.array(ingest.LUMINANCE_WEIGHTS, np.float32)
+    np.testing.assert_allclose(lum, expected, rtol=1e-5)
+    # JPEG is lossy (and subsamples colour): its red channel is still nearer the original red than blue
+    Image.fromarray(crop).save(tmp_path / "a.jpg", quality=95)
+    jpeg = ingest.read_image(tmp_path / "a.jpg").image
+    assert np.abs(jpeg - crop[..., 0]).mean() < 0.5 * np.abs(jpeg - crop[..., 2]).mean()
+
+
+def test_fits_hdu0_and_hdu1_cube_are_linear(tmp_path, field):
+    plane = _crop(field, 0, 0)[..., 0].astype(np.float32) * 0.01
+    fits.PrimaryHDU(plane).writeto(tmp_path / "a.fits")
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(plane[None])]).writeto(tmp_path / "b.fits")
+    for name in ("a.fits", "b.fits"):
+        loaded = ingest.read_image(tmp_path / name)
+        assert loaded.linear_flux and not loaded.colour and loaded.file_format == "fits"
+        np.testing.assert_array_equal(loaded.image, plane)
+
+
+@pytest.mark.parametrize("name, writer, kind", [
+    ("empty.fits", lambda p: p.write_bytes(b""), "empty"),
+    ("text.png", lambda p: p.write_text("not a png"), "unreadable"),
+    ("truncated.fits", lambda p: p.write_bytes(b"SIMPLE  =                    T" + b" " * 50), "unreadable"),
+    ("nan.fits", lambda p: fits.PrimaryHDU(np.where(np.eye(140) > 0, np.nan, 1.0 + np.arange(140.0))).writeto(p),
+     "non_finite"),
+    ("cube.fits", lambda p: fits.PrimaryHDU(np.ones((3, 140, 140), np.float32)).writeto(p), "wrong_dimensions"),
+    ("blank.png", lambda p: Image.fromarray(np.full((140, 140), 7, np.uint8)).save(p), "blank"),
+    ("header_only.fits", lambda p: fits.PrimaryHDU().writeto(p), "empty"),
+])
+def test_broken_files_give_their_reason(tmp_path, name, writer, kind):
+    path = tmp_path / name
+    writer(path)
+    with pytest.raises(ingest.ImageProblem) as err:
+        ingest.read_image(path)
+    assert err.value.kind == kind, str(err.value)
+
+
+def test_nonfinite_zero_option(tmp_path):
+    image = np.arange(140.0 * 140).reshape(140, 140)
+    image[3, 4] = np.nan
+    fits.PrimaryHDU(image).writeto(tmp_path / "n.fits")
+    loaded = ingest.read_image(tmp_path / "n.fits", nonfinite="zero")
+    assert loaded.image[3, 4] == 0 and np.isfinite(loaded.image).all()
+
+
+def test_resampling_conserves_flux(field):
+    image = field[:300, :250, 0].astype(np.float32)
+    out, scale = ingest.resample_to_scale(image, 0.396, 0.168)  # SDSS -> HSC pixels
+    assert out.shape == (round(300 * 0.396 / 0.168), round(250 * 0.396 / 0.168))
+    assert np.isclose(out.sum(dtype=np.float64), image.sum(dtype=np.float64), rtol=1e-5)
+    assert abs(scale - 0.168) / 0.168 < 1 / 300
+    down, _ = ingest.resample_to_scale(image, 0.168, 0.336)  # 2x2 block sums
+    np.testing.assert_allclose(down[0, 0], image[:2, :2].sum(), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- the whole ingest
+
+
+def _broken_folder(root: Path, field) -> Path:
+    """Six good images in three formats plus every kind of problem; returns the labels table."""
+    images = root / "in"
+    (images / "sub").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        crop = _crop(field, 40 * i, 50 * i)
+        name = ["sub/g{}.jpg", "g{}.png", "g{}.fits"][i % 3].format(i)
+        if name.endswith(".fits"):
+            fits.PrimaryHDU(crop[..., 0].astype(np.float32)).writeto(images / name)
+        else:
+            Image.fromarray(crop).save(images / name)
+        rows.append((name, i % 2))
+    (images / "empty.jpg").write_bytes(b"")
+    (images / "garbage.png").write_text("garbage")
+    fits.PrimaryHDU(np.full((140, 140), np.inf, np.float32)).writeto(images / "inf.fits")
+    Image.fromarray(_crop(field, 0, 0, size=60)).save(images / "small.png")
+    Image.fromarray(_crop(field, 300, 300)).save(images / "badlabel.png")
+    Image.fromarray(_crop(field, 310, 300)).save(images / "twice.png")
+    Image.fromarray(_crop(field, 320, 300)).save(images / "orphan.png")
+    (images / "notes.txt").write_text("not an image")
+    rows += [("empty.jpg", 1), ("garbage.png", 0), ("inf.fits", 1), ("small.png", 0), ("badlabel.png", "maybe"),
+             ("twice.png", 1), ("twice.png", 0), ("missing.jpg", 1)]
+    table = pd.DataFrame(rows, columns=["filename", "label"])
+    table["survey"] = "HDF"  # an unknown column, kept
+    table["ID"] = range(len(table))  # a column named like one the catalogue writes: kept as user_ID
+    table.to_csv(root / "labels.csv", index=False)
+    return root / "labels.csv"
+
+
+EXPECTED_PROBLEMS = {"empty.jpg": "empty", "garbage.png": "unreadable", "inf.fits": "non_finite",
+                     "small.png": "too_small", "badlabel.png": "bad_label", "twice.png": "duplicate_row",
+                     "missing.jpg": "row_without_file", "orphan.png": "file_without_row", "notes.txt": "ignored"}
+
+
+def test_ingest_raises_listing_every_problem(tmp_path, field):
+    labels = _broken_folder(tmp_path, field)
+    with pytest.raises(ingest.IngestError) as err:
+        ingest.ingest(tmp_path / "in", labels, tmp_path / "out", progress=False)
+    for name in EXPECTED_PROBLEMS:
+        if name != "notes.txt":
+            assert name in str(err.value)
+    assert "--on-missing drop" in str(err.value)
+    assert not (tmp_path / "out" / "catalog_merger_challenge_TNG_train.csv").exists()
+    problems = pd.read_csv(tmp_path / "out" / ingest.PROBLEMS_FILE)
+    assert dict(zip(problems["filename"], problems["problem"])) == EXPECTED_PROBLEMS
+
+
+def test_ingest_drop_accounts_for_every_file_and_row(tmp_path, field):
+    labels = _broken_folder(tmp_path, field)
+    summary = ingest.ingest(tmp_path / "in", labels, tmp_path / "out", on_missing="drop", progress=False)
+    out = tmp_path / "out"
+    catalog_file = out / "catalog_merger_challenge_TNG_train.csv"
+    written = pd.read_csv(catalog_file)
+    problems = pd.read_csv(out / ingest.PROBLEMS_FILE)
+    assert summary["n_ingested"] == len(written) == 6
+    # every table row and every file is either ingested or listed with its reason
+    table = pd.read_csv(labels)
+    accounted = set(written["filename"]) | set(problems["filename"])
+    assert set(table["filename"]) <= accounted
+    files = {p.relative_to(tmp_path / "in").as_posix() for p in (tmp_path / "in").rglob("*") if p.is_file()}
+    assert files <= accounted
+    assert summary["n_left_out"] == len(EXPECTED_PROBLEMS) - 1
+    assert set(written["file_format"]) == {"jpeg", "png", "fits"}
+    assert written.set_index("file_format")["linear_flux"].groupby(level=0).all().to_dict() == \
+        {"fits": True, "jpeg": False, "png": False}
+    assert (written["survey"] == "HDF").all() and "user_ID" in written
+    # the dataset loads with the pipeline's reader, every image 2-D float32 and big enough
+    catalog = gdata.load_catalog(out)
+    assert len(catalog) == 6 and set(catalog["stage"]) <= {"non", gdata.STAGE_UNKNOWN}
+    assert (catalog["snapnum"] == -1).all() and catalog["redshift"].isna().all()
+    report = gdata.validate_images(catalog, progress=False)
+    assert report["shape_ok"].all() and (report["error"] == "").all()
+    assert not any(gdata.available_information(catalog).values())
+    # an earlier ingest is replaced only when asked
+    with pytest.raises(ingest.IngestError, match="--overwrite"):
+        ingest.ingest(tmp_path / "in", labels, out, on_missing="drop", progress=False)
+    ingest.ingest(tmp_path / "in", labels, out, on_missing="drop", overwrite=True, progress=False)
+
+
+def test_ingest_resamples_to_target_scale(tmp_path, field):
+    labels = write_hdf_cutouts(tmp_path / "in", n=3, size=150, formats=("fits",), seed=1)
+    table = pd.read_csv(labels)
+    table["pixel_scale"] = [0.2, 0.168, 0.1]  # the last would shrink below 128 px
+    table.to_csv(labels, index=False)
+    summary = ingest.ingest(tmp_path / "in", labels, tmp_path / "out", target_scale=0.168 * 1.2,
+                            on_missing="drop", progress=False)
+    written = pd.read_csv(tmp_path / "out" / "catalog_merger_challenge_TNG_train.csv")
+    assert summary["n_ingested"] == 1 and written["ny"].iat[0] == round(150 * 0.2 / (0.168 * 1.2))
+    problems = pd.read_csv(tmp_path / "out" / ingest.PROBLEMS_FILE)
+    assert sorted(problems["problem"]) == ["too_small", "too_small"]
+    with pytest.raises(ingest.IngestError, match="pixel scale"):
+        ingest.ingest(tmp_path / "in", _without_scale(labels, tmp_path), tmp_path / "out2", target_scale=0.168,
+                      progress=False)
+
+
+def _without_scale(labels: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "plain.csv"
+    pd.read_csv(labels).drop(columns="pixel_scale").to_csv(path, index=False)
+    return path
+
+
+def test_cli_exit_codes(tmp_path, field):
+    labels = _broken_folder(tmp_path, field)
+    assert ingest.main(["--images", str(tmp_path / "in"), "--labels", str(labels), "--out", str(tmp_path / "o"),
+                        "--no-progress"]) == 2
+    assert ingest.main(["--images", str(tmp_path / "in"), "--labels", str(labels), "--out", str(tmp_path / "o"),
+                        "--no-progress", "--on-missing", "drop", "--overwrite", "--channel", "luminance"]) == 0
+    assert json.loads((tmp_path / "o" / ingest.INGEST_FILE).read_text())["channel"] == "luminance"
+
+
+# --------------------------------------------------------------------------- labelled catalogues
+
+
+def test_labelled_catalogue_optional_columns_and_groups(tmp_path, field):
+    labels = write_hdf_cutouts(tmp_path / "in", n=24, size=130, formats=("png",), seed=2)
+    table = pd.read_csv(labels)
+    table["label"] = [1, 0] * 12
+    table["stage"] = ["pre", "", "post", ""] * 6  # empty: unknown (for a merger) / non
+    table["merger_time"] = [-0.5, None, None, None] * 6
+    table["redshift"] = np.linspace(0.1, 0.9, 24)
+    table["group"] = [f"pair{i // 3}" for i in range(24)]  # groups of 3 must stay together
+    table.to_csv(labels, index=False)
+    ingest.ingest(tmp_path / "in", labels, tmp_path / "out", progress=False)
+    catalog = gdata.load_catalog(tmp_path / "out", split_seed=5)
+    assert catalog.groupby("group")["split"].nunique().max() == 1
+    assert set(catalog["stage"]) == {"pre", "post", "non"}
+    assert np.allclose(catalog.loc[catalog["stage"] == "pre", "merger_time"], -0.5)
+    assert catalog.loc[catalog["label"] == 0, "merger_time"].isna().all()
+    info = gdata.available_information(catalog)
+    assert info["stage"] and info["merger_time"] and info["redshift"] and not info["snapnum"]
+
+
+def test_labelled_catalogue_rejects_inconsistent_rows(tmp_path):
+    folder = tmp_path / "ds"
+    (folder / "train" / "images").mkdir(parents=True)
+    for i in (1, 2):
+        fits.PrimaryHDU(np.random.default_rng(i).normal(size=(130, 130)).astype(np.float32)).writeto(
+            folder / "train" / "images" / f"objID_{i}.fits")
+    catalog_file = folder / "catalog_merger_challenge_TNG_train.csv"
+    pd.DataFrame({"ID": [1, 2], "label": [1, 2]}).to_csv(catalog_file, index=False)
+    with pytest.raises(gdata.DatasetError, match="label must be 0/1"):
+        gdata.load_catalog(folder)
+    pd.DataFrame({"ID": [1, 2], "label": [1, 0], "stage": ["non", "non"]}).to_csv(catalog_file, index=False)
+    with pytest.raises(gdata.DatasetError, match="stage 'non'"):
+        gdata.load_catalog(folder)
+    pd.DataFrame({"ID": [1, 2], "label": [1, 0], "stage": ["post", ""], "merger_time": [-0.5, None]}).to_csv(
+        catalog_file, index=False)
+    with pytest.raises(gdata.DatasetError, match="outside the stage's window"):
+        gdata.load_catalog(folder)
+    pd.DataFrame({"ID": [1], "label": [1]}).to_csv(catalog_file, index=False)
+    with pytest.raises(gdata.DatasetError, match="have no row"):
+        gdata.load_catalog(folder)
+    assert len(gdata.load_catalog(folder, on_missing="drop")) == 1
