@@ -1,4 +1,4 @@
-"""Benchmark of the Sérsic fitting stage, galmerge.stage.run_fitting_stage (issue 3).
+"""Benchmark of the Sérsic fitting stage, galmerge.fitting.run_fitting_stage (issue 3).
 
 On a fixed mock set (``python -m galmerge.mock --n 40 --seed 3``, generated if missing), prints for
 a local Dask cluster of 1 and of 2 worker processes (one thread each):
@@ -41,8 +41,8 @@ def worker_peak_rss_mib() -> float:
 def warm_up() -> bool:
     """Import what the fits use, so that the first task does not pay for it."""
     import galmerge.data  # noqa: F401
+    import galmerge.fitting  # noqa: F401
     import galmerge.sersic  # noqa: F401
-    import galmerge.stage  # noqa: F401
     return True
 
 
@@ -58,7 +58,7 @@ def ensure_mock(path: Path, n: int, seed: int) -> Path:
 def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all") -> dict:
     from distributed import Client, LocalCluster
 
-    from galmerge.stage import run_fitting_stage
+    from galmerge.fitting import run_fitting_stage
 
     single = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="2GiB",

@@ -152,7 +152,8 @@ def main(argv=None) -> None:
         with Products(path) as products:
             rows = products.rows("train")
             print(f"{len(rows)} training images from {path}, input kind {args.kind}")
-            print(f"pipeline alone (no model): {pipeline_alone(products, rows, args.kind, args.batch_size):.0f} images/s")
+            alone = pipeline_alone(products, rows, args.kind, args.batch_size)
+            print(f"pipeline alone (no model): {alone:.0f} images/s")
             results = [compare(products, rows, args.kind, f, d, args.batch_size, args.steps, args.repeats)
                        for f, d in args.widths]
             if not args.skip_paper and not gpus:

@@ -42,8 +42,8 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 import galmerge.data as gdata
-from galmerge import baseline
 import galmerge.datasummary as summary
+from galmerge import baseline
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 

@@ -22,7 +22,7 @@
 #    **residual** is image − model, made on the full-size image;
 # 4. only then are raw, model and residual brought to the CNN's 128 × 128 pixels.
 #
-# The stage (`galmerge.stage.run_fitting_stage`) runs the fits in parallel with Dask, writes each
+# The stage (`galmerge.fitting.run_fitting_stage`) runs the fits in parallel with Dask, writes each
 # finished image at once (an interrupted run resumes where it stopped) and consolidates the
 # products that training reads (`galmerge.products`). The per-image function and its policies
 # (noise model, flag policy, statuses) are documented in `galmerge.sersic`.
@@ -48,7 +48,7 @@ from IPython.display import display
 from photutils.segmentation import SegmentationImage
 
 import galmerge.data as gdata
-from galmerge import stage
+from galmerge import fitting
 from galmerge.plotting import power_stretch, save_figure
 from galmerge.runs import RunPaths, update_summary
 from galmerge.sersic import fit_image
@@ -73,7 +73,7 @@ psf = gdata.load_psf(data_dir)
 print(f"{len(catalog)} images; PSF: {'none' if psf is None else psf.shape}; cutout_mode={cutout_mode!r}; "
       f"workers: {scheduler_address or fit_workers}")
 t0 = time.perf_counter()
-products = stage.run_fitting_stage(catalog, paths.products, psf=psf, n_workers=fit_workers,
+products = fitting.run_fitting_stage(catalog, paths.products, psf=psf, n_workers=fit_workers,
                                    scheduler_address=scheduler_address, cutout_mode=cutout_mode,
                                    fit_region=fit_region, min_fit_area=min_fit_area)
 stage_seconds = time.perf_counter() - t0
@@ -92,9 +92,9 @@ print(f"stage: {stage_seconds:.0f} s in this session; {len(images)} images, {len
 # r_e and n, which statmorph does not flag; they would paint a halo over the whole model).
 
 # %%
-status = stage.status_table(images)
-flags = stage.flag_table(images, sources)
-exclusions = stage.exclusion_table(sources)
+status = fitting.status_table(images)
+flags = fitting.flag_table(images, sources)
+exclusions = fitting.exclusion_table(sources)
 status.to_csv(paths.table("sersic_fit_status"))
 flags.to_csv(paths.table("sersic_flags"))
 exclusions.to_csv(paths.table("sersic_exclusions"))
@@ -204,14 +204,14 @@ used.groupby("label")[list(columns)].median()
 # %%
 truth_summary = None
 if "true_main_n" in images.columns:
-    matched, truth_summary = stage.truth_comparison(images)
+    matched, truth_summary = fitting.truth_comparison(images)
     # the primary should be the mock's main galaxy: the fitted centre within 3 px of the true one
     near = np.hypot(matched["sersic_xc"] - matched["true_main_x"], matched["sersic_yc"] - matched["true_main_y"]) < 3
     print(f"primary centred on the main galaxy (< 3 px) in {near.mean():.1%} of {len(matched)} images")
     truth_summary.to_csv(paths.table("sersic_vs_truth"))
     display(truth_summary)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, (fit, true) in zip(axes, stage.TRUTH_PAIRS.items()):
+    for ax, (fit, true) in zip(axes, fitting.TRUTH_PAIRS.items()):
         for label, name in ((1, "mergers"), (0, "non-mergers")):
             part = matched[matched["label"] == label]
             ax.scatter(part[true], part[fit], s=6, alpha=0.5, label=name)

@@ -64,10 +64,9 @@ train_seed = 1
 
 # %%
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
-import pandas as pd
 import tensorflow as tf
 from IPython.display import display
+from matplotlib.ticker import MaxNLocator
 
 from galmerge import cnn, training
 from galmerge.plotting import network_style, save_figure

@@ -34,7 +34,6 @@ figures_dir = "../figures/quick-mock_quick"
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
 from galmerge import evaluation as ev

@@ -43,6 +43,7 @@ def test_logistic_regression_learns_a_separable_toy():
         baseline.fit_baseline(feats, np.zeros(100))
 
 
+@pytest.mark.slow
 def test_run_baseline_on_a_tiny_mock(tmp_path):
     data = pytest.importorskip("galmerge.data")
     from galmerge.mock import generate_mock

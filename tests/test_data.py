@@ -9,11 +9,19 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from conftest import write_fake_image
 
 from galmerge.cosmology import SNAPSHOT_REDSHIFTS
-from galmerge.data import (NORMALISED_COLUMNS, DatasetError, DatasetWarning, assign_splits, load_catalog,
-                           load_image, load_psf, validate_images)
-from conftest import write_fake_image
+from galmerge.data import (
+    NORMALISED_COLUMNS,
+    DatasetError,
+    DatasetWarning,
+    assign_splits,
+    load_catalog,
+    load_image,
+    load_psf,
+    validate_images,
+)
 
 
 def _catalog_file(dataset: Path, folder: str = "train") -> Path:

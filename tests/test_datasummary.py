@@ -7,14 +7,20 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from galmerge.data import DatasetWarning, load_catalog  # noqa: E402
-from galmerge.datasummary import (count_table, merger_time_histogram, pick_examples,  # noqa: E402
-                                  plot_merger_time_distribution, plot_redshift_distribution,
-                                  plot_stage_gallery, redshift_histogram, summary_counts)
+from galmerge.datasummary import (  # noqa: E402
+    count_table,
+    merger_time_histogram,
+    pick_examples,
+    plot_merger_time_distribution,
+    plot_redshift_distribution,
+    plot_stage_gallery,
+    redshift_histogram,
+    summary_counts,
+)
 
 
 @pytest.fixture

@@ -215,6 +215,7 @@ def test_balanced_bins_use_equal_classes(test_frame):
     assert table["mean"].between(0, 1).all() and (table["n_draws"] == 4).all()
 
 
+@pytest.mark.slow
 def test_figures_build_for_a_subset_of_networks(run, test_frame):
     table1 = ev.overall_table(test_frame)
     figures = [

@@ -28,6 +28,7 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_whatever_the_workers(mock48, tmp_path):
     out, _ = mock48
     again = tmp_path / "again"
@@ -37,6 +38,7 @@ def test_same_seed_gives_identical_files_whatever_the_workers(mock48, tmp_path):
     assert [k for k in first if first[k] != second[k]] == []
 
 
+@pytest.mark.slow
 def test_other_seed_gives_other_images(tmp_path):
     a = generate_mock(tmp_path / "a", n=6, seed=1, workers=1, progress=False)
     b = generate_mock(tmp_path / "b", n=6, seed=2, workers=1, progress=False)

@@ -8,10 +8,10 @@ import pytest
 from astropy.io import fits
 from astropy.modeling.models import Sersic2D
 
+from galmerge.fitting import stage_config
 from galmerge.predict import main, predict
 from galmerge.products import write_products
 from galmerge.runs import RunPaths
-from galmerge.stage import stage_config
 from galmerge.training import train_network
 
 
@@ -54,6 +54,7 @@ def cutouts(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_good_files_scored_broken_files_listed(tiny_run, cutouts):
     table = predict(tiny_run, [cutouts], progress=False)
     by_name = {p.split("/")[-1]: row for p, row in zip(table["file"], table.to_dict("records"))}
@@ -71,6 +72,7 @@ def test_good_files_scored_broken_files_listed(tiny_run, cutouts):
         assert row["message"]
 
 
+@pytest.mark.slow
 def test_scores_match_the_training_pipeline(tiny_run, tmp_path):
     """A 128x128 cutout scored by predict equals the saved test score of the same image."""
     from galmerge.products import Products
@@ -84,6 +86,7 @@ def test_scores_match_the_training_pipeline(tiny_run, tmp_path):
     assert table.loc[0, "score_raw"] == pytest.approx(saved.loc[image_id, "score"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_writes_csv_and_reports_broken(tiny_run, cutouts, tmp_path, capsys):
     out = tmp_path / "scores.csv"
     code = main(["--models", str(tiny_run), "--images", str(cutouts), "--out", str(out), "--no-progress"])

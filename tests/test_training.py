@@ -148,6 +148,7 @@ def test_empty_split_is_an_error(tmp_path):
 
 # --- training and its outputs ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_writes_every_output(trained, products_dir):
     result, out = trained
     assert training.is_finished(out)
@@ -166,6 +167,7 @@ def test_training_writes_every_output(trained, products_dir):
     assert set(result.summary()) == {"val_accuracy_best", "test_accuracy_at_0.5", "best_epoch", "n_params", "seconds"}
 
 
+@pytest.mark.slow
 def test_best_epoch_is_the_highest_validation_accuracy_and_its_weights_are_kept(trained):
     result, out = trained
     history = pd.read_csv(out / "history.csv")
@@ -179,11 +181,13 @@ def test_best_epoch_is_the_highest_validation_accuracy_and_its_weights_are_kept(
     assert rescored == pytest.approx(best["val_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_training_learns_the_synthetic_difference(trained):
     result, _ = trained
     assert result.val_accuracy_best >= 0.75, result.history
 
 
+@pytest.mark.slow
 def test_reloaded_model_reproduces_the_saved_scores(trained, products_dir):
     _, out = trained
     model = training.load_network(out)
@@ -200,6 +204,7 @@ def test_reloaded_model_reproduces_the_saved_scores(trained, products_dir):
             training.predict_scores(model, products, rows, "stack")
 
 
+@pytest.mark.slow
 def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
     result, out = trained
     again = training.train_network(products_dir, "raw", out, epochs=5, seed=3, **TINY)
@@ -210,6 +215,7 @@ def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
     assert "epochs" in training._changed(out, {**parameters, "epochs": 6})
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_scores_on_stacked_input(products_dir, tmp_path):
     runs = [training.train_network(products_dir, "stack", tmp_path / f"run{i}", epochs=1, seed=11, **TINY)
             for i in range(2)]

@@ -8,7 +8,7 @@ Modules (one idea each):
 - :mod:`galmerge.data`       read a dataset in the merger-challenge layout, assign splits
 - :mod:`galmerge.mock`       write a physically grounded mock dataset in that layout
 - :mod:`galmerge.sersic`     SEP segmentation + statmorph Sérsic fit of every source of one image
-- :mod:`galmerge.stage`      the fitting stage over a dataset (Dask, resumable)
+- :mod:`galmerge.fitting`    the fitting stage over a dataset (Dask, resumable)
 - :mod:`galmerge.products`   the on-disk products of the fitting stage (cubes + tables)
 - :mod:`galmerge.cnn`        the paper's network
 - :mod:`galmerge.training`   tf.data input pipeline and training loop

@@ -31,7 +31,7 @@ Where this module departs from the paper's text, and why:
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 #: Trainable parameters the paper quotes for its network (Sect. 3.2.2); see the module docstring.
 PAPER_QUOTED_TRAINABLE_PARAMS = 8_186_113

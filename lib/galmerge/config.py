@@ -7,8 +7,9 @@ notebook opened by hand runs the quick profile; ``run_all.py`` injects the chose
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

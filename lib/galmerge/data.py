@@ -61,8 +61,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -689,11 +689,12 @@ def assign_splits(catalog: pd.DataFrame, seed: int = 42,
     Without a ``test`` source folder the groups are shuffled and cut at ``fractions`` of the
     objects (75:15:10). With ``stratify`` (default) and a ``label`` column, mergers' and
     non-mergers' groups are cut separately, so each split has the dataset's class balance (long
-    merger sequences would otherwise make small validation sets lopsided). When ``catalog['source_folder']`` has 'test' rows (the dataset's own
-    ``test/``), those stay the test set and validation is carved out of the train folder with
-    fraction ``f_val / (f_train + f_val)`` (15/90), grouped. A sequence present in both folders
-    would cross splits: its train-folder rows also go to 'test', with a :class:`DatasetWarning`;
-    their IDs are listed in ``catalog.attrs['moved_to_test']``.
+    merger sequences would otherwise make small validation sets lopsided). When
+    ``catalog['source_folder']`` has 'test' rows (the dataset's own ``test/``), those stay the
+    test set and validation is carved out of the train folder with fraction
+    ``f_val / (f_train + f_val)`` (15/90), grouped. A sequence present in both folders would cross
+    splits: its train-folder rows also go to 'test', with a :class:`DatasetWarning`; their IDs
+    are listed in ``catalog.attrs['moved_to_test']``.
 
     Parameters
     ----------

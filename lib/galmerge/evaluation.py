@@ -18,8 +18,8 @@ Tables 1 and 2 are in per cent, like the paper's; every other table holds fracti
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -640,8 +640,8 @@ def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre
     categories = table["bin"].cat.categories
     positions = np.arange(len(categories)) if x is None else np.asarray(x, dtype=float)
     kinds = list(dict.fromkeys(table["kind"]))
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6, 0.55 * len(categories) + 2), max(3.6, 2.4 * len(metrics))),
-                             sharex=True, squeeze=False)
+    figsize = (max(6, 0.55 * len(categories) + 2), max(3.6, 2.4 * len(metrics)))
+    fig, axes = plt.subplots(len(metrics), 1, figsize=figsize, sharex=True, squeeze=False)
     offsets = (np.arange(len(kinds)) - (len(kinds) - 1) / 2) * 0.04 * (np.ptp(positions) / max(len(positions) - 1, 1)
                                                                       if len(positions) > 1 else 1)
     for ax, metric in zip(axes[:, 0], metrics):

@@ -37,8 +37,8 @@ from __future__ import annotations
 import concurrent.futures
 import warnings
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -247,8 +247,8 @@ def background_stats(plane: np.ndarray, sigma: float = 3.0, maxiters: int = 10,
     NaNs are ignored; when the sources would mask over 90 % of the image the first pass is kept.
     """
     from photutils.segmentation import detect_sources
-    from photutils.utils.exceptions import NoDetectionsWarning
     from photutils.utils import circular_footprint
+    from photutils.utils.exceptions import NoDetectionsWarning
 
     plane = np.asarray(plane, dtype=np.float64)
     if plane.ndim != 2:
@@ -373,7 +373,7 @@ def load_test_scores(run_dir, kinds: Sequence[str]) -> pd.DataFrame:
         lost = len(wide) + len(table) - 2 * len(merged)
         if lost:
             warnings.warn(f"{path}: {lost} test galaxies are not scored by every network; "
-                          "only those scored by all are used for the occlusion categories")
+                          "only those scored by all are used for the occlusion categories", stacklevel=2)
         wide = merged
     labels = wide[[f"label_{k}" for k in kinds]].to_numpy()
     if (labels != labels[:, :1]).any():
@@ -414,7 +414,7 @@ def load_thresholds(run_dir, kinds: Sequence[str]) -> pd.DataFrame:
                          f"precision = recall on {validation}"))
             continue
         warnings.warn(f"no threshold for {kind!r} in {table_path} and no {validation}: "
-                      f"using {DEFAULT_THRESHOLD}")
+                      f"using {DEFAULT_THRESHOLD}", stacklevel=2)
         rows.append((kind, DEFAULT_THRESHOLD, "default 0.5 (no threshold table, no validation scores)"))
     return pd.DataFrame(rows, columns=["kind", "threshold", "source"])
 

@@ -19,8 +19,8 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,7 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
     cubes : dict
         ``raw``, ``model``, ``residual``: (n_files, 128, 128) float32 (zeros for unreadable files).
     """
-    from galmerge.stage import fit_catalog_image
+    from galmerge.fitting import fit_catalog_image
 
     rows, cubes = [], {"raw": [], "model": [], "residual": []}
     for index, path in enumerate(tqdm(files, desc="Sérsic fits", unit="image", disable=not progress)):
@@ -157,7 +157,8 @@ def main(argv=None) -> int:
     parser.add_argument("--images", required=True, nargs="+", help="FITS files and/or folders of them")
     parser.add_argument("--out", required=True, type=Path, help="output CSV")
     parser.add_argument("--psf", type=Path, help="PSF image (FITS) of the new cutouts")
-    parser.add_argument("--kinds", nargs="+", choices=list(KIND_CHANNELS), help="networks to use (default: all trained)")
+    parser.add_argument("--kinds", nargs="+", choices=list(KIND_CHANNELS),
+                        help="networks to use (default: all trained)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:

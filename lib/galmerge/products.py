@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -64,7 +64,8 @@ class Products:
         if not self.path.is_dir():
             raise ProductsError(f"{self.path}: no products folder; run the fitting stage (01_sersic_fitting) first")
         if not is_complete(self.path):
-            raise ProductsError(f"{self.path}: products are incomplete (no {COMPLETE_MARK} mark); re-run the fitting stage")
+            raise ProductsError(f"{self.path}: products are incomplete (no {COMPLETE_MARK} mark); "
+                                "re-run the fitting stage")
         self.images = pd.read_parquet(self.path / IMAGES_FILE)
         self.sources = pd.read_parquet(self.path / SOURCES_FILE)
         self._h5 = None

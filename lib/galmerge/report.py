@@ -140,7 +140,8 @@ def judge_conclusions(table1: pd.DataFrame, table2: pd.DataFrame) -> list[Verdic
     err = {k: _accuracy_half_width(acc[k], n[k]) for k in needed}
     first = _both(_difference_verdict(acc["raw"], err["raw"], acc["model"], err["model"]),
                   _difference_verdict(acc["raw"], err["raw"], acc["residual"], err["residual"]))
-    evidence = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {acc[k]:.1f}±{err[k]:.1f} %" for k in ("raw", "model", "residual"))
+    evidence = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {acc[k]:.1f}±{err[k]:.1f} %"
+                         for k in ("raw", "model", "residual"))
     verdicts = [Verdict(CONCLUSIONS[0], first, f"accuracy {evidence} (paper: 74, 70, 68)")]
 
     def stage_claim(stage: str, better: str, worse: str) -> str:
@@ -182,7 +183,8 @@ def load_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name, columns in (("table1", TABLE1_COLUMNS), ("table2", TABLE2_COLUMNS)):
         path = paths.table(name)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run the evaluation notebooks (03_evaluate, 05_merger_time) first")
+            raise FileNotFoundError(f"{path}: missing; run the evaluation notebooks "
+                                    "(03_evaluate, 05_merger_time) first")
         table = pd.read_csv(path, index_col="kind")
         missing = [c for c in columns if c not in table.columns]
         if missing:
@@ -228,7 +230,8 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
         lines += ["Dataset: " + ", ".join(f"{k} = {v}" for k, v in shown.items()), ""]
     lines += ["## Table 1: overall performance on the test set (per cent)", "",
               _markdown_table(beside_paper(table1, PAPER_TABLE1)), "",
-              "## Table 2: fraction of mergers correctly classified, by stage (per cent, bootstrap mean ± upper-mean)", "",
+              "## Table 2: fraction of mergers correctly classified, by stage "
+              "(per cent, bootstrap mean ± upper-mean)", "",
               _markdown_table(beside_paper(table2, PAPER_TABLE2)), "",
               "## The paper's conclusions on this run", ""]
     chance = networks_at_chance(table1)

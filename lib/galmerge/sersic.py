@@ -65,7 +65,8 @@ SERSIC_PARAMS = ("sersic_amplitude", "sersic_rhalf", "sersic_n", "sersic_xc", "s
 #: Columns of :attr:`FitResult.sources`, in order.
 SOURCE_COLUMNS = ("label", "x_centroid", "y_centroid", "area", "flux", "contains_centre",
                   "is_primary", *SERSIC_PARAMS, "sersic_chi2_dof", "flag", "flag_sersic",
-                  "used_in_model", "exclusion", "model_flux_ratio", "chi_mean", "chi_rms", "error", "warnings", "time_statmorph_s")
+                  "used_in_model", "exclusion", "model_flux_ratio", "chi_mean", "chi_rms", "error", "warnings",
+                  "time_statmorph_s")
 
 #: Defaults of the detection options (SEP's names); any of them can be passed to fit_image.
 DETECTION_DEFAULTS = dict(thresh=1.5, minarea=5, deblend_nthresh=32, deblend_cont=0.005,
@@ -264,7 +265,8 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, flag_policy
     large = sources["area"].to_numpy() >= (min_fit_area or 0)
     fits = [_fit_source(data, segmap, int(label), bad, sigma, gain, psf, seed, statmorph_options,
                         statmorph_mode) if fit and big
-            else _skipped(f"segment outside fit_box {tuple(fit_box)}" if not fit else f"area < min_fit_area {min_fit_area}")
+            else _skipped(f"segment outside fit_box {tuple(fit_box)}" if not fit
+                          else f"area < min_fit_area {min_fit_area}")
             for label, fit, big in zip(sources["label"], inside, large)]
     t_statmorph = time.perf_counter() - t0
     for column in fits[0]:

@@ -44,6 +44,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets

@@ -1,4 +1,4 @@
-"""galmerge.stage: the fitting stage over a dataset (products contract, resume, bad inputs, Dask)."""
+"""galmerge.fitting: the fitting stage over a dataset (products contract, resume, bad inputs, Dask)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import write_fake_image
-from galmerge import stage
+
+from galmerge import fitting
 from galmerge.data import load_catalog, load_psf
+from galmerge.fitting import StageError, run_fitting_stage
 from galmerge.products import KINDS, Products, is_complete
-from galmerge.stage import StageError, run_fitting_stage
 
 #: tiny images, resampled to 128 (crop needs >= 128 px): the plumbing, not the science
 FAST = dict(cutout_mode="resample", n_workers=0, progress=False)
@@ -34,6 +34,7 @@ def _assert_same_products(a: Products, b: Products) -> None:
         pd.testing.assert_frame_equal(left[columns], right[columns])
 
 
+@pytest.mark.slow
 def test_products_hold_every_image_once_in_catalogue_order(dataset, tmp_path):
     _, catalog, psf = dataset
     products = run_fitting_stage(catalog, tmp_path / "products", psf=psf, **FAST)
@@ -54,11 +55,12 @@ def test_products_hold_every_image_once_in_catalogue_order(dataset, tmp_path):
     assert np.abs(model).sum() > 0
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_identical_products(dataset, tmp_path, monkeypatch):
     _, catalog, psf = dataset
     clean = run_fitting_stage(catalog, tmp_path / "clean", psf=psf, **FAST)
 
-    real = stage.fit_catalog_image
+    real = fitting.fit_catalog_image
     calls = []
 
     def dies_after_two(*args, **kwargs):
@@ -67,7 +69,7 @@ def test_interrupted_run_resumes_to_identical_products(dataset, tmp_path, monkey
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stage, "fit_catalog_image", dies_after_two)
+    monkeypatch.setattr(fitting, "fit_catalog_image", dies_after_two)
     with pytest.raises(KeyboardInterrupt):
         run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, **FAST)
     parts = sorted((tmp_path / "resumed" / "parts").glob("*.npz"))
@@ -75,12 +77,13 @@ def test_interrupted_run_resumes_to_identical_products(dataset, tmp_path, monkey
     with pytest.raises(Exception, match="incomplete"):
         Products(tmp_path / "resumed")
 
-    monkeypatch.setattr(stage, "fit_catalog_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(fitting, "fit_catalog_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     resumed = run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, **FAST)
     assert sorted(calls) == sorted(catalog["ID"].tolist())  # each image fitted exactly once overall
     _assert_same_products(clean, resumed)
 
 
+@pytest.mark.slow
 def test_limit_runs_in_slices_and_finished_products_are_reused(dataset, tmp_path, monkeypatch):
     _, catalog, psf = dataset
     assert run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=3, **FAST) is None
@@ -91,11 +94,12 @@ def test_limit_runs_in_slices_and_finished_products_are_reused(dataset, tmp_path
     def must_not_fit(*args, **kwargs):
         raise AssertionError("finished products must be reused, not refitted")
 
-    monkeypatch.setattr(stage, "fit_catalog_image", must_not_fit)
+    monkeypatch.setattr(fitting, "fit_catalog_image", must_not_fit)
     again = run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
     _assert_same_products(products, again)
 
 
+@pytest.mark.slow
 def test_other_options_are_refused_unless_forced(dataset, tmp_path):
     _, catalog, psf = dataset
     run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=1, **FAST)
@@ -107,6 +111,7 @@ def test_other_options_are_refused_unless_forced(dataset, tmp_path):
         run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
 
 
+@pytest.mark.slow
 def test_bad_images_get_a_status_and_the_run_carries_on(make_fake_dataset, tmp_path):
     root = make_fake_dataset("bad", n=6, seed=5, image_size=64)
     catalog = load_catalog(root)
@@ -130,6 +135,7 @@ def test_bad_images_get_a_status_and_the_run_carries_on(make_fake_dataset, tmp_p
     assert len(products) == len(catalog) and not products.cube("model")[:4].any()
 
 
+@pytest.mark.slow
 def test_dask_workers_give_the_same_products_as_in_process(make_fake_dataset, tmp_path):
     root = make_fake_dataset("dask", n=2, seed=6, image_size=64)
     catalog, psf = load_catalog(root), load_psf(root)
@@ -152,6 +158,6 @@ def test_catalogue_problems_are_clear_errors(dataset, tmp_path):
 
 
 def test_crop_fit_box_is_the_central_crop_grown_by_the_margin():
-    assert stage.crop_fit_box((320, 320)) == (96 - stage.FIT_MARGIN, 224 + stage.FIT_MARGIN,
-                                              96 - stage.FIT_MARGIN, 224 + stage.FIT_MARGIN)
-    assert stage.crop_fit_box((128, 160), margin=0) == (0, 128, 16, 144)
+    assert fitting.crop_fit_box((320, 320)) == (96 - fitting.FIT_MARGIN, 224 + fitting.FIT_MARGIN,
+                                              96 - fitting.FIT_MARGIN, 224 + fitting.FIT_MARGIN)
+    assert fitting.crop_fit_box((128, 160), margin=0) == (0, 128, 16, 144)
