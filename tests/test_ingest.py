@@ -17,6 +17,7 @@ import galmerge.data as gdata
 from galmerge import ingest
 from galmerge.demo_cutouts import hubble_deep_field, write_hdf_cutouts
 
+
 @pytest.fixture(scope="module")
 def field():
     return hubble_deep_field()

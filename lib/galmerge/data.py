@@ -591,9 +591,9 @@ def load_catalog(path: str | Path, split_seed: int = 42, on_missing: str = "rais
         ``split`` ('train'|'validation'|'test'), ``snapnum`` (int), ``redshift`` (TNG snapshot
         redshift), ``sequence_ID`` (int64, -1 for none), ``label`` (1 major merger, 0 otherwise),
         ``stage`` ('pre'|'ongoing'|'post'|'non'; 'unknown' for a labelled dataset's merger of
-        unknown stage; a labelled dataset's ``snapnum`` is -1 and its redshift NaN unless given), ``merger_time`` (Gyr, negative before
-        coalescence, NaN for non-mergers), ``image_path`` (absolute), ``source_folder``
-        ('train'|'test'); then every other catalogue column. ``attrs`` holds ``dataset``,
+        unknown stage; a labelled dataset's ``snapnum`` is -1 and its redshift NaN unless given),
+        ``merger_time`` (Gyr, negative before coalescence, NaN for non-mergers), ``image_path``
+        (absolute), ``source_folder`` ('train'|'test'); then every other catalogue column. ``attrs`` holds ``dataset``,
         ``split_seed``, ``dropped`` (dict of lists), ``nonmergers_with_merger_info`` (IDs) and
         ``moved_to_test`` (IDs, see :func:`assign_splits`).
 

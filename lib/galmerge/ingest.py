@@ -75,8 +75,7 @@ import pandas as pd
 from astropy.io import fits
 from tqdm import tqdm
 
-from galmerge.data import (CATALOG_STEM, LABELLED_IMAGE_FOLDER, LABELLED_OPTIONAL_COLUMNS, MIN_IMAGE_SIDE,
-                           STAGES)
+from galmerge.data import CATALOG_STEM, LABELLED_IMAGE_FOLDER, LABELLED_OPTIONAL_COLUMNS, MIN_IMAGE_SIDE
 
 #: File extensions read, by format.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz")
@@ -577,7 +576,8 @@ def main(argv=None) -> int:
               "Sérsic parameters fitted on them are not physical")
     problems = pd.read_csv(Path(args.out) / PROBLEMS_FILE)
     if len(problems):
-        print(f"{len(problems)} file(s)/row(s) not ingested (all in {Path(args.out) / PROBLEMS_FILE}):", file=sys.stderr)
+        where = Path(args.out) / PROBLEMS_FILE
+        print(f"{len(problems)} file(s)/row(s) not ingested (all in {where}):", file=sys.stderr)
         print(_problem_lines(problems), file=sys.stderr)
     return 0
 
