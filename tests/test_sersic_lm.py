@@ -1,0 +1,170 @@
+"""galmerge.sersic_lm: the batched Levenberg-Marquardt Sérsic fitter, against GalSim truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from galmerge import sersic_lm
+from galmerge.sersic import fit_image
+
+galsim = pytest.importorskip("galsim")
+from galmerge import sersic_truth  # noqa: E402  (needs galsim)
+
+PSF = galsim.Moffat(beta=3.5, fwhm=3.6).drawImage(nx=41, ny=41, scale=1.0).array
+PSF /= PSF.sum()
+
+
+@pytest.fixture(scope="module")
+def truth_galaxies():
+    """Four isolated GalSim galaxies (S/N 50-300), the unit-test slice of the benchmark's set."""
+    return sersic_truth.render_truth_set(4, "isolated", seed=5)
+
+
+def _u(size=64):
+    return sersic_lm.unconstrained(np.array([100.0, 50.0]), np.array([31.3, 30.8]), np.array([32.2, 29.9]),
+                                   np.array([5.0, 3.0]), np.array([1.5, 4.0]), np.array([0.6, 0.9]),
+                                   np.array([0.7, -0.3]), size)
+
+
+def test_analytic_jacobian_matches_finite_differences():
+    renderer = sersic_lm.Renderer(64, PSF)
+    u = _u()
+    _, jac = renderer.render(u)
+    for k in range(sersic_lm.N_PARAMS):
+        step = np.zeros_like(u)
+        step[:, k] = 1e-5
+        numeric = (renderer.render(u + step, False)[0] - renderer.render(u - step, False)[0]) / 2e-5
+        for b in range(len(u)):
+            assert np.abs(jac[b, k] - numeric[b]).max() <= 1e-5 * np.abs(numeric[b]).max() + 1e-12, k
+
+
+def test_parameter_maps_round_trip_and_keep_bounds():
+    values = dict(flux=np.array([3.0, 1e4]), xc=np.array([10.2, 40.0]), yc=np.array([9.0, 1.5]),
+                  re=np.array([2.5, 30.0]), n=np.array([0.7, 6.0]), q=np.array([0.35, 0.97]),
+                  theta=np.array([0.3, 2.9]))
+    back = sersic_lm.natural(sersic_lm.unconstrained(*values.values(), 64), 64)
+    for key, value in values.items():
+        expected = np.mod(value, np.pi) if key == "theta" else value
+        got = np.mod(back[key], np.pi) if key == "theta" else back[key]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=key)
+    wild = sersic_lm.natural(np.full((1, 7), 50.0), 64)
+    assert sersic_lm.N_BOUNDS[0] <= wild["n"][0] <= sersic_lm.N_BOUNDS[1]
+    assert wild["re"][0] <= 64 and wild["q"][0] >= 0.04
+
+
+def test_model_matches_galsim_rendering_so_the_pixel_is_counted_once():
+    """The trap of issue 11: a PSF image holds the pixel response; the model must not add it twice."""
+    n, hlr, q = 1.5, 2.0, 0.6
+    gal = galsim.Sersic(n=n, half_light_radius=hlr, flux=1000.0).shear(q=q, beta=0.5 * galsim.radians)
+    truth = galsim.Convolve(gal, galsim.Moffat(beta=3.5, fwhm=3.6)).drawImage(nx=96, ny=96, scale=1.0).array
+    row = dict(sersic_amplitude=1000.0 / np.exp(sersic_lm.log_norm(n, hlr / np.sqrt(q), q)),
+               sersic_rhalf=hlr / np.sqrt(q), sersic_n=n, sersic_xc=47.5, sersic_yc=47.5,
+               sersic_ellip=1 - q, sersic_theta=0.5, _stamp=(16, 16, 64))
+    model = sersic_lm.render_sources([row], truth.shape, PSF)
+    assert np.abs(model - truth).max() < 0.006 * truth.max()
+    # counting the pixel twice (the pixel-integrated model convolved with the PSF image as it is)
+    renderer = sersic_lm.Renderer(64, PSF, padded=True)
+    renderer.kernel_ft = renderer.kernel_ft * (np.sinc(np.fft.fftfreq(renderer.fft_shape[0]))[:, None]
+                                               * np.sinc(np.fft.rfftfreq(renderer.fft_shape[1]))[None, :])
+    p = sersic_lm.with_constants({k: np.array([v]) for k, v in dict(
+        flux=1000.0, n=n, re=hlr / np.sqrt(q), q=q, theta=0.5, xc=31.5, yc=31.5).items()})
+    twice = renderer.convolve(renderer.intrinsic_natural(p, False)[0])[0]
+    pad = renderer.pad[0]
+    assert np.abs(twice[pad:pad + 64, pad:pad + 64] - truth[16:80, 16:80]).max() > 0.015 * truth.max()
+
+
+def test_galsim_galaxies_recovered(truth_galaxies):
+    table = sersic_truth.fit_truth_set(truth_galaxies, "lm", "flat")
+    assert not table["failed"].any()
+    assert table["dr_rel"].abs().max() < 0.10
+    assert table["dn_rel"].abs().max() < 0.15
+    assert table["de"].abs().max() < 0.03
+    # and the residual is noise: chi in the primary's segment
+    assert table["chi_mean"].abs().max() < 0.15
+    assert (table["chi_rms"] - 1).abs().max() < 0.2
+
+
+def test_flat_background_keeps_the_galaxy_light(truth_galaxies):
+    flat = sersic_truth.flux_kept(truth_galaxies, "flat")
+    assert abs(np.median(flat) - 1) < 0.02 and flat.min() > 0.95
+
+
+def test_float32_gives_the_float64_fit(truth_galaxies):
+    g = truth_galaxies[0]
+    p64 = fit_image(g["image"], psf=g["psf"], fitter="lm").primary
+    p32 = fit_image(g["image"], psf=g["psf"], fitter="lm", lm_options={"dtype": np.float32}).primary
+    for key, tol in (("sersic_rhalf", 2e-3), ("sersic_n", 2e-3)):
+        assert abs(p32[key] - p64[key]) <= tol * abs(p64[key]), key
+    assert p32["flag_sersic"] == p64["flag_sersic"]
+
+
+def test_lm_fit_is_deterministic_and_model_consistent(truth_galaxies):
+    g = truth_galaxies[1]
+    a = fit_image(g["image"], psf=g["psf"], fitter="lm")
+    b = fit_image(g["image"], psf=g["psf"], fitter="lm")
+    cols = ["sersic_rhalf", "sersic_n", "sersic_ellip", "flag_sersic"]
+    assert a.sources[cols].equals(b.sources[cols])
+    np.testing.assert_array_equal(a.model, b.model)
+    np.testing.assert_allclose(a.residual, (g["image"] - a.model).astype(np.float32), atol=1e-4)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _blob(size=64, centre=(32.0, 32.0), seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size]
+    return 50 * np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / 8.0) + rng.normal(0, 1, (size, size))
+
+
+@pytest.mark.parametrize("image, status", [
+    (np.full((64, 64), np.nan), "bad_input"),
+    (np.full((64, 64), 3.0), "bad_input"),
+])
+def test_hopeless_images_get_a_status(image, status):
+    assert fit_image(image, psf=PSF, fitter="lm").status == status
+
+
+def test_nan_patch_over_the_source_and_source_on_the_edge_do_not_crash():
+    image = _blob()
+    image[28:36, 28:36] = np.nan
+    result = fit_image(image, psf=PSF, fitter="lm")
+    assert result.status in ("ok", "all_fits_failed") and np.isfinite(result.model).all()
+    edge = _blob(centre=(1.0, 40.0))
+    result = fit_image(edge, psf=PSF, fitter="lm")
+    assert len(result.sources) >= 1 and np.isfinite(result.model).all()
+    assert set(result.sources["flag_sersic"]) <= {0, 1, 2, 4}
+
+
+def test_zero_flux_segment_is_flagged_not_fitted():
+    image = _blob()
+    segmap = np.zeros(image.shape, np.int32)
+    segmap[26:38, 26:38] = 1
+    segmap[2:8, 2:8] = 2  # sky only: no positive flux after the clip below
+    image[2:8, 2:8] = -1.0
+    result = fit_image(image, psf=PSF, segmap=segmap, fitter="lm")
+    row = result.sources.set_index("label").loc[2]
+    assert row["flag_sersic"] == 4 and not row["used_in_model"] and "no positive flux" in row["error"]
+    assert result.sources.set_index("label").loc[1, "flag_sersic"] in (0, 1)
+
+
+def test_large_image_with_many_sources_is_fitted():
+    rng = np.random.default_rng(3)
+    size = 2000
+    image = rng.normal(0, 1, (size, size))
+    for k in range(12):
+        cx, cy = rng.uniform(50, size - 50, 2)
+        sl = np.s_[int(cy) - 30:int(cy) + 30, int(cx) - 30:int(cx) + 30]
+        y, x = np.mgrid[sl]
+        image[sl] += 40 * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (1 + k % 4) ** 2))
+    result = fit_image(image, psf=PSF, fitter="lm")
+    assert result.status == "ok" and result.model.shape == (size, size)
+    assert (result.sources["flag_sersic"] <= 1).sum() >= 10
+
+
+def test_unknown_fitter_and_background_raise():
+    with pytest.raises(ValueError, match="fitter"):
+        fit_image(_blob(), fitter="imfit")
+    with pytest.raises(ValueError, match="background"):
+        fit_image(_blob(), background="median")
