@@ -27,7 +27,9 @@
 # `input_kind`. Each image is normalised linearly to [0, 1], channel by channel, on the fly
 # (`galmerge.training.normalise_images`), streamed from the HDF5 cubes in batches (a dataset
 # larger than memory trains), shuffled with `train_seed`. The weights of the epoch with the
-# highest validation accuracy are kept, as in the paper.
+# highest validation accuracy at the threshold where validation precision equals recall are kept,
+# as in the paper (Sect. 3.2): after every epoch the validation split is scored, that epoch's
+# precision = recall threshold is found on those scores, and the accuracy there is compared.
 #
 # Outputs, in `<run>/train/<input_kind>/`: `model.keras` (best epoch), `history.csv` (every epoch,
 # best flagged), `config.json` (parameters, versions, devices, parameter count),
@@ -116,8 +118,9 @@ del network
 # %% [markdown]
 # ## Training
 #
-# Adam (learning rate `learning_rate`), binary cross-entropy, `epochs` passes; the checkpoint
-# keeps the epoch with the highest validation accuracy (the first one, on a tie).
+# Adam (learning rate `learning_rate`), binary cross-entropy, `epochs` passes; the kept epoch is
+# the one with the highest validation accuracy at its validation precision = recall threshold
+# (the first one, on a tie).
 
 # %%
 result = training.train_network(
@@ -131,15 +134,18 @@ if result.reused:
 else:
     rate = result.config["results"]["images_per_second"]
     print(f"trained in {result.seconds:.0f} s ({rate:.1f} training images/s, validation passes included)")
-print(f"best epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
-      f"{result.val_accuracy_best:.3f}; test accuracy at threshold 0.5: {result.test_accuracy:.3f}")
+print(f"kept epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
+      f"{result.val_accuracy_best:.3f} at its precision = recall threshold {result.val_threshold_best:.3f}; "
+      f"test accuracy at threshold 0.5: {result.test_accuracy:.3f}")
 display(result.history.round(4))
 
 # %% [markdown]
 # ## Learning curves
 #
 # The paper saw all three networks overfit after about 15 epochs (training accuracy rising
-# while validation accuracy stays flat); the dotted line marks the kept epoch.
+# while validation accuracy stays flat); the dotted line marks the kept epoch. Accuracies at
+# threshold 0.5 (dashed: training, solid: validation) and, dash-dotted, the validation accuracy at
+# each epoch's precision = recall threshold, which chooses the kept epoch.
 
 # %%
 history = result.history
@@ -149,7 +155,10 @@ for ax, metric, name in zip(axes, ("accuracy", "loss"), ("accuracy", "binary cro
             markersize=4, label="training")
     ax.plot(history["epoch"], history[f"val_{metric}"], color=style["color"], linestyle="-",
             marker=style["marker"], markersize=4, label="validation")
-    ax.axvline(result.best_epoch, color="0.4", linestyle=":", label=f"best epoch ({result.best_epoch})")
+    if metric == "accuracy" and "val_accuracy_pr" in history.columns:
+        ax.plot(history["epoch"], history["val_accuracy_pr"], color="0.3", linestyle="-.", marker=".",
+                label="validation, precision = recall threshold")
+    ax.axvline(result.best_epoch, color="0.4", linestyle=":", label=f"kept epoch ({result.best_epoch})")
     ax.set_xlabel("epoch")
     ax.set_ylabel(name)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from galmerge import metrics as gm
 from galmerge import training
 from galmerge.products import Products, write_products
 
@@ -164,21 +165,54 @@ def test_training_writes_every_output(trained, products_dir):
     assert config["parameters"]["kind"] == "raw" and config["parameters"]["epochs"] == 5
     assert config["results"]["n_params"] == result.n_params > 0
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
-    assert set(result.summary()) == {"val_accuracy_best", "test_accuracy_at_0.5", "best_epoch", "n_params", "seconds"}
+    assert set(result.summary()) == {"val_accuracy_best", "val_threshold_best", "test_accuracy_at_0.5",
+                                     "best_epoch", "n_params", "seconds"}
+    assert config["parameters"]["epoch_selection"] == training.EPOCH_SELECTION
 
 
 @pytest.mark.slow
-def test_best_epoch_is_the_highest_validation_accuracy_and_its_weights_are_kept(trained):
+def test_kept_epoch_is_the_best_validation_accuracy_at_the_precision_recall_threshold(trained):
     result, out = trained
     history = pd.read_csv(out / "history.csv")
     assert len(history) == 5 and history["best"].sum() == 1
+    assert {"val_loss", "val_accuracy", "val_threshold_pr", "val_accuracy_pr"} <= set(history.columns)
     best = history.loc[history["best"]].iloc[0]
-    assert best["val_accuracy"] == history["val_accuracy"].max()
-    assert best["epoch"] == history.loc[history["val_accuracy"].idxmax(), "epoch"] == result.best_epoch
-    # the saved network is that epoch's: its validation accuracy is the best one, not the last
+    assert best["val_accuracy_pr"] == history["val_accuracy_pr"].max()
+    assert best["epoch"] == history.loc[history["val_accuracy_pr"].idxmax(), "epoch"] == result.best_epoch
+    # the saved network is that epoch's: rescoring it gives that epoch's threshold and accuracy
     validation = training.load_scores(out, "validation")
-    rescored = ((validation["score"] > 0.5) == validation["label"]).mean()
-    assert rescored == pytest.approx(best["val_accuracy"], abs=1e-6)
+    threshold = gm.precision_recall_threshold(validation["label"], validation["score"])
+    rescored = (gm.predict(validation["score"], threshold) == validation["label"]).mean()
+    assert rescored == pytest.approx(best["val_accuracy_pr"], abs=1e-6) == result.val_accuracy_best
+    assert threshold == pytest.approx(best["val_threshold_pr"], rel=1e-5) == pytest.approx(result.val_threshold_best)
+
+
+def test_validation_scores_choose_the_threshold_on_the_epochs_own_scores():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 0])
+    scores = np.array([0.05, 0.1, 0.2, 0.3, 0.32, 0.35, 0.4, 0.45, 0.48, 0.6])
+    record = training.validation_scores(labels, scores)
+    # at 0.5 only one galaxy is called a merger (a non-merger): 5 of 10 right
+    assert record["val_accuracy"] == pytest.approx(0.5)
+    threshold = gm.precision_recall_threshold(labels, scores)
+    assert record["val_threshold_pr"] == threshold
+    assert record["val_accuracy_pr"] == pytest.approx(np.mean((scores >= threshold) == labels))
+    assert record["val_accuracy_pr"] > record["val_accuracy"]
+    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+    assert record["val_loss"] == pytest.approx(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
+    no_mergers = training.validation_scores(np.zeros(4, int), np.array([0.1, 0.6, 0.7, 0.2]))
+    assert no_mergers["val_threshold_pr"] == 0.5 and no_mergers["val_accuracy_pr"] == pytest.approx(0.5)
+
+
+def test_history_table_keeps_the_first_best_epoch_at_the_precision_recall_threshold():
+    history = {"loss": [0.7, 0.6, 0.5, 0.4], "accuracy": [0.5, 0.6, 0.7, 0.8]}
+    validation = [{"val_loss": 0.7, "val_accuracy": 0.50, "val_threshold_pr": 0.5, "val_accuracy_pr": 0.55},
+                  {"val_loss": 0.6, "val_accuracy": 0.70, "val_threshold_pr": 0.3, "val_accuracy_pr": 0.60},
+                  {"val_loss": 0.6, "val_accuracy": 0.60, "val_threshold_pr": 0.4, "val_accuracy_pr": 0.66},
+                  {"val_loss": 0.7, "val_accuracy": 0.65, "val_threshold_pr": 0.6, "val_accuracy_pr": 0.66}]
+    table = training.history_table(history, [1.0] * 4, validation)
+    assert table.loc[table["best"], "epoch"].tolist() == [3]  # not 2 (best at 0.5), not 4 (a tie)
+    with pytest.raises(ValueError, match="validation records"):
+        training.history_table(history, [1.0] * 4, validation[:3])
 
 
 @pytest.mark.slow

@@ -8,8 +8,10 @@ cutouts) must go through the same function, which is why it is public.
 
 A trained network lives in one folder (``<run>/train/<kind>/``, see :mod:`galmerge.runs`)::
 
-    model.keras             the weights of the epoch with the highest validation accuracy
-    history.csv             every epoch: loss, accuracy, val_loss, val_accuracy, seconds, best
+    model.keras             the weights of the kept epoch: the highest validation accuracy at the
+                            validation precision = recall threshold (the paper's choice, Sect. 3.2)
+    history.csv             every epoch: loss, accuracy, val_loss, val_accuracy (at 0.5),
+                            val_threshold_pr, val_accuracy_pr, seconds, best
     config.json             the run's parameters, library versions, devices, parameter count, results
     scores_validation.csv   ID, label, score (sigmoid output, P(merger)) of the validation split
     scores_test.csv         the same for the test split; written last: it marks a finished run
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from galmerge import cnn
+from galmerge import metrics as gm
 from galmerge.products import Products
 from galmerge.runs import INPUT_KINDS, KIND_CHANNELS
 
@@ -50,6 +53,8 @@ SPLITS = ("train", "validation", "test")
 #: Images per forward pass when scoring (64 keeps the paper network's first feature maps,
 #: 64 x 116 x 116 x 128 float32, near 440 MB).
 PREDICT_BATCH_SIZE = 64
+#: How the kept epoch is chosen (recorded in config.json; a run chosen otherwise is not reused).
+EPOCH_SELECTION = "highest validation accuracy at the validation precision = recall threshold"
 #: Files of a training folder, in the order they are written (the last marks a finished run).
 OUTPUT_FILES = (MODEL_FILE, HISTORY_FILE, CONFIG_FILE, "scores_validation.csv", "scores_test.csv")
 
@@ -342,8 +347,11 @@ def load_scores(out_dir: str | Path, split: str) -> pd.DataFrame:
 class TrainingResult:
     """Outcome of :func:`train_network` (or of a finished run it reused).
 
-    ``best_epoch`` counts from 1; accuracies are fractions; ``test_accuracy`` uses a 0.5 threshold
-    (the analysis notebooks choose the precision = recall threshold on the validation split).
+    ``best_epoch`` counts from 1; accuracies are fractions. ``val_accuracy_best`` is the kept
+    epoch's validation accuracy at its validation precision = recall threshold
+    ``val_threshold_best`` (what the epoch choice maximises); ``test_accuracy`` uses a 0.5
+    threshold (the analysis notebooks choose the precision = recall threshold on the validation
+    split of the kept network and apply it to the test split).
     """
 
     out_dir: Path
@@ -356,10 +364,12 @@ class TrainingResult:
     history: pd.DataFrame
     reused: bool = False
     config: dict = field(default_factory=dict, repr=False)
+    val_threshold_best: float = float("nan")
 
     def summary(self) -> dict:
         """Headline numbers for ``summary.json``."""
-        return {"val_accuracy_best": self.val_accuracy_best, "test_accuracy_at_0.5": self.test_accuracy,
+        return {"val_accuracy_best": self.val_accuracy_best, "val_threshold_best": self.val_threshold_best,
+                "test_accuracy_at_0.5": self.test_accuracy,
                 "best_epoch": self.best_epoch, "n_params": self.n_params, "seconds": round(self.seconds, 1)}
 
 
@@ -450,18 +460,88 @@ class _EpochTimer:
         return EpochTimer()
 
 
-def history_table(history: dict, seconds: Sequence[float]) -> pd.DataFrame:
+def validation_scores(labels, scores) -> dict[str, float]:
+    """What the epoch choice looks at, from one epoch's validation scores.
+
+    The paper keeps the epoch "with the highest validation accuracy at the threshold where
+    precision equals recall" (Sect. 3.2): the threshold is chosen on the validation scores of
+    that epoch (:func:`galmerge.metrics.choose_precision_recall_threshold`) and the accuracy
+    is measured there. A validation split without mergers has no such threshold; 0.5 is used.
+
+    Parameters
+    ----------
+    labels : array of {0, 1}, shape (n,)
+    scores : array of float, shape (n,)
+        Sigmoid outputs on the validation split.
+
+    Returns
+    -------
+    dict
+        ``val_loss`` (binary cross-entropy, scores clipped to [1e-7, 1 - 1e-7] as Keras does),
+        ``val_accuracy`` (threshold 0.5, ``score > 0.5`` as Keras' binary accuracy),
+        ``val_threshold_pr`` and ``val_accuracy_pr`` (accuracy with ``score >= threshold``).
+    """
+    y = np.asarray(labels, dtype=float).reshape(-1)
+    s = np.asarray(scores, dtype=float).reshape(-1)
+    if y.shape != s.shape or y.size == 0:
+        raise ValueError(f"validation labels {y.shape} and scores {s.shape} must be equal, non-empty")
+    clipped = np.clip(s, 1e-7, 1 - 1e-7)
+    loss = float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
+    threshold = gm.precision_recall_threshold(y.astype(int), s) if y.sum() > 0 else 0.5
+    return {"val_loss": loss, "val_accuracy": float(np.mean((s > 0.5) == y)),
+            "val_threshold_pr": float(threshold),
+            "val_accuracy_pr": float(np.mean(gm.predict(s, threshold) == y))}
+
+
+class _ValidationMonitor:
+    """Keras callback factory: scores the validation split after every epoch, records
+    :func:`validation_scores` (also into the epoch's logs, so Keras prints them) and saves the
+    network whenever ``val_accuracy_pr`` strictly improves (so the first best epoch is kept)."""
+
+    @staticmethod
+    def make(val_data, labels: np.ndarray, path: Path):
+        import keras
+
+        class ValidationMonitor(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.records: list[dict[str, float]] = []
+                self.best = -np.inf
+
+            def on_epoch_end(self, epoch, logs=None):
+                scores = self.model.predict(val_data, verbose=0)
+                record = validation_scores(labels, scores)
+                self.records.append(record)
+                if logs is not None:
+                    logs.update(record)
+                if record["val_accuracy_pr"] > self.best:
+                    self.best = record["val_accuracy_pr"]
+                    self.model.save(path)
+
+        return ValidationMonitor()
+
+
+def history_table(history: dict, seconds: Sequence[float], validation: Sequence[dict] | None = None) -> pd.DataFrame:
     """Keras' history dict as a table with 1-based ``epoch``, ``seconds`` and a ``best`` flag.
 
-    The best epoch is the first one with the highest validation accuracy, which is the epoch
-    whose weights ``ModelCheckpoint(save_best_only=True, mode='max')`` keeps (it saves only on a
-    strict improvement).
+    ``validation`` (one :func:`validation_scores` dict per epoch) adds or replaces the
+    validation columns. The best epoch is the first one with the highest ``val_accuracy_pr``
+    (accuracy at the validation precision = recall threshold, the paper's choice) when that
+    column exists, else the first with the highest ``val_accuracy``; it is the epoch whose
+    weights the validation monitor saved (it saves only on a strict improvement).
     """
     table = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in history.items()})
+    if validation is not None:
+        extra = pd.DataFrame(list(validation))
+        if len(extra) != len(table):
+            raise ValueError(f"{len(extra)} validation records for {len(table)} epochs")
+        for column in extra.columns:
+            table[column] = extra[column].to_numpy(dtype=float)
     table.insert(0, "epoch", np.arange(1, len(table) + 1))
     table["seconds"] = np.asarray(seconds, dtype=float)[:len(table)]
     table["best"] = False
-    table.loc[int(np.argmax(table["val_accuracy"].to_numpy())), "best"] = True
+    key = "val_accuracy_pr" if "val_accuracy_pr" in table.columns else "val_accuracy"
+    table.loc[int(np.argmax(table[key].to_numpy())), "best"] = True
     return table
 
 
@@ -503,6 +583,7 @@ def _result_from_folder(out_dir: Path, config: dict, reused: bool) -> TrainingRe
     return TrainingResult(out_dir=out_dir, kind=config["parameters"]["kind"],
                           best_epoch=int(results["best_epoch"]),
                           val_accuracy_best=float(results["val_accuracy_best"]),
+                          val_threshold_best=float(results.get("val_threshold_best", np.nan)),
                           test_accuracy=float(results["test_accuracy_at_0.5"]),
                           n_params=int(results["n_params"]), seconds=float(results["seconds"]),
                           history=pd.read_csv(out_dir / HISTORY_FILE), reused=reused, config=config)
@@ -556,11 +637,12 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
     Returns
     -------
     TrainingResult
-        Best epoch (highest validation accuracy), its validation accuracy, the test accuracy at
-        threshold 0.5 of the saved network, parameter count, training seconds, history.
+        Kept epoch (:data:`EPOCH_SELECTION`: after every epoch the validation split is scored,
+        its precision = recall threshold chosen, and the accuracy there compared; the first
+        epoch with the highest is kept), its validation accuracy and threshold, the test
+        accuracy at threshold 0.5 of the saved network, parameter count, training seconds,
+        history.
     """
-    import keras
-
     kind_channels = channels_of(kind)
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
@@ -575,6 +657,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
             "batch_norm_momentum": float(batch_norm_momentum),
             "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
+            "epoch_selection": EPOCH_SELECTION,
             "products": str(products.path.resolve()), "products_fingerprint": products_fingerprint(products),
         }
         if reuse:
@@ -599,15 +682,15 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         n_params = cnn.count_trainable_params(model)
         train_data = make_dataset(products, rows["train"], kind, batch_size, shuffle=True, seed=seed,
                                   augment=augment)
-        val_data = make_dataset(products, rows["validation"], kind, predict_batch_size)
+        val_data = make_dataset(products, rows["validation"], kind, predict_batch_size, with_labels=False)
+        val_labels = products.images["label"].to_numpy()[rows["validation"]].astype(int)
         timer = _EpochTimer.make()
-        checkpoint = keras.callbacks.ModelCheckpoint(str(out_dir / MODEL_FILE), monitor="val_accuracy", mode="max",
-                                                     save_best_only=True, verbose=0)
+        # the validation monitor replaces Keras' validation pass (one scoring per epoch, not two)
+        monitor = _ValidationMonitor.make(val_data, val_labels, out_dir / MODEL_FILE)
         start = time.perf_counter()
-        fit = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
-                        callbacks=[checkpoint, timer], shuffle=False, verbose=verbose)
+        fit = model.fit(train_data, epochs=int(epochs), callbacks=[monitor, timer], shuffle=False, verbose=verbose)
         seconds = time.perf_counter() - start
-        history = history_table(fit.history, timer.seconds)
+        history = history_table(fit.history, timer.seconds, monitor.records)
         history.to_csv(out_dir / HISTORY_FILE, index=False, float_format="%.9g")
         best = history.loc[history["best"]].iloc[0]
 
@@ -617,14 +700,18 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                                        predict_scores(best_model, products, rows[split], kind,
                                                       predict_batch_size))
                   for split in ("validation", "test")}
-        results = {"best_epoch": int(best["epoch"]), "val_accuracy_best": float(best["val_accuracy"]),
-                   "val_accuracy_rescored": _accuracy(tables["validation"]),
+        rescored = validation_scores(tables["validation"]["label"], tables["validation"]["score"])
+        results = {"best_epoch": int(best["epoch"]), "epoch_selection": EPOCH_SELECTION,
+                   "val_accuracy_best": float(best["val_accuracy_pr"]),
+                   "val_threshold_best": float(best["val_threshold_pr"]),
+                   "val_accuracy_at_0.5_best": float(best["val_accuracy"]),
+                   "val_accuracy_rescored": rescored["val_accuracy_pr"],
                    "test_accuracy_at_0.5": _accuracy(tables["test"]), "n_params": n_params,
                    "seconds": seconds, "images_per_second": len(rows["train"]) * int(epochs) / seconds,
                    "n_images": {s: int(len(r)) for s, r in rows.items()}}
         if abs(results["val_accuracy_rescored"] - results["val_accuracy_best"]) > 1.5 / len(rows["validation"]):
-            warnings.warn(f"{out_dir}: the saved network scores validation accuracy "
-                          f"{results['val_accuracy_rescored']:.4f} but the best epoch logged "
+            warnings.warn(f"{out_dir}: the saved network scores validation accuracy (at its precision = recall "
+                          f"threshold) {results['val_accuracy_rescored']:.4f} but the kept epoch logged "
                           f"{results['val_accuracy_best']:.4f}", stacklevel=2)
         config = {"parameters": parameters, "results": results, "devices": devices,
                   "versions": library_versions(), "paper_quoted_trainable_params": cnn.PAPER_QUOTED_TRAINABLE_PARAMS,
@@ -635,7 +722,8 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         return TrainingResult(out_dir=out_dir, kind=kind, best_epoch=results["best_epoch"],
                               val_accuracy_best=results["val_accuracy_best"],
                               test_accuracy=results["test_accuracy_at_0.5"], n_params=n_params,
-                              seconds=seconds, history=history, reused=False, config=config)
+                              seconds=seconds, history=history, reused=False, config=config,
+                              val_threshold_best=results["val_threshold_best"])
     finally:
         if opened:
             products.close()
