@@ -111,6 +111,19 @@ def test_other_options_are_refused_unless_forced(dataset, tmp_path):
         run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
 
 
+def test_fitter_and_background_are_recorded_and_a_change_refits(dataset, tmp_path):
+    _, catalog, psf = dataset
+    products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, fitter="lm", background="flat", **FAST)
+    config = fitting.stage_config(psf, "resample", {"fitter": "lm", "background": "flat"})
+    assert config["fit_options"]["fitter"] == "lm" and config["fit_options"]["background"] == "flat"
+    assert (products.images["status"] == "ok").all()
+    assert (products.images["flag_sersic"] <= 1).all()
+    # defaults are recorded too: products of the default fitter are not mistaken for LM ones
+    assert fitting.stage_config(psf, "resample", {})["fit_options"]["fitter"] == "statmorph"
+    with pytest.raises(StageError, match="other options"):
+        run_fitting_stage(catalog, tmp_path / "p", psf=psf, fitter="statmorph", background="flat", **FAST)
+
+
 @pytest.mark.slow
 def test_bad_images_get_a_status_and_the_run_carries_on(make_fake_dataset, tmp_path):
     root = make_fake_dataset("bad", n=6, seed=5, image_size=64)

@@ -51,7 +51,7 @@ from tqdm import tqdm  # text bars: they stream through papermill and need no ip
 
 from galmerge import products as products_module
 from galmerge.products import CUTOUT_SIZE, Products, is_complete, write_products
-from galmerge.sersic import CUTOUT_MODES, SERSIC_PARAMS, SOURCE_COLUMNS, cutout, fit_image
+from galmerge.sersic import CUTOUT_MODES, FIT_DEFAULTS, SERSIC_PARAMS, SOURCE_COLUMNS, cutout, fit_image
 
 #: Catalogue columns the products must carry (``images.parquet``).
 REQUIRED_CATALOG_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "snapnum",
@@ -65,7 +65,7 @@ STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input", "error")
 PARTS_DIR = "parts"
 STAGE_FILE = "stage.json"
 #: Bump when the content of a part changes, so that old parts are not mixed with new ones.
-PART_FORMAT = 2
+PART_FORMAT = 3  # 3: fitter and background recorded; "auto" background became "flat" (issue 11)
 
 
 class StageError(RuntimeError):
@@ -224,7 +224,12 @@ def _finished_ids(parts: Path, catalog: pd.DataFrame) -> set[int]:
 
 
 def stage_config(psf, cutout_mode: str, fit_options: dict, fit_region: str = "all") -> dict:
-    """The options that determine the products (recorded in ``stage.json``)."""
+    """The options that determine the products (recorded in ``stage.json``).
+
+    ``fitter`` and ``background`` are always recorded (with :func:`~galmerge.sersic.fit_image`'s
+    defaults when not given), so that products made with another fitter or background are refused.
+    """
+    fit_options = {"fitter": FIT_DEFAULTS["fitter"], "background": FIT_DEFAULTS["background"], **fit_options}
     psf_hash = None if psf is None else hashlib.sha1(np.ascontiguousarray(psf, np.float32).tobytes()).hexdigest()
     return {"part_format": PART_FORMAT, "cutout_mode": cutout_mode, "psf_sha1": psf_hash,
             "fit_region": fit_region,

@@ -49,6 +49,13 @@ DEVIATIONS = [
      "The default run uses the embedded mock dataset (galmerge.mock), not IllustrisTNG; its numbers test "
      "the pipeline and the method, not the paper's science. Point --data at the merger-challenge data to "
      "compare with the paper on equal terms."),
+    ("Sérsic fitter and background",
+     "The paper fits with statmorph after SEP's background (box 64 px); the paper profile does the same "
+     "(fitter=statmorph, background=sep). The quick and smoke profiles use the batched Levenberg-Marquardt "
+     "fitter of galmerge.sersic_lm (fitter=lm, about ten times faster) after a flat sky level measured far "
+     "from every source (background=flat): on 128 px cutouts SEP's 64 px boxes follow a large galaxy's "
+     "wings and remove part of its light, after which every fitter underestimates r_e and n. Both fitters "
+     "are compared against GalSim truth in 01_sersic_fitting and benchmarks/bench_fitter_accuracy.py."),
     ("Network width and epochs",
      "The smoke and quick profiles train a narrower network for fewer epochs so that they run on a CPU; "
      "only the paper profile uses the paper's widths and 50 epochs."),

@@ -81,6 +81,8 @@ FLAG_POLICIES = {"good": 0, "suspect": 1, "any": 2}
 CUTOUT_MODES = ("crop", "resample")
 FITTERS = ("statmorph", "lm")
 BACKGROUNDS = ("auto", "flat", "sep", "none")
+#: fit_image's defaults of the options that the fitting stage always records.
+FIT_DEFAULTS = {"fitter": "statmorph", "background": "auto"}
 #: statmorph's names of the seven Sérsic parameters (pixels, radians, image units).
 SERSIC_PARAMS = ("sersic_amplitude", "sersic_rhalf", "sersic_n", "sersic_xc", "sersic_yc",
                  "sersic_ellip", "sersic_theta")
