@@ -34,9 +34,10 @@ figures_dir = "../figures/quick-mock_quick"
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from galmerge import evaluation as ev
+from galmerge.captions import caption
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 
@@ -76,6 +77,7 @@ curves.to_csv(paths.table("fig06_metrics_vs_threshold"), index=False)
 fig = ev.plot_threshold_curves(curves, thresholds)
 save_figure(fig, figures_dir, "fig06_metrics_vs_threshold")
 plt.show()
+display(Markdown(caption("fig06_metrics_vs_threshold")))
 peak = curves.loc[curves.groupby("kind", sort=False)["accuracy"].idxmax(), ["kind", "threshold", "accuracy"]]
 display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accuracy": "peak accuracy"})
         .assign(chosen=lambda d: d["kind"].map(thresholds)).round(3))
@@ -89,6 +91,7 @@ roc.to_csv(paths.table("fig12_roc"), index=False)
 fig = ev.plot_roc(roc, table1)
 save_figure(fig, figures_dir, "fig12_roc")
 plt.show()
+display(Markdown(caption("fig12_roc")))
 
 # %% [markdown]
 # ## Fig 13: confusion matrices, normalised by row
@@ -102,6 +105,7 @@ confusion.to_csv(paths.table("fig13_confusion"), index=False)
 fig = ev.plot_confusion(confusion)
 save_figure(fig, figures_dir, "fig13_confusion")
 plt.show()
+display(Markdown(caption("fig13_confusion")))
 correct = confusion[confusion["true"] == confusion["predicted"]].pivot(index="kind", columns="true",
                                                                        values="fraction") * 100
 correct = correct.reindex(kinds)[["merger", "non-merger"]]

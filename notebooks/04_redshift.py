@@ -14,9 +14,12 @@
 # # 04 Redshift: Fig 7
 #
 # Accuracy, precision, recall and F1 of every network on the test split, per redshift bin, at the
-# thresholds chosen in 03_evaluate. Uncertainties follow the paper (Sect. 4): `bootstrap_resamples`
-# resamples with replacement per bin; points are the bootstrap means and bars the 95 % percentile
-# interval. Within a bin all networks see the same resamples.
+# thresholds chosen in 03_evaluate. Uncertainties: `bootstrap_resamples` bootstrap resamples per bin
+# (the paper's 1000); points are the bootstrap means and bars the 95 % percentile interval. Unlike the
+# paper, the bootstrap resamples **merger sequences**, not galaxies: the objects of one sequence (the
+# same pair at several snapshots) are classified alike, so resampling them one by one would make the
+# intervals too narrow (`galmerge.metrics`; an object without a sequence is resampled alone). Within a
+# bin all networks see the same resamples.
 #
 # Two binnings:
 # - **Fig 7**: 0.1-wide redshift bins, as the paper's text reads them ("0.1 to 0.3", "0.1 to 0.4");
@@ -36,9 +39,10 @@ eval_seed = 7
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from galmerge import evaluation as ev
+from galmerge.captions import caption
 from galmerge.metrics import METRICS
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
@@ -60,6 +64,7 @@ by_z.to_csv(paths.table("fig07_redshift"), index=False)
 fig = ev.plot_binned(by_z, METRICS, "Redshift bin")
 save_figure(fig, figures_dir, "fig07_redshift")
 plt.show()
+display(Markdown(caption("fig07_redshift", n_resamples=bootstrap_resamples)))
 display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False, dropna=False)
         ["accuracy"].round(3))
 
@@ -74,6 +79,7 @@ by_folder.to_csv(paths.table("redshift_folders"), index=False)
 fig = ev.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
 save_figure(fig, figures_dir, "fig07_redshift_folders", paper=False)
 plt.show()
+display(Markdown(caption("fig07_redshift_folders", n_resamples=bootstrap_resamples)))
 table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
                               observed=False, dropna=False)
 display(table.xs("accuracy", level="metric", axis=1).round(3))
@@ -87,6 +93,7 @@ display(table.xs("accuracy", level="metric", axis=1).round(3))
 accuracy = by_folder[by_folder["metric"] == "accuracy"]
 summary = {
     "n_test": len(test), "outside_bins": outside, "bootstrap_resamples": bootstrap_resamples,
+    "bootstrap_unit": "merger sequence",
     "folders": [str(c) for c in folders.categories],
     "n_per_folder": accuracy.drop_duplicates("bin")["n"].tolist(),
     "accuracy_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "mean"].tolist() for k in kinds},

@@ -17,16 +17,19 @@
 # Sérsic fit (Fig 9), and asks how the metrics depend on it (Fig 10). Because the class balance changes
 # from bin to bin, precision in a bin mostly follows the share of mergers there; Fig 11 therefore
 # repeats the measurement on **balanced** bins: per bin min(`balanced_per_class`, mergers, non-mergers)
-# galaxies of each class, drawn without replacement, `balanced_draws` times; mean ± standard deviation
-# over the draws.
+# galaxies of each class, drawn without replacement, `balanced_draws` times; the points are the mean over
+# the draws. The paper's ± standard deviation over the draws only measures which galaxies were drawn, not
+# how well the bin's galaxies pin the metric down; the bars of Fig 11 are instead the 95 % interval of
+# the class-balanced metric (classes reweighted to equal totals, which is what the draws estimate) over
+# `bootstrap_resamples` resamples of the bin's merger sequences. The standard deviation stays in the table.
 #
 # Bins are 0.05 wide and right-closed, like the paper's "(0.65, 0.7]". The ellipticity (1 − b/a) is that
 # of the primary source (the one at, or nearest to, the image centre) from the fitting stage, used only
 # when that fit entered the Sérsic model (the fit the model image shows). Images without one (fit
 # failed or rejected, nothing detected, bad input) are counted below, by reason and class, and left
 # out of the bins.
-# Fig 10 carries bootstrap 95 % intervals (`bootstrap_resamples` per bin), which the paper's Fig 10 does
-# not show.
+# Fig 10 carries bootstrap 95 % intervals (`bootstrap_resamples` resamples of merger sequences per bin),
+# which the paper's Fig 10 does not show.
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick-mock_quick"
@@ -40,9 +43,10 @@ eval_seed = 7
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from galmerge import evaluation as ev
+from galmerge.captions import caption
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 
@@ -93,18 +97,22 @@ by_ellip.to_csv(paths.table("fig10_ellipticity_metrics"), index=False)
 fig = ev.plot_binned(by_ellip, metrics, "Sérsic ellipticity bin")
 save_figure(fig, figures_dir, "fig10_ellipticity_metrics")
 plt.show()
+display(Markdown(caption("fig10_ellipticity_metrics", n_resamples=bootstrap_resamples)))
 
 # %% [markdown]
-# ## Fig 11: the same on balanced bins (mean ± standard deviation over the draws)
+# ## Fig 11: the same on balanced bins (mean over the draws, sequence-bootstrap interval)
 
 # %%
-balanced = ev.binned_balanced(test, test_bins, metrics, balanced_per_class, balanced_draws, eval_seed)
+balanced = ev.binned_balanced(test, test_bins, metrics, balanced_per_class, balanced_draws, eval_seed,
+                              n_resamples=bootstrap_resamples)
 balanced.to_csv(paths.table("fig11_ellipticity_balanced"), index=False)
 fig = ev.plot_binned(balanced, metrics, "Sérsic ellipticity bin (balanced: equal mergers and non-mergers)",
-                     error="std")
+                     error="interval")
 save_figure(fig, figures_dir, "fig11_ellipticity_balanced")
 plt.show()
-display(balanced.drop_duplicates("bin")[["bin", "n", "n_mergers", "per_class", "n_draws"]])
+display(Markdown(caption("fig11_ellipticity_balanced", n_resamples=bootstrap_resamples, n_draws=balanced_draws,
+                         per_class=balanced_per_class)))
+display(balanced.drop_duplicates("bin")[["bin", "n", "n_sequences", "n_mergers", "per_class", "n_draws"]])
 
 # %% [markdown]
 # ## Summary

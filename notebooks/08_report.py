@@ -13,14 +13,19 @@
 # %% [markdown]
 # # 08 Report: this run beside the paper
 #
-# The last step gathers the run into `REPORT.md` and `report.html` in the run folder: Table 1 and
-# Table 2 beside the paper's values, the verdict on each of the paper's three conclusions, the
-# deviations from the paper, and every figure of the run.
+# The last step gathers the run into `REPORT.md` and `report.html` in the run folder: the dataset,
+# Table 1 and Table 2 beside the paper's values, the verdict on each of the paper's three conclusions,
+# the deviations from the paper, and every figure of the run with its caption.
 #
-# A conclusion counts as *reproduced* when the difference it claims is larger than the combined
-# bootstrap uncertainty (the 95 % half-widths added in quadrature), *inconclusive* when it lies
-# within it. By that rule even the paper's own Table 2 leaves conclusion III (CNN3 beats CNN2 on
-# post-mergers: 55.5 ± 1.4 vs 53.4 ± 1.6 %) inconclusive.
+# Each conclusion is a set of claims "network A beats network B" on the test galaxies (accuracy) or on
+# the test mergers of one stage (fraction correct). A claim is judged on the difference A − B computed
+# on the same galaxies, resampled by merger sequence (`bootstrap_resamples` paired resamples, 95 %
+# percentile interval; `galmerge.conclusions`): *supported* when the interval lies above 0,
+# *contradicted* when it lies below 0, *unresolved* otherwise or when the claim rests on fewer than
+# 20 galaxies or 10 independent sequences. A conclusion is *reproduced* when all its claims are
+# supported, *contradicted* when one is contradicted and *inconclusive* otherwise; the reason is
+# always given. McNemar's exact test is shown beside each claim as a cross-check (it treats galaxies
+# as independent, so it is too quick to see a difference when sequences are correlated).
 #
 # On the mock dataset the verdicts test the method and the mock, not the paper's science; run
 # `python run_all.py --profile paper --data <merger-challenge folder>` for that.
@@ -28,17 +33,22 @@
 # %% tags=["parameters"]
 run_dir = "../runs/quick-mock_quick"
 figures_dir = "../figures/quick-mock_quick"
+bootstrap_resamples = 1000
+balanced_per_class = 500
+balanced_draws = 20
+eval_seed = 7
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
-from galmerge import report
-from galmerge.runs import update_summary
+from galmerge import conclusions, report
+from galmerge import evaluation as ev
+from galmerge.runs import RunPaths, update_summary
 
-# The tables with their galaxy counts: accuracies get a binomial uncertainty from the test-set
-# size, and a stage with fewer than report.MIN_GALAXIES galaxies is not used to judge a conclusion.
+paths = RunPaths(run_dir)
 ours1, ours2 = report.load_tables(run_dir)
+test = ev.load_run_scores(run_dir, "test")
+print(f"test split: {len(test)} galaxies scored by {', '.join(ev.network_label(k) for k in test.attrs['kinds'])}")
 
 # %% [markdown]
 # ## Table 1 and Table 2 beside the paper
@@ -51,14 +61,21 @@ display(report.beside_paper(ours2, report.PAPER_TABLE2).round(1))
 # ## The paper's three conclusions on this run
 
 # %%
-verdicts = report.judge_conclusions(ours1, ours2)
-display(pd.DataFrame([v.__dict__ for v in verdicts]))
+verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed)
+claims.to_csv(paths.table("conclusions"), index=False)
+display(report.claims_table(claims).round(1))
+for v in verdicts:
+    print(f"{v.key}. {v.conclusion}: {v.verdict}\n    {v.reason}")
 
 # %% [markdown]
 # ## Writing REPORT.md and report.html
 
 # %%
-written = report.write_report(run_dir, figures_dir, ours1, ours2)
-update_summary(run_dir, "report", {v.conclusion.split(".")[0]: v.verdict for v in verdicts})
+written = report.write_report(run_dir, figures_dir, ours1, ours2, verdicts, claims,
+                              caption_values={"n_resamples": bootstrap_resamples, "n_draws": balanced_draws,
+                                              "per_class": balanced_per_class})
+update_summary(run_dir, "report", {**{v.key: v.verdict for v in verdicts},
+                                   "reasons": {v.key: v.reason for v in verdicts},
+                                   "bootstrap_resamples": bootstrap_resamples})
 print("\n".join(str(p) for p in written.values()))
 display(Markdown(written["markdown"].read_text().split("## Figures")[0]))

@@ -61,3 +61,20 @@ def test_summary_has_every_section(smoke_run):
     summary = json.loads((run_dir / "summary.json").read_text())
     for section in ("data", "sersic", "train_raw", "train_model", "train_residual", "train_stack"):
         assert section in summary, f"summary.json lacks {section!r}"
+
+
+@pytest.mark.slow
+def test_summary_keeps_the_headline_keys_and_every_conclusion_has_a_verdict(smoke_run):
+    run_dir, _ = smoke_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["data"]["n_test"] > 0 and 0 <= summary["data"]["baseline_accuracy"] <= 1
+    for kind in ("raw", "model", "residual"):
+        assert 0 <= summary["evaluate"]["table1_percent"][kind]["accuracy"] <= 100
+    for key in ("I", "II", "III"):
+        assert summary["report"][key] in ("reproduced", "contradicted", "inconclusive")
+        assert summary["report"]["reasons"][key]
+    claims = (run_dir / "tables" / "conclusions.csv").read_text()
+    assert "McNemar" not in claims and "mcnemar_p" in claims
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Dataset" in report and "Dataset:" not in report
+    assert "merger sequences" in report  # the captions of the bootstrapped figures say what the bars are

@@ -237,3 +237,41 @@ def test_confusion_rows_sum_to_one(test_frame):
     table = ev.confusion_table(test_frame)
     sums = table.groupby(["kind", "true"])["fraction"].sum()
     np.testing.assert_allclose(sums, 1.0)
+
+
+def test_bootstraps_resample_sequences_and_count_them(test_frame):
+    # regroup the fake test split's mergers into sequences of 4; non-mergers keep no sequence
+    frame = test_frame.copy()
+    mergers = np.flatnonzero(frame["label"].to_numpy() == 1)
+    frame["sequence_ID"] = -1
+    frame.loc[mergers, "sequence_ID"] = np.arange(len(mergers)) // 4
+    frame.attrs.update(test_frame.attrs)
+    everything = pd.Categorical(np.full(len(frame), "all"))
+    table = ev.binned_bootstrap(frame, everything, ("accuracy",), n_resamples=60, seed=0)
+    n_units = -(-len(mergers) // 4) + int((frame["label"] == 0).sum())
+    assert (table["n_sequences"] == n_units).all() and (table["n"] == len(frame)).all()
+    galaxy = ev.binned_bootstrap(frame, everything, ("accuracy",), n_resamples=60, seed=0, resample="galaxy")
+    assert (galaxy["n_sequences"] == len(frame)).all()
+    pd.testing.assert_series_equal(table["value"], galaxy["value"])  # same point estimate
+    with pytest.raises(ValueError, match="resample"):
+        ev.binned_bootstrap(frame, everything, ("accuracy",), n_resamples=10, resample="objects")
+    with pytest.warns(UserWarning, match="sequence_ID"):
+        ev.binned_bootstrap(ev.subset(frame.drop(columns="sequence_ID"), np.ones(len(frame), bool)),
+                            everything, ("accuracy",), n_resamples=10)
+    wide, _ = ev.stage_table(frame, n_resamples=30, seed=0)
+    assert wide.at["raw", "n_seq_non"] == wide.at["raw", "n_non"]
+    assert wide.at["raw", "n_seq_pre"] <= wide.at["raw", "n_pre"]
+
+
+def test_balanced_bins_carry_a_sequence_bootstrap_interval_of_the_balanced_metric(test_frame):
+    groups = pd.Categorical(np.full(len(test_frame), "all"))
+    table = ev.binned_balanced(test_frame, groups, ("accuracy", "precision"), per_class=10 ** 6, n_draws=3,
+                               seed=0, n_resamples=200)
+    # with every galaxy of the smaller class in each draw, the draws' mean is close to the
+    # class-balanced metric, and the interval brackets it
+    assert ((table["lower"] <= table["balanced"]) & (table["balanced"] <= table["upper"])).all()
+    accuracy = table[(table["metric"] == "accuracy") & (table["kind"] == "raw")].iloc[0]
+    y, p = test_frame["label"].to_numpy(), test_frame["pred_raw"].to_numpy()
+    expected = (p[y == 1].mean() + (1 - p[y == 0]).mean()) / 2
+    assert accuracy["balanced"] == pytest.approx(expected)
+    assert abs(accuracy["mean"] - expected) < 0.05

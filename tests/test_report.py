@@ -1,9 +1,16 @@
-"""The reproduction report: verdicts on the paper's conclusions and the written files."""
+"""The reproduction report: the written files, the dataset table, the verdicts and the captions.
+
+The verdicts themselves are tested in test_conclusions.py."""
+
+import json
 
 import pandas as pd
 import pytest
 
-from galmerge.report import PAPER_TABLE1, PAPER_TABLE2, judge_conclusions, write_report
+from galmerge import captions
+from galmerge.conclusions import Verdict
+from galmerge.report import PAPER_TABLE1, PAPER_TABLE2, dataset_tables, write_report
+from galmerge.runs import RunPaths
 
 
 def _table2(pre, post, err=1.0):
@@ -12,73 +19,76 @@ def _table2(pre, post, err=1.0):
                         index=pd.Index(kinds, name="kind"))
 
 
-def test_paper_tables_judged_by_their_own_uncertainties():
-    # The paper's own Table 2 separates CNN3 from CNN2 on post-mergers by 2.1 points with
-    # 95 % half-widths of 1.4 and 1.6: within the combined uncertainty (2.13), so even the
-    # paper's numbers make conclusion III inconclusive by this criterion.
-    verdicts = judge_conclusions(PAPER_TABLE1, PAPER_TABLE2)
-    assert [v.verdict for v in verdicts] == ["reproduced", "reproduced", "inconclusive"]
+VERDICTS = [Verdict("I", "CNN1 beats CNN2 and CNN3", "reproduced", "CNN1 > CNN2 ...", "every claim's interval"),
+            Verdict("II", "pre-mergers", "contradicted", "CNN1 > CNN3 ...", "below 0"),
+            Verdict("III", "post-mergers", "inconclusive", "CNN3 > CNN2 ...", "only 8 post-mergers")]
+CLAIMS = pd.DataFrame({"conclusion": ["I", "III"], "claim": ["CNN1 > CNN2 (accuracy, test galaxies)",
+                                                             "CNN3 > CNN2 (fraction correct, post-mergers)"],
+                       "n": [400, 8], "n_sequences": [300, 3], "value_better": [0.74, 0.5],
+                       "value_worse": [0.70, 0.4], "difference": [0.04, 0.1], "lower": [0.01, -0.2],
+                       "upper": [0.07, 0.4], "mcnemar_p": [0.03, 1.0], "outcome": ["supported", "unresolved"]})
 
 
-def test_reversed_post_merger_ranking_is_not_reproduced():
-    table1 = PAPER_TABLE1.copy()
-    verdicts = judge_conclusions(table1, _table2(pre=[80, 78, 70], post=[60, 60, 50]))
-    assert verdicts[1].verdict == "reproduced"
-    assert verdicts[2].verdict == "not reproduced"
-
-
-def test_difference_within_uncertainty_is_inconclusive():
-    verdicts = judge_conclusions(PAPER_TABLE1, _table2(pre=[75, 74.5, 74], post=[55, 54, 54.5], err=2.0))
-    assert verdicts[1].verdict == "inconclusive" and verdicts[2].verdict == "inconclusive"
-
-
-def test_missing_network_is_not_testable():
-    verdicts = judge_conclusions(PAPER_TABLE1.drop(index="model"), PAPER_TABLE2)
-    assert all(v.verdict == "not testable" for v in verdicts)
-
-
-def test_write_report_writes_markdown_and_html(tmp_path):
+def test_write_report_writes_markdown_and_html_with_captions_and_claims(tmp_path):
     figures = tmp_path / "figs"
     figures.mkdir()
-    (figures / "fig12_roc.png").write_bytes(b"\x89PNG")
-    paths = write_report(tmp_path, figures, PAPER_TABLE1, PAPER_TABLE2)
+    for name in ("fig12_roc", "fig07_redshift"):
+        (figures / f"{name}.png").write_bytes(b"\x89PNG")
+    paths = write_report(tmp_path, figures, PAPER_TABLE1, PAPER_TABLE2, VERDICTS, CLAIMS)
     text = paths["markdown"].read_text()
     assert "Table 1" in text and "CNN3 (residual)" in text and "fig12_roc" in text
     assert "accuracy (paper)" in text and "sigmoid" in text
+    assert "**II. pre-mergers**: **contradicted**. below 0." in text
+    assert "| III | CNN3 > CNN2 (fraction correct, post-mergers) | 8 | 3 | 50.0 | 40.0 | 10.0 | -20.0 | 40.0 |" in text
+    assert captions.caption("fig07_redshift") in text and "merger sequences" in captions.caption("fig07_redshift")
     assert "<table>" in paths["html"].read_text()
 
 
-def test_too_few_galaxies_in_a_stage_is_not_testable():
-    table2 = _table2(pre=[90, 90, 10], post=[60, 40, 70]).assign(n_pre=5, n_post=50)
-    verdicts = judge_conclusions(PAPER_TABLE1, table2)
-    assert verdicts[1].verdict == "not testable" and "5 galaxies" in verdicts[1].evidence
-    assert verdicts[2].verdict == "reproduced"
+def test_dataset_section_is_a_table(tmp_path):
+    summary = {"data": {"n_objects": 4000, "n_mergers": 1500, "n_nonmergers": 2500, "n_train": 3000,
+                        "n_validation": 600, "n_test": 400, "baseline_accuracy": 0.62, "baseline_n_test": 400,
+                        "split_seed": 3, "nested": {"a": 1}},
+               "evaluate": {"n_test": 398, "n_test_mergers": 150, "dropped": 2}}
+    counts = pd.DataFrame({"pre": [10, 2], "post": [5, 1], "total": [100, 20]}, index=pd.Index(["train", "test"],
+                                                                                               name="split"))
+    text = "\n".join(dataset_tables(summary, counts))
+    assert "Dataset:" not in text and "## Dataset" in text
+    assert "| train / validation / test objects | 3000 / 600 / 400 |" in text
+    assert "| test galaxies scored by every network | 398 (150 mergers; 2 left out for lack of a score) |" in text
+    assert "| non-CNN baseline, test accuracy | 62.0 % on 400 test objects |" in text
+    assert "| split seed | 3 |" in text and "nested" not in text
+    assert "| test | 2 | 1 | 20 |" in text
+    # the report reads tables/counts.csv when 00_data wrote it
+    RunPaths(tmp_path).table("counts").parent.mkdir(parents=True, exist_ok=True)
+    counts.to_csv(RunPaths(tmp_path).table("counts"))
+    RunPaths(tmp_path).summary.write_text(json.dumps(summary))
+    (tmp_path / "figs").mkdir()
+    written = write_report(tmp_path, tmp_path / "figs", PAPER_TABLE1, PAPER_TABLE2, VERDICTS)
+    assert "| test | 2 | 1 | 20 |" in written["markdown"].read_text()
 
 
-def test_accuracy_differences_on_a_small_test_set_are_inconclusive():
-    table1 = PAPER_TABLE1.assign(n=30)  # 74 vs 70 % on 30 galaxies: well within the binomial noise
-    assert judge_conclusions(table1, PAPER_TABLE2)[0].verdict == "inconclusive"
-    table1 = PAPER_TABLE1.assign(n=20000)
-    assert judge_conclusions(table1, PAPER_TABLE2)[0].verdict == "reproduced"
+def test_every_paper_figure_has_a_caption_and_the_bootstrapped_ones_name_their_error_bars():
+    for name in ("fig07_redshift", "fig08_merger_time", "fig10_ellipticity_metrics", "fig11_ellipticity_balanced"):
+        text = captions.caption(name, n_resamples=200)
+        assert "200 bootstrap resamples" in text and "merger sequences" in text and "95 %" in text
+    assert "20 draws" in captions.caption("fig11_ellipticity_balanced")
+    for number in (1, 2, 3, 4, 6, 9, 12, 13, 14, 15, 16):
+        assert any(name.startswith(f"fig{number:02d}_") for name in captions.CAPTIONS), number
+    assert "kept epoch" in captions.caption("learning_curves_raw")
+    assert "no caption" in captions.caption("something_else")
 
 
-def test_load_tables_keeps_the_counts_that_set_the_uncertainties(tmp_path):
+def test_load_tables_keeps_the_counts(tmp_path):
     from galmerge.report import load_tables
-    from galmerge.runs import RunPaths
 
     paths = RunPaths(tmp_path)
     paths.table("table1").parent.mkdir(parents=True, exist_ok=True)
-    # As the evaluation writes them: 60 test galaxies, 19 pre-mergers, 4 post-mergers.
     PAPER_TABLE1.assign(n=60, auc=75.0, network="x", threshold=0.5).to_csv(paths.table("table1"))
     (_table2(pre=[60, 42, 58], post=[75, 50, 25], err=21.0)
      .assign(n_pre=19, ongoing=100.0, ongoing_err=0.0, n_ongoing=1, n_post=4)
      .to_csv(paths.table("table2")))
     table1, table2 = load_tables(tmp_path)
     assert table1["n"].eq(60).all() and table2["n_post"].eq(4).all()
-    verdicts = judge_conclusions(table1, table2)
-    # 74 vs 70 % on 60 galaxies is within the binomial noise (about +-11 points each)
-    assert verdicts[0].verdict == "inconclusive" and "±11." in verdicts[0].evidence
-    assert verdicts[1].verdict == "not testable" and verdicts[2].verdict == "not testable"
 
 
 def test_load_tables_names_a_missing_table(tmp_path):

@@ -372,13 +372,40 @@ def outside_bins(groups: pd.Categorical, frame: pd.DataFrame, reason: str) -> di
 
 
 # --------------------------------------------------------------------------- binned metrics
+#: What the bootstraps resample: merger sequences (an object without one is its own unit), or galaxies
+#: as the paper does (Sect. 4), which treats the correlated objects of one sequence as independent.
+RESAMPLING = ("sequence", "galaxy")
+
+
+def resampling_units(frame: pd.DataFrame, resample: str = "sequence") -> np.ndarray:
+    """The unit of each galaxy for the bootstrap (:func:`galmerge.metrics.sequence_groups`).
+
+    ``resample="sequence"`` groups the objects of one merger sequence (the frame's ``sequence_ID``;
+    -1 or missing: a unit of its own); ``"galaxy"`` makes every galaxy its own unit. A frame without
+    ``sequence_ID`` falls back to galaxies with a warning.
+    """
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}")
+    if resample == "galaxy":
+        return np.arange(len(frame))
+    if "sequence_ID" not in frame.columns:
+        warnings.warn("the scores frame has no sequence_ID column: the bootstrap resamples galaxies, "
+                      "and its intervals are too narrow where objects share a merger sequence", stacklevel=3)
+        return np.arange(len(frame))
+    return gm.sequence_groups(frame["sequence_ID"].to_numpy())
+
+
 def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.METRICS,
-                     n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+                     n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
+                     resample: str = "sequence") -> pd.DataFrame:
     """Each metric per bin and per network with bootstrap uncertainty (Figs. 7, 8, 10; Table 2).
 
-    Within a bin every network sees the same bootstrap resamples, so their differences are
-    not blurred by resampling noise. Galaxies whose group is NaN are left out (count them
-    with :func:`outside_bins`); an empty bin gives NaN.
+    The bootstrap resamples merger sequences within each bin (``resample="sequence"``; see
+    :func:`resampling_units`), not galaxies as the paper does: objects of one sequence are
+    classified alike, so a galaxy bootstrap gives intervals that are too narrow. Within a bin
+    every network sees the same resamples, so their differences are not blurred by resampling
+    noise. Galaxies whose group is NaN are left out (count them with :func:`outside_bins`); an
+    empty bin gives NaN.
 
     Parameters
     ----------
@@ -389,61 +416,84 @@ def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.ME
         Bootstrap resamples per bin (paper: 1000).
     seed : int
         Seed of the resampling.
+    confidence : float
+        Width of the percentile interval (paper: 0.95).
+    resample : {"sequence", "galaxy"}
+        What is resampled.
 
     Returns
     -------
     pandas.DataFrame
-        Long form: ``kind, network, bin, n, n_mergers, metric, value, mean, lower, upper,
-        error, n_defined`` with ``bin`` categorical in the groups' order.
+        Long form: ``kind, network, bin, n, n_sequences, n_mergers, metric, value, mean, lower,
+        upper, error, n_defined`` with ``bin`` categorical in the groups' order; ``n_sequences``
+        counts the units resampled in the bin.
     """
     groups = pd.Categorical(groups)
     if len(groups) != len(frame):
         raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
     rng = np.random.default_rng(seed)
     labels = frame["label"].to_numpy()
+    units = resampling_units(frame, resample)
     rows = []
     codes = np.asarray(groups.codes)
     for code, name in enumerate(groups.categories):
         members = np.flatnonzero(codes == code)
-        indices = gm.bootstrap_indices(len(members), n_resamples, rng)
+        weights = gm.bootstrap_weights(units[members], n_resamples, rng)
         for kind in frame.attrs["kinds"]:
             result = gm.bootstrap_metrics(labels[members], frame[f"pred_{kind}"].to_numpy()[members],
-                                          metrics, n_resamples, confidence=confidence, indices=indices)
+                                          metrics, n_resamples, confidence=confidence, groups=units[members],
+                                          weights=weights)
             for metric, s in result.items():
                 rows.append({"kind": kind, "network": network_label(kind), "bin": name, "n": s.n,
-                             "n_mergers": int(labels[members].sum()), "metric": metric, "value": s.value,
-                             "mean": s.mean, "lower": s.lower, "upper": s.upper, "error": s.error,
-                             "n_defined": s.n_defined})
+                             "n_sequences": s.n_groups, "n_mergers": int(labels[members].sum()), "metric": metric,
+                             "value": s.value, "mean": s.mean, "lower": s.lower, "upper": s.upper,
+                             "error": s.error, "n_defined": s.n_defined})
     out = pd.DataFrame(rows)
     out["bin"] = pd.Categorical(out["bin"], categories=groups.categories, ordered=True)
     return out
 
 
 def binned_balanced(frame: pd.DataFrame, groups, metrics: Sequence[str] = ("accuracy", "precision"),
-                    per_class: int = 500, n_draws: int = 20, seed: int = 0) -> pd.DataFrame:
-    """Metrics per bin on balanced draws (the paper's Fig. 11): per bin ``min(per_class, mergers,
-    non-mergers)`` of each class, ``n_draws`` draws, mean and standard deviation.
+                    per_class: int = 500, n_draws: int = 20, seed: int = 0, n_resamples: int = 1000,
+                    confidence: float = 0.95, resample: str = "sequence") -> pd.DataFrame:
+    """Metrics per bin on balanced draws (the paper's Fig. 11), with a sequence-bootstrap interval.
 
-    Every network sees the same draws. Returns long form: ``kind, network, bin, n, n_mergers,
-    per_class, n_draws, metric, mean, std``; a bin lacking a class gives NaN.
+    As the paper: per bin ``min(per_class, mergers, non-mergers)`` galaxies of each class, drawn
+    without replacement, ``n_draws`` draws; ``mean`` and ``std`` over the draws. The draws' spread
+    only says which galaxies happened to be drawn, not how well the bin's galaxies pin the metric
+    down, so each bin also gets the ``confidence`` percentile interval (``lower``, ``upper``) of
+    the class-balanced metric (classes reweighted to equal totals, which is what the draws
+    estimate; :func:`galmerge.metrics.metrics_from_counts`) over ``n_resamples`` sequence-bootstrap
+    resamples (:func:`resampling_units`).
+
+    Every network sees the same draws and resamples. Returns long form: ``kind, network, bin, n,
+    n_sequences, n_mergers, per_class, n_draws, metric, mean, std, balanced, lower, upper``
+    (``balanced``: the class-balanced metric on the bin); a bin lacking a class gives NaN.
     """
     groups = pd.Categorical(groups)
     if len(groups) != len(frame):
         raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
     rng = np.random.default_rng(seed)
     labels = frame["label"].to_numpy()
+    units = resampling_units(frame, resample)
     codes = np.asarray(groups.codes)
     rows = []
     for code, name in enumerate(groups.categories):
         members = np.flatnonzero(codes == code)
         draws = gm.balanced_draws(labels[members], per_class, n_draws, rng)
+        weights = gm.bootstrap_weights(units[members], n_resamples, rng)
         for kind in frame.attrs["kinds"]:
-            result = gm.balanced_metrics(labels[members], frame[f"pred_{kind}"].to_numpy()[members],
-                                         metrics, draws=draws)
+            predicted = frame[f"pred_{kind}"].to_numpy()[members]
+            result = gm.balanced_metrics(labels[members], predicted, metrics, draws=draws)
+            interval = gm.bootstrap_metrics(labels[members], predicted, metrics, n_resamples, confidence=confidence,
+                                            groups=units[members], weights=weights, balanced=True)
             for metric, r in result.items():
+                s = interval[metric]
                 rows.append({"kind": kind, "network": network_label(kind), "bin": name, "n": len(members),
-                             "n_mergers": int(labels[members].sum()), "per_class": r["per_class"],
-                             "n_draws": r["n_draws"], "metric": metric, "mean": r["mean"], "std": r["std"]})
+                             "n_sequences": s.n_groups, "n_mergers": int(labels[members].sum()),
+                             "per_class": r["per_class"], "n_draws": r["n_draws"], "metric": metric,
+                             "mean": r["mean"], "std": r["std"], "balanced": s.value, "lower": s.lower,
+                             "upper": s.upper})
     out = pd.DataFrame(rows)
     out["bin"] = pd.Categorical(out["bin"], categories=groups.categories, ordered=True)
     return out
@@ -460,14 +510,17 @@ def class_counts(frame: pd.DataFrame, groups) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Table 2
-def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
+                resample: str = "sequence") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 2: per cent of pre-, ongoing and post-mergers (and non-mergers) correctly classified,
-    bootstrap mean and (upper - mean), beside the paper's.
+    bootstrap mean and (upper - mean), beside the paper's. The bootstrap resamples merger
+    sequences (:func:`binned_bootstrap`); the paper's resamples galaxies.
 
     Returns
     -------
     wide : pandas.DataFrame
-        Indexed by ``kind``: ``network``, ``<stage>``, ``<stage>_err``, ``n_<stage>`` for
+        Indexed by ``kind``: ``network``, ``<stage>``, ``<stage>_err``, ``n_<stage>`` (galaxies),
+        ``n_seq_<stage>`` (independent sequences resampled) for
         stages pre, ongoing, post and non (per cent), then the paper's ``pre (paper)``,
         ``pre_err (paper)``, ``post (paper)``, ``post_err (paper)``.
     long : pandas.DataFrame
@@ -475,7 +528,7 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> 
     """
     order = (*STAGES, "non")
     groups = pd.Categorical(frame["stage"], categories=order, ordered=True)
-    long = binned_bootstrap(frame, groups, ("fraction_correct",), n_resamples, seed)
+    long = binned_bootstrap(frame, groups, ("fraction_correct",), n_resamples, seed, resample=resample)
     rows = []
     for kind in frame.attrs["kinds"]:
         row = {"kind": kind, "network": network_label(kind)}
@@ -484,6 +537,7 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> 
             row[stage] = 100 * sub.at[stage, "mean"]
             row[f"{stage}_err"] = 100 * sub.at[stage, "error"]
             row[f"n_{stage}"] = int(sub.at[stage, "n"])
+            row[f"n_seq_{stage}"] = int(sub.at[stage, "n_sequences"])
         paper = PAPER_TABLE2.get(kind, {})
         for key in ("pre", "pre_err", "post", "post_err"):
             row[f"{key} (paper)"] = paper.get(key, np.nan)

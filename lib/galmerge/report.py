@@ -1,21 +1,27 @@
 """The reproduction report: this run's Tables 1 and 2 beside the paper's, the deviations from the
 paper, and which of the paper's three conclusions the run reproduces.
 
-:func:`write_report` turns a finished run folder into ``REPORT.md`` and ``report.html``.
+:func:`write_report` turns a finished run folder into ``REPORT.md`` and ``report.html``; the
+verdicts come from :mod:`galmerge.conclusions` (paired bootstrap of merger sequences), the figure
+captions from :mod:`galmerge.captions`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from galmerge import evaluation
+from galmerge.captions import caption
+from galmerge.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
 from galmerge.runs import RunPaths
+
+__all__ = ["CONCLUSIONS", "MIN_GALAXIES", "MIN_SEQUENCES", "VERDICTS", "Verdict", "judge_conclusions",
+           "beside_paper", "load_tables", "networks_at_chance", "render_markdown", "write_report"]
 
 #: The paper's Tables 1 and 2 (per cent), indexed by network kind; the numbers live in
 #: galmerge.evaluation, which puts them beside every run's tables.
@@ -56,46 +62,15 @@ DEVIATIONS = [
      "from every source (background=flat): on 128 px cutouts SEP's 64 px boxes follow a large galaxy's "
      "wings and remove part of its light, after which every fitter underestimates r_e and n. Both fitters "
      "are compared against GalSim truth in 01_sersic_fitting and benchmarks/bench_fitter_accuracy.py."),
+    ("Uncertainties",
+     "The paper bootstraps galaxies. Objects of one merger sequence (the same pair at several snapshots) are "
+     "classified alike, so every bootstrap here resamples merger sequences (an object without one alone), which "
+     "widens the intervals honestly; and each conclusion is judged on the paired bootstrap of the difference "
+     "between two networks on the same resampled galaxies, not on two separate intervals (galmerge.conclusions)."),
     ("Network width and epochs",
      "The smoke and quick profiles train a narrower network for fewer epochs so that they run on a CPU; "
      "only the paper profile uses the paper's widths and 50 epochs."),
 ]
-
-
-@dataclass
-class Verdict:
-    """Whether one of the paper's conclusions holds in this run."""
-
-    conclusion: str
-    verdict: str  # 'reproduced', 'not reproduced', 'not testable'
-    evidence: str
-
-
-#: Fewer galaxies than this in a stage make a Table 2 comparison "not testable".
-MIN_GALAXIES = 20
-CONCLUSIONS = ("I. Position/shape and residual information are both needed (CNN1 beats CNN2 and CNN3)",
-               "II. Position and shape drive pre-merger classification (CNN1 and CNN2 beat CNN3 on pre-mergers)",
-               "III. Residual features drive post-merger classification (CNN3 beats CNN2 on post-mergers)")
-
-
-def _difference_verdict(a: float, a_err: float, b: float, b_err: float) -> str:
-    """'reproduced' when a > b beyond the combined uncertainty, 'inconclusive' within it, else 'not reproduced'."""
-    if any(np.isnan(v) for v in (a, b)):
-        return "not testable"
-    margin = float(np.hypot(np.nan_to_num(a_err), np.nan_to_num(b_err)))
-    if a - b > margin:
-        return "reproduced"
-    if a - b >= -margin:
-        return "inconclusive"
-    return "not reproduced"
-
-
-def _both(first: str, second: str) -> str:
-    """Verdict of a conclusion that makes two claims."""
-    for verdict in ("not testable", "not reproduced", "inconclusive"):
-        if verdict in (first, second):
-            return verdict
-    return "reproduced"
 
 
 def _accuracy_half_width(accuracy_percent: float, n: float) -> float:
@@ -104,14 +79,6 @@ def _accuracy_half_width(accuracy_percent: float, n: float) -> float:
         return 0.0
     p = accuracy_percent / 100
     return 100 * 1.96 * float(np.sqrt(p * (1 - p) / n))
-
-
-def _stage_values(table2: pd.DataFrame, kind: str, stage: str) -> tuple[float, float]:
-    """(mean, error) of one stage, NaN when fewer than MIN_GALAXIES galaxies were in it."""
-    n = table2.at[kind, f"n_{stage}"] if f"n_{stage}" in table2.columns else np.inf
-    if not n >= MIN_GALAXIES:
-        return np.nan, np.nan
-    return float(table2.at[kind, stage]), float(table2.at[kind, f"{stage}_err"])
 
 
 def networks_at_chance(table1: pd.DataFrame) -> list[str]:
@@ -125,64 +92,19 @@ def networks_at_chance(table1: pd.DataFrame) -> list[str]:
             if abs(row["accuracy"] - 50.0) <= _accuracy_half_width(50.0, row["n"])]
 
 
-def judge_conclusions(table1: pd.DataFrame, table2: pd.DataFrame) -> list[Verdict]:
-    """Test the paper's three conclusions on this run's tables.
-
-    Parameters
-    ----------
-    table1 : DataFrame
-        Indexed by kind (raw, model, residual, ...), with an ``accuracy`` column in per cent and,
-        optionally, ``n`` (test galaxies), which gives accuracies a binomial 95 % uncertainty.
-    table2 : DataFrame
-        Indexed by kind, with ``pre``, ``pre_err``, ``post``, ``post_err`` in per cent
-        (bootstrap mean and upper bound minus mean) and, optionally, ``n_pre``, ``n_post``:
-        a stage with fewer than :data:`MIN_GALAXIES` galaxies is not testable.
-    """
-    needed = {"raw", "model", "residual"}
-    missing = sorted(needed - set(table1.index) | needed - set(table2.index))
-    if missing:
-        return [Verdict(c, "not testable", f"networks missing: {missing}") for c in CONCLUSIONS]
-    acc = table1["accuracy"]
-    n = table1["n"] if "n" in table1.columns else pd.Series(np.nan, index=table1.index)
-    err = {k: _accuracy_half_width(acc[k], n[k]) for k in needed}
-    first = _both(_difference_verdict(acc["raw"], err["raw"], acc["model"], err["model"]),
-                  _difference_verdict(acc["raw"], err["raw"], acc["residual"], err["residual"]))
-    evidence = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {acc[k]:.1f}±{err[k]:.1f} %"
-                         for k in ("raw", "model", "residual"))
-    verdicts = [Verdict(CONCLUSIONS[0], first, f"accuracy {evidence} (paper: 74, 70, 68)")]
-
-    def stage_claim(stage: str, better: str, worse: str) -> str:
-        return _difference_verdict(*_stage_values(table2, better, stage), *_stage_values(table2, worse, stage))
-
-    def stage_evidence(stage: str, paper: str) -> str:
-        values = [(k, table2.at[k, stage], table2.at[k, f"{stage}_err"]) for k in ("raw", "model", "residual")]
-        shown = ", ".join(f"{NETWORK_NAMES[k].split()[0]} {m:.1f}±{e:.1f} %" for k, m, e in values)
-        count = ""
-        if f"n_{stage}" in table2.columns:
-            n = int(table2.at["raw", f"n_{stage}"])
-            count = f" ({n} galaxies{'' if n >= MIN_GALAXIES else f', fewer than {MIN_GALAXIES}'})"
-        return f"{stage}-mergers correct{count}: {shown} (paper: {paper})"
-
-    verdicts.append(Verdict(CONCLUSIONS[1], _both(stage_claim("pre", "raw", "residual"),
-                                                  stage_claim("pre", "model", "residual")),
-                            stage_evidence("pre", "79.3, 76.6, 73.3")))
-    verdicts.append(Verdict(CONCLUSIONS[2], stage_claim("post", "residual", "model"),
-                            stage_evidence("post", "58.8, 53.4, 55.5")))
-    return verdicts
-
-
 #: Columns of the evaluation's tables that the report shows: Table 1 with its test-set size ``n``
 #: (the binomial uncertainty of accuracies needs it), Table 2 with the galaxies per stage.
 TABLE1_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "auc"]
 TABLE2_COLUMNS = ["n_pre", "pre", "pre_err", "n_ongoing", "ongoing", "ongoing_err", "n_post", "post", "post_err"]
+#: Columns of the claims table (galmerge.conclusions) shown in the report.
+CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "value_better": "first (%)",
+                 "value_worse": "second (%)", "difference": "difference (points)", "lower": "95 % low",
+                 "upper": "95 % high", "mcnemar_p": "McNemar p", "outcome": "outcome"}
 
 
 def load_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 and Table 2 of a run (``tables/table1.csv``, ``table2.csv``), as the report needs them.
-
-    Keeps the galaxy counts beside the percentages, so that :func:`judge_conclusions` can give
-    accuracies their binomial uncertainty and leave stages with too few galaxies untested.
-    """
+    """Table 1 and Table 2 of a run (``tables/table1.csv``, ``table2.csv``), as the report shows them,
+    with the galaxy counts beside the percentages."""
     from galmerge.runs import RunPaths
 
     paths = RunPaths(run_dir)
@@ -211,34 +133,85 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
+def _markdown_table(frame: pd.DataFrame, digits: int = 1, index: bool = True) -> str:
     def cell(v, column):
+        if isinstance(v, (bool, np.bool_)):
+            return str(v)
         if isinstance(v, (int, float, np.integer, np.floating)):
             if np.isnan(v):
                 return "–"
             is_count = column == "n" or str(column).startswith("n_")
             return f"{int(v)}" if is_count else f"{v:.{digits}f}"
         return str(v)
-    header = "| | " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|---" * (len(frame.columns) + 1) + "|"
-    rows = ["| " + str(idx) + " | " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
-            for idx, row in zip(frame.index, frame.itertuples(index=False))]
+    columns = [str(c) for c in frame.columns]
+    if index:
+        header = "| | " + " | ".join(columns) + " |"
+        rule = "|---" * (len(columns) + 1) + "|"
+        rows = ["| " + str(idx) + " | " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
+                for idx, row in zip(frame.index, frame.itertuples(index=False))]
+    else:
+        header = "| " + " | ".join(columns) + " |"
+        rule = "|---" * len(columns) + "|"
+        rows = ["| " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
+                for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
 
 
+def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[str]:
+    """The report's "Dataset" section: objects per split and stage (``tables/counts.csv`` of
+    00_data when given) and a small table of the other dataset facts in ``summary.json``."""
+    lines = ["## Dataset", ""]
+    if counts is not None and len(counts):
+        lines += ["Objects per split and merger stage:", "", _markdown_table(counts, digits=0), ""]
+    data, evaluate = summary.get("data", {}), summary.get("evaluate", {})
+    facts = []
+    if "n_objects" in data:
+        facts.append(("objects", f"{data['n_objects']} ({data.get('n_mergers', '–')} mergers, "
+                                 f"{data.get('n_nonmergers', '–')} non-mergers)"))
+    if "n_train" in data:
+        facts.append(("train / validation / test objects",
+                      f"{data['n_train']} / {data.get('n_validation', '–')} / {data.get('n_test', '–')}"))
+    if "n_test" in evaluate:
+        facts.append(("test galaxies scored by every network",
+                      f"{evaluate['n_test']} ({evaluate.get('n_test_mergers', '–')} mergers; "
+                      f"{evaluate.get('dropped', 0)} left out for lack of a score)"))
+    if "baseline_accuracy" in data:
+        facts.append(("non-CNN baseline, test accuracy",
+                      f"{100 * data['baseline_accuracy']:.1f} % on {data.get('baseline_n_test', '–')} test objects"))
+    shown = {"n_objects", "n_mergers", "n_nonmergers", "n_train", "n_validation", "n_test", "baseline_accuracy",
+             "baseline_n_test"}
+    for key, value in data.items():
+        if key in shown or isinstance(value, (dict, list)):
+            continue
+        facts.append((key.replace("_", " "), f"{value:.3g}" if isinstance(value, float) else str(value)))
+    if facts:
+        lines += [_markdown_table(pd.DataFrame(facts, columns=["", "value"]).set_index(""), index=True), ""]
+    return lines
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims behind the verdicts, in per cent, as the report shows them."""
+    shown = claims[[c for c in CLAIM_COLUMNS if c in claims.columns]].copy()
+    for column in ("value_better", "value_worse", "difference", "lower", "upper"):
+        if column in shown.columns:
+            shown[column] = 100 * shown[column].astype(float)
+    if "mcnemar_p" in shown.columns:
+        shown["mcnemar_p"] = shown["mcnemar_p"].map(lambda p: "–" if pd.isna(p) else f"{p:.2g}")
+    shown.index = claims["conclusion"] if "conclusion" in claims.columns else shown.index
+    return shown.rename(columns=CLAIM_COLUMNS)
+
+
 def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[Verdict],
-                    figures: list[Path], run_dir: Path, summary: dict) -> str:
+                    figures: list[Path], run_dir: Path, summary: dict, claims: pd.DataFrame | None = None,
+                    counts: pd.DataFrame | None = None, caption_values: dict | None = None) -> str:
     """The text of REPORT.md."""
     lines = [f"# Reproduction report: {run_dir.name}", ""]
-    data = summary.get("data", {})
-    if data:
-        shown = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in data.items()
-                 if not isinstance(v, (dict, list))}
-        lines += ["Dataset: " + ", ".join(f"{k} = {v}" for k, v in shown.items()), ""]
+    lines += dataset_tables(summary, counts)
     lines += ["## Table 1: overall performance on the test set (per cent)", "",
               _markdown_table(beside_paper(table1, PAPER_TABLE1)), "",
-              "## Table 2: fraction of mergers correctly classified, by stage "
-              "(per cent, bootstrap mean ± upper-mean)", "",
+              "## Table 2: fraction of mergers correctly classified, by stage", "",
+              "Per cent; mean over bootstrap resamples of merger sequences ± (95 % upper bound − mean), the "
+              "paper's convention (the paper resamples galaxies); n_<stage> galaxies.", "",
               _markdown_table(beside_paper(table2, PAPER_TABLE2)), "",
               "## The paper's conclusions on this run", ""]
     chance = networks_at_chance(table1)
@@ -246,28 +219,48 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
         names = ", ".join(NETWORK_NAMES.get(k, k) for k in chance)
         lines += [f"**Warning:** {names} classify the test set no better than a coin (accuracy within "
                   "the binomial 95 % uncertainty of 50 %). Comparisons involving them say nothing about the "
-                  "paper's conclusions; a from-scratch CNN needs thousands of training images "
-                  "(benchmarks/mock_learnability.py).", ""]
+                  "paper's conclusions.", ""]
     for v in verdicts:
-        lines += [f"- **{v.conclusion}**: {v.verdict}. {v.evidence}."]
-    lines += ["", "A conclusion is 'reproduced' when the difference it claims exceeds the combined 95 % "
-              "uncertainty (bootstrap for Table 2, binomial for accuracies), 'inconclusive' when it lies "
-              f"within it, and 'not testable' when a stage holds fewer than {MIN_GALAXIES} test galaxies.",
-              "", "## Deviations from the paper", ""]
+        lines += [f"- **{v.key}. {v.conclusion}**: **{v.verdict}**. {v.reason}.", f"  Evidence: {v.evidence}."]
+    lines += ["", "Each conclusion is a set of claims 'network A beats network B' on the test galaxies (accuracy) "
+              "or on the test mergers of one stage (fraction correct). A claim is tested on the difference "
+              "A − B computed on the same galaxies, resampled by merger sequence (1000 paired bootstrap "
+              "resamples, 95 % percentile interval): supported when the interval lies above 0, contradicted "
+              "when below 0, unresolved otherwise or when its galaxies number fewer than "
+              f"{MIN_GALAXIES} or come from fewer than {MIN_SEQUENCES} independent sequences. A conclusion is "
+              "reproduced when all its claims are supported, contradicted when one is contradicted, inconclusive "
+              "otherwise. McNemar's exact test (which treats galaxies as independent) is shown as a cross-check.",
+              ""]
+    if claims is not None and len(claims):
+        lines += [_markdown_table(claims_table(claims)), ""]
+    lines += ["## Deviations from the paper", ""]
     lines += [f"- **{title}.** {text}" for title, text in DEVIATIONS]
     lines += ["", "## Figures", ""]
     for fig in figures:
         rel = os.path.relpath(fig, run_dir)
-        lines += [f"### {fig.stem}", "", f"![{fig.stem}]({rel})", ""]
+        text = caption(fig.stem, **(caption_values or {}))
+        lines += [f"### {fig.stem}", "", f"![{fig.stem}]({rel})", "", f"*{text}*", ""]
     return "\n".join(lines)
 
 
 def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFrame,
-                 table2: pd.DataFrame) -> dict[str, Path]:
+                 table2: pd.DataFrame, verdicts: list[Verdict], claims: pd.DataFrame | None = None,
+                 caption_values: dict | None = None) -> dict[str, Path]:
     """Write ``REPORT.md`` and ``report.html`` into ``run_dir``; returns their paths.
 
-    ``table1`` and ``table2`` are indexed by network kind with the columns described in
-    :func:`judge_conclusions` (percentages).
+    Parameters
+    ----------
+    run_dir, figures_dir : str or Path
+        The run folder (``summary.json``, ``tables/counts.csv`` read when present) and its figures
+        (every ``fig*.png`` is shown with its caption).
+    table1, table2 : pandas.DataFrame
+        Indexed by network kind (percentages), from :func:`load_tables`.
+    verdicts : list of Verdict
+        :func:`galmerge.conclusions.judge_conclusions`.
+    claims : pandas.DataFrame, optional
+        The claims table behind the verdicts, shown under them.
+    caption_values : dict, optional
+        Values for the captions (``n_resamples``, ``n_draws``, ``per_class``).
     """
     import mistune
 
@@ -275,8 +268,9 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
     summary_path = RunPaths(run_dir).summary
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     figures = sorted(figures_dir.glob("fig*.png"))
-    verdicts = judge_conclusions(table1, table2)
-    text = render_markdown(table1, table2, verdicts, figures, run_dir, summary)
+    counts_path = RunPaths(run_dir).tables / "counts.csv"
+    counts = pd.read_csv(counts_path, index_col=0) if counts_path.exists() else None
+    text = render_markdown(table1, table2, verdicts, figures, run_dir, summary, claims, counts, caption_values)
     md_path = run_dir / "REPORT.md"
     md_path.write_text(text, encoding="utf-8")
     html = mistune.html(text)

@@ -1,0 +1,124 @@
+"""galmerge.conclusions: the paper's three conclusions judged by paired sequence bootstraps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galmerge import conclusions as gc
+
+KINDS = ("raw", "model", "residual")
+
+
+def _frame(right: dict[str, dict[str, float]], n: dict[str, int] | None = None, per_sequence: int = 3,
+           seed: int = 0, correlated: bool = False) -> pd.DataFrame:
+    """A test split: per stage ('pre', 'ongoing', 'post', 'non') ``n[stage]`` galaxies in sequences
+    of ``per_sequence`` (non-mergers without one); network ``k`` classifies a galaxy of ``stage``
+    correctly with probability ``right[k][stage]``, all networks drawing on one shared uniform per
+    galaxy (so they fail on the same hard galaxies, as real networks do); with ``correlated`` the
+    uniform is shared by a whole sequence (its objects are then all right or all wrong)."""
+    n = n or {"pre": 200, "ongoing": 60, "post": 200, "non": 500}
+    rng = np.random.default_rng(seed)
+    rows, next_sequence = [], 0
+    for stage, count in n.items():
+        for i in range(count):
+            if stage == "non":
+                sequence = -1
+            else:
+                sequence = next_sequence + i // per_sequence
+            rows.append({"stage": stage, "label": int(stage != "non"), "sequence_ID": sequence})
+        if stage != "non":
+            next_sequence += -(-count // per_sequence)
+    frame = pd.DataFrame(rows)
+    u = rng.random(len(frame))
+    if correlated:
+        sequence = frame["sequence_ID"].to_numpy()
+        per_sequence_u = rng.random(sequence.max() + 1)
+        u = np.where(sequence >= 0, per_sequence_u[np.maximum(sequence, 0)], u)
+    for kind, by_stage in right.items():
+        correct = u < frame["stage"].map(by_stage).to_numpy()
+        frame[f"pred_{kind}"] = np.where(correct, frame["label"], 1 - frame["label"]).astype(np.int8)
+    frame["ID"] = np.arange(len(frame))
+    return frame
+
+
+def _rates(pre, post, non=0.8, ongoing=0.7):
+    return {"pre": pre, "ongoing": ongoing, "post": post, "non": non}
+
+
+PAPER_LIKE = {"raw": _rates(0.85, 0.7, non=0.85), "model": _rates(0.8, 0.4, non=0.7),
+              "residual": _rates(0.55, 0.65, non=0.7)}
+
+
+def test_clear_differences_reproduce_every_conclusion():
+    verdicts, claims = gc.judge_conclusions(_frame(PAPER_LIKE), n_resamples=300, seed=1)
+    assert [v.key for v in verdicts] == ["I", "II", "III"]
+    assert [v.verdict for v in verdicts] == ["reproduced"] * 3, claims
+    assert len(claims) == 5 and set(claims["outcome"]) == {"supported"}
+    assert (claims["lower"] > 0).all() and (claims["lower"] <= claims["difference"]).all()
+    post = claims[claims["subset"] == "post"].iloc[0]
+    assert post["n"] == 200 and post["n_sequences"] == 67  # sequences of 3: 66 full and one of 2
+    assert "CNN3 > CNN2" in verdicts[2].evidence and "McNemar" in verdicts[2].evidence
+
+
+def test_reversed_ranking_is_contradicted():
+    rates = {**PAPER_LIKE, "residual": _rates(0.55, 0.2, non=0.7)}  # CNN3 far worse on post-mergers
+    verdicts, _ = gc.judge_conclusions(_frame(rates), n_resamples=300, seed=1)
+    assert verdicts[2].verdict == "contradicted" and "below 0" in verdicts[2].reason
+    assert verdicts[1].verdict == "reproduced"
+
+
+def test_equal_networks_are_inconclusive_and_say_why():
+    same = _rates(0.7, 0.6)
+    verdicts, claims = gc.judge_conclusions(_frame({k: same for k in KINDS}), n_resamples=300, seed=1)
+    assert [v.verdict for v in verdicts] == ["inconclusive"] * 3
+    assert (claims["difference"] == 0).all() and (claims["mcnemar_p"] == 1).all()
+    assert all("includes 0" in v.reason for v in verdicts)
+
+
+def test_too_few_post_mergers_is_inconclusive_not_untestable():
+    frame = _frame(PAPER_LIKE, n={"pre": 200, "ongoing": 20, "post": 8, "non": 500})
+    verdicts, claims = gc.judge_conclusions(frame, n_resamples=200, seed=1)
+    assert verdicts[2].verdict == "inconclusive"
+    assert "only 8 post-mergers from 3 independent sequences" in verdicts[2].reason
+    assert claims.loc[claims["subset"] == "post", "n"].item() == 8
+    assert verdicts[0].verdict == "reproduced"
+
+
+def test_few_sequences_are_not_enough_even_with_many_galaxies():
+    frame = _frame(PAPER_LIKE, n={"pre": 200, "ongoing": 20, "post": 60, "non": 500}, per_sequence=10)
+    verdicts, _ = gc.judge_conclusions(frame, n_resamples=200, seed=1)
+    assert verdicts[2].verdict == "inconclusive" and "from 6 independent sequences" in verdicts[2].reason
+
+
+def test_a_missing_network_leaves_its_conclusions_inconclusive():
+    frame = _frame(PAPER_LIKE).drop(columns="pred_model")
+    verdicts, claims = gc.judge_conclusions(frame, n_resamples=200, seed=1)
+    assert [v.verdict for v in verdicts] == ["inconclusive"] * 3
+    assert "CNN2 not trained" in verdicts[2].reason
+    raw_vs_residual = (claims["better"] == "raw") & (claims["worse"] == "residual") & (claims["subset"] == "all")
+    assert claims.loc[raw_vs_residual, "outcome"].item() == "supported"
+
+
+def test_claims_are_seeded_and_every_verdict_is_one_of_three():
+    frame = _frame(PAPER_LIKE, seed=3)
+    a = gc.judge_claims(frame, n_resamples=100, seed=5)
+    b = gc.judge_claims(frame, n_resamples=100, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    for v in gc.verdicts_from_claims(a):
+        assert v.verdict in gc.VERDICTS and v.reason
+
+
+def test_correlated_sequences_widen_the_interval():
+    # 20 sequences of 10 post-mergers whose objects are all right or all wrong together, judged
+    # once as sequences and once as if every galaxy were independent
+    rates = {**PAPER_LIKE, "residual": _rates(0.55, 0.5)}
+    tight = _frame(rates, per_sequence=10, seed=2, correlated=True)
+    loose = tight.assign(sequence_ID=-1)
+    claim = gc.CONCLUSIONS[2].claims[0]
+    wide = gc.judge_claim(tight, claim, 400, np.random.default_rng(0))
+    narrow = gc.judge_claim(loose, claim, 400, np.random.default_rng(0))
+    assert wide["difference"] == pytest.approx(narrow["difference"])
+    assert wide["n_sequences"] == 20 and narrow["n_sequences"] == 200
+    assert wide["upper"] - wide["lower"] > 2 * (narrow["upper"] - narrow["lower"])
