@@ -83,6 +83,10 @@ def test_too_few_post_mergers_is_inconclusive_not_untestable():
     assert verdicts[2].verdict == "inconclusive"
     assert "only 8 post-mergers from 3 independent sequences" in verdicts[2].reason
     assert claims.loc[claims["subset"] == "post", "n"].item() == 8
+    none = _frame(PAPER_LIKE, n={"pre": 200, "ongoing": 20, "post": 0, "non": 500})
+    verdicts, _ = gc.judge_conclusions(none, n_resamples=50, seed=1)
+    assert verdicts[2].verdict == "inconclusive" and "no post-mergers in the test set" in verdicts[2].evidence
+    assert "nan" not in verdicts[2].evidence
     assert verdicts[0].verdict == "reproduced"
 
 

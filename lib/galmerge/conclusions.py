@@ -187,6 +187,8 @@ def judge_claims(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
 def _describe(row: pd.Series) -> str:
     if row["outcome"] == "untested":
         return f"{row['claim']}: {row['reason']}"
+    if row["n"] == 0:
+        return f"{row['claim']}: no {SUBSETS[row['subset']]} in the test set"
     mc = f"McNemar {int(row['mcnemar_only_better'])} vs {int(row['mcnemar_only_worse'])}, p = {row['mcnemar_p']:.2g}"
     return (f"{row['claim']}: {100 * row['value_better']:.1f} vs {100 * row['value_worse']:.1f} %, "
             f"difference {100 * row['difference']:+.1f} points [{100 * row['lower']:+.1f}, {100 * row['upper']:+.1f}] "

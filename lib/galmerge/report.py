@@ -180,6 +180,8 @@ def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[st
                       f"{100 * data['baseline_accuracy']:.1f} % on {data.get('baseline_n_test', '–')} test objects"))
     shown = {"n_objects", "n_mergers", "n_nonmergers", "n_train", "n_validation", "n_test", "baseline_accuracy",
              "baseline_n_test"}
+    if counts is not None and len(counts):  # the per-stage counts are in the table above
+        shown |= {f"n_{stage}" for stage in ("pre", "ongoing", "post", "non")}
     for key, value in data.items():
         if key in shown or isinstance(value, (dict, list)):
             continue
