@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 
 def worker_peak_rss_mib() -> float:
@@ -55,7 +55,7 @@ def ensure_mock(path: Path, n: int, seed: int) -> Path:
     return path
 
 
-def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all") -> dict:
+def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all", **fit_options) -> dict:
     from distributed import Client, LocalCluster
 
     from galmerge.fitting import run_fitting_stage
@@ -66,14 +66,15 @@ def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all
         client.run(warm_up)
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
-        products = run_fitting_stage(catalog, scratch / f"products_{n_workers}", psf=psf,
+        name = "_".join(str(v) for v in fit_options.values())
+        products = run_fitting_stage(catalog, scratch / f"products_{name}_{n_workers}", psf=psf,
                                      scheduler_address=cluster.scheduler_address, progress=False,
-                                     fit_region=fit_region)
+                                     fit_region=fit_region, **fit_options)
         wall = time.perf_counter() - t0
         rss = client.run(worker_peak_rss_mib)
         images = products.images
         products.close()
-    return {"workers": n_workers, "wall": wall, "rate": len(images) / wall,
+    return {"workers": n_workers, "wall": wall, **fit_options, "rate": len(images) / wall,
             "statmorph": float(images["time_statmorph_s"].sum()),
             "task": float(images["time_image_s"].sum()), "rss": sorted(rss.values()),
             "load": (load_before, os.getloadavg()[0]), "images": images}
@@ -88,6 +89,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time")
     parser.add_argument("--fit-region", default="all", choices=["all", "cutout"],
                         help="fit every source (all, default) or only those near the 128 px crop")
+    parser.add_argument("--fitters", nargs="+", default=["statmorph", "lm"], help="fitters to compare")
+    parser.add_argument("--background", default="flat", help="background of every run (default flat)")
     args = parser.parse_args(argv)
 
     from galmerge.data import load_catalog, load_psf
@@ -96,33 +99,61 @@ def main(argv=None) -> int:
     catalog, psf = load_catalog(data), load_psf(data)
     sizes = catalog["image_path"].map(lambda p: Path(p).parent.name).value_counts().to_dict()
     print(f"{len(catalog)} images from {data} ({sizes}); {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}; fit_region={args.fit_region}, background={args.background}")
     results = []
     with tempfile.TemporaryDirectory() as scratch:
+        for fitter in args.fitters:
+            for n_workers in args.workers:
+                r = run_once(catalog, psf, n_workers, Path(scratch), args.fit_region, fitter=fitter,
+                             background=args.background)
+                results.append(r)
+                share = r["statmorph"] / (r["wall"] * n_workers)
+                images = r["images"]
+                print(f"{fitter}, {n_workers} worker(s): {r['rate']:.3f} images/s ({r['wall']:.1f} s); "
+                      f"{images['time_cpu_s'].mean():.3f} CPU s per image; inside the fitter {share:.1%} of "
+                      f"worker time (overhead {1 - share:.1%}), {r['statmorph'] / r['task']:.1%} of the per-image "
+                      f"task time; peak RSS per worker {', '.join(f'{m:.0f}' for m in r['rss'])} MiB; "
+                      f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}")
+    for fitter in args.fitters:
+        mine = {r["workers"]: r for r in results if r["fitter"] == fitter}
+        if 1 in mine and 2 in mine:
+            print(f"{fitter}: speed-up 2 workers / 1 worker: {mine[2]['rate'] / mine[1]['rate']:.2f} (target >= 1.7)")
+    print("\nper fitter (same images, same background): CPU s per image, failures, residual chi")
+    summary = {}
+    for fitter in args.fitters:
+        runs = [r for r in results if r["fitter"] == fitter]
+        images = runs[-1]["images"]
+        primary_ok = (images["status"] == "ok") & images["primary_used_in_model"].astype(bool)
+        isolated = primary_ok & (images["label"] == 0)
+        if "true_kind" in images:
+            isolated &= images["true_kind"] == "isolated"
+        row = {f"CPU s/image, {r['workers']} worker(s)": float(r["images"]["time_cpu_s"].mean()) for r in runs}
+        row.update({
+            "fitter share of task time": float(images["time_statmorph_s"].sum() / images["time_image_s"].sum()),
+            "images not ok": int((images["status"] != "ok").sum()),
+            "primaries flag_sersic >= 2": int((images["flag_sersic"] >= 2).sum() + (images["flag_sersic"] < 0).sum()),
+            "primaries not in model": int((~primary_ok).sum()),
+            "isolated non-mergers": int(isolated.sum()),
+            "their mean chi_mean": float(images.loc[isolated, "chi_mean"].mean()),
+            "their median chi_rms": float(images.loc[isolated, "chi_rms"].median()),
+            "their mean chi_rms": float(images.loc[isolated, "chi_rms"].mean()),
+        })
+        summary[fitter] = row
+    summary = pd.DataFrame(summary)
+    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    if {"statmorph", "lm"} <= set(args.fitters):
         for n_workers in args.workers:
-            r = run_once(catalog, psf, n_workers, Path(scratch), args.fit_region)
-            results.append(r)
-            share = r["statmorph"] / (r["wall"] * n_workers)
-            print(f"{n_workers} worker(s): {r['rate']:.3f} images/s ({r['wall']:.1f} s); "
-                  f"inside statmorph {share:.1%} of worker time (overhead {1 - share:.1%}), "
-                  f"{r['statmorph'] / r['task']:.1%} of the per-image task time; "
-                  f"peak RSS per worker {', '.join(f'{m:.0f}' for m in r['rss'])} MiB; "
-                  f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}")
-    by_workers = {r["workers"]: r for r in results}
-    if 1 in by_workers and 2 in by_workers:
-        ratio = by_workers[2]["rate"] / by_workers[1]["rate"]
-        print(f"speed-up 2 workers / 1 worker: {ratio:.2f} (target >= 1.7)")
+            key = f"CPU s/image, {n_workers} worker(s)"
+            print(f"statmorph / lm CPU s per image, {n_workers} worker(s): "
+                  f"{summary.loc[key, 'statmorph'] / summary.loc[key, 'lm']:.1f}x (target >= 8)")
     images = results[-1]["images"]
     per_size = images.groupby("image_ny").agg(images=("ID", "size"), median_s=("time_image_s", "median"),
                                               mean_s=("time_image_s", "mean"),
                                               mean_cpu_s=("time_cpu_s", "mean"),
                                               median_sources=("n_sources", "median"))
     per_size["median_fitted"] = (images["n_sources"] - images["n_skipped"]).groupby(images["image_ny"]).median()
-    print(f"per-image time by image size (last run; fit_region={args.fit_region}; wall s and CPU s):")
+    print(f"per-image time by image size (last run: {results[-1]['fitter']}; wall s and CPU s):")
     print(per_size.round(2).to_string())
-    statuses = images["status"].value_counts().to_dict()
-    print(f"statuses: {statuses}; mean {np.mean(images['time_image_s']):.2f} s wall, "
-          f"{np.mean(images['time_cpu_s']):.2f} s CPU per image")
     return 0
 
 

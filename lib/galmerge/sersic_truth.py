@@ -164,3 +164,74 @@ def flux_kept(galaxies: list[dict], background: str, region: str = "aperture", *
             inside[:] = True
         kept.append(float(1.0 - back[inside].sum() / g["clean_primary"][inside].sum()))
     return np.array(kept)
+
+
+#: The (fitter, background) pairs compared in 01_sersic_fitting: both fitters after the same
+#: background, and the paper's reading (statmorph after SEP's boxes) for reference.
+COMPARED = (("lm", "flat"), ("statmorph", "flat"), ("statmorph", "sep"))
+
+
+def compare_fitters(n: int, seed: int = 1, pairs=COMPARED, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ``n`` isolated and ``n`` neighbours galaxies with every (fitter, background) pair.
+
+    Returns
+    -------
+    fits : pandas.DataFrame
+        One row per galaxy and pair (:func:`fit_truth_set`'s columns plus ``kind``, ``fitter``,
+        ``background``).
+    summary : pandas.DataFrame
+        :func:`summarise` per set and pair (rows ``(kind, "fitter/background")``).
+    """
+    from tqdm import tqdm
+
+    tables, rows = [], {}
+    steps = [(kind, pair) for kind in KINDS for pair in pairs]
+    galaxies = {}
+    for kind, (fitter, background) in tqdm(steps, disable=not progress, desc="GalSim truth"):
+        if kind not in galaxies:
+            galaxies[kind] = render_truth_set(n, kind, seed=seed)
+        table = fit_truth_set(galaxies[kind], fitter, background)
+        table.insert(0, "kind", kind)
+        table.insert(1, "fitter", fitter)
+        table.insert(2, "background", background)
+        tables.append(table)
+        rows[(kind, f"{fitter}/{background}")] = summarise(table)
+    return pd.concat(tables, ignore_index=True), pd.DataFrame(rows).T
+
+
+def plot_comparison(fits: pd.DataFrame, pairs=COMPARED[:2]):
+    """Fitted against true r_e, n and ellipticity, one row per set, the ``pairs`` overlaid."""
+    import matplotlib.pyplot as plt
+
+    kinds = [k for k in KINDS if k in set(fits["kind"])]
+    fig, axes = plt.subplots(len(kinds), 3, figsize=(13, 4.1 * len(kinds)), squeeze=False)
+    quantities = (("r_e", "r_e (px)", True), ("n", "Sérsic n", True), ("ellip", "ellipticity", False))
+    markers = ("o", "s", "^")
+    for row, kind in enumerate(kinds):
+        for col, (name, label, log) in enumerate(quantities):
+            ax = axes[row, col]
+            for k, (fitter, background) in enumerate(pairs):
+                part = fits[(fits["kind"] == kind) & (fits["fitter"] == fitter) & (fits["background"] == background)
+                            & ~fits["failed"]]
+                error = {"r_e": part["dr_rel"], "n": part["dn_rel"], "ellip": part["de"]}[name].abs().median()
+                seconds = fits.loc[(fits["kind"] == kind) & (fits["fitter"] == fitter)
+                                   & (fits["background"] == background), "cpu_s"].mean()
+                ax.scatter(part[f"true_{name}"], part[f"fit_{name}"], s=14, alpha=0.6, marker=markers[k],
+                           label=f"{fitter} ({background}): median |err| {error:.3f}, {seconds:.2f} CPU s/image")
+            values = fits[[f"true_{name}", f"fit_{name}"]].to_numpy(dtype=float)
+            lo, hi = np.nanpercentile(values, [1, 99])
+            ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+            if log:
+                from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                for axis in (ax.xaxis, ax.yaxis):
+                    axis.set_major_formatter(ScalarFormatter())
+                    axis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(f"true {label}")
+            ax.set_ylabel(f"fitted {label}")
+            ax.set_title(f"{kind}: {label}", fontsize=10)
+            ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
