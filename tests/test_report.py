@@ -105,3 +105,16 @@ def test_chance_level_networks_are_named():
     table1.loc["model", "accuracy"] = 55.0  # 55 % of 60 galaxies: within +-12.7 points of a coin
     assert networks_at_chance(table1) == ["model"]
     assert networks_at_chance(PAPER_TABLE1) == []  # no test-set size: no claim either way
+
+
+def test_cnn1_is_put_beside_the_baseline_on_the_same_galaxies():
+    from galmerge.report import baseline_comparison
+
+    table1 = PAPER_TABLE1.assign(n=400)
+    same = {"data": {"baseline_accuracy": 0.62, "baseline_n_test": 400}, "evaluate": {"n_test": 400, "dropped": 0}}
+    text = " ".join(baseline_comparison(table1, same))
+    assert "74.0 %, is above the non-CNN baseline's (62.0 %" in text and "same 400 test galaxies" in text
+    other = {"data": {"baseline_accuracy": 0.80, "baseline_n_test": 400}, "evaluate": {"n_test": 390, "dropped": 10}}
+    text = " ".join(baseline_comparison(table1, other))
+    assert "below" in text and "on 390 (CNN1) and 400 (baseline)" in text
+    assert baseline_comparison(table1, {}) == []

@@ -191,6 +191,23 @@ def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[st
     return lines
 
 
+def baseline_comparison(table1: pd.DataFrame, summary: dict) -> list[str]:
+    """A sentence putting CNN1's test accuracy beside the non-CNN baseline's (``summary.json``'s
+    ``data.baseline_accuracy``), saying whether both were measured on the same test galaxies."""
+    data, evaluate = summary.get("data", {}), summary.get("evaluate", {})
+    if "baseline_accuracy" not in data or "raw" not in table1.index:
+        return []
+    cnn1, base = float(table1.at["raw", "accuracy"]), 100 * float(data["baseline_accuracy"])
+    n_cnn = evaluate.get("n_test", table1.at["raw", "n"] if "n" in table1.columns else None)
+    n_base = data.get("baseline_n_test")
+    same = n_cnn is not None and n_base is not None and int(n_cnn) == int(n_base) and not evaluate.get("dropped")
+    where = (f"on the same {int(n_cnn)} test galaxies" if same
+             else f"on {n_cnn} (CNN1) and {n_base} (baseline) test galaxies")
+    verb = "above" if cnn1 > base else ("equal to" if cnn1 == base else "below")
+    return [f"CNN1's test accuracy, {cnn1:.1f} %, is {verb} the non-CNN baseline's ({base:.1f} %, logistic "
+            f"regression on image statistics, 00_data) {where}.", ""]
+
+
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims behind the verdicts, in per cent, as the report shows them."""
     shown = claims[[c for c in CLAIM_COLUMNS if c in claims.columns]].copy()
@@ -210,7 +227,9 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
     lines = [f"# Reproduction report: {run_dir.name}", ""]
     lines += dataset_tables(summary, counts)
     lines += ["## Table 1: overall performance on the test set (per cent)", "",
-              _markdown_table(beside_paper(table1, PAPER_TABLE1)), "",
+              _markdown_table(beside_paper(table1, PAPER_TABLE1)), ""]
+    lines += baseline_comparison(table1, summary)
+    lines += [
               "## Table 2: fraction of mergers correctly classified, by stage", "",
               "Per cent; mean over bootstrap resamples of merger sequences ± (95 % upper bound − mean), the "
               "paper's convention (the paper resamples galaxies); n_<stage> galaxies.", "",
