@@ -30,13 +30,44 @@ def test_pair_is_asymmetric_and_counted_twice():
     features = baseline.image_features(image)
     assert features["n_sources"] == 2
     assert features["asymmetry"] > 0.3
+    assert features["log_flux_ratio"] == pytest.approx(np.log10(0.5), abs=0.1)
+    assert features["second_distance"] == pytest.approx(np.hypot(80 - 63.5, 70 - 63.5) / 128, abs=0.01)
+
+
+def test_elongated_central_source_has_its_ellipticity():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:128, 0:128]
+    image = 2e4 / (2 * np.pi * 6 * 3) * np.exp(-((xx - 63.5) ** 2 / 72 + (yy - 63.5) ** 2 / 18))
+    image = image + rng.normal(0, 1.0, (128, 128))
+    assert baseline.central_source_moments(image)["ellipticity"] == pytest.approx(0.5, abs=0.05)
+    features = baseline.image_features(image)
+    assert features["central_ellipticity"] == pytest.approx(0.5, abs=0.05)
+    assert features["central_offset"] < 0.2
+    round_blob = baseline.image_features(_blob(128, 63.5, 63.5, 2e4, 4.0) + rng.normal(0, 1.0, (128, 128)))
+    assert round_blob["central_ellipticity"] < 0.1
+    assert baseline.concentration(image) > 0
+
+
+def test_grouped_cross_validation_keeps_groups_apart():
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], 60)
+    feats = pd.DataFrame({name: rng.normal(size=120) for name in baseline.FEATURES})
+    feats["asymmetry"] += labels * 3
+    groups = np.arange(120) // 3
+    result = baseline.cross_validate(feats, labels, groups)
+    assert result["cv_accuracy"] > 0.9 and result["cv_folds"] == baseline.CV_FOLDS
+    # pure noise with group-level label copies: grouped CV stays near chance
+    noise = pd.DataFrame({name: np.repeat(rng.normal(size=40), 3) for name in baseline.FEATURES})
+    assert baseline.cross_validate(noise, labels, groups)["cv_accuracy"] < 0.75
+    with pytest.raises(ValueError, match="groups"):
+        baseline.cross_validate(feats, labels, np.zeros(120))
 
 
 def test_logistic_regression_learns_a_separable_toy():
     rng = np.random.default_rng(2)
     labels = np.repeat([0, 1], 50)
-    feats = pd.DataFrame({"n_sources": rng.poisson(3, 100), "log_flux": rng.normal(3, 0.3, 100),
-                          "asymmetry": labels * 0.5 + rng.normal(0, 0.05, 100)})
+    feats = pd.DataFrame({name: rng.normal(size=100) for name in baseline.FEATURES})
+    feats["asymmetry"] = labels * 0.5 + rng.normal(0, 0.05, 100)
     model = baseline.fit_baseline(feats, labels)
     assert baseline.evaluate_baseline(model, feats, labels) > 0.95
     with pytest.raises(ValueError, match="both classes"):
@@ -52,6 +83,7 @@ def test_run_baseline_on_a_tiny_mock(tmp_path):
     catalog = data.load_catalog(tmp_path / "mock")
     result = baseline.run_baseline(catalog, progress=False)
     assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert 0.0 <= result["cv_accuracy"] <= 1.0
     assert result["n_test"] == int((catalog["split"] == "test").sum()) > 0
     assert list(result["features"].columns) == ["ID", *baseline.FEATURES]
     assert (result["features"]["n_sources"] >= 1).all()

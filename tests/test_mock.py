@@ -87,7 +87,7 @@ def test_stages_and_times_are_consistent(mock48):
     assert t.between(-0.8, 0.3).all()
     assert (t[stage[mergers.index] == "pre"] < -0.1).all() and (t[stage[mergers.index] == "post"] > 0.1).all()
     assert (mergers.sequence_ID >= 0).all()
-    assert (cat.loc[cat.true_kind == "isolated", "sequence_ID"] == -1).all()
+    assert (cat.sequence_ID >= 0).all()  # isolated galaxies are followed through snapshots too
     assert (cat.loc[cat.true_kind == "minor", "true_mass_ratio"] > 4).all()
     assert (mergers.true_mass_ratio <= 4).all()
 
@@ -111,6 +111,21 @@ def test_sequences_never_cross_train_and_test(mock48):
     assert (big[big.sequence_ID >= 0].groupby("sequence_ID")["split"].nunique() == 1).all()
     assert 0.07 <= (big.split == "test").mean() <= 0.13
     assert abs((big.stage != "non").mean() - 0.5) < 0.01
+    # the test folder is class-stratified
+    assert 0.45 <= (big[big.split == "test"].stage != "non").mean() <= 0.55
+
+
+def test_sequence_ids_and_file_order_carry_no_class():
+    big = plan_catalogue(3000, 5)
+    label = (big.kind == "major").to_numpy()
+    from sklearn.metrics import roc_auc_score
+
+    for column in ("sequence_ID", "ID"):
+        assert abs(roc_auc_score(label, big[column]) - 0.5) < 0.04, column
+    # objects per sequence follow one law, whatever the class
+    size = big.groupby("sequence_ID")["ID"].transform("size")
+    assert abs(size[label].mean() - size[~label].mean()) < 0.2
+    assert abs(roc_auc_score(label, size) - 0.5) < 0.04
 
 
 def test_psf_is_odd_and_normalised(mock48):
@@ -154,3 +169,62 @@ def test_reader_accepts_the_mock(mock48):
     assert data.load_psf(out).shape == (41, 41)
     # FITS text columns come back as str, so they compare with Python strings
     assert {type(v) for v in cat["true_kind"]} == {str} and "isolated" in set(cat["true_kind"])
+
+
+def test_tidal_shape_follows_the_particles_deformation():
+    from galmerge.mock.scene import tidal_shape
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(2000, 2))
+    assert tidal_shape(ref, ref, 5.0, 0.3, 0.4) == pytest.approx((0.3, 0.4), abs=1e-6)
+    stretched = ref * [2.0, 1.0]  # stretched along x: a round galaxy becomes elongated along x
+    e, theta = tidal_shape(stretched, ref, 10.0, 0.0, 0.0)
+    assert 0.35 < e < 0.6 and min(theta, np.pi - theta) < 0.1
+
+
+def test_correlated_noise_keeps_its_rms_and_correlates_neighbours():
+    from galmerge.mock import observe
+
+    rng = np.random.default_rng(1)
+    noise = observe.add_noise(rng, np.zeros((200, 200)), 2.0, 1e9, corr_px=0.6)
+    assert noise.std() == pytest.approx(2.0, rel=0.03)
+    lag1 = np.corrcoef(noise[:, 1:].ravel(), noise[:, :-1].ravel())[0, 1]
+    assert 0.2 < lag1 < 0.7
+    white = observe.add_noise(rng, np.zeros((200, 200)), 2.0, 1e9)
+    assert abs(np.corrcoef(white[:, 1:].ravel(), white[:, :-1].ravel())[0, 1]) < 0.03
+
+
+def test_sky_structure_has_the_drawn_rms():
+    from galmerge.mock import observe
+
+    rng = np.random.default_rng(2)
+    cond = {"sky_rms": 0.1, "sky_residual": 0.2, "psf_fwhm": 0.6}
+    old = observe.BRIGHT_STARS_PER_ARCMIN2
+    try:
+        observe.BRIGHT_STARS_PER_ARCMIN2 = 0.0
+        field, n_bright = observe.sky_structure(rng, 128, cond)
+    finally:
+        observe.BRIGHT_STARS_PER_ARCMIN2 = old
+    assert n_bright == 0 and field.std() == pytest.approx(0.02, rel=1e-6)
+
+
+def test_neighbours_do_not_depend_on_the_class():
+    from galmerge.mock import scene
+
+    assert np.isscalar(scene.NEIGHBOUR_PROBABILITY)
+
+
+def test_library_separations_follow_kitzbichler_white(mock48):
+    from galmerge.mock import orbits
+
+    library = orbits.get_library()
+    assert len(library["major"]) == orbits.N_MAJOR >= 100
+    rng = np.random.default_rng(3)
+    for t in (-0.6, -0.3):
+        seps = []
+        for orbit in library["major"]:
+            c = orbit.companion[orbit.frame(t)].astype(float)
+            n = orbits.random_unit_vectors(rng, 1)[0]
+            seps.append(np.linalg.norm(c - np.dot(c, n) * n))
+        ratio = np.median(seps) / orbits.kw08_separation_kpc(-t)
+        assert 0.5 < ratio < 2.0, (t, ratio)

@@ -4,7 +4,8 @@
 --n N --seed S [--workers W]``) writes exactly the challenge layout::
 
     DIR/train/snapnum_<lo>_<hi>/objID_<ID>.fits     float32 (N, N) image in HDU 0 (counts, zero point 27)
-    DIR/test/snapnum_<lo>_<hi>/objID_<ID>.fits      ~10 % of the objects, whole sequences
+    DIR/test/snapnum_<lo>_<hi>/objID_<ID>.fits      ~10 % of the objects, whole sequences,
+                                                    class-stratified (merger fraction as in train)
     DIR/catalog_merger_challenge_TNG_train.fits     FITS binary tables: the challenge columns
     DIR/catalog_merger_challenge_TNG_test.fits      (ID, snapnum, sequence_ID, is_*_merger,
                                                      time_before/after_merger) + true_* columns
@@ -18,12 +19,17 @@ Geometry: like the real challenge, pixels are HSC's 0.168 arcsec and the side N 
 per folder (128/160/192/320 px), so a cutout spans 100-250 kpc (about 160 kpc on average)
 rather than exactly 160 kpc; each object's width is the catalogue column ``true_field_kpc``.
 
-The restricted N-body orbit library is integrated once (~15-40 s) and cached in
-``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
+The restricted N-body orbit library (192 integrations) is built once (~1-2.5 min, ~70 MB) and
+cached in ``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
 
-Measured (n=2000, seed 3, --workers 2, on a 2-core machine shared with other jobs, load ~10):
-303 s wall (6.6 objects/s), ~53 ms of CPU per object; the baseline of :mod:`galmerge.baseline`
-scores 62.5 % on its test split (5-fold cross-validation over all objects: 61 %).
+What the classes share and what they do not (issue 12; ``benchmarks/mock_audit.py`` measures
+it): every galaxy is drawn by one rendering path; chance neighbours, field sources, stars,
+PSF, correlated noise and sky residuals follow the same laws in every cutout; object IDs,
+``sequence_ID`` (a random permutation; isolated galaxies form sequences too) and file order
+carry no class; both classes have the same redshift law. What differs is physics: companions
+whose separation follows Kitzbichler & White (2008) against time, tidal tails and bridges,
+tidally stretched and unrelaxed, elongated remnants (mergers' primaries more elliptical, as in
+the paper's Fig 9), and minor-merger debris among the non-mergers.
 
 Modules: :mod:`~galmerge.mock.plan` (sequences, stages, snapshots, test split),
 :mod:`~galmerge.mock.orbits` (restricted N-body orbit library), :mod:`~galmerge.mock.scene`
@@ -38,8 +44,10 @@ kpc), companion_in_field, minor_merger_time (Gyr), features (comma-separated:
 spiral, bar, clumps, neighbour, companion, satellite, double_nucleus, tidal, remnant,
 minor_debris, major_merger, minor_merger), neighbour / neighbour_mag / neighbour_sep_px, the
 main galaxy's (``main_``) and companion's (``comp_``) Sérsic x, y (pixels), mag, n, r_e_px,
-r_e_kpc, ellip (1 - b/a), theta (radians, CCW from +x, astropy Sersic2D convention), and
-n_field_galaxies, n_stars.
+r_e_kpc, ellip (1 - b/a), theta (radians, CCW from +x, astropy Sersic2D convention),
+n_field_galaxies, n_stars, n_bright_stars (i < 16 stars whose wings reach the cutout),
+noise_corr_px (Gaussian sigma of the noise correlation, pixels) and sky_residual (rms of the
+smooth sky residual, in units of sky_rms).
 """
 
 from galmerge.mock.generate import CATALOGUE_NAMES, PSF_PATH, generate_mock

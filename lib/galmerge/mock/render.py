@@ -97,8 +97,15 @@ def add_sersic(canvas, x0, y0, flux, n, r_e, ellip, theta, spiral=None, extent=8
 
 
 def _sersic_values(xx, yy, x0, y0, n, r_e, ellip, theta, spiral):
-    u, v, r, phi = _elliptical_coords(xx, yy, x0, y0, ellip, theta)
     bn = sersic_bn(n)
+    if spiral is None:  # the common case: no polar angle needed (arctan2 is the costly part)
+        dx, dy = xx - x0, yy - y0
+        c, s = np.cos(theta), np.sin(theta)
+        u = dx * c + dy * s
+        v = (dy * c - dx * s) * (1.0 / (1.0 - ellip))
+        r2 = (u * u + v * v) * (1.0 / (r_e * r_e))
+        return np.exp(-bn * (r2 ** (0.5 / n) - 1.0))
+    u, v, r, phi = _elliptical_coords(xx, yy, x0, y0, ellip, theta)
     values = np.exp(-bn * ((r / r_e) ** (1.0 / n) - 1.0))
     if spiral is not None:
         rr = np.maximum(r, 1e-3 * r_e)

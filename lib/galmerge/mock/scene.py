@@ -9,24 +9,39 @@ Galaxies (per sequence, shared by all snapshots of a sequence)
     ``true_*`` columns) plus an outer disc / stellar halo of test particles holding
     ``f_outer`` of its light (discs 20-35 %, spheroids 8-15 %). Discs may carry spiral arms,
     a bar and star-forming clumps, whatever their class.
+One rendering path
+    Every galaxy of a cutout (primary, companion, remnant, chance neighbour) is drawn by
+    :func:`paint_galaxy` (Sérsic core with its bar, clumps and arms) plus :data:`orbits.N_PART_DISC`
+    outer-disc test particles smoothed by :data:`PARTICLE_SMOOTH_KPC` at the galaxy's own
+    redshift, so neither texture nor brightness order tells a companion from a neighbour.
 Mergers and minor mergers (same code path, mass ratio 1-4 vs 4-10)
-    An orbit of the restricted N-body library (:mod:`galmerge.mock.orbits`), a random viewing
-    rotation and a size scale; at the object's merger time the particles give bridges, tails,
+    An orbit of the restricted N-body library (:mod:`galmerge.mock.orbits`: hundreds of
+    integrations with continuous parameters), a random viewing rotation and mirror parity, and
+    a homologous size scale; at the object's merger time the particles give bridges, tails,
     shells and fading debris; the companion's Sérsic sits at its projected position (possibly
-    outside the cutout). Sérsic ellipticity and angle follow the second moments of each
-    galaxy's own particles, so distortions show in the smooth light too. After coalescence a
-    single remnant (flux of both cores, Sérsic index growing towards 4 over 0.4 Gyr); a fading
-    second nucleus survives for 0.1 Gyr. Test particles heated by the final passages fill a
-    smooth round envelope that real remnants fold into their spheroid (violent relaxation), so
-    85 % of the debris' azimuthal mean light moves into the remnant's Sérsic profile and the
-    non-axisymmetric part (tails, shells, plumes) stays as particle light.
+    outside the cutout). Tides distort the smooth light too: the deformation of each galaxy's
+    own particle cloud since the start of the encounter (second moments within 2.5 r_e, now
+    against the first library frame, same view) is applied to its intrinsic shape
+    (:func:`tidal_shape`), so interacting and merged galaxies are on average more elongated.
+Remnants (after coalescence)
+    A remnant has NOT relaxed within the 0.3 Gyr after coalescence that the challenge calls
+    post-merger: violent relaxation and phase mixing take a few dynamical times, of order
+    :data:`T_RELAX` = 1 Gyr (DESIGN.md; the paper's Sect. 4.3 / Fig 9 finds TNG mergers' Sérsic
+    fits more elliptical than non-mergers'). So the remnant keeps the deformed, elongated shape
+    of the N-body debris; its Sérsic index starts at the light-weighted mean of its progenitors
+    and grows towards a spheroid's (3-4.5) only as ``relax = clip(t / T_RELAX, 0, 1)``; only
+    ``RELAXED_MAX * relax`` of the debris' azimuthal mean light has settled into the smooth
+    profile, the rest (tails, shells, plumes, asymmetric envelope) stays as particle light and
+    fades by phase mixing; a second nucleus (offset core) sinks and fades over 0.1 Gyr.
 Non-mergers
     Isolated galaxies (undisturbed particle disc at the Sérsic's inclination and angle) or
-    minor mergers; chance projected neighbours at another redshift occur in both classes.
+    minor mergers; chance projected neighbours at another redshift occur with the same
+    probability whatever the class, drawn from the same galaxy population.
 Field
-    Unrelated faint galaxies (i-band counts ~55 arcmin^-2 to i = 26, slope 0.33 dex/mag) and
-    stars (1.5 arcmin^-2, i 17-24.5), then the PSF, sky and Poisson noise of
-    :mod:`galmerge.mock.observe`.
+    Unrelated faint galaxies (i-band counts ~55 arcmin^-2 to i = 26, slope 0.33 dex/mag; too
+    small for an outer disc to matter, so plain Sérsics) and stars (1.5 arcmin^-2, i 17-24.5),
+    then the PSF, and the correlated noise, sky residuals and bright-star halos of HSC coadds
+    (:mod:`galmerge.mock.observe`), all drawn the same way for every cutout.
 
 Geometry: the challenge keeps HSC's 0.168 arcsec pixels at the folder's fixed size, so a
 cutout spans ``N * kpc_per_pixel(z)``: 100-250 kpc (~160 kpc on average), recorded per object
@@ -42,8 +57,9 @@ from galmerge.cosmology import COSMOLOGY, HSC_PIXEL_SCALE, image_size_for_snapnu
 from galmerge.mock import observe, orbits, render
 
 EVOLUTION_MAG_PER_Z = 1.0
-#: Probability of a chance projected neighbour, for non-mergers and for mergers.
-NEIGHBOUR_PROBABILITY = {"non": 0.35, "merger": 0.2}
+#: Probability of a chance projected neighbour: the same for every cutout, whatever its class
+#: (a chance projection knows nothing of the central galaxy's merger history).
+NEIGHBOUR_PROBABILITY = 0.3
 FIELD_COUNTS_PER_ARCMIN2_TO_26 = 55.0
 FIELD_SLOPE = 0.33
 FIELD_MAG_RANGE = (19.0, 26.8)
@@ -51,8 +67,12 @@ STARS_PER_ARCMIN2, STAR_MAG_RANGE = 1.5, (17.0, 24.5)
 #: Library kpc per galaxy kpc: the library's particle disc belongs to a galaxy of r_e ~ 4 kpc.
 LIBRARY_R_E_KPC = 4.0
 PARTICLE_SMOOTH_KPC = 1.2
-#: Fraction of the remnant debris' azimuthal mean folded into the remnant's Sérsic profile.
-RELAXED_FRACTION = 0.85
+#: Fraction of the debris' azimuthal mean folded into the remnant's Sérsic profile once relaxed.
+RELAXED_MAX = 0.85
+#: Time after coalescence (Gyr) over which a remnant relaxes (a few dynamical times).
+T_RELAX = 1.0
+#: Sérsic index a major-merger remnant tends to once relaxed (spheroid-like).
+N_RELAXED = (3.0, 4.5)
 
 
 # ----------------------------------------------------------------------------- galaxies
@@ -89,9 +109,13 @@ def draw_sequence(rng, kind: str) -> dict:
         library = orbits.get_library()[kind]
         index = int(rng.integers(len(library)))
         q = library[index].mass_ratio
-        sequence.update(orbit=index, mass_ratio=q, view=random_rotation(rng),
+        # A mirror image of an orbit is an equally valid solution (Newtonian gravity is parity
+        # invariant): an improper view doubles the distinct realisations.
+        mirror = np.diag([1.0, 1.0, -1.0 if rng.random() < 0.5 else 1.0])
+        sequence.update(orbit=index, mass_ratio=q, view=random_rotation(rng) @ mirror,
                         companion=draw_galaxy(rng, sequence["main"]["abs_mag0"] + 2.5 * np.log10(q)),
-                        nucleus_angle=float(rng.uniform(0, 2 * np.pi)))
+                        nucleus_angle=float(rng.uniform(0, 2 * np.pi)),
+                        n_relaxed=float(rng.uniform(*N_RELAXED)))
     return sequence
 
 
@@ -135,17 +159,39 @@ def paint_galaxy(rng, canvas, galaxy, x, y, flux_core, r_e_px, n, ellip, theta, 
     return flux_sersic
 
 
-def shape_from_particles(xy: np.ndarray, radius: float, fallback: tuple[float, float]):
-    """Ellipticity and angle (radians) from the second moments of the points within ``radius``."""
-    r = np.hypot(xy[:, 0], xy[:, 1])
-    inner = xy[r < radius]
+def _moments(xy: np.ndarray, radius: float):
+    """Second-moment tensor of the points within ``radius`` of the origin (None if < 20)."""
+    inner = xy[np.hypot(xy[:, 0], xy[:, 1]) < radius]
     if len(inner) < 20:
-        return fallback
+        return None
     cov = np.cov(inner.T)
-    evals, evecs = np.linalg.eigh(cov)
+    return cov + 0.02 * np.trace(cov) * np.eye(2)  # regularised: an edge-on disc is not singular
+
+
+def _sqrtm(matrix):
+    evals, evecs = np.linalg.eigh(matrix)
+    return (evecs * np.sqrt(np.maximum(evals, 1e-12))) @ evecs.T
+
+
+def tidal_shape(xy_now, xy_ref, radius, ellip, theta):
+    """Intrinsic shape (``ellip``, ``theta``) deformed as the particle cloud was since ``xy_ref``.
+
+    The deformation ``A = C_now^(1/2) C_ref^(-1/2)`` of the particles' second moments (within
+    ``radius``, same units as the positions) maps the intrinsic shape tensor ``S`` to
+    ``A S A^T``; without distortion ``A`` is the identity and the shape is unchanged.
+    """
+    c_now, c_ref = _moments(xy_now, radius), _moments(xy_ref, radius)
+    if c_now is None or c_ref is None:
+        return float(ellip), float(theta)
+    deform = _sqrtm(c_now) @ np.linalg.inv(_sqrtm(c_ref))
+    c, s_ = np.cos(theta), np.sin(theta)
+    rot = np.array([[c, -s_], [s_, c]])
+    shape = rot @ np.diag([1.0, (1.0 - ellip) ** 2]) @ rot.T
+    shape = deform @ shape @ deform.T
+    evals, evecs = np.linalg.eigh(shape)
     axis_ratio = np.sqrt(max(evals[0], 1e-12) / max(evals[1], 1e-12))
-    theta = float(np.arctan2(evecs[1, 1], evecs[0, 1]) % np.pi)
-    return float(np.clip(1 - axis_ratio, 0.02, 0.8)), theta
+    angle = float(np.arctan2(evecs[1, 1], evecs[0, 1]) % np.pi)
+    return float(np.clip(1 - axis_ratio, 0.0, 0.85)), angle
 
 
 def isolated_disc_particles(rng, count, r_e_px, ellip, theta):
@@ -182,7 +228,7 @@ def render_object(obj: dict, sequence: dict, object_seed: np.random.SeedSequence
         flux_core = main_z["flux_total"] * (1 - main["f_outer"])
         flux_sersic = paint_galaxy(rng, canvas, main, *centre, flux_core, main_z["r_e_px"], main["n"],
                                    main["ellip"], main["theta"], features)
-        xy = isolated_disc_particles(rng, 2000, main_z["r_e_px"], main["ellip"], main["theta"])
+        xy = isolated_disc_particles(rng, orbits.N_PART_DISC, main_z["r_e_px"], main["ellip"], main["theta"])
         render.add_particles(canvas, xy + centre, np.full(len(xy), main_z["flux_total"] * main["f_outer"] / len(xy)),
                              smooth_px)
         truth.update(_component("main", centre, flux_sersic, main["n"], main_z, main["ellip"], main["theta"]))
@@ -192,14 +238,18 @@ def render_object(obj: dict, sequence: dict, object_seed: np.random.SeedSequence
     else:
         _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, features, truth)
 
-    neighbour_p = NEIGHBOUR_PROBABILITY["non" if obj["stage"] == "non" else "merger"]
-    truth.update(_maybe_neighbour(rng, canvas, neighbour_p, main_z["mag_total"], centre, features))
+    truth.update(_maybe_neighbour(rng, canvas, NEIGHBOUR_PROBABILITY, main_z["mag_total"], centre, features))
     n_field = _paint_field(rng, canvas, size)
     truth["true_n_field_galaxies"] = n_field
     image = fftconvolve(canvas, observe.moffat_image(observe.PSF_SIZE, cond["psf_fwhm"], cond["psf_beta"]),
                         mode="same")
     truth["true_n_stars"] = _paint_stars(rng, image, size, cond)
-    image = observe.add_noise(rng, image, cond["sky_rms"], cond["gain"])
+    sky, n_bright = observe.sky_structure(rng, size, cond)
+    truth["true_n_bright_stars"] = n_bright
+    truth["true_noise_corr_px"] = cond["noise_corr_px"]
+    truth["true_sky_residual"] = cond["sky_residual"]
+    # The source Poisson noise follows the sources, not the sky residual (already sky-subtracted).
+    image = observe.add_noise(rng, image, cond["sky_rms"], cond["gain"], cond["noise_corr_px"]) + sky
     truth["true_features"] = ",".join(sorted(features))
     return image.astype(np.float32), truth, cond
 
@@ -221,8 +271,10 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
     orbit = orbits.get_library()[kind][sequence["orbit"]]
     main, comp = sequence["main"], sequence["companion"]
     main_z, comp_z = at_redshift(main, z, kpc_px), at_redshift(comp, z, kpc_px)
+    # Homologous scaling at constant mean density (lengths x scale, times unchanged).
     scale = float(np.clip(main_z["r_e_kpc"] / LIBRARY_R_E_KPC, 0.6, 1.5))
     xy_kpc, comp_kpc, _depth = orbits.project(orbit, t, sequence["view"], scale)
+    ref_kpc, ref_comp_kpc, _ = orbits.project(orbit, float(orbit.times[0]), sequence["view"], scale)
     xy = xy_kpc / kpc_px + centre
     n1 = orbit.n_primary
     weights = np.concatenate([
@@ -231,22 +283,23 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
     debris = np.zeros_like(canvas)
     render.add_particles(debris, xy, weights, smooth_px)
     relaxed_flux = 0.0
+    relax = float(np.clip(t / T_RELAX, 0.0, 1.0))
     if t >= 0:
-        # Violent relaxation: the axisymmetric part of the debris joins the remnant's Sérsic light;
-        # tails, shells and plumes (the non-axisymmetric part) stay as particle light.
-        debris, relaxed_flux = remove_axisymmetric(debris, centre, RELAXED_FRACTION)
+        # Partial relaxation: the part of the debris' azimuthal mean that has settled by now
+        # joins the remnant's Sérsic light; tails, shells, plumes and the lopsided envelope stay.
+        debris, relaxed_flux = remove_axisymmetric(debris, centre, RELAXED_MAX * relax)
     canvas += debris
     core1 = main_z["flux_total"] * (1 - main["f_outer"])
     core2 = comp_z["flux_total"] * (1 - comp["f_outer"])
     features.add("minor_merger" if kind == "minor" else "major_merger")
     truth.update(true_mass_ratio=sequence["mass_ratio"], true_orbit=sequence["orbit"])
+    # Tidal deformation of the primary's light: its own particles now against the start.
+    e1, th1 = tidal_shape(xy_kpc[:n1], ref_kpc[:n1], 2.5 * main_z["r_e_kpc"], main["ellip"], main["theta"])
     if t < 0:
-        # Two galaxies: shapes from their own particles' moments (tidal distortion shows).
-        e1, th1 = shape_from_particles(xy_kpc[:n1], 2.5 * main_z["r_e_kpc"], (main["ellip"], main["theta"]))
         f1 = paint_galaxy(rng, canvas, main, *centre, core1, main_z["r_e_px"], main["n"], e1, th1, features)
         comp_xy = centre + comp_kpc / kpc_px
-        rel = xy_kpc[n1:] - comp_kpc
-        e2, th2 = shape_from_particles(rel, 2.5 * comp_z["r_e_kpc"], (comp["ellip"], comp["theta"]))
+        e2, th2 = tidal_shape(xy_kpc[n1:] - comp_kpc, ref_kpc[n1:] - ref_comp_kpc, 2.5 * comp_z["r_e_kpc"],
+                              comp["ellip"], comp["theta"])
         f2 = paint_galaxy(rng, canvas, comp, *comp_xy, core2, comp_z["r_e_px"], comp["n"], e2, th2, features)
         separation = float(np.hypot(*comp_kpc))
         in_field = bool(np.all((comp_xy >= 0) & (comp_xy <= canvas.shape[0] - 1)))
@@ -257,28 +310,29 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
         truth.update(_component("comp", comp_xy, f2, comp["n"], comp_z, e2, th2))
         truth.update(true_separation_kpc=separation, true_companion_in_field=int(in_field))
     else:
-        # One remnant: the cores' light, more concentrated as it relaxes.
+        # One unrelaxed remnant: both cores' light, the primary's tidally deformed shape, a
+        # Sérsic index that only slowly tends to a spheroid's as the remnant relaxes.
         major = kind == "major"
-        relax = float(np.clip((t + 0.1) / 0.4, 0, 1)) * (1.0 if major else 0.2)
-        n_rem = main["n"] + (4.0 - main["n"]) * relax
+        n_mix = (core1 * main["n"] + core2 * comp["n"]) / (core1 + core2)
+        n_final = sequence.get("n_relaxed", 4.0) if major else n_mix
+        n_rem = n_mix + (n_final - n_mix) * relax
         rem_z = dict(main_z, r_e_kpc=main_z["r_e_kpc"] * (1 + 0.5 / sequence["mass_ratio"]))
         rem_z["r_e_px"] = rem_z["r_e_kpc"] / kpc_px
         flux_rem = core1 + core2 + relaxed_flux
         second = 0.0
         if major and t < 0.1:
-            # A fading second nucleus, sinking into the remnant.
+            # A fading second nucleus, sinking into the remnant (an offset, double core).
             second = 0.5 * core2 * (1 - t / 0.1)
             off = (0.3 + 1.5 * scale * (1 - t / 0.1)) / kpc_px
             ang = sequence["nucleus_angle"]
             render.add_sersic(canvas, centre[0] + off * np.cos(ang), centre[1] + off * np.sin(ang),
                               second, 1.5, max(0.5 * comp_z["r_e_px"], 0.5), 0.2, ang)
             features.add("double_nucleus")
-        e, th = shape_from_particles(xy_kpc, 2.5 * rem_z["r_e_kpc"], (main["ellip"], main["theta"]))
         remnant = dict(main, spiral=None if major else main["spiral"], bar=None if major else main["bar"])
-        f_rem = paint_galaxy(rng, canvas, remnant, *centre, flux_rem - second, rem_z["r_e_px"], n_rem, e, th,
+        f_rem = paint_galaxy(rng, canvas, remnant, *centre, flux_rem - second, rem_z["r_e_px"], n_rem, e1, th1,
                              features)
         features.add("remnant" if major else "minor_debris")
-        truth.update(_component("main", centre, f_rem, n_rem, rem_z, e, th))
+        truth.update(_component("main", centre, f_rem, n_rem, rem_z, e1, th1))
         truth.update(_component("comp", (np.nan, np.nan), np.nan, np.nan, None, np.nan, np.nan))
         truth.update(true_separation_kpc=0.0, true_companion_in_field=0)
     if major_tidal(t, kind):
@@ -319,8 +373,9 @@ def _maybe_neighbour(rng, canvas, probability, main_mag, centre, features):
     flux = float(observe.mag_to_counts(mag))
     paint_galaxy(rng, canvas, galaxy, x, y, flux * (1 - galaxy["f_outer"]), at_z["r_e_px"], galaxy["n"],
                  galaxy["ellip"], galaxy["theta"], set())
-    xy = isolated_disc_particles(rng, 800, at_z["r_e_px"], galaxy["ellip"], galaxy["theta"])
-    render.add_particles(canvas, xy + (x, y), np.full(len(xy), flux * galaxy["f_outer"] / len(xy)), 1.0)
+    xy = isolated_disc_particles(rng, orbits.N_PART_DISC, at_z["r_e_px"], galaxy["ellip"], galaxy["theta"])
+    smooth_px = max(PARTICLE_SMOOTH_KPC / float(kpc_per_pixel(z)), 1.0)  # the same rule as every galaxy
+    render.add_particles(canvas, xy + (x, y), np.full(len(xy), flux * galaxy["f_outer"] / len(xy)), smooth_px)
     features.add("neighbour")
     return {"true_neighbour": 1, "true_neighbour_mag": float(mag), "true_neighbour_sep_px": float(sep)}
 
