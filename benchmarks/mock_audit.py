@@ -142,7 +142,8 @@ def main() -> None:
 
     print("\n== non-CNN baseline (logistic regression on", ", ".join(baseline.FEATURES) + ")")
     result = baseline.run_baseline(catalog, features=stats[["ID", *baseline.FEATURES]], progress=False)
-    print(f"grouped {result['cv_folds']}-fold CV accuracy {result['cv_accuracy']:.3f} +- {result['cv_accuracy_std']:.3f}; "
+    print(f"grouped {result['cv_folds']}-fold CV accuracy {result['cv_accuracy']:.3f} "
+          f"+- {result['cv_accuracy_std']:.3f}; "
           f"train -> test {result['test_accuracy']:.3f} ({result['n_test']} test objects)")
     print("coefficients (standardised):", result["coefficients"])
 

@@ -2,8 +2,8 @@
 
 Sequences follow the merger clock through the TNG snapshots, as in the challenge: a merger
 sequence has a coalescence time ``t_c`` (cosmic age, Gyr, uniform over the range whose window
-reaches the ages of snapshots 50-91); every snapshot whose age lies in ``t_c - 0.8 .. t_c + 0.3`` Gyr can show it, and the
-sequence contributes 1-4 of those snapshots (one object each, same galaxies, same orbit and
+reaches the ages of snapshots 50-91); every snapshot whose age lies in ``t_c - 0.8 .. t_c + 0.3``
+Gyr can show it, and the sequence contributes 1-4 of those snapshots (one object each, same galaxies, same orbit and
 viewing angle). Minor mergers (mass ratio 4-10) form sequences of non-mergers the same way
 (window -1.0 .. +1.2 Gyr). Isolated non-mergers are followed through the snapshots too
 (a TNG galaxy is in every snapshot): 1-4 snapshots of one galaxy form a sequence, drawn with
