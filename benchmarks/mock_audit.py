@@ -153,7 +153,7 @@ def main() -> None:
         catalog_fit["sersic_ellip"] = fits_table["sersic_ellip"]
     print(audit.ellipticity_difference(catalog_fit, stats).to_string())
     by_stage = stats.assign(true_ellip=catalog.get("true_main_ellip")).groupby("stage")[
-        ["sep_ellipticity", "true_ellip"]].mean().round(3)
+        ["central_ellipticity", "true_ellip"]].mean().round(3)
     print(by_stage.to_string())
 
     if "true_separation_kpc" in catalog:

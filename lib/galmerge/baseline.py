@@ -50,12 +50,13 @@ DETECT_SIGMA, DETECT_MINAREA = 1.5, 5
 CV_FOLDS = 5
 
 
-def image_features(image: np.ndarray) -> dict:
-    """The baseline statistics of one cutout (see the module docstring).
+def detect(image: np.ndarray) -> dict:
+    """SEP background subtraction and detection of one cutout (the paper's settings).
 
-    Parameters
-    ----------
-    image : 2-D array, sky-subtracted or not (SEP's background is removed first).
+    Returns
+    -------
+    dict with ``sub`` (background-subtracted image), ``rms`` (global background rms), ``objects``
+    (SEP catalogue) and ``segmap`` (segmentation map, 0 = background).
     """
     data = np.ascontiguousarray(image, dtype=np.float64)
     if data.ndim != 2:
@@ -66,7 +67,21 @@ def image_features(image: np.ndarray) -> dict:
     # Crowded low-z cutouts can overflow SEP's default pixel stack; enlarge it once if needed.
     sep.set_extract_pixstack(max(300_000, data.size))
     objects, segmap = sep.extract(sub, DETECT_SIGMA, err=rms, minarea=DETECT_MINAREA, segmentation_map=True)
-    ny, nx = data.shape
+    return {"sub": sub, "rms": rms, "objects": objects, "segmap": segmap}
+
+
+def image_features(image: np.ndarray, detection: dict | None = None) -> dict:
+    """The baseline statistics of one cutout (see the module docstring).
+
+    Parameters
+    ----------
+    image : 2-D array, sky-subtracted or not (SEP's background is removed first).
+    detection : dict, optional
+        :func:`detect` of ``image`` when already computed.
+    """
+    detection = detect(image) if detection is None else detection
+    sub, rms, objects, segmap = (detection[k] for k in ("sub", "rms", "objects", "segmap"))
+    ny, nx = sub.shape
     cx, cy = (nx - 1) / 2, (ny - 1) / 2
     flux = np.asarray(objects["flux"], float) if len(objects) else np.zeros(0)
     features = {"n_sources": int(len(objects)), "log_flux": float(np.log10(max(flux.sum(), 1e-3))),
@@ -88,23 +103,6 @@ def image_features(image: np.ndarray) -> dict:
         features["central_ellipticity"] = float(1.0 - b / a) if a > 0 else 0.0
         features["central_offset"] = float(np.hypot(central["x"] - cx, central["y"] - cy) / max(a, 0.5))
     return features
-
-
-def central_source_moments(image: np.ndarray) -> dict:
-    """SEP second-moment shape of the source under the cutout centre: ``ellipticity`` (1 - b/a),
-    ``a`` and ``b`` (pixels) and ``theta`` (radians); NaN when nothing is detected there."""
-    data = np.ascontiguousarray(image, dtype=np.float64)
-    bkg = sep.Background(data)
-    sep.set_extract_pixstack(max(300_000, data.size))
-    objects, segmap = sep.extract(data - bkg.back(), DETECT_SIGMA, err=float(bkg.globalrms),
-                                  minarea=DETECT_MINAREA, segmentation_map=True)
-    ny, nx = data.shape
-    label = int(segmap[int(round((ny - 1) / 2)), int(round((nx - 1) / 2))])
-    if label == 0:
-        return {"ellipticity": np.nan, "a": np.nan, "b": np.nan, "theta": np.nan}
-    o = objects[label - 1]
-    return {"ellipticity": float(1 - o["b"] / o["a"]), "a": float(o["a"]), "b": float(o["b"]),
-            "theta": float(o["theta"])}
 
 
 def rotational_asymmetry(image: np.ndarray, sky_rms: float, inner_fraction: float = 0.0,

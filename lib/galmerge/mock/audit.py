@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import sep
 from astropy.io import fits
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
@@ -45,17 +44,16 @@ NOT_IN_TNG = ("sky_rms", "noise_correlation", "image_size", "n_header_keys", "he
               "header_psffwhm", "sequence_ID", "ID", "file_order", "redshift")
 
 
-def observing_statistics(path) -> dict:
-    """Noise and header statistics of one image file (see :data:`DESCRIPTIONS`)."""
+def observing_statistics(path, detection: dict | None = None) -> dict:
+    """Noise and header statistics of one image file (see :data:`DESCRIPTIONS`).
+
+    ``detection``: :func:`galmerge.baseline.detect` of the image when already computed.
+    """
     with fits.open(path) as hdus:
         header = hdus[0].header
         data = np.ascontiguousarray(hdus[0].data, dtype=np.float64)
-    bkg = sep.Background(data)
-    sub = data - bkg.back()
-    rms = float(bkg.globalrms)
-    sep.set_extract_pixstack(max(300_000, data.size))
-    _, segmap = sep.extract(sub, baseline.DETECT_SIGMA, err=rms, minarea=baseline.DETECT_MINAREA,
-                            segmentation_map=True)
+    detection = baseline.detect(data) if detection is None else detection
+    sub, rms, segmap = detection["sub"], detection["rms"], detection["segmap"]
     from scipy.ndimage import binary_dilation
 
     sky = ~binary_dilation(segmap > 0, iterations=3)
@@ -77,17 +75,17 @@ def image_statistics(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFra
     Returns
     -------
     DataFrame indexed like ``catalog``: ID, label, stage, the observing statistics
-    (:func:`observing_statistics`), :data:`galmerge.baseline.FEATURES`, ``sep_ellipticity``
-    (central source's SEP moments), sequence_ID, file_order and redshift.
+    (:func:`observing_statistics`), :data:`galmerge.baseline.FEATURES` (``central_ellipticity``:
+    SEP moments of the central segment), sequence_ID, file_order and redshift.
     """
     from galmerge.data import load_image
 
     rows = []
     for path in tqdm(catalog["image_path"], desc="audit statistics", disable=not progress):
         image = load_image(path)
-        row = observing_statistics(path)
-        row.update(baseline.image_features(image))
-        row["sep_ellipticity"] = baseline.central_source_moments(image)["ellipticity"]
+        detection = baseline.detect(image)
+        row = observing_statistics(path, detection)
+        row.update(baseline.image_features(image, detection))
         rows.append(row)
     stats = pd.DataFrame(rows, index=catalog.index)
     stats.insert(0, "ID", catalog["ID"].to_numpy())
@@ -114,9 +112,14 @@ def leak_table(stats: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame indexed by statistic: ``auc``, ``not_in_tng`` (bool), ``ok`` (True when a statistic
-    TNG would not show has ``|auc - 0.5| <= LEAK_TOLERANCE``; always True for the others) and
-    ``description``.
+    TNG would not show has ``|auc - 0.5| <= LEAK_TOLERANCE``; always True for the others),
+    ``null_sigma`` (standard deviation of the AUC of a statistic unrelated to the label, for
+    independent objects: ``sqrt((n1 + n0 + 1) / (12 n1 n0))``; objects of one sequence share
+    values, so the real scatter is somewhat larger) and ``description``.
     """
+    n1 = int((stats["label"] == 1).sum())
+    n0 = int((stats["label"] == 0).sum())
+    sigma = float(np.sqrt((n1 + n0 + 1) / (12.0 * n1 * n0))) if n1 and n0 else float("nan")
     rows = []
     for name, text in DESCRIPTIONS.items():
         if name not in stats:
@@ -125,7 +128,7 @@ def leak_table(stats: pd.DataFrame) -> pd.DataFrame:
         leak = name in NOT_IN_TNG
         ok = (not leak) or (np.isfinite(value) and abs(value - 0.5) <= LEAK_TOLERANCE)
         rows.append({"statistic": name, "auc": round(value, 3), "not_in_tng": leak, "ok": bool(ok),
-                     "description": text})
+                     "null_sigma": round(sigma, 3), "description": text})
     return pd.DataFrame(rows).set_index("statistic")
 
 
@@ -133,15 +136,15 @@ def ellipticity_difference(catalog: pd.DataFrame, stats: pd.DataFrame | None = N
     """Mean primary ellipticity of mergers and non-mergers, their difference and AUC.
 
     Uses the mock's truth ``true_main_ellip`` (where present), the SEP moments of the central
-    segment (``stats['sep_ellipticity']``) and any ``sersic_ellip`` column of ``catalog`` (a
+    segment (``stats['central_ellipticity']``) and any ``sersic_ellip`` column of ``catalog`` (a
     Sérsic fit of the primary). Rows: the measures; columns: ``mergers``, ``non_mergers``,
     ``difference`` (mergers minus non-mergers), ``auc`` (mergers more elliptical > 0.5), ``n``.
     """
     measures = {}
     if "true_main_ellip" in catalog:
         measures["true Sérsic ellipticity (mock truth)"] = catalog["true_main_ellip"]
-    if stats is not None and "sep_ellipticity" in stats:
-        measures["SEP moments, central segment"] = stats["sep_ellipticity"]
+    if stats is not None and "central_ellipticity" in stats:
+        measures["SEP moments, central segment"] = stats["central_ellipticity"]
     if "sersic_ellip" in catalog:
         measures["fitted Sérsic ellipticity"] = catalog["sersic_ellip"]
     label = catalog["label"].to_numpy()
