@@ -159,9 +159,9 @@ from galmerge.mock import audit
 
 stats = audit.image_statistics(catalog)
 baseline_result = baseline.run_baseline(catalog, features=stats[["ID", *baseline.FEATURES]])
-baseline_accuracy = float(baseline_result["cv_accuracy"])
-print(f"baseline accuracy: grouped {baseline_result['cv_folds']}-fold CV {baseline_accuracy:.3f} "
-      f"+- {baseline_result['cv_accuracy_std']:.3f}; train -> test {baseline_result['test_accuracy']:.3f} "
+baseline_accuracy = float(baseline_result["test_accuracy"])  # the report compares it with CNN1's test accuracy
+print(f"baseline accuracy: grouped {baseline_result['cv_folds']}-fold CV {baseline_result['cv_accuracy']:.3f} "
+      f"+- {baseline_result['cv_accuracy_std']:.3f}; train -> test {baseline_accuracy:.3f} "
       f"({baseline_result['n_test']} test objects, train {baseline_result['train_accuracy']:.3f})")
 print("coefficients (standardised features):", baseline_result["coefficients"])
 stats.groupby("stage")[list(baseline.FEATURES)].mean().round(3)
@@ -208,8 +208,8 @@ update_summary(run_dir, "data", {**summary.summary_counts(catalog),
                                  "images_wrong_size": n_wrong_size,
                                  "images_with_nonfinite": n_with_nonfinite,
                                  "baseline_accuracy": baseline_accuracy,
+                                 "baseline_cv_accuracy": float(baseline_result["cv_accuracy"]),
                                  "baseline_cv_accuracy_std": float(baseline_result["cv_accuracy_std"]),
-                                 "baseline_test_accuracy": float(baseline_result["test_accuracy"]),
                                  "baseline_train_accuracy": float(baseline_result["train_accuracy"]),
                                  "baseline_n_test": baseline_result["n_test"],
                                  "audit_leaks_outside_tolerance": n_leaks,
