@@ -30,6 +30,10 @@
 #
 # Policies of the reader (sentinel times, minor mergers, missing files, NaN pixels) are listed in
 # the docstring of `galmerge.data`.
+#
+# A *labelled* dataset (your own cutouts, written by `python -m galmerge.ingest`) may lack
+# redshifts, merger times and stages: the figures that need them say "not available for this
+# dataset" instead, and everything else runs.
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick-mock_quick"
@@ -48,6 +52,7 @@ from IPython.display import display
 import galmerge.data as gdata
 import galmerge.datasummary as summary
 from galmerge import baseline
+from galmerge.ingest import read_ingest_info
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 
@@ -75,11 +80,22 @@ print(f"{len(catalog)} objects from {catalog.attrs['dataset']}")
 print("dropped:", {k: len(v) for k, v in catalog.attrs["dropped"].items()},
       "| non-mergers with merger info:", len(catalog.attrs["nonmergers_with_merger_info"]),
       "| moved to test:", len(catalog.attrs["moved_to_test"]))
+info = gdata.available_information(catalog)
+ingest_info = read_ingest_info(data_dir)
+print("information in this dataset:", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in info.items()))
+if ingest_info is not None:
+    n_display = int((~catalog["linear_flux"].astype(bool)).sum()) if "linear_flux" in catalog else 0
+    print(f"labelled dataset ingested from {ingest_info['images']}: {ingest_info['n_ingested']} of "
+          f"{ingest_info['n_table_rows']} table rows, {ingest_info['n_left_out']} left out "
+          f"(listed in {data_dir / 'ingest_problems.csv'}), channel {ingest_info['channel']!r}")
+    if n_display:
+        print(f"{n_display} display images (8/16-bit PNG/JPEG/TIFF, non-linear stretch): "
+              "Sérsic parameters fitted on them are not physical")
 catalog.head()
 
 # %% [markdown]
 # Every image is opened once: its side must be the one its redshift folder promises
-# (128, 160, 192 or 320 px), and NaN/inf pixels are counted.
+# (128, 160, 192 or 320 px; a labelled dataset's images: at least 128 px), and NaN/inf pixels are counted.
 
 # %%
 image_report = gdata.validate_images(catalog)
@@ -112,11 +128,14 @@ print("split fractions:", (counts["total"].drop("all") / counts.loc["all", "tota
 # (320, 192, 160 and 128 px from low to high redshift).
 
 # %%
-z_hist = summary.redshift_histogram(catalog)
-fig = summary.plot_redshift_distribution(z_hist)
-save_figure(fig, figures_dir, "fig01_redshift_distribution")
-plt.show()
-z_hist
+if info["redshift"]:
+    z_hist = summary.redshift_histogram(catalog)
+    fig = summary.plot_redshift_distribution(z_hist)
+    save_figure(fig, figures_dir, "fig01_redshift_distribution")
+    plt.show()
+    display(z_hist)
+else:
+    print("Fig 1:", gdata.not_available("redshifts", data_dir))
 
 # %% [markdown]
 # ## Fig 2 — mergers over merger time
@@ -125,16 +144,19 @@ z_hist
 # coloured by stage (pre-merger −0.8 to −0.1, ongoing −0.1 to 0.1, post-merger 0.1 to 0.3 Gyr).
 
 # %%
-t_hist = summary.merger_time_histogram(catalog)
-fig = summary.plot_merger_time_distribution(t_hist)
-save_figure(fig, figures_dir, "fig02_merger_time_distribution")
-plt.show()
-t_hist
+if info["merger_time"]:
+    t_hist = summary.merger_time_histogram(catalog)
+    fig = summary.plot_merger_time_distribution(t_hist)
+    save_figure(fig, figures_dir, "fig02_merger_time_distribution")
+    plt.show()
+    display(t_hist)
+else:
+    print("Fig 2:", gdata.not_available("merger times", data_dir))
 
 # %% [markdown]
 # ## Examples per stage
 #
-# Random objects of each stage, shown with a linear [0, 1] normalisation followed by a power law
+# Random objects of each stage (a labelled dataset without stages: mergers as 'unknown'), shown with a linear [0, 1] normalisation followed by a power law
 # of exponent 0.2 (the paper's display).
 
 # %%
@@ -213,4 +235,8 @@ update_summary(run_dir, "data", {**summary.summary_counts(catalog),
                                  "baseline_train_accuracy": float(baseline_result["train_accuracy"]),
                                  "baseline_n_test": baseline_result["n_test"],
                                  "audit_leaks_outside_tolerance": n_leaks,
-                                 "audit_ellipticity_difference_sep": sep_difference})["data"]
+                                 "audit_ellipticity_difference_sep": sep_difference,
+                                 "available": info,
+                                 "labelled_dataset": ingest_info is not None,
+                                 "n_display_images": (int((~catalog["linear_flux"].astype(bool)).sum())
+                                                      if "linear_flux" in catalog else 0)})["data"]

@@ -79,6 +79,10 @@ catalog = gdata.load_catalog(data_dir, split_seed=split_seed)
 psf = gdata.load_psf(data_dir)
 print(f"{len(catalog)} images; PSF: {'none' if psf is None else psf.shape}; cutout_mode={cutout_mode!r}; "
       f"workers: {scheduler_address or fit_workers}")
+if "linear_flux" in catalog and not catalog["linear_flux"].astype(bool).all():
+    # labelled cutouts from a survey viewer (galmerge.ingest): stretched 8-bit levels, not flux
+    print(f"{int((~catalog['linear_flux'].astype(bool)).sum())} display images (PNG/JPEG/TIFF): the fits below "
+          "describe stretched display levels; their Sérsic parameters are not physical")
 t0 = time.perf_counter()
 products = fitting.run_fitting_stage(catalog, paths.products, psf=psf, n_workers=fit_workers,
                                    scheduler_address=scheduler_address, cutout_mode=cutout_mode,
@@ -235,7 +239,7 @@ if "true_main_n" in images.columns:
     save_figure(fig, figures_dir, "sersic_fit_vs_truth", paper=False)
     plt.show()
 else:
-    print("no truth columns (real data): comparison skipped")
+    print("not available for this dataset: no mock truth columns (real data); comparison skipped")
 
 # %% [markdown]
 # ## Both fitters against GalSim truth

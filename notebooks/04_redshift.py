@@ -43,6 +43,7 @@ from IPython.display import Markdown, display
 
 from galmerge import evaluation as ev
 from galmerge.captions import caption
+from galmerge.data import available_information, not_available
 from galmerge.metrics import METRICS
 from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
@@ -51,38 +52,47 @@ paths = RunPaths(run_dir)
 test = ev.load_run_scores(run_dir, "test")
 kinds = test.attrs["kinds"]
 print(f"test split: {len(test)} galaxies scored by {', '.join(ev.network_label(k) for k in kinds)}")
+# A labelled dataset (galmerge.ingest) may have no redshifts, and has no challenge folders.
+info = available_information(test)
 
 # %% [markdown]
 # ## Fig 7: metrics per 0.1-wide redshift bin
 
 # %%
-z_bins = ev.cut(test["redshift"], ev.REDSHIFT_EDGES)
-outside = ev.outside_bins(z_bins, test, "redshift outside 0-1")
-print("galaxies outside the redshift bins:", outside)
-by_z = ev.binned_bootstrap(test, z_bins, METRICS, bootstrap_resamples, eval_seed)
-by_z.to_csv(paths.table("fig07_redshift"), index=False)
-fig = ev.plot_binned(by_z, METRICS, "Redshift bin")
-save_figure(fig, figures_dir, "fig07_redshift")
-plt.show()
-display(Markdown(caption("fig07_redshift", n_resamples=bootstrap_resamples)))
-display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False, dropna=False)
-        ["accuracy"].round(3))
+outside = {}
+if info["redshift"]:
+    z_bins = ev.cut(test["redshift"], ev.REDSHIFT_EDGES)
+    outside = ev.outside_bins(z_bins, test, "redshift outside 0-1")
+    print("galaxies outside the redshift bins:", outside)
+    by_z = ev.binned_bootstrap(test, z_bins, METRICS, bootstrap_resamples, eval_seed)
+    by_z.to_csv(paths.table("fig07_redshift"), index=False)
+    fig = ev.plot_binned(by_z, METRICS, "Redshift bin")
+    save_figure(fig, figures_dir, "fig07_redshift")
+    plt.show()
+    display(Markdown(caption("fig07_redshift", n_resamples=bootstrap_resamples)))
+    display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False,
+                             dropna=False)["accuracy"].round(3))
+else:
+    print("Fig 7:", not_available("redshifts"))
 
 # %% [markdown]
 # ## The same per snapnum folder
 
 # %%
-folders = ev.redshift_folder_bins(test["snapnum"])
-print("galaxies outside the folders:", ev.outside_bins(folders, test, "snapnum outside 50-91"))
-by_folder = ev.binned_bootstrap(test, folders, METRICS, bootstrap_resamples, eval_seed)
-by_folder.to_csv(paths.table("redshift_folders"), index=False)
-fig = ev.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
-save_figure(fig, figures_dir, "fig07_redshift_folders", paper=False)
-plt.show()
-display(Markdown(caption("fig07_redshift_folders", n_resamples=bootstrap_resamples)))
-table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
-                              observed=False, dropna=False)
-display(table.xs("accuracy", level="metric", axis=1).round(3))
+if info["snapnum"]:
+    folders = ev.redshift_folder_bins(test["snapnum"])
+    print("galaxies outside the folders:", ev.outside_bins(folders, test, "snapnum outside 50-91"))
+    by_folder = ev.binned_bootstrap(test, folders, METRICS, bootstrap_resamples, eval_seed)
+    by_folder.to_csv(paths.table("redshift_folders"), index=False)
+    fig = ev.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
+    save_figure(fig, figures_dir, "fig07_redshift_folders", paper=False)
+    plt.show()
+    display(Markdown(caption("fig07_redshift_folders", n_resamples=bootstrap_resamples)))
+    table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
+                                  observed=False, dropna=False)
+    display(table.xs("accuracy", level="metric", axis=1).round(3))
+else:
+    print("metrics per snapnum folder:", not_available("merger-challenge redshift folders"))
 
 # %% [markdown]
 # ## Summary
@@ -90,17 +100,19 @@ display(table.xs("accuracy", level="metric", axis=1).round(3))
 # For each network: accuracy (bootstrap mean ± (upper − mean)) in each folder, from low to high redshift.
 
 # %%
-accuracy = by_folder[by_folder["metric"] == "accuracy"]
-summary = {
-    "n_test": len(test), "outside_bins": outside, "bootstrap_resamples": bootstrap_resamples,
-    "bootstrap_unit": "merger sequence",
-    "folders": [str(c) for c in folders.categories],
-    "n_per_folder": accuracy.drop_duplicates("bin")["n"].tolist(),
-    "accuracy_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "mean"].tolist() for k in kinds},
-    "accuracy_error_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "error"].tolist() for k in kinds},
-}
+summary = {"n_test": len(test), "outside_bins": outside, "bootstrap_resamples": bootstrap_resamples,
+           "bootstrap_unit": "merger sequence",
+           "available": bool(info["redshift"]), "folders_available": bool(info["snapnum"])}
+if info["snapnum"]:
+    accuracy = by_folder[by_folder["metric"] == "accuracy"]
+    summary.update({
+        "folders": [str(c) for c in folders.categories],
+        "n_per_folder": accuracy.drop_duplicates("bin")["n"].tolist(),
+        "accuracy_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "mean"].tolist() for k in kinds},
+        "accuracy_error_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "error"].tolist() for k in kinds},
+    })
 update_summary(run_dir, "redshift", ev.jsonable(summary))
-for kind in kinds:
+for kind in kinds if info["snapnum"] else []:
     sub = accuracy[accuracy["kind"] == kind]
     cells = ", ".join(f"{b.split()[1]}: {m:.2f}±{e:.2f}" for b, m, e in zip(sub["bin"], sub["mean"], sub["error"]))
     print(f"{ev.network_label(kind)} accuracy by redshift: {cells}")

@@ -39,7 +39,9 @@ from IPython.display import Markdown, display
 from galmerge import conclusions
 from galmerge import evaluation as ev
 from galmerge.captions import caption
+from galmerge.data import available_information, not_available
 from galmerge.plotting import save_figure
+from galmerge.report import mark_unavailable
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)
@@ -47,26 +49,37 @@ test = ev.load_run_scores(run_dir, "test")
 kinds = test.attrs["kinds"]
 mergers = ev.subset(test, test["label"] == 1)
 print(f"test split: {len(mergers)} mergers by stage: {mergers['stage'].value_counts().to_dict()}")
+# A labelled dataset (galmerge.ingest) may give no merger times or stages: Fig 8, Table 2's merger
+# stages and conclusions II and III are then not available; the non-mergers' column still is.
+info = available_information(test)
+if not info["merger_time"]:
+    print("Fig 8:", not_available("merger times"))
+if not info["stage"]:
+    print("Table 2 (merger stages) and conclusions II, III:", not_available("merger stages"))
 
 # %% [markdown]
 # ## Fig 8: fraction of mergers correctly classified per 0.1 Gyr of merger time
 
 # %%
-time_bins = ev.cut(mergers["merger_time"], ev.MERGER_TIME_EDGES)
-outside = ev.outside_bins(time_bins, mergers, "merger time outside -0.8..0.3 Gyr or missing")
-print("mergers outside the merger-time bins:", outside)
-by_time = ev.binned_bootstrap(mergers, time_bins, ("fraction_correct",), bootstrap_resamples, eval_seed)
-by_time.to_csv(paths.table("fig08_merger_time"), index=False)
-fig = ev.plot_binned(by_time, ("fraction_correct",), "Merger time (Gyr; negative before coalescence)",
-                     x=ev.bin_positions(time_bins.categories))
-ax = fig.axes[0]
-for lo, hi, name in ((-0.8, -0.1, "pre"), (-0.1, 0.1, "ongoing"), (0.1, 0.3, "post")):
-    ax.axvspan(lo, hi, color="grey", alpha=0.08 if name == "ongoing" else 0.0)
-    ax.text((lo + hi) / 2, 0.03, name, ha="center", fontsize=8, color="grey")
-ax.axvline(0, color="grey", lw=0.8)
-save_figure(fig, figures_dir, "fig08_merger_time")
-plt.show()
-display(Markdown(caption("fig08_merger_time", n_resamples=bootstrap_resamples)))
+outside, time_bins, by_time = {}, None, None
+if info["merger_time"]:
+    time_bins = ev.cut(mergers["merger_time"], ev.MERGER_TIME_EDGES)
+    outside = ev.outside_bins(time_bins, mergers, "merger time outside -0.8..0.3 Gyr or missing")
+    print("mergers outside the merger-time bins:", outside)
+    by_time = ev.binned_bootstrap(mergers, time_bins, ("fraction_correct",), bootstrap_resamples, eval_seed)
+    by_time.to_csv(paths.table("fig08_merger_time"), index=False)
+    fig = ev.plot_binned(by_time, ("fraction_correct",), "Merger time (Gyr; negative before coalescence)",
+                         x=ev.bin_positions(time_bins.categories))
+    ax = fig.axes[0]
+    for lo, hi, name in ((-0.8, -0.1, "pre"), (-0.1, 0.1, "ongoing"), (0.1, 0.3, "post")):
+        ax.axvspan(lo, hi, color="grey", alpha=0.08 if name == "ongoing" else 0.0)
+        ax.text((lo + hi) / 2, 0.03, name, ha="center", fontsize=8, color="grey")
+    ax.axvline(0, color="grey", lw=0.8)
+    save_figure(fig, figures_dir, "fig08_merger_time")
+    plt.show()
+    display(Markdown(caption("fig08_merger_time", n_resamples=bootstrap_resamples)))
+else:
+    print("Fig 8:", not_available("merger times"))
 
 # %% [markdown]
 # ## Table 2: fraction of pre-, ongoing and post-mergers correctly classified (per cent)
@@ -92,6 +105,7 @@ display(table2[columns].round(1))
 
 # %%
 verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed)
+verdicts = mark_unavailable(verdicts, stages=info["stage"])  # II and III need merger stages
 display(claims.drop(columns=["better", "worse"]).round(3))
 for v in verdicts:
     print(f"{v.key}. {v.conclusion}: {v.verdict} ({v.reason})")
@@ -100,14 +114,16 @@ for v in verdicts:
 # ## Summary
 
 # %%
-fractions = by_time[by_time["metric"] == "fraction_correct"]
+fractions = by_time[by_time["metric"] == "fraction_correct"] if by_time is not None else None
 summary = {
     "n_test_mergers": len(mergers), "outside_bins": outside, "bootstrap_resamples": bootstrap_resamples,
+    "merger_times_available": bool(info["merger_time"]), "stages_available": bool(info["stage"]),
     "table2_percent": {k: {c: table2.at[k, c] for c in ("pre", "pre_err", "ongoing", "ongoing_err",
                                                          "post", "post_err", "non", "non_err")} for k in kinds},
     "n_per_stage": {s: int(table2[f"n_{s}"].iloc[0]) for s in ("pre", "ongoing", "post", "non")},
-    "merger_time_bins": [str(c) for c in time_bins.categories],
-    "fraction_correct_per_bin": {k: fractions.loc[fractions["kind"] == k, "mean"].tolist() for k in kinds},
+    "merger_time_bins": [str(c) for c in time_bins.categories] if time_bins is not None else [],
+    "fraction_correct_per_bin": ({k: fractions.loc[fractions["kind"] == k, "mean"].tolist() for k in kinds}
+                                 if fractions is not None else {}),
     "n_sequences_per_stage": {s: int(table2[f"n_seq_{s}"].iloc[0]) for s in ("pre", "ongoing", "post", "non")},
     "bootstrap_unit": "merger sequence",
     "conclusions": {v.key: v.verdict for v in verdicts},

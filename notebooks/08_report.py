@@ -39,6 +39,8 @@ balanced_draws = 20
 eval_seed = 7
 
 # %%
+import json
+
 from IPython.display import Markdown, display
 
 from galmerge import conclusions, report
@@ -62,6 +64,11 @@ display(report.beside_paper(ours2, report.PAPER_TABLE2).round(1))
 
 # %%
 verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed)
+# conclusions II and III need merger stages, which a labelled dataset (galmerge.ingest) may not give
+summary = json.loads(paths.summary.read_text()) if paths.summary.exists() else {}
+verdicts = report.mark_unavailable(verdicts, stages=summary.get("merger_time", {}).get("stages_available", True))
+for note in report.dataset_notes(summary):
+    display(Markdown(note))
 claims.to_csv(paths.table("conclusions"), index=False)
 display(report.claims_table(claims).round(1))
 for v in verdicts:

@@ -5,6 +5,9 @@ and an end-to-end smoke run on an ingested folder."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,8 @@ from PIL import Image
 import galmerge.data as gdata
 from galmerge import ingest
 from galmerge.demo_cutouts import hubble_deep_field, write_hdf_cutouts
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +207,9 @@ def test_cli_exit_codes(tmp_path, field):
     labels = _broken_folder(tmp_path, field)
     assert ingest.main(["--images", str(tmp_path / "in"), "--labels", str(labels), "--out", str(tmp_path / "o"),
                         "--no-progress"]) == 2
+    # the failed ingest left only its problem list: a second ingest replaces it without --overwrite
     assert ingest.main(["--images", str(tmp_path / "in"), "--labels", str(labels), "--out", str(tmp_path / "o"),
-                        "--no-progress", "--on-missing", "drop", "--overwrite", "--channel", "luminance"]) == 0
+                        "--no-progress", "--on-missing", "drop", "--channel", "luminance"]) == 0
     assert json.loads((tmp_path / "o" / ingest.INGEST_FILE).read_text())["channel"] == "luminance"
 
 
@@ -250,3 +256,33 @@ def test_labelled_catalogue_rejects_inconsistent_rows(tmp_path):
     with pytest.raises(gdata.DatasetError, match="have no row"):
         gdata.load_catalog(folder)
     assert len(gdata.load_catalog(folder, on_missing="drop")) == 1
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_ingested_folder_runs_through_the_smoke_profile(tmp_path):
+    """HDF crops in three formats -> ingest -> run_all.py --profile smoke: every notebook runs,
+    the analyses that need merger times and stages say they are not available."""
+    labels = write_hdf_cutouts(tmp_path / "in", n=32, size=136, formats=("jpeg", "png", "fits"), seed=4)
+    (tmp_path / "in" / "images" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    pd.concat([pd.read_csv(labels), pd.DataFrame({"filename": ["images/broken.jpg"], "label": [1]})]).to_csv(
+        labels, index=False)
+    dataset = tmp_path / "hdf"
+    env = dict(os.environ)
+    subprocess.run([sys.executable, "-m", "galmerge.ingest", "--images", str(tmp_path / "in"), "--labels",
+                    str(labels), "--out", str(dataset), "--on-missing", "drop", "--no-progress"],
+                   check=True, env=env, cwd=REPO, timeout=300)
+    run_dir = tmp_path / "smoke-hdf"
+    result = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke", "--data", str(dataset),
+                             "--out", str(run_dir), "-p", "input_kinds=[raw, residual]"],
+                            env=env, cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, f"run_all.py failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["data"]["n_objects"] == 32 and summary["data"]["n_display_images"] > 0
+    assert summary["merger_time"]["stages_available"] is False
+    report = (run_dir / "REPORT.md").read_text()
+    assert "not available for this dataset" in report and "not physical" in report
+    problems = pd.read_csv(dataset / ingest.PROBLEMS_FILE)
+    assert problems["filename"].tolist() == ["images/broken.jpg"]

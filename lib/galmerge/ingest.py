@@ -295,8 +295,13 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     if table["filename"].isna().any():
         rows = np.flatnonzero(table["filename"].isna()) + 2  # 1-based, after the header line
         raise IngestError(f"{path}: {len(rows)} rows without a filename (lines {rows[:5].tolist()})")
-    table["filename"] = table["filename"].str.strip()
+    table["filename"] = table["filename"].str.strip().map(_normalise_name)
     return table
+
+
+def _normalise_name(name: str) -> str:
+    """'./a//b.jpg' -> 'a/b.jpg' (POSIX separators), so table names match the folder's."""
+    return Path(name.replace("\\", "/")).as_posix()
 
 
 def _parse_label(value) -> int | None:
@@ -467,7 +472,8 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not (out / INGEST_FILE).exists():
             raise IngestError(f"--out {out} exists, is not empty and is not an ingest output; choose another folder")
-        if not overwrite:
+        failed = json.loads((out / INGEST_FILE).read_text()).get("status") == "failed"
+        if not (overwrite or failed):  # a failed ingest wrote only its problem list: replace it
             raise IngestError(f"--out {out} holds an earlier ingest; pass --overwrite to replace it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

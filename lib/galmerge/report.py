@@ -81,6 +81,63 @@ def _accuracy_half_width(accuracy_percent: float, n: float) -> float:
     return 100 * 1.96 * float(np.sqrt(p * (1 - p) / n))
 
 
+#: Verdict of a conclusion whose evidence the dataset does not hold (a labelled dataset without stages).
+NOT_AVAILABLE = "not available for this dataset"
+
+
+def mark_unavailable(verdicts: list[Verdict], stages: bool = True) -> list[Verdict]:
+    """Conclusions II and III compare networks on pre- and post-mergers: without merger stages in
+    the dataset (``stages`` False) their verdict is :data:`NOT_AVAILABLE` instead of a comparison."""
+    if stages:
+        return verdicts
+    return [v if v.key == "I" else
+            Verdict(v.key, v.conclusion, NOT_AVAILABLE, "no test merger has a stage",
+                    "the dataset gives no merger stages (labelled cutouts without a stage column)", v.claims)
+            for v in verdicts]
+
+
+def dataset_notes(summary: dict) -> list[str]:
+    """Report paragraphs about the dataset itself: a labelled dataset's display images and size policy,
+    and the analyses its missing columns rule out (from ``summary.json``'s data section)."""
+    data = summary.get("data", {})
+    notes = []
+    n_display = int(data.get("n_display_images", 0) or 0)
+    if n_display:
+        notes.append(f"**Display images.** {n_display} of {data.get('n_objects', '?')} images are 8/16-bit display "
+                     "images (PNG/JPEG/TIFF from a survey viewer: non-linear stretch, clipped), not flux: the Sérsic "
+                     "parameters fitted on them (n, r_e, ellipticity; Figs 9-11) are not physical, and the model and "
+                     "residual inputs describe the stretched light, not the galaxy's.")
+    if data.get("labelled_dataset"):
+        from galmerge.ingest import SIZE_POLICY
+        notes.append(f"**Image size.** Labelled cutouts of any size: {SIZE_POLICY}.")
+    available = data.get("available", {})
+    missing = [name for key, name in (("redshift", "redshifts (Fig 7)"),
+                                      ("merger_time", "merger times (Figs 2, 8)"),
+                                      ("stage", "merger stages (Table 2, conclusions II and III)"),
+                                      ("truth", "mock truth (fitted vs true Sérsic parameters)"))
+               if key in available and not available[key]]
+    if missing and data.get("labelled_dataset"):
+        notes.append("**Not available for this dataset:** " + "; ".join(missing) + ".")
+    return notes
+
+
+def transfer_section(table: pd.DataFrame, info: dict, run_dir: Path, figures_dir: Path | None = None) -> list[str]:
+    """REPORT.md lines for 09_transfer's table (``tables/transfer_table1.csv``) and score figure."""
+    source = info.get("source_run", "another run")
+    shown = table.set_index(table["network"] + ": " + table["setting"])[
+        ["trained_on", "threshold", "n", "accuracy", "precision", "recall", "f1", "auc"]]
+    lines = [f"## Transfer: this run's test galaxies scored by the networks of {source}", "",
+             "Table 1 (per cent) of this run's networks ('trained here') and of the networks of "
+             f"{source} on the same test galaxies: at {source}'s own threshold ('transfer') and at a threshold "
+             "re-chosen on this run's validation split. A lower AUC is lost ranking power; a recovered "
+             "accuracy after re-choosing the threshold is a shifted score scale (09_transfer).", "",
+             _markdown_table(shown.assign(threshold=shown["threshold"].round(3)), digits=1), ""]
+    figure = Path(figures_dir or ".") / "transfer_scores.png"
+    if figures_dir is not None and figure.exists():
+        lines += [f"![transfer_scores]({os.path.relpath(figure, run_dir)})", ""]
+    return lines
+
+
 def networks_at_chance(table1: pd.DataFrame) -> list[str]:
     """Networks whose test accuracy is within its binomial 95 % uncertainty of 50 % (a coin).
 
@@ -222,10 +279,13 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
 
 def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[Verdict],
                     figures: list[Path], run_dir: Path, summary: dict, claims: pd.DataFrame | None = None,
-                    counts: pd.DataFrame | None = None, caption_values: dict | None = None) -> str:
-    """The text of REPORT.md."""
+                    counts: pd.DataFrame | None = None, caption_values: dict | None = None,
+                    figures_dir: Path | None = None) -> str:
+    """The text of REPORT.md (``figures_dir``: where 09_transfer's score figure is, if any)."""
     lines = [f"# Reproduction report: {run_dir.name}", ""]
     lines += dataset_tables(summary, counts)
+    for note in dataset_notes(summary):
+        lines += [note, ""]
     lines += ["## Table 1: overall performance on the test set (per cent)", "",
               _markdown_table(beside_paper(table1, PAPER_TABLE1)), ""]
     lines += baseline_comparison(table1, summary)
@@ -256,6 +316,9 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
         lines += [_markdown_table(claims_table(claims)), ""]
     lines += ["## Deviations from the paper", ""]
     lines += [f"- **{title}.** {text}" for title, text in DEVIATIONS]
+    transfer = RunPaths(run_dir).tables / "transfer_table1.csv"
+    if transfer.exists():
+        lines += [""] + transfer_section(pd.read_csv(transfer), summary.get("transfer", {}), run_dir, figures_dir)
     lines += ["", "## Figures", ""]
     for fig in figures:
         rel = os.path.relpath(fig, run_dir)
@@ -291,7 +354,8 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
     figures = sorted(figures_dir.glob("fig*.png"))
     counts_path = RunPaths(run_dir).tables / "counts.csv"
     counts = pd.read_csv(counts_path, index_col=0) if counts_path.exists() else None
-    text = render_markdown(table1, table2, verdicts, figures, run_dir, summary, claims, counts, caption_values)
+    text = render_markdown(table1, table2, verdicts, figures, run_dir, summary, claims, counts, caption_values,
+                           figures_dir)
     md_path = run_dir / "REPORT.md"
     md_path.write_text(text, encoding="utf-8")
     html = mistune.html(text)

@@ -1,0 +1,195 @@
+"""Score one run's galaxies with the networks of another run: the shift between two datasets.
+
+The paper's stated future work is to apply networks trained on simulations to observations and
+compare them with networks trained on the observations. Given this run (trained on dataset A,
+e.g. your labelled cutouts) and a *source* run (trained on dataset B, e.g. the mock), this
+module scores A's test galaxies with B's networks and puts three Table 1 rows side by side for
+each network, all on **the same test galaxies of A**:
+
+``trained here``
+    A's own networks at A's threshold (chosen on A's validation split) - this run's Table 1.
+``transfer``
+    B's networks at B's threshold (chosen on B's validation split), as they would be deployed.
+``transfer, threshold re-chosen``
+    B's networks at a threshold chosen on A's validation split (precision = recall): separates a
+    shift of the score scale (fixed by re-choosing the threshold; AUC is unchanged) from a loss
+    of ranking power (AUC lower).
+
+B's own Table 1 on B's test set (``tables/table1.csv`` of the source run) is given for reference.
+The networks of B see A's products (cubes built by A's fitting stage); when the two runs were
+fitted with a different cutout mode or PSF, a warning says the inputs differ from B's training.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from galmerge import evaluation as ev
+from galmerge import metrics as gm
+from galmerge.runs import RunPaths
+
+#: Rows of the transfer table, in order.
+SETTINGS = ("trained here", "transfer", "transfer, threshold re-chosen")
+TABLE_COLUMNS = ("kind", "network", "setting", "trained_on", "threshold", "n", "n_mergers", "accuracy",
+                 "precision", "recall", "f1", "auc")
+
+
+def resolve_run(name: str | Path, runs_root: str | Path) -> Path:
+    """A run folder from a path or a run name under ``runs_root`` (``runs/<name>``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither exists, or the folder has no trained network.
+    """
+    candidates = [Path(name), Path(runs_root) / str(name)]
+    for path in candidates:
+        if path.is_dir():
+            if not RunPaths(path).trained_kinds():
+                raise FileNotFoundError(f"{path}: no trained network (train/<kind>/scores_test.csv); "
+                                        "finish that run first")
+            return path.resolve()
+    raise FileNotFoundError(f"transfer_models={name!r}: neither {candidates[0]} nor {candidates[1]} is a run folder")
+
+
+def fitting_mismatch(run_dir: str | Path, source_run: str | Path) -> list[str]:
+    """Fitting options (``products/stage.json``) in which the two runs differ: cutout mode, PSF."""
+    def settings(path):
+        file = RunPaths(path).products / "stage.json"
+        return json.loads(file.read_text()) if file.exists() else {}
+
+    here, there = settings(run_dir), settings(source_run)
+    return [f"{key}: {here.get(key)!r} here, {there.get(key)!r} in the source run"
+            for key in ("cutout_mode", "psf_sha1") if here.get(key) != there.get(key)]
+
+
+def score_with(run_dir: str | Path, source_run: str | Path, split: str,
+               kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """This run's ``split`` galaxies scored by the source run's networks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The products' image columns (:func:`galmerge.evaluation.load_images`) of the split, plus
+        ``score_<kind>`` per source network; ``attrs["kinds"]`` lists them.
+    """
+    from galmerge.products import Products
+    from galmerge.training import load_network, predict_scores
+
+    kinds = list(kinds) if kinds is not None else RunPaths(source_run).trained_kinds()
+    images = ev.load_images(run_dir)
+    rows = np.flatnonzero(images["split"].to_numpy() == split)
+    frame = images.iloc[rows].drop(columns="split").reset_index(drop=True)
+    with Products(RunPaths(run_dir).products) as products:
+        for kind in kinds:
+            model = load_network(RunPaths(source_run).train(kind))
+            frame[f"score_{kind}"] = predict_scores(model, products, rows, kind)
+    frame["label"] = frame["label"].astype(np.int8)
+    frame.attrs["kinds"] = kinds
+    return frame
+
+
+def with_thresholds(frame: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
+    """``frame`` with ``pred_<kind>`` at ``thresholds`` and the attrs :func:`evaluation.overall_table` reads."""
+    out = frame.copy()
+    kinds = frame.attrs["kinds"]
+    for kind in kinds:
+        out[f"pred_{kind}"] = gm.predict(out[f"score_{kind}"], thresholds[kind])
+    out.attrs.update(kinds=list(kinds), thresholds={k: float(thresholds[k]) for k in kinds})
+    return out
+
+
+def rechosen_thresholds(validation: pd.DataFrame, fallback: float = 0.5) -> dict[str, float]:
+    """Precision = recall thresholds of each network on ``validation`` (``label``, ``score_<kind>``)."""
+    out = {}
+    for kind in validation.attrs["kinds"]:
+        try:
+            out[kind] = gm.choose_precision_recall_threshold(validation["label"], validation[f"score_{kind}"]).threshold
+        except ValueError as err:
+            warnings.warn(f"{kind}: {err}; threshold {fallback}", stacklevel=2)
+            out[kind] = fallback
+    return out
+
+
+def transfer_table(own: pd.DataFrame | None, transfer: pd.DataFrame, rechosen: pd.DataFrame,
+                   here: str, source: str) -> pd.DataFrame:
+    """Table 1 rows (per cent) of the three settings (module docstring), per network.
+
+    Parameters
+    ----------
+    own : frame of :func:`galmerge.evaluation.load_run_scores` (this run's test split), or None
+        when this run trained no network.
+    transfer, rechosen : :func:`with_thresholds` frames of the source networks on the same split.
+    here, source : names of the two runs' datasets (the ``trained_on`` column).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TABLE_COLUMNS`; only galaxies present in every frame are counted.
+    """
+    common = set(transfer["ID"])
+    if own is not None:
+        common &= set(own["ID"])
+    parts = []
+    for setting, frame, trained_on in (("trained here", own, here), ("transfer", transfer, source),
+                                       ("transfer, threshold re-chosen", rechosen, source)):
+        if frame is None:
+            continue
+        kept = ev.subset(frame, frame["ID"].isin(common))
+        table = ev.overall_table(kept).reset_index()
+        table["setting"] = setting
+        table["trained_on"] = trained_on
+        parts.append(table)
+    table = pd.concat(parts, ignore_index=True)
+    order = {s: i for i, s in enumerate(SETTINGS)}
+    kinds = {k: i for i, k in enumerate(transfer.attrs["kinds"] + [k for k in table["kind"].unique()
+                                                                   if k not in transfer.attrs["kinds"]])}
+    table = table.sort_values(["kind", "setting"], key=lambda c: c.map(kinds if c.name == "kind" else order))
+    return table[list(TABLE_COLUMNS)].reset_index(drop=True)
+
+
+def source_table1(source_run: str | Path) -> pd.DataFrame | None:
+    """The source run's own Table 1 (on its own test set), or None when it has none."""
+    path = RunPaths(source_run).tables / "table1.csv"
+    return pd.read_csv(path, index_col="kind") if path.exists() else None
+
+
+def plot_score_distributions(own: pd.DataFrame | None, transfer: pd.DataFrame, thresholds: dict,
+                             own_thresholds: dict | None = None, bins: int = 20):
+    """Score histograms of mergers and non-mergers: one column per network, rows trained here / transfer."""
+    import matplotlib.pyplot as plt
+
+    kinds = transfer.attrs["kinds"]
+    rows = [("transfer", transfer, thresholds)]
+    if own is not None:
+        rows.insert(0, ("trained here", own, own_thresholds or {}))
+    fig, axes = plt.subplots(len(rows), len(kinds), figsize=(3.2 * len(kinds), 2.6 * len(rows)), squeeze=False,
+                             sharex=True)
+    edges = np.linspace(0, 1, bins + 1)
+    for r, (name, frame, chosen) in enumerate(rows):
+        for c, kind in enumerate(kinds):
+            ax = axes[r, c]
+            column = f"score_{kind}"
+            if column not in frame:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{ev.network_label(kind)}\nnot trained here", ha="center", va="center",
+                        transform=ax.transAxes)
+                continue
+            for label, text, colour in ((1, "mergers", "tab:red"), (0, "non-mergers", "tab:gray")):
+                ax.hist(frame.loc[frame["label"] == label, column], bins=edges, histtype="step", lw=1.5,
+                        color=colour, label=text)
+            if kind in chosen:
+                ax.axvline(chosen[kind], color="k", ls=":", lw=1)
+            ax.set_title(f"{ev.network_label(kind)}: {name}", fontsize=9)
+            if r == len(rows) - 1:
+                ax.set_xlabel("score P(merger)")
+    axes[0, 0].set_ylabel("test galaxies")
+    axes[0, 0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,96 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+# ---
+
+# %% [markdown]
+#
+# %% [markdown]
+# # 09 Transfer: this dataset scored by the networks of another run
+#
+# The paper's stated future work: apply networks trained on simulations to observations and
+# compare them with networks trained on the observations. With `-p transfer_models=RUN` (a run
+# folder, or a run name under `runs/`), this notebook scores **this run's test galaxies** with
+# RUN's networks and puts Table 1 of those networks beside Table 1 of the networks trained here,
+# on the same galaxies (`galmerge.transfer`):
+#
+# * **trained here**: this run's networks and thresholds (03_evaluate's Table 1);
+# * **transfer**: RUN's networks at RUN's thresholds, as they would be deployed;
+# * **transfer, threshold re-chosen**: RUN's networks at a precision = recall threshold chosen on
+#   this run's validation split; it separates a shifted score scale (fixed by the new threshold,
+#   AUC unchanged) from lost ranking power (lower AUC).
+#
+# RUN's networks see this run's inputs (cubes from this run's fitting stage). Without
+# `transfer_models` the notebook does nothing and removes any earlier transfer table of this run.
+
+# %% tags=["parameters"]
+run_dir = "../runs/quick-mock_quick"
+figures_dir = "../figures/quick-mock_quick"
+transfer_models = None
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from galmerge import evaluation as ev
+from galmerge import transfer as tr
+from galmerge.plotting import save_figure
+from galmerge.runs import RunPaths, update_summary
+
+paths = RunPaths(run_dir)
+table_path = paths.tables / "transfer_table1.csv"
+if not transfer_models:
+    table_path.unlink(missing_ok=True)
+    update_summary(run_dir, "transfer", {"source_run": None})
+    print("no transfer_models given (-p transfer_models=RUN): nothing to do")
+
+# %%
+if transfer_models:
+    source = tr.resolve_run(transfer_models, Path(run_dir).parent)
+    print(f"this run: {Path(run_dir).name}; networks from: {source.name} "
+          f"({', '.join(ev.network_label(k) for k in RunPaths(source).trained_kinds())})")
+    for problem in tr.fitting_mismatch(run_dir, source):
+        print(f"warning: the runs were fitted differently ({problem}); the inputs differ from the source's training")
+    own_kinds = RunPaths(run_dir).trained_kinds()
+    own = ev.load_run_scores(run_dir, "test") if own_kinds else None
+    source_thresholds = ev.load_thresholds(source)
+    test = tr.score_with(run_dir, source, "test")
+    validation = tr.score_with(run_dir, source, "validation")
+    transfer = tr.with_thresholds(test, source_thresholds)
+    rechosen_thresholds = tr.rechosen_thresholds(validation)
+    rechosen = tr.with_thresholds(test, rechosen_thresholds)
+    table = tr.transfer_table(own, transfer, rechosen, here=Path(run_dir).name, source=source.name)
+    table.to_csv(table_path, index=False)
+    display(table.round(1))
+    reference = tr.source_table1(source)
+    if reference is not None:
+        print(f"for reference, {source.name}'s networks on their own test set:")
+        display(reference[[c for c in ("n", "accuracy", "precision", "recall", "f1", "auc") if c in reference]].round(1))
+
+# %% [markdown]
+# ## Score distributions on this run's test galaxies
+#
+# Mergers red, non-mergers grey; the dotted line is the threshold of each row's setting (the
+# source run's own threshold for the transfer row).
+
+# %%
+if transfer_models:
+    fig = tr.plot_score_distributions(own, transfer, source_thresholds,
+                                      own.attrs["thresholds"] if own is not None else None)
+    save_figure(fig, figures_dir, "transfer_scores", paper=False)
+    plt.show()
+    update_summary(run_dir, "transfer", ev.jsonable({
+        "source_run": source.name, "n_test": int(len(test)),
+        "source_thresholds": {k: source_thresholds[k] for k in test.attrs["kinds"]},
+        "rechosen_thresholds": rechosen_thresholds,
+        "table": table.to_dict(orient="records"),
+    }))
