@@ -54,7 +54,8 @@ def main(argv=None) -> int:
 
     params = list(args.param)
     if args.transfer:
-        params.append(f"transfer_models={Path(args.transfer).resolve() if Path(args.transfer).exists() else args.transfer}")
+        source = Path(args.transfer).resolve() if Path(args.transfer).exists() else args.transfer
+        params.append(f"transfer_models={source}")
     command = [sys.executable, str(REPO / "run_all.py"), "--profile", args.profile, "--data", str(dataset),
                "--out", str(run_dir)] + [x for p in params for x in ("-p", p)]
     t0 = time.perf_counter()

@@ -156,7 +156,8 @@ else:
 # %% [markdown]
 # ## Examples per stage
 #
-# Random objects of each stage (a labelled dataset without stages: mergers as 'unknown'), shown with a linear [0, 1] normalisation followed by a power law
+# Random objects of each stage (a labelled dataset without stages: its mergers as 'unknown'),
+# shown with a linear [0, 1] normalisation followed by a power law
 # of exponent 0.2 (the paper's display).
 
 # %%

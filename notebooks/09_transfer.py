@@ -74,7 +74,8 @@ if transfer_models:
     reference = tr.source_table1(source)
     if reference is not None:
         print(f"for reference, {source.name}'s networks on their own test set:")
-        display(reference[[c for c in ("n", "accuracy", "precision", "recall", "f1", "auc") if c in reference]].round(1))
+        shown = [c for c in ("n", "accuracy", "precision", "recall", "f1", "auc") if c in reference]
+        display(reference[shown].round(1))
 
 # %% [markdown]
 # ## Score distributions on this run's test galaxies

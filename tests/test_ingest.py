@@ -263,8 +263,10 @@ def test_labelled_catalogue_rejects_inconsistent_rows(tmp_path):
 
 @pytest.mark.slow
 def test_ingested_folder_runs_through_the_smoke_profile(tmp_path):
-    """HDF crops in three formats -> ingest -> run_all.py --profile smoke: every notebook runs,
-    the analyses that need merger times and stages say they are not available."""
+    """HDF crops in three formats -> ingest -> run_all.py --profile smoke: every notebook runs, the
+    analyses that need merger times and stages say they are not available, and 09_transfer, given
+    this very run as the source of networks, reproduces its own Table 1 row for row (same networks,
+    same threshold, same galaxies: the transfer plumbing adds nothing)."""
     labels = write_hdf_cutouts(tmp_path / "in", n=32, size=136, formats=("jpeg", "png", "fits"), seed=4)
     (tmp_path / "in" / "images" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     pd.concat([pd.read_csv(labels), pd.DataFrame({"filename": ["images/broken.jpg"], "label": [1]})]).to_csv(
@@ -276,13 +278,17 @@ def test_ingested_folder_runs_through_the_smoke_profile(tmp_path):
                    check=True, env=env, cwd=REPO, timeout=300)
     run_dir = tmp_path / "smoke-hdf"
     result = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke", "--data", str(dataset),
-                             "--out", str(run_dir), "-p", "input_kinds=[raw, residual]"],
+                             "--out", str(run_dir), "-p", "input_kinds=[raw]", "-p", f"transfer_models={run_dir}"],
                             env=env, cwd=REPO, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, f"run_all.py failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["data"]["n_objects"] == 32 and summary["data"]["n_display_images"] > 0
     assert summary["merger_time"]["stages_available"] is False
     report = (run_dir / "REPORT.md").read_text()
-    assert "not available for this dataset" in report and "not physical" in report
+    assert "not available for this dataset" in report and "not physical" in report and "## Transfer" in report
     problems = pd.read_csv(dataset / ingest.PROBLEMS_FILE)
     assert problems["filename"].tolist() == ["images/broken.jpg"]
+    table = pd.read_csv(run_dir / "tables" / "transfer_table1.csv").set_index("setting")
+    metrics = ["n", "threshold", "accuracy", "precision", "recall", "auc"]
+    pd.testing.assert_series_equal(table.loc["trained here", metrics], table.loc["transfer", metrics],
+                                   check_names=False, atol=1e-6)

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,14 +59,19 @@ def resolve_run(name: str | Path, runs_root: str | Path) -> Path:
 
 
 def fitting_mismatch(run_dir: str | Path, source_run: str | Path) -> list[str]:
-    """Fitting options (``products/stage.json``) in which the two runs differ: cutout mode, PSF."""
+    """Fitting options (``products/stage.json``) in which the two runs differ: cutout mode, PSF, fitter,
+    background."""
     def settings(path):
         file = RunPaths(path).products / "stage.json"
         return json.loads(file.read_text()) if file.exists() else {}
 
-    here, there = settings(run_dir), settings(source_run)
-    return [f"{key}: {here.get(key)!r} here, {there.get(key)!r} in the source run"
-            for key in ("cutout_mode", "psf_sha1") if here.get(key) != there.get(key)]
+    def flat(values: dict) -> dict:
+        options = values.get("fit_options", {})
+        return {"cutout_mode": values.get("cutout_mode"), "psf_sha1": values.get("psf_sha1"),
+                "fitter": options.get("fitter"), "background": options.get("background")}
+
+    here, there = flat(settings(run_dir)), flat(settings(source_run))
+    return [f"{key}: {here[key]!r} here, {there[key]!r} in the source run" for key in here if here[key] != there[key]]
 
 
 def score_with(run_dir: str | Path, source_run: str | Path, split: str,
