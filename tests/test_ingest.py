@@ -18,6 +18,7 @@ from PIL import Image
 
 import galmerge.data as gdata
 from galmerge import ingest
+from galmerge.datasummary import summary_counts
 from galmerge.demo_cutouts import hubble_deep_field, write_hdf_cutouts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,6 +176,8 @@ def test_ingest_drop_accounts_for_every_file_and_row(tmp_path, field):
     report = gdata.validate_images(catalog, progress=False)
     assert report["shape_ok"].all() and (report["error"] == "").all()
     assert not any(gdata.available_information(catalog).values())
+    counts = summary_counts(catalog)  # mergers of unknown stage are counted, not lost
+    assert counts["n_unknown"] == counts["n_mergers"] == int(catalog["label"].sum()) > 0
     # an earlier ingest is replaced only when asked
     with pytest.raises(ingest.IngestError, match="--overwrite"):
         ingest.ingest(tmp_path / "in", labels, out, on_missing="drop", progress=False)

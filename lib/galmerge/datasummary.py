@@ -42,13 +42,16 @@ def count_table(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_counts(catalog: pd.DataFrame) -> dict[str, int]:
-    """Flat counts for ``summary.json``: n_objects, n_<split>, n_mergers, n_nonmergers, n_<stage>."""
+    """Flat counts for ``summary.json``: n_objects, n_<split>, n_mergers, n_nonmergers, n_<stage>
+    (and n_unknown for a labelled dataset's mergers of unknown stage)."""
     table = count_table(catalog)
     out = {"n_objects": int(table.loc["all", "total"]),
            "n_mergers": int(table.loc["all", "mergers"]),
            "n_nonmergers": int(table.loc["all", "non-mergers"])}
     out.update({f"n_{split}": int(table.loc[split, "total"]) for split in SPLITS})
     out.update({f"n_{stage}": int(table.loc["all", stage]) for stage in STAGES})
+    if STAGE_UNKNOWN in table.columns:  # a labelled dataset's mergers without a stage
+        out[f"n_{STAGE_UNKNOWN}"] = int(table.loc["all", STAGE_UNKNOWN])
     return out
 
 
