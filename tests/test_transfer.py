@@ -46,7 +46,7 @@ def test_resolve_run_errors(tmp_path):
 
 
 def test_report_marks_stage_conclusions_unavailable_and_notes_display_images():
-    verdicts = [report.Verdict(c, "inconclusive", "") for c in report.CONCLUSIONS]
+    verdicts = [report.Verdict(c.key, c.text, "inconclusive", "", "") for c in report.CONCLUSIONS]
     marked = report.mark_unavailable(verdicts, stages=False)
     assert [v.verdict for v in marked] == ["inconclusive", report.NOT_AVAILABLE, report.NOT_AVAILABLE]
     assert report.mark_unavailable(verdicts, stages=True) == verdicts
