@@ -64,6 +64,11 @@ def main(argv=None) -> int:
 
     print("\n=== issue 14 acceptance run ===")
     print("command:", " ".join(command))
+    try:
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        load = "unknown"
+    print(f"load average at the end (1, 5, 15 min): {load}; the wall times below include waiting for the CPU")
     print(f"make {args.n} JPEG crops of {args.size} px: {t_make:.0f} s; ingest: {t_ingest:.0f} s; "
           f"run_all: {t_run:.0f} s; ingest + run_all: {(t_ingest + t_run) / 60:.1f} min (exit {result.returncode})")
     catalog = pd.read_csv(dataset / "catalog_merger_challenge_TNG_train.csv")
@@ -81,8 +86,9 @@ def main(argv=None) -> int:
         fitted = pd.read_parquet(images_table)
         print(f"fitting: {len(fitted)} images, status {fitted['status'].value_counts().to_dict()}, "
               f"mean {fitted['n_sources'].mean():.0f} sources/image ({fitted['n_used'].mean():.0f} in the model), "
-              f"mean {fitted['time_image_s'].mean():.1f} s/image wall, statmorph share "
-              f"{fitted['time_statmorph_s'].sum() / fitted['time_image_s'].sum():.0%}")
+              f"mean {fitted['time_image_s'].mean():.1f} s/image wall in a worker, "
+              f"{fitted['time_cpu_s'].sum():.0f} CPU s in all ({fitted['time_cpu_s'].sum() / 2 / 60:.1f} min "
+              "on 2 idle cores)")
     transfer = run_dir / "tables" / "transfer_table1.csv"
     if transfer.exists():
         print("transfer table:\n" + pd.read_csv(transfer).round(3).to_string(index=False))
