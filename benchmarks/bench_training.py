@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "lib"))
 import galmerge  # noqa: E402,F401  (quiet TensorFlow logs before it loads)
 from galmerge import cnn, training  # noqa: E402
 from galmerge.products import Products, write_products  # noqa: E402
+from galmerge.vocab import INPUT_KINDS, input_channels  # noqa: E402
 
 QUICK = (32, (128, 32))
 PAPER = (cnn.PAPER_FILTERS, cnn.PAPER_DENSE_UNITS)
@@ -75,7 +76,7 @@ def time_fit(model, dataset, steps: int) -> float:
 def memory_dataset(products: Products, rows: np.ndarray, kind: str, batch_size: int):
     import tensorflow as tf
 
-    x = training.normalise_images(products.read(list(training.channels_of(kind)), rows))
+    x = training.normalise_images(products.read(list(input_channels(kind)), rows))
     y = products.images["label"].to_numpy()[rows].astype(np.float32)
     return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(rows), seed=0).batch(batch_size) \
         .repeat().prefetch(tf.data.AUTOTUNE)
@@ -99,7 +100,7 @@ def compare(products, rows, kind, filters, dense, batch_size, steps, repeats, se
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = cnn.build_model(input_shape=(128, 128, len(training.channels_of(kind))), filters=filters,
+    model = cnn.build_model(input_shape=(128, 128, len(input_channels(kind))), filters=filters,
                             dense_units=dense)
     feeds = {"memory": memory_dataset(products, rows, kind, batch_size),
              "pipeline": pipeline_dataset(products, rows, kind, batch_size)}
@@ -130,7 +131,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=Path, help="products folder (default: synthetic, temporary)")
     parser.add_argument("--images", type=int, default=256, help="synthetic images (default 256)")
-    parser.add_argument("--kind", default="raw", choices=training.INPUT_KINDS)
+    parser.add_argument("--kind", default="raw", choices=INPUT_KINDS)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6, help="steps per timing (default 6)")
     parser.add_argument("--repeats", type=int, default=3, help="memory/pipeline pairs (default 3)")

@@ -73,11 +73,12 @@ from matplotlib.ticker import MaxNLocator
 from galmerge import cnn, training
 from galmerge.plotting import network_style, save_figure
 from galmerge.products import Products
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import RunPaths, load_scores, update_summary
+from galmerge.vocab import input_channels
 
 paths = RunPaths(run_dir)
 out_dir = paths.train(input_kind)
-channels = training.channels_of(input_kind)
+channels = input_channels(input_kind)
 style = network_style(input_kind)
 print(f"{style['label']}: input channels {channels}; outputs in {out_dir}")
 print("devices:", [d.name for d in tf.config.list_physical_devices()])
@@ -175,7 +176,7 @@ plt.show()
 # choose the threshold where precision equals recall on this split.
 
 # %%
-scores = training.load_scores(out_dir, "validation")
+scores = load_scores(run_dir, input_kind, "validation")
 fig, ax = plt.subplots(figsize=(5, 3.2))
 for label, name, hatch in ((0, "non-mergers", None), (1, "mergers", "//")):
     ax.hist(scores.loc[scores["label"] == label, "score"], bins=20, range=(0, 1), histtype="step",

@@ -126,7 +126,7 @@ summary = {
     "correct_percent": {k: {"mergers": correct.at[k, "merger"], "non_mergers": correct.at[k, "non-merger"]}
                         for k in kinds},
 }
-update_summary(run_dir, "evaluate", ev.jsonable(summary))
+update_summary(run_dir, "evaluate", summary)
 for kind in kinds:
     paper = ev.PAPER_TABLE1.get(kind)
     ours = table1.loc[kind]

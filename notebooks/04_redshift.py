@@ -111,7 +111,7 @@ if info["snapnum"]:
         "accuracy_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "mean"].tolist() for k in kinds},
         "accuracy_error_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "error"].tolist() for k in kinds},
     })
-update_summary(run_dir, "redshift", ev.jsonable(summary))
+update_summary(run_dir, "redshift", summary)
 for kind in kinds if info["snapnum"] else []:
     sub = accuracy[accuracy["kind"] == kind]
     cells = ", ".join(f"{b.split()[1]}: {m:.2f}±{e:.2f}" for b, m, e in zip(sub["bin"], sub["mean"], sub["error"]))

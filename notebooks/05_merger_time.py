@@ -128,7 +128,7 @@ summary = {
     "bootstrap_unit": "merger sequence",
     "conclusions": {v.key: v.verdict for v in verdicts},
 }
-update_summary(run_dir, "merger_time", ev.jsonable(summary))
+update_summary(run_dir, "merger_time", summary)
 for kind in kinds:
     row = table2.loc[kind]
     line = (f"{ev.network_label(kind)}: pre {row['pre']:.1f}±{row['pre_err']:.1f} %, "

@@ -135,7 +135,7 @@ summary = {
     "balanced_precision_low_vs_high": low_high,
     "balanced_per_class": balanced_per_class, "balanced_draws": balanced_draws,
 }
-update_summary(run_dir, "ellipticity", ev.jsonable(summary))
+update_summary(run_dir, "ellipticity", summary)
 for kind, v in low_high.items():
     print(f"{ev.network_label(kind)}: balanced precision {v['low_e_le_0.3']:.2f} at e <= 0.3, "
           f"{v['high_e_gt_0.5']:.2f} at e > 0.5")

@@ -58,7 +58,7 @@ from tqdm import tqdm
 from galmerge import occlusion as occ
 from galmerge.plotting import network_style, save_figure
 from galmerge.products import Products
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import RunPaths, load_network, load_wide_scores, threshold_table, update_summary
 
 paths = RunPaths(run_dir)
 kinds = paths.trained_kinds()
@@ -78,8 +78,8 @@ if missing:
 # %%
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    threshold_table = occ.load_thresholds(run_dir, kinds)
-    scores = occ.load_test_scores(run_dir, category_kinds)
+    threshold_table = threshold_table(run_dir, kinds)
+    scores = load_wide_scores(run_dir, category_kinds, "test")
 for w in caught:
     print("WARNING:", w.message)
 thresholds = dict(zip(threshold_table["kind"], threshold_table["threshold"]))
@@ -100,7 +100,7 @@ display(examples[["label", "letter", "description", "n_candidates", "status", "I
 # %%
 products = Products(paths.products)
 row_of = pd.Series(np.arange(len(products)), index=products.images["ID"].to_numpy())
-networks = {kind: occ.load_network(run_dir, kind) for kind in kinds}
+networks = {kind: load_network(run_dir, kind) for kind in kinds}
 saved = {kind: pd.read_csv(paths.train(kind) / "scores_test.csv").set_index("ID")["score"] for kind in kinds}
 
 picked = examples.loc[examples["status"] == "ok", ["ID", "label"]].astype(int).itertuples(index=False)

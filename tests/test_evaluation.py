@@ -83,9 +83,13 @@ def test_thresholds_round_trip_and_balance_precision_and_recall(run):
     assert ev.load_thresholds(run) == pytest.approx(dict(zip(table["kind"], table["threshold"])))
 
 
-def test_missing_thresholds_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="03_evaluate"):
-        ev.load_thresholds(tmp_path)
+def test_missing_thresholds_file_falls_back_to_the_validation_choice_with_a_warning(tmp_path):
+    run_dir = make_fake_run(tmp_path / "run", n=60, kinds=("raw",))
+    with pytest.warns(UserWarning, match="no threshold for 'raw'"):
+        fallback = ev.load_thresholds(run_dir)
+    assert fallback == pytest.approx({"raw": ev.choose_thresholds(run_dir)["threshold"].iat[0]})
+    with pytest.raises(FileNotFoundError, match="02_train"):
+        ev.load_thresholds(tmp_path / "empty")
 
 
 def test_load_run_scores_joins_products_and_predicts(run, test_frame):

@@ -12,7 +12,8 @@ from conftest import write_fake_image
 from galmerge import fitting
 from galmerge.data import load_catalog, load_psf
 from galmerge.fitting import StageError, run_fitting_stage
-from galmerge.products import KINDS, Products, is_complete
+from galmerge.products import Products, is_complete
+from galmerge.vocab import CHANNELS
 
 #: tiny images, resampled to 128 (crop needs >= 128 px): the plumbing, not the science
 FAST = dict(cutout_mode="resample", n_workers=0, progress=False)
@@ -26,7 +27,7 @@ def dataset(make_fake_dataset):
 
 def _assert_same_products(a: Products, b: Products) -> None:
     """Equal cubes byte for byte; equal tables apart from wall-clock columns."""
-    for kind in KINDS:
+    for kind in CHANNELS:
         assert a.cube(kind)[:].tobytes() == b.cube(kind)[:].tobytes(), kind
     for left, right in ((a.images, b.images), (a.sources, b.sources)):
         columns = [c for c in left.columns if not c.startswith("time_")]
@@ -50,7 +51,7 @@ def test_products_hold_every_image_once_in_catalogue_order(dataset, tmp_path):
     assert set(products.sources["ID"]) == set(catalog["ID"])
     assert (products.sources.groupby("ID")["is_primary"].sum() == 1).all()
     # the residual cube is raw - model, as the full-size residual was (resampling is linear)
-    raw, model, residual = (products.cube(k)[:] for k in KINDS)
+    raw, model, residual = (products.cube(k)[:] for k in CHANNELS)
     np.testing.assert_allclose(residual, raw - model, atol=1e-4 * np.abs(raw).max())
     assert np.abs(model).sum() > 0
 

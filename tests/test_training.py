@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from galmerge import metrics as gm
+from galmerge import runs as run_io
 from galmerge import training
 from galmerge.products import Products, write_products
 
@@ -98,11 +99,12 @@ def test_augmentation_is_a_symmetry_of_each_image():
 
 # --- input pipeline --------------------------------------------------------------------------
 
-def test_read_rows_matches_products_read(products_dir):
+def test_products_read_gives_rows_in_the_order_asked(products_dir):
     with Products(products_dir) as products:
         rows = np.array([7, 3, 3, 4, 5, 60, 0])
-        expected = products.read(["raw", "residual"], rows)
-        assert np.array_equal(training.read_rows(products, ["raw", "residual"], rows), expected)
+        expected = np.stack([products.cube(c)[:][rows] for c in ("raw", "residual")], axis=-1)
+        assert np.array_equal(products.read(["raw", "residual"], rows), expected)
+        assert products.read("raw", []).shape == (0, 128, 128, 1)
 
 
 @pytest.mark.parametrize("kind, channels", [("raw", 1), ("model", 1), ("residual", 1), ("stack", 3)])
@@ -152,7 +154,7 @@ def test_empty_split_is_an_error(tmp_path):
 @pytest.mark.slow
 def test_training_writes_every_output(trained, products_dir):
     result, out = trained
-    assert training.is_finished(out)
+    assert run_io.is_finished(out)
     for split in ("validation", "test"):
         scores = pd.read_csv(out / f"scores_{split}.csv")
         assert list(scores.columns) == ["ID", "label", "score"]
@@ -180,7 +182,7 @@ def test_kept_epoch_is_the_best_validation_accuracy_at_the_precision_recall_thre
     assert best["val_accuracy_pr"] == history["val_accuracy_pr"].max()
     assert best["epoch"] == history.loc[history["val_accuracy_pr"].idxmax(), "epoch"] == result.best_epoch
     # the saved network is that epoch's: rescoring it gives that epoch's threshold and accuracy
-    validation = training.load_scores(out, "validation")
+    validation = run_io.read_scores(out / run_io.scores_file("validation"))
     threshold = gm.precision_recall_threshold(validation["label"], validation["score"])
     rescored = (gm.predict(validation["score"], threshold) == validation["label"]).mean()
     assert rescored == pytest.approx(best["val_accuracy_pr"], abs=1e-6) == result.val_accuracy_best
@@ -224,16 +226,16 @@ def test_training_learns_the_synthetic_difference(trained):
 @pytest.mark.slow
 def test_reloaded_model_reproduces_the_saved_scores(trained, products_dir):
     _, out = trained
-    model = training.load_network(out)
+    model = run_io.read_network(out)
     with Products(products_dir) as products:
         for split in ("validation", "test"):
-            saved = training.load_scores(out, split)
+            saved = run_io.read_scores(out / run_io.scores_file(split))
             scores = training.predict_scores(model, products, products.rows(split), "raw")
             np.testing.assert_allclose(scores, saved["score"], rtol=1e-6, atol=1e-7)
         # in-memory cutouts go through the same normalisation
         rows = products.rows("test")
         np.testing.assert_allclose(training.predict_images(model, products.read("raw", rows)),
-                                   training.load_scores(out, "test")["score"], rtol=1e-5, atol=1e-6)
+                                   run_io.read_scores(out / run_io.scores_file("test"))["score"], rtol=1e-5, atol=1e-6)
         with pytest.raises(ValueError, match="channel"):
             training.predict_scores(model, products, rows, "stack")
 
@@ -244,7 +246,7 @@ def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
     again = training.train_network(products_dir, "raw", out, epochs=5, seed=3, **TINY)
     assert again.reused and again.best_epoch == result.best_epoch
     assert again.val_accuracy_best == result.val_accuracy_best
-    parameters = training.load_config(out)["parameters"]
+    parameters = run_io.read_config(out)["parameters"]
     assert training._reusable(out, {**parameters, "epochs": 6}) is None
     assert "epochs" in training._changed(out, {**parameters, "epochs": 6})
 
@@ -253,6 +255,6 @@ def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
 def test_same_seed_gives_the_same_scores_on_stacked_input(products_dir, tmp_path):
     runs = [training.train_network(products_dir, "stack", tmp_path / f"run{i}", epochs=1, seed=11, **TINY)
             for i in range(2)]
-    scores = [training.load_scores(r.out_dir, "test")["score"].to_numpy() for r in runs]
+    scores = [run_io.read_scores(r.out_dir / run_io.scores_file("test"))["score"].to_numpy() for r in runs]
     assert runs[0].config["parameters"]["channels"] == ["raw", "model", "residual"]
     np.testing.assert_array_equal(scores[0], scores[1])

@@ -5,6 +5,8 @@ trained on Sérsic models, residuals and raw images".
 
 Modules (one idea each):
 
+- :mod:`galmerge.vocab`      the vocabulary: input kinds, channels, splits, stages, bins, the paper's numbers
+- :mod:`galmerge.runs`       a run's outputs: paths, scores, thresholds, networks, histories, summary, JSON
 - :mod:`galmerge.data`       read a dataset in the merger-challenge layout, assign splits
 - :mod:`galmerge.mock`       write a physically grounded mock dataset in that layout
 - :mod:`galmerge.sersic`     SEP segmentation + statmorph Sérsic fit of every source of one image

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from galmerge import metrics as gm
+from galmerge.vocab import NETWORK_NAMES as SHORT
+from galmerge.vocab import PAPER_TABLE1, PAPER_TABLE2, paper_values
 
 #: Verdicts of a conclusion.
 VERDICTS = ("reproduced", "contradicted", "inconclusive")
@@ -41,8 +43,6 @@ VERDICTS = ("reproduced", "contradicted", "inconclusive")
 MIN_GALAXIES = 20
 #: Fewer independent units (merger sequences plus objects without one) than this leave it unresolved.
 MIN_SEQUENCES = 10
-#: Short names of the networks.
-SHORT = {"raw": "CNN1", "model": "CNN2", "residual": "CNN3", "stack": "CNN4"}
 #: Subsets of the test set a claim can be about: the whole set or the mergers of one stage.
 SUBSETS = {"all": "test galaxies", "pre": "pre-mergers", "ongoing": "ongoing mergers", "post": "post-mergers"}
 
@@ -73,14 +73,14 @@ class Conclusion:
 CONCLUSIONS = (
     Conclusion("I", "Position/shape and residual information are both needed (CNN1 beats CNN2 and CNN3)",
                (Claim("raw", "model", "all", "accuracy"), Claim("raw", "residual", "all", "accuracy")),
-               "accuracy 74, 70, 68 % (Table 1)"),
+               f"accuracy {paper_values(PAPER_TABLE1, 'accuracy')} % (Table 1)"),
     Conclusion("II", "Position and shape drive pre-merger classification (CNN1 and CNN2 beat CNN3 on pre-mergers)",
                (Claim("raw", "residual", "pre", "fraction_correct"),
                 Claim("model", "residual", "pre", "fraction_correct")),
-               "pre-mergers correct 79.3, 76.6, 73.3 % (Table 2)"),
+               f"pre-mergers correct {paper_values(PAPER_TABLE2, 'pre')} % (Table 2)"),
     Conclusion("III", "Residual features drive post-merger classification (CNN3 beats CNN2 on post-mergers)",
                (Claim("residual", "model", "post", "fraction_correct"),),
-               "post-mergers correct 58.8, 53.4, 55.5 % (Table 2)"),
+               f"post-mergers correct {paper_values(PAPER_TABLE2, 'post')} % (Table 2)"),
 )
 
 

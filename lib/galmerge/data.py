@@ -71,6 +71,7 @@ from astropy.table import Table
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge.cosmology import SNAPNUM_FOLDERS, SNAPSHOT_REDSHIFTS, folder_for_snapnum, snapnum_to_redshift
+from galmerge.vocab import CUTOUT_SIZE, SPLITS, STAGE_UNKNOWN, STAGE_WINDOWS_GYR, STAGES  # noqa: F401 (re-exported)
 
 #: Columns every challenge-layout catalogue must have.
 REQUIRED_COLUMNS = ("ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_merger",
@@ -80,21 +81,15 @@ NORMALISED_COLUMNS = ("ID", "split", "snapnum", "redshift", "sequence_ID", "labe
                       "merger_time", "image_path", "source_folder")
 #: Merger stages (paper, Sect. 2.1) and the catalogue flag of each.
 STAGE_FLAGS = {"pre": "is_pre_merger", "ongoing": "is_ongoing_merger", "post": "is_post_merger"}
-STAGES = ("pre", "ongoing", "post", "non")
-#: Stage of a merger whose stage a labelled dataset does not give.
-STAGE_UNKNOWN = "unknown"
 #: Columns a labelled catalogue (:mod:`galmerge.ingest`) must have, and those it may have.
 LABELLED_REQUIRED_COLUMNS = ("ID", "label")
 LABELLED_OPTIONAL_COLUMNS = ("stage", "merger_time", "redshift", "group")
 #: Image folder of a labelled dataset (no redshift folders: ``<folder>/images/objID_<ID>.fits``).
 LABELLED_IMAGE_FOLDER = "images"
-#: Side of the network input in pixels (galmerge.products.CUTOUT_SIZE; repeated to avoid an import cycle).
-MIN_IMAGE_SIDE = 128
-#: Merger-time window of each stage in Gyr (negative before coalescence), paper Sect. 2.1.
-STAGE_WINDOWS_GYR = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 0.3)}
+#: Smallest image side accepted: the network input (:data:`galmerge.vocab.CUTOUT_SIZE`).
+MIN_IMAGE_SIDE = CUTOUT_SIZE
 #: Slack allowed at the window edges (Gyr), for times rounded in the catalogue.
 STAGE_TOLERANCE_GYR = 0.01
-SPLITS = ("train", "validation", "test")
 #: Train : validation : test fractions of the paper (Sect. 2.2).
 DEFAULT_FRACTIONS = (0.75, 0.15, 0.10)
 #: Folders of the challenge layout that hold images, with their catalogue.

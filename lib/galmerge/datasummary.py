@@ -10,16 +10,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from galmerge.data import SPLITS, STAGE_UNKNOWN, STAGES, DatasetWarning, load_image
+from galmerge.data import DatasetWarning, load_image
 from galmerge.plotting import power_stretch
+from galmerge.vocab import FOLDER_REDSHIFT_BOUNDARIES, MERGER_TIME_EDGES, REDSHIFT_EDGES, SPLITS, STAGE_UNKNOWN, STAGES
 
-#: Redshift bins of Fig 1 (0.1 wide). The first edge is 0.09, not 0.1, because TNG snapshot 91
-#: (z = 0.0994) belongs to the challenge's lowest folder, which the challenge calls [0.1, 0.31).
-REDSHIFT_EDGES = (0.09, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-#: Boundaries between the challenge's four redshift folders (paper Sect. 2.2).
-FOLDER_REDSHIFT_BOUNDARIES = (0.31, 0.52, 0.76)
-#: Merger-time bins of Fig 2 (Gyr): 0.1 wide from 0.8 Gyr before to 0.3 Gyr after coalescence.
-MERGER_TIME_EDGES = tuple(float(t) + 0.0 for t in np.round(np.arange(-0.8, 0.31, 0.1), 2))  # + 0.0: no -0.0
 STAGE_COLORS = {"pre": "tab:blue", "ongoing": "tab:purple", "post": "tab:orange", "non": "tab:gray"}
 
 

@@ -28,87 +28,34 @@ from galmerge import metrics as gm
 from galmerge.cosmology import SNAPNUM_FOLDERS, snapnum_to_redshift
 from galmerge.plotting import network_style
 from galmerge.products import Products
-from galmerge.runs import INPUT_KINDS, RunPaths
-
-# --------------------------------------------------------------------------- the paper's numbers
-#: Table 1 of the paper (per cent, test set, threshold where precision = recall).
-PAPER_TABLE1 = {"raw": {"accuracy": 74, "precision": 73, "recall": 74, "f1": 74},
-                "model": {"accuracy": 70, "precision": 70, "recall": 70, "f1": 70},
-                "residual": {"accuracy": 68, "precision": 68, "recall": 69, "f1": 68}}
-#: Table 2 of the paper: per cent of pre- and post-mergers correct, bootstrap mean and (upper - mean).
-PAPER_TABLE2 = {"raw": {"pre": 79.3, "pre_err": 0.6, "post": 58.8, "post_err": 1.5},
-                "model": {"pre": 76.6, "pre_err": 0.6, "post": 53.4, "post_err": 1.6},
-                "residual": {"pre": 73.3, "pre_err": 0.6, "post": 55.5, "post_err": 1.4}}
-#: The paper's thresholds (Sect. 4).
-PAPER_THRESHOLDS = {"raw": 0.39, "model": 0.47, "residual": 0.49}
-#: The paper's row-normalised confusion matrices (Sect. 4, Fig. 13): per cent of mergers and
-#: of non-mergers correctly classified.
-PAPER_CONFUSION = {"raw": {"mergers": 74.5, "non_mergers": 73.7},
-                   "model": {"mergers": 70.5, "non_mergers": 70.3},
-                   "residual": {"mergers": 69.1, "non_mergers": 67.3}}
-
-#: Merger stages of the paper (Sect. 2.1) in the order of the merger clock.
-STAGES = ("pre", "ongoing", "post")
-#: Merger-time bins of Fig. 8: -0.8 to 0.3 Gyr in 0.1 Gyr steps (Gyr, negative before coalescence).
-MERGER_TIME_EDGES = np.round(np.arange(-0.8, 0.3 + 1e-9, 0.1), 6) + 0.0  # + 0.0: no "-0.00" edge
-#: Sérsic-ellipticity bins of Figs. 9-11: 0 to 1 in steps of 0.05, right-closed like the paper's "(0.65, 0.7]".
-ELLIPTICITY_EDGES = np.round(np.arange(0.0, 1.0 + 1e-9, 0.05), 6)
-#: 0.1-wide redshift bins of Fig. 7; the first bin reaches down to 0 because TNG snapshot 91
-#: sits at z = 0.0994, just below 0.1.
-REDSHIFT_EDGES = np.round(np.r_[0.0, np.arange(0.2, 1.0 + 1e-9, 0.1)], 6)
+from galmerge.runs import (  # noqa: F401 (re-exported: the notebooks call them as ev.*)
+    RunPaths,
+    choose_thresholds,
+    load_scores,
+    load_thresholds,
+    trained_kinds,
+    write_thresholds,
+)
+from galmerge.vocab import (  # noqa: F401 (re-exported: the notebooks read them as ev.*)
+    ELLIPTICITY_EDGES,
+    MERGER_STAGES,
+    MERGER_TIME_EDGES,
+    PAPER_CONFUSION,
+    PAPER_TABLE1,
+    PAPER_TABLE2,
+    PAPER_THRESHOLDS,
+    REDSHIFT_EDGES,
+    STAGES,
+    network_label,
+)
 
 #: Columns of the products' images table carried into :func:`load_run_scores`.
 IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "snapnum", "merger_time",
                  "sequence_ID", "sersic_ellip", "status", "flag_sersic", "primary_used_in_model")
 REQUIRED_IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "sersic_ellip")
-SCORE_COLUMNS = ("ID", "label", "score")
-SPLITS = ("validation", "test")
-THRESHOLDS_TABLE = "thresholds"
-
-
-def network_label(kind: str) -> str:
-    """The network's display name, e.g. 'CNN1 (raw)'."""
-    return network_style(kind)["label"]
 
 
 # --------------------------------------------------------------------------- loading
-def load_scores(run_dir: str | Path, kind: str, split: str) -> pd.DataFrame:
-    """One network's scores on one split: ``ID`` (int), ``label`` (0/1), ``score`` (float).
-
-    Raises
-    ------
-    FileNotFoundError
-        When the scores file is missing (the network was not trained).
-    ValueError
-        When the file lacks a column, repeats an ID, or holds bad labels or scores.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    path = RunPaths(run_dir).train(kind) / f"scores_{split}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no scores; train the {kind!r} network (02_train) first")
-    frame = pd.read_csv(path)
-    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected {list(SCORE_COLUMNS)}")
-    if frame["ID"].duplicated().any():
-        raise ValueError(f"{path}: {int(frame['ID'].duplicated().sum())} repeated IDs")
-    if not frame["label"].isin((0, 1)).all():
-        raise ValueError(f"{path}: labels must be 0 or 1")
-    if not np.isfinite(frame["score"].to_numpy(dtype=float)).all():
-        raise ValueError(f"{path}: {int((~np.isfinite(frame['score'])).sum())} non-finite scores")
-    return frame[list(SCORE_COLUMNS)].astype({"ID": np.int64, "label": np.int8, "score": float})
-
-
-def trained_kinds(run_dir: str | Path) -> list[str]:
-    """Networks with test scores in the run, in INPUT_KINDS order; an error when there are none."""
-    kinds = RunPaths(run_dir).trained_kinds()
-    if not kinds:
-        raise FileNotFoundError(f"{RunPaths(run_dir).root / 'train'}: no trained network "
-                                f"(no train/<kind>/scores_test.csv for any of {INPUT_KINDS}); run 02_train first")
-    return kinds
-
-
 def load_images(run_dir: str | Path) -> pd.DataFrame:
     """The products' images table, restricted to the columns the analysis uses."""
     products = Products(RunPaths(run_dir).products)
@@ -131,7 +78,8 @@ def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float
     run_dir : str or Path
     split : {"validation", "test"}
     thresholds : dict kind -> float, optional
-        Decision thresholds; default :func:`load_thresholds` (written by 03_evaluate).
+        Decision thresholds; default :func:`galmerge.runs.load_thresholds` (the run's table, written
+        by 03_evaluate, with its one fallback rule).
     kinds : sequence of str, optional
         Networks to load; default all trained ones.
 
@@ -153,7 +101,7 @@ def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float
     """
     kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
     if thresholds is None:
-        thresholds = load_thresholds(run_dir)
+        thresholds = load_thresholds(run_dir, kinds)
     lacking = [k for k in kinds if k not in thresholds]
     if lacking:
         raise KeyError(f"no decision threshold for {lacking}; run 03_evaluate to choose them")
@@ -194,73 +142,7 @@ def subset(frame: pd.DataFrame, mask) -> pd.DataFrame:
     return out
 
 
-def jsonable(value):
-    """Plain Python for summary.json: numpy scalars to Python numbers, NaN to None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
-        return [jsonable(v) for v in list(value)]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 # --------------------------------------------------------------------------- thresholds
-def choose_thresholds(run_dir: str | Path, kinds: Sequence[str] | None = None,
-                      fallback: float = 0.5) -> pd.DataFrame:
-    """Choose each network's precision = recall threshold on its validation scores.
-
-    A validation split without mergers leaves the threshold undefined; ``fallback`` is then
-    used and the ``method`` column says so.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``kind, threshold, method, val_precision, val_recall, exact, n_validation, n_val_mergers``.
-    """
-    kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
-    rows = []
-    for kind in kinds:
-        val = load_scores(run_dir, kind, "validation")
-        row = {"kind": kind, "n_validation": len(val), "n_val_mergers": int(val["label"].sum())}
-        try:
-            choice = gm.choose_precision_recall_threshold(val["label"], val["score"])
-        except ValueError as err:
-            warnings.warn(f"{kind}: {err}; using threshold {fallback}", stacklevel=2)
-            row.update(threshold=float(fallback), method=f"fallback {fallback}: {err}",
-                       val_precision=np.nan, val_recall=np.nan, exact=False)
-        else:
-            row.update(threshold=choice.threshold,
-                       method="precision = recall" if choice.exact else "min |precision - recall|",
-                       val_precision=choice.precision, val_recall=choice.recall, exact=choice.exact)
-        rows.append(row)
-    columns = ["kind", "threshold", "method", "val_precision", "val_recall", "exact",
-               "n_validation", "n_val_mergers"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def write_thresholds(run_dir: str | Path, table: pd.DataFrame) -> Path:
-    """Write ``tables/thresholds.csv`` (the table of :func:`choose_thresholds`)."""
-    path = RunPaths(run_dir).table(THRESHOLDS_TABLE)
-    table.to_csv(path, index=False)
-    return path
-
-
-def load_thresholds(run_dir: str | Path) -> dict[str, float]:
-    """``{kind: threshold}`` from ``tables/thresholds.csv`` (written by 03_evaluate)."""
-    path = RunPaths(run_dir).tables / f"{THRESHOLDS_TABLE}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no decision thresholds; run 03_evaluate first")
-    table = pd.read_csv(path)
-    if not {"kind", "threshold"} <= set(table.columns):
-        raise ValueError(f"{path}: expected columns kind, threshold; found {list(table.columns)}")
-    return {str(k): float(t) for k, t in zip(table["kind"], table["threshold"])}
-
-
 # --------------------------------------------------------------------------- Table 1, Figs 6, 12, 13
 def overall_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Table 1: accuracy, precision, recall, F1 and ROC AUC per network (per cent), beside the paper's.
@@ -526,7 +408,7 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
     long : pandas.DataFrame
         The :func:`binned_bootstrap` rows behind it (fractions).
     """
-    order = (*STAGES, "non")
+    order = STAGES
     groups = pd.Categorical(frame["stage"], categories=order, ordered=True)
     long = binned_bootstrap(frame, groups, ("fraction_correct",), n_resamples, seed, resample=resample)
     rows = []

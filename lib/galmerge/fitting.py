@@ -49,9 +49,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
-from galmerge import products as products_module
-from galmerge.products import CUTOUT_SIZE, Products, is_complete, write_products
+from galmerge.products import Products, is_complete, write_products
+from galmerge.runs import write_json
 from galmerge.sersic import CUTOUT_MODES, FIT_DEFAULTS, SERSIC_PARAMS, SOURCE_COLUMNS, cutout, fit_image
+from galmerge.vocab import CHANNELS, CUTOUT_SIZE, FIT_STATUSES
 
 #: Catalogue columns the products must carry (``images.parquet``).
 REQUIRED_CATALOG_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "snapnum",
@@ -61,7 +62,6 @@ FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_bad_pixels", "n_s
                "n_excluded", "n_failed", "n_skipped", "primary_label", *SERSIC_PARAMS, "sersic_chi2_dof", "flag",
                "flag_sersic", "primary_used_in_model", "chi_mean", "chi_rms", "time_detect_s",
                "time_statmorph_s", "time_model_s", "time_fit_s", "time_image_s", "time_cpu_s")
-STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input", "error")
 PARTS_DIR = "parts"
 STAGE_FILE = "stage.json"
 #: Bump when the content of a part changes, so that old parts are not mixed with new ones.
@@ -89,7 +89,7 @@ def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     blank = failed_result(image_id, "")
-    row, sources, cubes = blank["row"], _empty_sources(), {k: blank[k] for k in products_module.KINDS}
+    row, sources, cubes = blank["row"], _empty_sources(), {k: blank[k] for k in CHANNELS}
     image = None
     try:
         image = load_image(image_path, nonfinite="keep")
@@ -327,7 +327,7 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         shutil.rmtree(parts)
     _check_config(parts, config, force=False)
     parts.mkdir(parents=True, exist_ok=True)
-    _write_json(parts / STAGE_FILE, config)
+    write_json(parts / STAGE_FILE, config)
 
     done = _finished_ids(parts, catalog)
     todo = catalog.loc[~catalog["ID"].isin(done), ["ID", "image_path"]]
@@ -418,12 +418,12 @@ def consolidate(catalog: pd.DataFrame, products_dir: str | Path, config: dict | 
     # disk-backed cubes: a survey-sized stage must not need all cubes in memory at once
     cubes = {kind: np.lib.format.open_memmap(scratch / f"{kind}.npy", mode="w+", dtype=np.float32,
                                              shape=(n, CUTOUT_SIZE, CUTOUT_SIZE))
-             for kind in products_module.KINDS}
+             for kind in CHANNELS}
     rows, sources = [], []
     for i, image_id in enumerate(tqdm(catalog["ID"].to_numpy(), desc="consolidating", unit="img",
                                       disable=n < 1000)):
         part = read_part(parts, image_id)
-        for kind in products_module.KINDS:
+        for kind in CHANNELS:
             cubes[kind][i] = part[kind]
         rows.append(part["row"])
         if len(part["sources"]):
@@ -432,19 +432,13 @@ def consolidate(catalog: pd.DataFrame, products_dir: str | Path, config: dict | 
     images = pd.concat([catalog.reset_index(drop=True), fits], axis=1)
     images.attrs = {}
     table = pd.concat(sources, ignore_index=True) if sources else _empty_sources().assign(ID=pd.Series(dtype="int64"))
-    counts = images["status"].value_counts().reindex(STATUSES, fill_value=0)
+    counts = images["status"].value_counts().reindex(FIT_STATUSES, fill_value=0)
     print("fit status: " + ", ".join(f"{s} {c}" for s, c in counts.items()) + f" (of {n} images)")
     write_products(products_dir, images, table, cubes)
     del cubes  # closes the memory maps (their files went with the replaced folder)
     if config is not None:
-        _write_json(products_dir / STAGE_FILE, config)
+        write_json(products_dir / STAGE_FILE, config)
     return Products(products_dir)
-
-
-def _write_json(path: Path, values: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(values, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 
@@ -458,7 +452,7 @@ def status_table(images: pd.DataFrame) -> pd.DataFrame:
     """Images per fit status, by class (label 1 merger / 0 non-merger) and in total."""
     table = pd.crosstab(images["status"], images["label"].map({1: "mergers", 0: "non-mergers"}),
                         margins=True, margins_name="all")
-    order = [s for s in STATUSES if s in table.index] + ["all"]
+    order = [s for s in FIT_STATUSES if s in table.index] + ["all"]
     return table.reindex(order).fillna(0).astype(int)
 
 

@@ -45,14 +45,12 @@ import pandas as pd
 from astropy.stats import sigma_clipped_stats
 from tqdm import tqdm
 
-from galmerge.runs import INPUT_KINDS, KIND_CHANNELS, RunPaths
+from galmerge.vocab import PAPER_INPUT_KINDS, input_channels, network_name
 
 #: Networks whose right/wrong pattern defines the paper's five categories (CNN1, CNN2, CNN3).
-CATEGORY_KINDS = ("raw", "model", "residual")
-#: Kinds whose occluding patch is background noise; the Sérsic model gets zeros (paper).
+CATEGORY_KINDS = PAPER_INPUT_KINDS
+#: Channels whose occluding patch is background noise; the Sérsic model gets zeros (paper).
 NOISE_CHANNELS = ("raw", "residual")
-#: Fallback threshold when neither tables/thresholds.csv nor validation scores exist.
-DEFAULT_THRESHOLD = 0.5
 
 
 # --------------------------------------------------------------------------- occlusion
@@ -320,7 +318,7 @@ def fill_for_kind(kind: str, image: np.ndarray, seed=None):
     For ``stack`` (channels raw, model, residual) the fill is channel-wise. Returns ``0.0`` or a
     fresh seeded callable (build one per map).
     """
-    channels = _kind_channels(kind)
+    channels = input_channels(kind)
     if not any(c in NOISE_CHANNELS for c in channels):
         return 0.0
     zero = [i for i, c in enumerate(channels) if c not in NOISE_CHANNELS]
@@ -337,86 +335,8 @@ def network_inputs(products, kind: str, rows) -> np.ndarray:
     """
     from galmerge.training import normalise_images  # the training helper owns the normalisation
 
-    images = products.read(list(_kind_channels(kind)), np.atleast_1d(np.asarray(rows, dtype=np.int64)))
+    images = products.read(list(input_channels(kind)), np.atleast_1d(np.asarray(rows, dtype=np.int64)))
     return np.asarray(normalise_images(images), dtype=np.float32)
-
-
-def load_network(run_dir, kind: str):
-    """The trained network ``<run_dir>/train/<kind>/model.keras`` (best epoch, no optimiser)."""
-    from galmerge.training import load_network as load_trained
-
-    return load_trained(RunPaths(run_dir).train(kind), compile=False)
-
-
-def load_test_scores(run_dir, kinds: Sequence[str]) -> pd.DataFrame:
-    """Test scores of several networks side by side: ID, label, score_<kind> per kind.
-
-    Galaxies scored by only some of the networks are dropped *with a warning that counts them*;
-    disagreeing labels are an error.
-    """
-    if not kinds:
-        raise ValueError("load_test_scores: no network given")
-    wide = None
-    for kind in kinds:
-        path = RunPaths(run_dir).train(kind) / "scores_test.csv"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no test scores for {kind!r}")
-        table = pd.read_csv(path)
-        missing = {"ID", "label", "score"} - set(table.columns)
-        if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)}")
-        table = table[["ID", "label", "score"]].rename(columns={"score": f"score_{kind}", "label": f"label_{kind}"})
-        if wide is None:
-            wide = table
-            continue
-        merged = wide.merge(table, on="ID", how="inner")
-        lost = len(wide) + len(table) - 2 * len(merged)
-        if lost:
-            warnings.warn(f"{path}: {lost} test galaxies are not scored by every network; "
-                          "only those scored by all are used for the occlusion categories", stacklevel=2)
-        wide = merged
-    labels = wide[[f"label_{k}" for k in kinds]].to_numpy()
-    if (labels != labels[:, :1]).any():
-        raise ValueError(f"{run_dir}: the networks' scores_test.csv disagree on labels")
-    wide = wide.rename(columns={f"label_{kinds[0]}": "label"}).drop(columns=[f"label_{k}" for k in kinds[1:]])
-    return wide.sort_values("ID").reset_index(drop=True)
-
-
-def load_thresholds(run_dir, kinds: Sequence[str]) -> pd.DataFrame:
-    """Each network's decision threshold and where it came from.
-
-    In order of preference: ``tables/thresholds.csv`` (columns kind, threshold, written by
-    03_evaluate); :func:`galmerge.metrics.precision_recall_threshold` on the network's
-    validation scores; :data:`DEFAULT_THRESHOLD` (0.5) with a warning.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns kind, threshold, source; one row per kind, in the order given.
-    """
-    paths = RunPaths(run_dir)
-    table_path = paths.tables / "thresholds.csv"
-    table = pd.read_csv(table_path) if table_path.exists() else pd.DataFrame(columns=["kind", "threshold"])
-    if not {"kind", "threshold"} <= set(table.columns):
-        raise ValueError(f"{table_path}: needs columns kind and threshold, has {list(table.columns)}")
-    known = dict(zip(table["kind"], table["threshold"]))
-    rows = []
-    for kind in kinds:
-        if kind in known and np.isfinite(known[kind]):
-            rows.append((kind, float(known[kind]), str(table_path)))
-            continue
-        validation = paths.train(kind) / "scores_validation.csv"
-        if validation.exists():
-            from galmerge.metrics import precision_recall_threshold
-
-            scores = pd.read_csv(validation)
-            rows.append((kind, float(precision_recall_threshold(scores["label"], scores["score"])),
-                         f"precision = recall on {validation}"))
-            continue
-        warnings.warn(f"no threshold for {kind!r} in {table_path} and no {validation}: "
-                      f"using {DEFAULT_THRESHOLD}", stacklevel=2)
-        rows.append((kind, DEFAULT_THRESHOLD, "default 0.5 (no threshold table, no validation scores)"))
-    return pd.DataFrame(rows, columns=["kind", "threshold", "source"])
 
 
 # --------------------------------------------------------------------------- selection
@@ -446,18 +366,18 @@ def describe_category(category: Category, label: int, kinds: Sequence[str] = CAT
     present = [k for k in CATEGORY_KINDS if k in kinds]
     absent = [k for k in CATEGORY_KINDS if k not in kinds]
     names = " and ".join
-    note = f" ({names(_short_name(k) for k in absent)} not trained)" if absent else ""
+    note = f" ({names(network_name(k) for k in absent)} not trained)" if absent else ""
     if category.key.startswith("only_") and category.correct[0] in absent:
-        return f"classified as {right} by {_short_name(category.correct[0])} only: unavailable{note}"
-    every = "all three CNNs" if not absent else names(_short_name(k) for k in present)
+        return f"classified as {right} by {network_name(category.correct[0])} only: unavailable{note}"
+    every = "all three CNNs" if not absent else names(network_name(k) for k in present)
     if category.key == "all_correct":
         return f"classified as {right} by {every}{note}"
     if category.key == "all_wrong":
         return f"classified as {wrong} by {every}{note}"
     only = category.correct[0]
     others = [k for k in present if k != only]
-    tail = f" and as {wrong} by {names(_short_name(k) for k in others)}" if others else ""
-    return f"classified as {right} by {_short_name(only)}{tail}{note}"
+    tail = f" and as {wrong} by {names(network_name(k) for k in others)}" if others else ""
+    return f"classified as {right} by {network_name(only)}{tail}{note}"
 
 
 def select_examples(scores: pd.DataFrame, thresholds: dict[str, float], seed: int,
@@ -467,7 +387,7 @@ def select_examples(scores: pd.DataFrame, thresholds: dict[str, float], seed: in
     Parameters
     ----------
     scores : pandas.DataFrame
-        ID, label and ``score_<kind>`` per network (as from :func:`load_test_scores`).
+        ID, label and ``score_<kind>`` per network (as from :func:`galmerge.runs.load_wide_scores`).
     thresholds : dict
         Decision threshold per network (merger when ``score >= threshold``).
     seed : int
@@ -641,7 +561,7 @@ def plot_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict, un
             digits = 2 if abs(score - thresholds[kind]) >= 0.005 else 4  # never "0.50 < 0.50"
             ax_heat.set_title(f"{score:.{digits}f} ({verdict})", fontsize=8)
     what = "mergers" if label == 1 else "non-mergers"
-    thresholds_text = ", ".join(f"{_short_name(k)} {thresholds[k]:.2f}" for k in kinds if k in thresholds)
+    thresholds_text = ", ".join(f"{network_name(k)} {thresholds[k]:.2f}" for k in kinds if k in thresholds)
     fig.suptitle(f"Occlusion of test {what}: above each heatmap the unoccluded score and its class; "
                  f"thresholds {thresholds_text}", fontsize=9)
     if "description" in examples:
@@ -728,16 +648,6 @@ def _fill_patch(fill, shape: tuple[int, int, int]):
             raise ValueError(f"fill returned a patch of shape {patch.shape}, expected {shape}")
         return patch
     return np.float32(fill)
-
-
-def _kind_channels(kind: str) -> tuple[str, ...]:
-    if kind not in KIND_CHANNELS:
-        raise ValueError(f"kind must be one of {INPUT_KINDS}, got {kind!r}")
-    return KIND_CHANNELS[kind]
-
-
-def _short_name(kind: str) -> str:
-    return {"raw": "CNN1", "model": "CNN2", "residual": "CNN3", "stack": "CNN4"}[kind]
 
 
 def _flat_layers(model):

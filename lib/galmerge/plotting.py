@@ -6,20 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
-#: Network names, the input each is trained on, and the paper's line styles
-#: (CNN1 solid/circles, CNN2 dashed/squares, CNN3 dotted/triangles); the stacked
-#: network, which the paper does not have, gets dash-dot/diamonds.
-NETWORKS = {
-    "raw": {"label": "CNN1 (raw)", "color": "tab:blue", "linestyle": "-", "marker": "o"},
-    "model": {"label": "CNN2 (Sérsic model)", "color": "tab:green", "linestyle": "--", "marker": "s"},
-    "residual": {"label": "CNN3 (residual)", "color": "tab:red", "linestyle": ":", "marker": "^"},
-    "stack": {"label": "CNN4 (raw+model+residual)", "color": "tab:purple", "linestyle": "-.", "marker": "D"},
+from galmerge.vocab import network_label
+
+#: The paper's line styles (CNN1 solid/circles, CNN2 dashed/squares, CNN3 dotted/triangles);
+#: the stacked network, which the paper does not have, gets dash-dot/diamonds.
+NETWORK_STYLES = {
+    "raw": {"color": "tab:blue", "linestyle": "-", "marker": "o"},
+    "model": {"color": "tab:green", "linestyle": "--", "marker": "s"},
+    "residual": {"color": "tab:red", "linestyle": ":", "marker": "^"},
+    "stack": {"color": "tab:purple", "linestyle": "-.", "marker": "D"},
 }
 
 
 def network_style(kind: str) -> dict:
     """Matplotlib keyword arguments (label, color, linestyle, marker) for one network."""
-    return dict(NETWORKS[kind])
+    return {"label": network_label(kind), **NETWORK_STYLES[kind]}
 
 
 def power_stretch(image: np.ndarray, exponent: float = 0.2) -> np.ndarray:

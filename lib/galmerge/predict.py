@@ -16,7 +16,6 @@ with the reason) and on the terminal; the other files carry on.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
@@ -27,12 +26,14 @@ import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge import quiet  # noqa: F401  (before TensorFlow)
-from galmerge.runs import KIND_CHANNELS, RunPaths
+from galmerge.runs import RunPaths, load_networks, load_thresholds, read_json
+from galmerge.vocab import INPUT_CHANNELS, INPUT_KINDS
 
 #: Statuses whose cutouts carry no usable image: no network scores them.
 UNSCORABLE = ("bad_input", "error")
-#: Fit columns copied from the stage's per-image row into the output.
-FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_sources", "n_used",
+#: The columns of the fitting step's per-image row (:data:`galmerge.fitting.FIT_COLUMNS`) copied
+#: into the output.
+OUTPUT_FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_sources", "n_used",
                "sersic_n", "sersic_rhalf", "sersic_ellip")
 
 
@@ -53,35 +54,7 @@ def find_fits(paths: Iterable[str | Path]) -> list[Path]:
 def run_settings(run_dir: str | Path) -> dict:
     """The fitting options of the run (``products/stage.json``): cutout_mode, fit_options, psf_sha1."""
     path = RunPaths(run_dir).products / "stage.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; {run_dir} is not a finished run (run 01_sersic_fitting)")
-    return json.loads(path.read_text())
-
-
-def load_networks(run_dir: str | Path, kinds: Sequence[str] | None = None) -> dict:
-    """``{kind: keras model}`` for every trained network of the run (or the ``kinds`` asked for)."""
-    from galmerge.training import load_network
-
-    paths = RunPaths(run_dir)
-    kinds = list(kinds) if kinds else paths.trained_kinds()
-    if not kinds:
-        raise FileNotFoundError(f"{run_dir}: no trained network (train/<kind>/scores_test.csv)")
-    return {kind: load_network(paths.train(kind)) for kind in kinds}
-
-
-def load_run_thresholds(run_dir: str | Path, kinds: Sequence[str]) -> dict[str, float]:
-    """Decision thresholds of the run; 0.5, with a warning, for networks that have none."""
-    from galmerge.evaluation import load_thresholds
-
-    try:
-        thresholds = load_thresholds(run_dir)
-    except FileNotFoundError as err:
-        warnings.warn(f"{err}; using 0.5 for every network", stacklevel=2)
-        thresholds = {}
-    missing = [k for k in kinds if k not in thresholds]
-    if missing and thresholds:
-        warnings.warn(f"no threshold for {missing} in the run; using 0.5 for them", stacklevel=2)
-    return {k: thresholds.get(k, 0.5) for k in kinds}
+    return read_json(path, f"{run_dir} is not a finished run (run 01_sersic_fitting)")
 
 
 def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
@@ -91,7 +64,7 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
     Returns
     -------
     table : pandas.DataFrame
-        One row per file: ``file`` and :data:`FIT_COLUMNS`.
+        One row per file: ``file`` and :data:`OUTPUT_FIT_COLUMNS`.
     cubes : dict
         ``raw``, ``model``, ``residual``: (n_files, 128, 128) float32 (zeros for unreadable files).
     """
@@ -101,7 +74,7 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
     for index, path in enumerate(tqdm(files, desc="Sérsic fits", unit="image", disable=not progress)):
         result = fit_catalog_image(index, str(path), psf=psf, cutout_mode=cutout_mode,
                                    fit_options=fit_options or {})
-        rows.append({"file": str(path), **{c: result["row"].get(c, np.nan) for c in FIT_COLUMNS}})
+        rows.append({"file": str(path), **{c: result["row"].get(c, np.nan) for c in OUTPUT_FIT_COLUMNS}})
         for name in cubes:
             cubes[name].append(result[name])
     return pd.DataFrame(rows), {k: np.asarray(v, dtype=np.float32).reshape(-1, 128, 128)
@@ -117,7 +90,7 @@ def score_inputs(table: pd.DataFrame, cubes: dict, networks: dict, thresholds: d
     for kind, model in networks.items():
         scores = np.full(len(out), np.nan)
         if scorable.any():
-            x = np.stack([cubes[c][scorable] for c in KIND_CHANNELS[kind]], axis=-1)
+            x = np.stack([cubes[c][scorable] for c in INPUT_CHANNELS[kind]], axis=-1)
             scores[scorable] = predict_images(model, x)
         out[f"score_{kind}"] = scores
         out[f"threshold_{kind}"] = thresholds[kind]
@@ -144,7 +117,7 @@ def predict(run_dir: str | Path, images: Iterable[str | Path], psf_path: str | P
                       + " a PSF but these cutouts are fitted " + ("with" if psf is not None else "without")
                       + " one: the model and residual inputs will differ from training", stacklevel=2)
     networks = load_networks(run_dir, kinds)
-    thresholds = load_run_thresholds(run_dir, list(networks))
+    thresholds = load_thresholds(run_dir, list(networks))
     table, cubes = prepare_inputs(files, psf, settings.get("cutout_mode", "crop"),
                                   settings.get("fit_options", {}), progress)
     return score_inputs(table, cubes, networks, thresholds)
@@ -157,7 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("--images", required=True, nargs="+", help="FITS files and/or folders of them")
     parser.add_argument("--out", required=True, type=Path, help="output CSV")
     parser.add_argument("--psf", type=Path, help="PSF image (FITS) of the new cutouts")
-    parser.add_argument("--kinds", nargs="+", choices=list(KIND_CHANNELS),
+    parser.add_argument("--kinds", nargs="+", choices=list(INPUT_KINDS),
                         help="networks to use (default: all trained)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

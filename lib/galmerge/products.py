@@ -26,8 +26,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-KINDS = ("raw", "model", "residual")
-CUTOUT_SIZE = 128
+from galmerge.vocab import CHANNELS, CUTOUT_SIZE
+
 CUBES_FILE = "cutouts.h5"
 IMAGES_FILE = "images.parquet"
 SOURCES_FILE = "sources.parquet"
@@ -81,33 +81,34 @@ class Products:
     def cubes_path(self) -> Path:
         return self.path / CUBES_FILE
 
-    def cube(self, kind: str) -> h5py.Dataset:
-        """The lazily read (N, 128, 128) cube of ``kind`` (raw, model or residual)."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    def cube(self, channel: str) -> h5py.Dataset:
+        """The lazily read (N, 128, 128) cube of ``channel`` (raw, model or residual)."""
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
         if self._h5 is None:
             self._h5 = h5py.File(self.cubes_path, "r")
-        return self._h5[kind]
+        return self._h5[channel]
 
-    def read(self, kinds: str | Sequence[str], index: int | Sequence[int] | slice) -> np.ndarray:
-        """Images of one or more kinds, channels last: (..., 128, 128, len(kinds)) float32.
+    def read(self, channels: str | Sequence[str], index: int | Sequence[int] | slice) -> np.ndarray:
+        """Images of one or more channels (:data:`galmerge.vocab.CHANNELS`), channels last:
+        (..., 128, 128, len(channels)) float32.
 
-        ``index`` is a row number, a sorted or unsorted sequence of rows, or a slice.
+        ``index`` is a row number, a sequence of rows (any order, repeats allowed), or a slice.
+        A sequence is read as one slice per run of consecutive rows: the cubes are chunked one
+        image per chunk, and h5py's fancy indexing with a list of rows is several times slower.
         """
-        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        channels = [channels] if isinstance(channels, str) else list(channels)
         if isinstance(index, (int, np.integer)):
-            return np.stack([self.cube(k)[int(index)] for k in kinds], axis=-1)
+            return np.stack([self.cube(k)[int(index)] for k in channels], axis=-1)
         if isinstance(index, slice):
-            return np.stack([self.cube(k)[index] for k in kinds], axis=-1)
+            return np.stack([self.cube(k)[index] for k in channels], axis=-1)
         index = np.asarray(index, dtype=np.int64)
-        order = np.argsort(index, kind="stable")
-        sorted_rows = index[order]
-        unique_rows, inverse = np.unique(sorted_rows, return_inverse=True)
-        # h5py fancy indexing needs increasing, unique rows
-        planes = [self.cube(k)[unique_rows][inverse] for k in kinds]
-        out = np.empty((len(index), CUTOUT_SIZE, CUTOUT_SIZE, len(kinds)), dtype=np.float32)
-        out[order] = np.stack(planes, axis=-1)
-        return out
+        if index.size == 0:
+            return np.empty((0, CUTOUT_SIZE, CUTOUT_SIZE, len(channels)), dtype=np.float32)
+        unique, inverse = np.unique(index, return_inverse=True)
+        runs = np.split(unique, np.flatnonzero(np.diff(unique) != 1) + 1)
+        planes = [np.concatenate([self.cube(k)[run[0]:run[-1] + 1] for run in runs]) for k in channels]
+        return np.stack(planes, axis=-1)[inverse.reshape(-1)].astype(np.float32, copy=False)
 
     def rows(self, split: str) -> np.ndarray:
         """Cube indices of the images in one split (train, validation or test)."""
@@ -138,19 +139,20 @@ def write_products(
     """
     path = Path(path)
     n = len(images)
-    for kind in KINDS:
-        if kind not in cubes:
-            raise ValueError(f"cubes lacks {kind!r}")
-        if cubes[kind].shape != (n, CUTOUT_SIZE, CUTOUT_SIZE):
-            raise ValueError(f"cube {kind!r} has shape {cubes[kind].shape}, expected {(n, CUTOUT_SIZE, CUTOUT_SIZE)}")
+    for channel in CHANNELS:
+        if channel not in cubes:
+            raise ValueError(f"cubes lacks {channel!r}")
+        if cubes[channel].shape != (n, CUTOUT_SIZE, CUTOUT_SIZE):
+            raise ValueError(f"cube {channel!r} has shape {cubes[channel].shape}, "
+                             f"expected {(n, CUTOUT_SIZE, CUTOUT_SIZE)}")
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     with h5py.File(tmp / CUBES_FILE, "w") as h5:
         h5.create_dataset("ID", data=images["ID"].to_numpy().astype(np.int64))
-        for kind in KINDS:
-            h5.create_dataset(kind, data=np.asarray(cubes[kind], dtype=np.float32),
+        for channel in CHANNELS:
+            h5.create_dataset(channel, data=np.asarray(cubes[channel], dtype=np.float32),
                               chunks=(1, CUTOUT_SIZE, CUTOUT_SIZE))
     images.reset_index(drop=True).to_parquet(tmp / IMAGES_FILE, index=False)
     sources.reset_index(drop=True).to_parquet(tmp / SOURCES_FILE, index=False)

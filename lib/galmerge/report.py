@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmerge import evaluation
+from galmerge import vocab
 from galmerge.captions import caption
 from galmerge.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
 from galmerge.runs import RunPaths
@@ -23,13 +23,9 @@ from galmerge.runs import RunPaths
 __all__ = ["CONCLUSIONS", "MIN_GALAXIES", "MIN_SEQUENCES", "VERDICTS", "Verdict", "judge_conclusions",
            "beside_paper", "load_tables", "networks_at_chance", "render_markdown", "write_report"]
 
-#: The paper's Tables 1 and 2 (per cent), indexed by network kind; the numbers live in
-#: galmerge.evaluation, which puts them beside every run's tables.
-PAPER_TABLE1 = pd.DataFrame.from_dict(evaluation.PAPER_TABLE1, orient="index").rename_axis("kind")
-PAPER_TABLE2 = pd.DataFrame.from_dict(evaluation.PAPER_TABLE2, orient="index").rename_axis("kind")
-
-NETWORK_NAMES = {"raw": "CNN1 (raw)", "model": "CNN2 (model)", "residual": "CNN3 (residual)",
-                 "stack": "CNN4 (stack)"}
+#: The paper's Tables 1 and 2 (per cent, :mod:`galmerge.vocab`) as tables indexed by network kind.
+PAPER_TABLE1 = pd.DataFrame.from_dict(vocab.PAPER_TABLE1, orient="index").rename_axis("kind")
+PAPER_TABLE2 = pd.DataFrame.from_dict(vocab.PAPER_TABLE2, orient="index").rename_axis("kind")
 
 #: Where this repository departs from the paper, and why. Shown verbatim in the report.
 DEVIATIONS = [
@@ -186,7 +182,7 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
         out[column] = ours[column]
         if column in paper.columns:
             out[f"{column} (paper)"] = paper[column].reindex(ours.index)
-    out.index = [NETWORK_NAMES.get(k, k) for k in out.index]
+    out.index = [vocab.NETWORK_LABELS.get(k, k) for k in out.index]
     return out
 
 
@@ -297,7 +293,7 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               "## The paper's conclusions on this run", ""]
     chance = networks_at_chance(table1)
     if chance:
-        names = ", ".join(NETWORK_NAMES.get(k, k) for k in chance)
+        names = ", ".join(vocab.NETWORK_LABELS.get(k, k) for k in chance)
         lines += [f"**Warning:** {names} classify the test set no better than a coin (accuracy within "
                   "the binomial 95 % uncertainty of 50 %). Comparisons involving them say nothing about the "
                   "paper's conclusions.", ""]

@@ -76,7 +76,6 @@ from scipy.special import gammaincinv, gammaln
 
 from galmerge import sersic_lm
 
-STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input")
 FLAG_POLICIES = {"good": 0, "suspect": 1, "any": 2}
 CUTOUT_MODES = ("crop", "resample")
 FITTERS = ("statmorph", "lm")
@@ -104,7 +103,7 @@ class FitResult:
     Attributes
     ----------
     status : str
-        One of :data:`STATUSES` (see the module docstring).
+        One of the first four of :data:`galmerge.vocab.FIT_STATUSES` (see the module docstring).
     message : str
         Why the status is not ``ok`` (empty when it is).
     sources : pandas.DataFrame

@@ -17,15 +17,16 @@ A trained network lives in one folder (``<run>/train/<kind>/``, see :mod:`galmer
     scores_test.csv         the same for the test split; written last: it marks a finished run
 
 Public API: :func:`normalise_images`, :func:`make_dataset`, :func:`train_network`,
-:func:`load_network`, :func:`load_config`, :func:`load_scores`, :func:`predict_scores`,
-:func:`predict_images`, :func:`is_finished`.
+:func:`predict_scores`, :func:`predict_images`. Its outputs are read with :mod:`galmerge.runs`
+(:func:`galmerge.runs.read_network`, :func:`~galmerge.runs.read_config`,
+:func:`~galmerge.runs.read_scores`, :func:`~galmerge.runs.read_history`,
+:func:`~galmerge.runs.is_finished`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import os
 import platform
@@ -41,22 +42,28 @@ import pandas as pd
 from galmerge import cnn
 from galmerge import metrics as gm
 from galmerge.products import Products
-from galmerge.runs import INPUT_KINDS, KIND_CHANNELS
+from galmerge.runs import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    TRAINING_FILES,
+    is_finished,
+    read_config,
+    read_history,
+    read_network,
+    scores_file,
+    write_history,
+    write_json,
+    write_scores,
+)
+from galmerge.vocab import SCORED_SPLITS, SPLITS, input_channels
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.csv"
-CONFIG_FILE = "config.json"
-SCORE_COLUMNS = ("ID", "label", "score")
-SPLITS = ("train", "validation", "test")
 #: Images per forward pass when scoring (64 keeps the paper network's first feature maps,
 #: 64 x 116 x 116 x 128 float32, near 440 MB).
 PREDICT_BATCH_SIZE = 64
 #: How the kept epoch is chosen (recorded in config.json; a run chosen otherwise is not reused).
 EPOCH_SELECTION = "highest validation accuracy at the validation precision = recall threshold"
-#: Files of a training folder, in the order they are written (the last marks a finished run).
-OUTPUT_FILES = (MODEL_FILE, HISTORY_FILE, CONFIG_FILE, "scores_validation.csv", "scores_test.csv")
 
 
 class TrainingError(RuntimeError):
@@ -132,30 +139,6 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # input pipeline
 
 
-def channels_of(kind: str) -> tuple[str, ...]:
-    """Products cubes read for an input kind (raw, model, residual, stack)."""
-    if kind not in INPUT_KINDS:
-        raise ValueError(f"input kind must be one of {INPUT_KINDS}, got {kind!r}")
-    return KIND_CHANNELS[kind]
-
-
-def read_rows(products: Products, channels: Sequence[str], rows: np.ndarray) -> np.ndarray:
-    """Images of ``rows`` (any order, repeats allowed), channels last: (n, 128, 128, c) float32.
-
-    Reads each run of consecutive rows as one slice. (The cubes are chunked one image per
-    chunk; h5py's fancy indexing with a list of rows is several times slower than this.)
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    unique, inverse = np.unique(rows, return_inverse=True)
-    breaks = np.flatnonzero(np.diff(unique) != 1) + 1
-    runs = np.split(unique, breaks)
-    planes = []
-    for channel in channels:
-        cube = products.cube(channel)
-        planes.append(np.concatenate([cube[run[0]:run[-1] + 1] for run in runs]))
-    return np.stack(planes, axis=-1)[inverse]
-
-
 def _open_products(products: Products | str | Path) -> tuple[Products, bool]:
     """A Products object and whether this call opened it (and so must close it)."""
     if isinstance(products, Products):
@@ -192,12 +175,12 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
     -------
     tf.data.Dataset
         Batches of shape (n, 128, 128, channels) float32 in [0, 1], prefetched. Only one batch
-        at a time is read from disk (:func:`read_rows`), so memory does not grow with the
+        at a time is read from disk (:meth:`galmerge.products.Products.read`), so memory does not grow with the
         dataset.
     """
     import tensorflow as tf
 
-    channels = channels_of(kind)
+    channels = input_channels(kind)
     rows = np.asarray(rows, dtype=np.int64)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -213,7 +196,7 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
         order = rng.permutation(len(rows)) if shuffle else np.arange(len(rows))
         for start in range(0, len(rows), batch_size):
             pick = order[start:start + batch_size]
-            x = normalise_images(read_rows(products, channels, rows[pick]))
+            x = normalise_images(products.read(channels, rows[pick]))
             if augment:
                 x = augment_batch(x, rng)
             yield (x, labels[pick]) if with_labels else x
@@ -232,7 +215,7 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
 
 
 def _check_channels(model, kind: str) -> None:
-    expected = len(channels_of(kind))
+    expected = len(input_channels(kind))
     got = model.input_shape[-1]
     if got != expected:
         raise ValueError(f"model {model.name!r} takes {got} channel(s) but input kind {kind!r} has {expected}")
@@ -245,7 +228,7 @@ def predict_scores(model, products: Products | str | Path, rows: Sequence[int], 
     Parameters
     ----------
     model : keras.Model
-        A trained network (:func:`load_network`).
+        A trained network (:func:`galmerge.runs.read_network`).
     products : Products, str or Path
         The products folder (or an open :class:`Products`).
     rows : sequence of int
@@ -280,7 +263,7 @@ def predict_images(model, images: np.ndarray, batch_size: int = PREDICT_BATCH_SI
     Parameters
     ----------
     images : ndarray, shape (n, 128, 128, channels) or (128, 128, channels)
-        Un-normalised cutouts, channels in the order of :data:`galmerge.runs.KIND_CHANNELS`.
+        Un-normalised cutouts, channels in the order of :data:`galmerge.vocab.INPUT_CHANNELS`.
 
     Returns
     -------
@@ -297,46 +280,6 @@ def predict_images(model, images: np.ndarray, batch_size: int = PREDICT_BATCH_SI
 
 # --------------------------------------------------------------------------------------------
 # reading a training folder
-
-
-def is_finished(out_dir: str | Path) -> bool:
-    """True when ``out_dir`` holds every output of a finished training run."""
-    out_dir = Path(out_dir)
-    return all((out_dir / name).exists() for name in OUTPUT_FILES)
-
-
-def load_network(out_dir: str | Path, compile: bool = False):
-    """The trained network (best epoch) saved in a training folder.
-
-    ``compile=False`` (default) is enough for prediction, occlusion and feature maps.
-    """
-    import keras
-
-    path = Path(out_dir) / MODEL_FILE
-    if not path.exists():
-        raise TrainingError(f"{path}: no trained model; run the training notebook (02_train) first")
-    return keras.models.load_model(path, compile=compile)
-
-
-def load_config(out_dir: str | Path) -> dict:
-    """The ``config.json`` of a training folder (parameters, versions, results)."""
-    path = Path(out_dir) / CONFIG_FILE
-    if not path.exists():
-        raise TrainingError(f"{path}: missing; the training in {Path(out_dir)} did not finish")
-    return json.loads(path.read_text())
-
-
-def load_scores(out_dir: str | Path, split: str) -> pd.DataFrame:
-    """Scores of one split (validation or test): columns ID, label, score."""
-    if split not in ("validation", "test"):
-        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
-    path = Path(out_dir) / f"scores_{split}.csv"
-    if not path.exists():
-        raise TrainingError(f"{path}: missing; the training in {Path(out_dir)} did not finish")
-    scores = pd.read_csv(path)
-    if tuple(scores.columns) != SCORE_COLUMNS:
-        raise TrainingError(f"{path}: columns {list(scores.columns)}, expected {list(SCORE_COLUMNS)}")
-    return scores
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,14 +488,6 @@ def history_table(history: dict, seconds: Sequence[float], validation: Sequence[
     return table
 
 
-def _write_scores(path: Path, products: Products, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    table = pd.DataFrame({"ID": products.images["ID"].to_numpy()[rows],
-                          "label": products.images["label"].to_numpy()[rows].astype(int),
-                          "score": scores})
-    table.to_csv(path, index=False, float_format="%.9g")
-    return table
-
-
 def _accuracy(table: pd.DataFrame, threshold: float = 0.5) -> float:
     return float(((table["score"] > threshold).astype(int) == table["label"]).mean())
 
@@ -562,8 +497,8 @@ def _reusable(out_dir: Path, parameters: dict) -> dict | None:
     if not is_finished(out_dir):
         return None
     try:
-        saved = load_config(out_dir)
-    except (TrainingError, json.JSONDecodeError):
+        saved = read_config(out_dir)
+    except (FileNotFoundError, ValueError):
         return None
     return saved if saved.get("parameters") == parameters else None
 
@@ -571,8 +506,8 @@ def _reusable(out_dir: Path, parameters: dict) -> dict | None:
 def _changed(out_dir: Path, parameters: dict) -> str:
     """Which parameters differ from the finished run in ``out_dir``, in words."""
     try:
-        saved = load_config(out_dir).get("parameters", {})
-    except (TrainingError, json.JSONDecodeError):
+        saved = read_config(out_dir).get("parameters", {})
+    except (FileNotFoundError, ValueError):
         return "its config.json is unreadable"
     keys = sorted(k for k in set(saved) | set(parameters) if saved.get(k) != parameters.get(k))
     return f"parameters changed: {', '.join(keys)}" if keys else "retraining was asked for (reuse=False)"
@@ -586,7 +521,7 @@ def _result_from_folder(out_dir: Path, config: dict, reused: bool) -> TrainingRe
                           val_threshold_best=float(results.get("val_threshold_best", np.nan)),
                           test_accuracy=float(results["test_accuracy_at_0.5"]),
                           n_params=int(results["n_params"]), seconds=float(results["seconds"]),
-                          history=pd.read_csv(out_dir / HISTORY_FILE), reused=reused, config=config)
+                          history=read_history(out_dir), reused=reused, config=config)
 
 
 def train_network(products: Products | str | Path, kind: str, out_dir: str | Path, *,
@@ -643,7 +578,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         accuracy at threshold 0.5 of the saved network, parameter count, training seconds,
         history.
     """
-    kind_channels = channels_of(kind)
+    kind_channels = input_channels(kind)
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     out_dir = Path(out_dir)
@@ -669,7 +604,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             warnings.warn(f"{out_dir}: replacing a finished run ({_changed(out_dir, parameters)})", stacklevel=2)
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in OUTPUT_FILES:  # stale outputs must not pass for this run's
+        for name in TRAINING_FILES:  # stale outputs must not pass for this run's
             (out_dir / name).unlink(missing_ok=True)
 
         strategy, devices = _setup_devices(seed, deterministic, mixed_precision)
@@ -691,15 +626,16 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         fit = model.fit(train_data, epochs=int(epochs), callbacks=[monitor, timer], shuffle=False, verbose=verbose)
         seconds = time.perf_counter() - start
         history = history_table(fit.history, timer.seconds, monitor.records)
-        history.to_csv(out_dir / HISTORY_FILE, index=False, float_format="%.9g")
+        write_history(out_dir, history)
         best = history.loc[history["best"]].iloc[0]
 
         # score with the network as saved, so that what others reload is exactly what is scored
-        best_model = load_network(out_dir)
-        tables = {split: _write_scores(out_dir / f"scores_{split}.csv.tmp", products, rows[split],
-                                       predict_scores(best_model, products, rows[split], kind,
-                                                      predict_batch_size))
-                  for split in ("validation", "test")}
+        best_model = read_network(out_dir)
+        images = products.images
+        tables = {split: write_scores(out_dir / f"{scores_file(split)}.tmp", images["ID"].to_numpy()[rows[split]],
+                                      images["label"].to_numpy()[rows[split]],
+                                      predict_scores(best_model, products, rows[split], kind, predict_batch_size))
+                  for split in SCORED_SPLITS}
         rescored = validation_scores(tables["validation"]["label"], tables["validation"]["score"])
         results = {"best_epoch": int(best["epoch"]), "epoch_selection": EPOCH_SELECTION,
                    "val_accuracy_best": float(best["val_accuracy_pr"]),
@@ -716,9 +652,9 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         config = {"parameters": parameters, "results": results, "devices": devices,
                   "versions": library_versions(), "paper_quoted_trainable_params": cnn.PAPER_QUOTED_TRAINABLE_PARAMS,
                   "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        for split in ("validation", "test"):  # scores_test.csv last: it marks a finished run
-            os.replace(out_dir / f"scores_{split}.csv.tmp", out_dir / f"scores_{split}.csv")
+        write_json(out_dir / CONFIG_FILE, config)
+        for split in SCORED_SPLITS:  # scores_test.csv last: it marks a finished run
+            os.replace(out_dir / f"{scores_file(split)}.tmp", out_dir / scores_file(split))
         return TrainingResult(out_dir=out_dir, kind=kind, best_epoch=results["best_epoch"],
                               val_accuracy_best=results["val_accuracy_best"],
                               test_accuracy=results["test_accuracy_at_0.5"], n_params=n_params,
