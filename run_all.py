@@ -147,9 +147,21 @@ def _as_ipynb(source: Path) -> Path:
 
 
 def render_html(executed: Path) -> Path:
+    """Tidy the executed notebook (progress bars collapsed to their last line) and render it as
+    HTML without the input of plumbing cells (tags in galmerge.runs.HIDDEN_INPUT_TAGS)."""
     import nbformat
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    from galmerge.runs import HIDDEN_INPUT_TAGS, tidy_executed_notebook
+
+    notebook = nbformat.read(executed, as_version=4)
+    tidy_executed_notebook(notebook)
+    nbformat.write(notebook, executed)
+    exporter = HTMLExporter()
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags=set(HIDDEN_INPUT_TAGS),
+                                                         enabled=True), enabled=True)
+    body, _ = exporter.from_notebook_node(notebook)
     html = executed.with_suffix(".html")
     html.write_text(body, encoding="utf-8")
     return html
@@ -202,7 +214,10 @@ def main(argv=None) -> int:
     run_dir = (args.out or REPO / "runs" / run_name).resolve()
     figures_dir = (REPO / "figures" / run_dir.name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    injected = {"run_dir": str(run_dir), "data_dir": str(data), "figures_dir": str(figures_dir)}
+    # relative to the notebooks' working directory (notebooks/), so that the executed notebooks and
+    # their HTML show no path of the machine that ran them
+    injected = {"run_dir": os.path.relpath(run_dir, NOTEBOOK_DIR), "data_dir": os.path.relpath(data, NOTEBOOK_DIR),
+                "figures_dir": os.path.relpath(figures_dir, NOTEBOOK_DIR)}
     print(f"run {run_dir.name}: profile {args.profile}, data {data}, {len(steps)} notebook(s)")
 
     log_path = run_dir / "run_log.json"

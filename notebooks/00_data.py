@@ -43,17 +43,15 @@ mock_n = 600
 mock_seed = 3
 split_seed = 42
 
-# %%
+# %% tags=["remove-input"]
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 import galmerge.data as gdata
 import galmerge.datasummary as summary
-from galmerge import baseline
+from galmerge import baseline, figures
 from galmerge.ingest import read_ingest_info
-from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 
 data_dir = Path(data_dir)
@@ -130,9 +128,8 @@ print("split fractions:", (counts["total"].drop("all") / counts.loc["all", "tota
 # %%
 if info["redshift"]:
     z_hist = summary.redshift_histogram(catalog)
-    fig = summary.plot_redshift_distribution(z_hist)
-    save_figure(fig, figures_dir, "fig01_redshift_distribution")
-    plt.show()
+    fig = figures.fig01_redshift_distribution(z_hist)
+    figures.show(fig, figures_dir, "fig01_redshift_distribution")
     display(z_hist)
 else:
     print("Fig 1:", gdata.not_available("redshifts", data_dir))
@@ -146,9 +143,8 @@ else:
 # %%
 if info["merger_time"]:
     t_hist = summary.merger_time_histogram(catalog)
-    fig = summary.plot_merger_time_distribution(t_hist)
-    save_figure(fig, figures_dir, "fig02_merger_time_distribution")
-    plt.show()
+    fig = figures.fig02_merger_time_distribution(t_hist)
+    figures.show(fig, figures_dir, "fig02_merger_time_distribution")
     display(t_hist)
 else:
     print("Fig 2:", gdata.not_available("merger times", data_dir))
@@ -162,9 +158,8 @@ else:
 
 # %%
 examples = summary.pick_examples(catalog, per_stage=4, seed=split_seed)
-fig = summary.plot_stage_gallery(examples, per_stage=4)
-save_figure(fig, figures_dir, "gallery_stages", paper=False)
-plt.show()
+fig = figures.stage_gallery(examples, per_stage=4)
+figures.show(fig, figures_dir, "gallery_stages", paper=False)
 
 # %% [markdown]
 # ## Audit statistics and a non-CNN baseline

@@ -45,18 +45,13 @@ background = "flat"
 truth_galaxies = 24
 split_seed = 42
 
-# %%
+# %% tags=["remove-input"]
 import time
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 from IPython.display import display
-from photutils.segmentation import SegmentationImage
 
 import galmerge.data as gdata
-from galmerge import fitting
-from galmerge.plotting import power_stretch, save_figure
+from galmerge import figures, fitting
 from galmerge.runs import RunPaths, update_summary
 from galmerge.sersic import fit_image
 
@@ -125,31 +120,13 @@ if (images["status"] != "ok").any():
 # map before deblending, c) deblended map, d) Sérsic model of every source, e) residual.
 
 # %%
-ok = images[(images["status"] == "ok") & images["primary_used_in_model"].astype(bool)]
-candidates = ok[(ok["label"] == 1) & (ok["n_sources"] >= 2) & ok["stage"].isin(["pre", "ongoing"])]
-example = (candidates if len(candidates) else ok if len(ok) else images).iloc[0]
+example = fitting.preprocessing_example(images)
 image = gdata.load_image(example["image_path"], nonfinite="keep")
 fig3 = fit_image(image, psf=psf, seed=int(example["ID"]) % 2**32, keep_undeblended=True, fitter=fitter,
                  background=background)
 print(f"ID {example['ID']}: {example['stage']} at z={example['redshift']:.2f}, {image.shape[0]} px, "
       f"{len(fig3.sources)} sources ({fig3.n_used} in the model)")
-
-fig, axes = plt.subplots(1, 5, figsize=(16, 3.6))
-panels = [("a) original", power_stretch(image), "gray"),
-          ("b) segmentation", SegmentationImage(fig3.segmap_undeblended), None),
-          ("c) deblended", SegmentationImage(fig3.segmap), None),
-          ("d) Sérsic model", power_stretch(fig3.model), "gray"),
-          ("e) residual", power_stretch(fig3.residual), "gray")]
-for ax, (title, data, cmap) in zip(axes, panels):
-    if isinstance(data, SegmentationImage):
-        ax.imshow(data.data, origin="lower", cmap=data.cmap, interpolation="nearest")
-    else:
-        ax.imshow(data, origin="lower", cmap=cmap)
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-save_figure(fig, figures_dir, "fig03_preprocessing")
-plt.show()
+figures.show(figures.fig03_preprocessing(image, fig3), figures_dir, "fig03_preprocessing")
 
 # %% [markdown]
 # ## Fig 4 — mergers and non-mergers: original, model, residual
@@ -160,26 +137,9 @@ plt.show()
 # edges of the 41 × 41 px PSF image they are convolved with.
 
 # %%
-rng = np.random.default_rng(split_seed)
-rows = np.flatnonzero((images["status"] == "ok").to_numpy())
-mergers = [i for i in rng.permutation(rows) if images["label"].iat[i] == 1][:3]
-non_mergers = [i for i in rng.permutation(rows) if images["label"].iat[i] == 0][:3]
-fig, axes = plt.subplots(3, 6, figsize=(13, 6.8), squeeze=False)
-for block, (name, chosen) in enumerate((("a) mergers", mergers), ("b) non-mergers", non_mergers))):
-    for r in range(3):
-        for c, kind in enumerate(("raw", "model", "residual")):
-            ax = axes[r, 3 * block + c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r < len(chosen):
-                ax.imshow(power_stretch(products.read(kind, int(chosen[r]))[..., 0]), origin="lower", cmap="gray")
-                if c == 0:
-                    ax.set_ylabel(f"{images['stage'].iat[chosen[r]]}, z={images['redshift'].iat[chosen[r]]:.2f}",
-                                  fontsize=8)
-            if r == 0:
-                ax.set_title(f"{name}\n{kind}" if c == 1 else kind)
-save_figure(fig, figures_dir, "fig04_examples")
-plt.show()
+mergers, non_mergers = fitting.input_examples(images, seed=split_seed)
+cutouts = {channel: products.cube(channel) for channel in ("raw", "model", "residual")}
+figures.show(figures.fig04_examples(cutouts, images, mergers, non_mergers), figures_dir, "fig04_examples")
 
 # %% [markdown]
 # ## Fitted parameters of the primaries
@@ -188,24 +148,9 @@ plt.show()
 # Only primaries whose fit entered the model are shown.
 
 # %%
-used = images[(images["status"] == "ok") & images["primary_used_in_model"].astype(bool)]
-columns = {"sersic_n": "Sérsic index n", "sersic_rhalf": "r_e (pixels)", "sersic_ellip": "ellipticity",
-           "sersic_theta": "position angle (rad)"}
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-for ax, (column, title) in zip(axes, columns.items()):
-    values = used[column]
-    bins = np.geomspace(max(values.min(), 1e-2), values.max(), 25) if column in ("sersic_n", "sersic_rhalf") \
-        else np.linspace(values.min(), values.max(), 25)
-    for label, name in ((1, "mergers"), (0, "non-mergers")):
-        ax.hist(values[used["label"] == label], bins=bins, histtype="step", lw=1.5, label=name)
-    if column in ("sersic_n", "sersic_rhalf"):
-        ax.set_xscale("log")
-    ax.set_xlabel(title)
-axes[0].set_ylabel("primaries")
-axes[0].legend()
-save_figure(fig, figures_dir, "sersic_parameters", paper=False)
-plt.show()
-used.groupby("label")[list(columns)].median()
+used = fitting.used_primaries(images)
+figures.show(figures.sersic_parameters(used), figures_dir, "sersic_parameters", paper=False)
+used.groupby("label")[list(figures.SERSIC_PARAMETER_LABELS)].median()
 
 # %% [markdown]
 # ## Fitted vs true parameters (mock data)
@@ -218,26 +163,12 @@ used.groupby("label")[list(columns)].median()
 truth_summary = None
 if "true_main_n" in images.columns:
     matched, truth_summary = fitting.truth_comparison(images)
-    # the primary should be the mock's main galaxy: the fitted centre within 3 px of the true one
-    near = np.hypot(matched["sersic_xc"] - matched["true_main_x"], matched["sersic_yc"] - matched["true_main_y"]) < 3
-    print(f"primary centred on the main galaxy (< 3 px) in {near.mean():.1%} of {len(matched)} images")
+    share = fitting.primary_on_main_galaxy(matched)
+    print(f"primary centred on the main galaxy (< 3 px) in {share:.1%} of {len(matched)} images")
     truth_summary.to_csv(paths.table("sersic_vs_truth"))
     display(truth_summary)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, (fit, true) in zip(axes, fitting.TRUTH_PAIRS.items()):
-        for label, name in ((1, "mergers"), (0, "non-mergers")):
-            part = matched[matched["label"] == label]
-            ax.scatter(part[true], part[fit], s=6, alpha=0.5, label=name)
-        lo, hi = np.nanpercentile(matched[[true, fit]].to_numpy(), [0.5, 99.5])
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel(true)
-        ax.set_ylabel(fit)
-        ax.set_title(f"median |frac. err| {truth_summary.loc[fit, 'median_abs_frac_err']:.2f}")
-    axes[0].legend()
-    save_figure(fig, figures_dir, "sersic_fit_vs_truth", paper=False)
-    plt.show()
+    figures.show(figures.sersic_fit_vs_truth(matched, truth_summary, fitting.TRUTH_PAIRS), figures_dir,
+                 "sersic_fit_vs_truth", paper=False)
 else:
     print("not available for this dataset: no mock truth columns (real data); comparison skipped")
 
@@ -263,39 +194,22 @@ if sersic_truth is not None and truth_galaxies > 0:
                                                            pairs=sersic_truth.COMPARED[:2])
     truth_table.to_csv(paths.table("sersic_fitters_vs_galsim"))
     display(truth_table.round(3))
-    fig = sersic_truth.plot_comparison(truth_fits)
-    save_figure(fig, figures_dir, "sersic_fitters_vs_galsim", paper=False)
-    plt.show()
+    figures.show(sersic_truth.plot_comparison(truth_fits), figures_dir, "sersic_fitters_vs_galsim", paper=False)
 
 # %% [markdown]
 # ## Residual χ inside the primary's segment, isolated non-mergers
 #
-# χ = (image − background − model) / σ over the primary's segment, σ being the background rms
-# (the sky-limited noise model of `galmerge.sersic`; one value per image with `background=flat`).
-# A perfect Sérsic galaxy with sky-limited noise gives mean χ ≈ 0 and rms χ ≈ 1; spiral arms,
-# bars and clumps of real discs, and the sources' own Poisson noise, raise the rms. Mergers are shown for comparison.
+# χ = (image − background − model) / σ over the primary's segment, σ being SEP's background rms
+# (the sky-limited noise model of `galmerge.sersic`). A perfect Sérsic galaxy with sky-limited
+# noise gives mean χ ≈ 0 and rms χ ≈ 1; spiral arms, bars and clumps of real discs, and the
+# sources' own Poisson noise, raise the rms. Mergers are shown for comparison.
 
 # %%
-isolated = used["label"] == 0
-if "true_kind" in used.columns:  # mock truth: no companion, no merger
-    isolated &= used["true_kind"] == "isolated"
-chi = pd.DataFrame({
-    "isolated non-mergers": used.loc[isolated, ["chi_mean", "chi_rms"]].median(),
-    "mergers": used.loc[used["label"] == 1, ["chi_mean", "chi_rms"]].median(),
-}).T
-chi["n"] = [int(isolated.sum()), int((used["label"] == 1).sum())]
+chi = fitting.residual_chi_table(used)
 chi.to_csv(paths.table("sersic_residual_chi"))
 display(chi)
-fig, ax = plt.subplots(figsize=(5, 3.2))
-bins = np.geomspace(0.5, max(2.0, np.nanpercentile(used["chi_rms"], 99)), 30)
-ax.hist(used.loc[isolated, "chi_rms"], bins=bins, histtype="step", lw=1.5, label="isolated non-mergers")
-ax.hist(used.loc[used["label"] == 1, "chi_rms"], bins=bins, histtype="step", lw=1.5, label="mergers")
-ax.set_xscale("log")
-ax.set_xlabel("rms χ in the primary's segment")
-ax.set_ylabel("images")
-ax.legend()
-save_figure(fig, figures_dir, "sersic_residual_chi", paper=False)
-plt.show()
+figures.show(figures.sersic_residual_chi(used, fitting.isolated_nonmergers(used)), figures_dir,
+             "sersic_residual_chi", paper=False)
 
 # %% [markdown]
 # ## Crop or resample to 128 × 128?
@@ -314,11 +228,7 @@ plt.show()
 #   show how small the primaries are compared with the 64-pixel half-width of the crop.
 
 # %%
-size_table = used.groupby("image_ny").agg(images=("ID", "size"), median_r_e_px=("sersic_rhalf", "median"))
-size_table["median_r_e_px_after_resample"] = [
-    float(np.median(used.loc[used["image_ny"] == n, "sersic_rhalf"] * 128 / n)) for n in size_table.index]
-size_table["share_5r_e_inside_crop"] = [
-    float((5 * used.loc[used["image_ny"] == n, "sersic_rhalf"] < 64).mean()) for n in size_table.index]
+size_table = fitting.cutout_scale_table(used)
 size_table.to_csv(paths.table("sersic_cutout_scale"))
 size_table
 
@@ -326,35 +236,14 @@ size_table
 # ## Timing and summary
 
 # %%
-timing = images.groupby("image_ny")[["time_image_s", "time_cpu_s", "time_statmorph_s", "n_sources"]].mean()
-timing.columns = ["mean s per image (wall)", "mean CPU s per image", f"mean s in the fitter ({fitter})",
-                  "mean sources"]
+timing = fitting.timing_table(images, fitter)
 timing.to_csv(paths.table("sersic_timing"))
 display(timing)
-statmorph_share = float(images["time_statmorph_s"].sum() / images["time_image_s"].sum())
-print(f"the fitter's ({fitter}) share of the per-image time: {statmorph_share:.1%}")
-
-counts = images["status"].value_counts()
-values = {
-    "n_images": len(images), "n_sources": len(sources), "cutout_mode": cutout_mode,
-    "status_counts": {k: int(v) for k, v in counts.items()},
-    "fraction_ok": float(counts.get("ok", 0) / len(images)),
-    "primaries_in_model": int(len(used)),
-    "median_sources_per_image": float(images["n_sources"].median()),
-    "median_seconds_per_image": float(images["time_image_s"].median()),
-    "mean_cpu_seconds_per_image": float(images["time_cpu_s"].mean()),
-    "statmorph_time_share": statmorph_share,
-    "chi_rms_isolated_nonmergers": float(chi.loc["isolated non-mergers", "chi_rms"]),
-    "chi_mean_isolated_nonmergers": float(chi.loc["isolated non-mergers", "chi_mean"]),
-}
+values = fitting.fitting_summary(images, sources, chi, truth_summary, cutout_mode)
+print(f"the fitter's ({fitter}) share of the per-image time: {values['statmorph_time_share']:.1%}")
 if sersic_truth is not None and truth_galaxies > 0:
     for (kind, pair), row in truth_table.iterrows():
         for key in ("median |dr_e|/r_e", "median |dn|/n", "median |de|", "failures", "mean CPU s per image"):
             values[f"galsim_{kind}_{pair}_{key}"] = float(row[key])
-if truth_summary is not None:
-    for fit, row in truth_summary.iterrows():
-        values[f"{fit}_median_abs_frac_err"] = float(row["median_abs_frac_err"])
-        values[f"{fit}_median_frac_err"] = float(row["median_frac_err"])
-values = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
 update_summary(run_dir, "sersic", values)
 values

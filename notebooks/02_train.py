@@ -64,23 +64,19 @@ augment = False
 mixed_precision = False
 train_seed = 1
 
-# %%
-import matplotlib.pyplot as plt
+# %% tags=["remove-input"]
 import tensorflow as tf
 from IPython.display import display
-from matplotlib.ticker import MaxNLocator
 
-from galmerge import cnn, training
-from galmerge.plotting import network_style, save_figure
+from galmerge import cnn, figures, training
 from galmerge.products import Products
 from galmerge.runs import RunPaths, load_scores, update_summary
-from galmerge.vocab import input_channels
+from galmerge.vocab import input_channels, network_label
 
 paths = RunPaths(run_dir)
 out_dir = paths.train(input_kind)
 channels = input_channels(input_kind)
-style = network_style(input_kind)
-print(f"{style['label']}: input channels {channels}; outputs in {out_dir}")
+print(f"{network_label(input_kind)}: input channels {channels}; outputs in {out_dir}")
 print("devices:", [d.name for d in tf.config.list_physical_devices()])
 
 # %% [markdown]
@@ -149,25 +145,8 @@ display(result.history.round(4))
 # each epoch's precision = recall threshold, which chooses the kept epoch.
 
 # %%
-history = result.history
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
-for ax, metric, name in zip(axes, ("accuracy", "loss"), ("accuracy", "binary cross-entropy")):
-    ax.plot(history["epoch"], history[metric], color=style["color"], linestyle="--", marker=style["marker"],
-            markersize=4, label="training")
-    ax.plot(history["epoch"], history[f"val_{metric}"], color=style["color"], linestyle="-",
-            marker=style["marker"], markersize=4, label="validation")
-    if metric == "accuracy" and "val_accuracy_pr" in history.columns:
-        ax.plot(history["epoch"], history["val_accuracy_pr"], color="0.3", linestyle="-.", marker=".",
-                label="validation, precision = recall threshold")
-    ax.axvline(result.best_epoch, color="0.4", linestyle=":", label=f"kept epoch ({result.best_epoch})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(name)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-axes[0].set_title(style["label"])
-axes[0].legend()
-fig.tight_layout()
-save_figure(fig, figures_dir, f"learning_curves_{input_kind}", paper=False)
-plt.show()
+figures.show(figures.learning_curves(result.history, input_kind, result.best_epoch), figures_dir,
+             f"learning_curves_{input_kind}", paper=False)
 
 # %% [markdown]
 # ## Scores
@@ -177,14 +156,7 @@ plt.show()
 
 # %%
 scores = load_scores(run_dir, input_kind, "validation")
-fig, ax = plt.subplots(figsize=(5, 3.2))
-for label, name, hatch in ((0, "non-mergers", None), (1, "mergers", "//")):
-    ax.hist(scores.loc[scores["label"] == label, "score"], bins=20, range=(0, 1), histtype="step",
-            hatch=hatch, color=style["color"] if label else "0.4", label=name)
-ax.set_xlabel("score, P(merger)")
-ax.set_ylabel("validation images")
-ax.legend()
-plt.show()
+figures.show(figures.score_histogram(scores, input_kind), figures_dir, f"scores_{input_kind}", paper=False)
 
 # %%
 summary = update_summary(run_dir, f"train_{input_kind}", {**result.summary(), "reused": result.reused})

@@ -32,13 +32,11 @@
 run_dir = "../runs/quick-mock_quick"
 figures_dir = "../figures/quick-mock_quick"
 
-# %%
-import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+# %% tags=["remove-input"]
+from IPython.display import display
 
 from galmerge import evaluation as ev
-from galmerge.captions import caption
-from galmerge.plotting import save_figure
+from galmerge import figures
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)
@@ -74,10 +72,8 @@ display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
 # %%
 curves = ev.threshold_curves(test)
 curves.to_csv(paths.table("fig06_metrics_vs_threshold"), index=False)
-fig = ev.plot_threshold_curves(curves, thresholds)
-save_figure(fig, figures_dir, "fig06_metrics_vs_threshold")
-plt.show()
-display(Markdown(caption("fig06_metrics_vs_threshold")))
+fig = figures.fig06_threshold_curves(curves, thresholds)
+figures.show(fig, figures_dir, "fig06_metrics_vs_threshold")
 peak = curves.loc[curves.groupby("kind", sort=False)["accuracy"].idxmax(), ["kind", "threshold", "accuracy"]]
 display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accuracy": "peak accuracy"})
         .assign(chosen=lambda d: d["kind"].map(thresholds)).round(3))
@@ -88,10 +84,8 @@ display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accurac
 # %%
 roc = ev.roc_table(test)
 roc.to_csv(paths.table("fig12_roc"), index=False)
-fig = ev.plot_roc(roc, table1)
-save_figure(fig, figures_dir, "fig12_roc")
-plt.show()
-display(Markdown(caption("fig12_roc")))
+fig = figures.fig12_roc(roc, table1)
+figures.show(fig, figures_dir, "fig12_roc")
 
 # %% [markdown]
 # ## Fig 13: confusion matrices, normalised by row
@@ -102,10 +96,8 @@ display(Markdown(caption("fig12_roc")))
 # %%
 confusion = ev.confusion_table(test)
 confusion.to_csv(paths.table("fig13_confusion"), index=False)
-fig = ev.plot_confusion(confusion)
-save_figure(fig, figures_dir, "fig13_confusion")
-plt.show()
-display(Markdown(caption("fig13_confusion")))
+fig = figures.fig13_confusion(confusion)
+figures.show(fig, figures_dir, "fig13_confusion")
 correct = confusion[confusion["true"] == confusion["predicted"]].pivot(index="kind", columns="true",
                                                                        values="fraction") * 100
 correct = correct.reindex(kinds)[["merger", "non-merger"]]

@@ -37,15 +37,13 @@ figures_dir = "../figures/quick-mock_quick"
 bootstrap_resamples = 1000
 eval_seed = 7
 
-# %%
-import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+# %% tags=["remove-input"]
+from IPython.display import display
 
 from galmerge import evaluation as ev
-from galmerge.captions import caption
+from galmerge import figures
 from galmerge.data import available_information, not_available
 from galmerge.metrics import METRICS
-from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)
@@ -66,10 +64,8 @@ if info["redshift"]:
     print("galaxies outside the redshift bins:", outside)
     by_z = ev.binned_bootstrap(test, z_bins, METRICS, bootstrap_resamples, eval_seed)
     by_z.to_csv(paths.table("fig07_redshift"), index=False)
-    fig = ev.plot_binned(by_z, METRICS, "Redshift bin")
-    save_figure(fig, figures_dir, "fig07_redshift")
-    plt.show()
-    display(Markdown(caption("fig07_redshift", n_resamples=bootstrap_resamples)))
+    fig = figures.plot_binned(by_z, METRICS, "Redshift bin")
+    figures.show(fig, figures_dir, "fig07_redshift", n_resamples=bootstrap_resamples)
     display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False,
                              dropna=False)["accuracy"].round(3))
 else:
@@ -84,10 +80,8 @@ if info["snapnum"]:
     print("galaxies outside the folders:", ev.outside_bins(folders, test, "snapnum outside 50-91"))
     by_folder = ev.binned_bootstrap(test, folders, METRICS, bootstrap_resamples, eval_seed)
     by_folder.to_csv(paths.table("redshift_folders"), index=False)
-    fig = ev.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
-    save_figure(fig, figures_dir, "fig07_redshift_folders", paper=False)
-    plt.show()
-    display(Markdown(caption("fig07_redshift_folders", n_resamples=bootstrap_resamples)))
+    fig = figures.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
+    figures.show(fig, figures_dir, "fig07_redshift_folders", paper=False, n_resamples=bootstrap_resamples)
     table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
                                   observed=False, dropna=False)
     display(table.xs("accuracy", level="metric", axis=1).round(3))

@@ -32,15 +32,12 @@ figures_dir = "../figures/quick-mock_quick"
 bootstrap_resamples = 1000
 eval_seed = 7
 
-# %%
-import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+# %% tags=["remove-input"]
+from IPython.display import display
 
-from galmerge import conclusions
+from galmerge import conclusions, figures
 from galmerge import evaluation as ev
-from galmerge.captions import caption
 from galmerge.data import available_information, not_available
-from galmerge.plotting import save_figure
 from galmerge.report import mark_unavailable
 from galmerge.runs import RunPaths, update_summary
 
@@ -68,16 +65,14 @@ if info["merger_time"]:
     print("mergers outside the merger-time bins:", outside)
     by_time = ev.binned_bootstrap(mergers, time_bins, ("fraction_correct",), bootstrap_resamples, eval_seed)
     by_time.to_csv(paths.table("fig08_merger_time"), index=False)
-    fig = ev.plot_binned(by_time, ("fraction_correct",), "Merger time (Gyr; negative before coalescence)",
-                         x=ev.bin_positions(time_bins.categories))
+    fig = figures.plot_binned(by_time, ("fraction_correct",), "Merger time (Gyr; negative before coalescence)",
+                              x=ev.bin_positions(time_bins.categories))
     ax = fig.axes[0]
     for lo, hi, name in ((-0.8, -0.1, "pre"), (-0.1, 0.1, "ongoing"), (0.1, 0.3, "post")):
         ax.axvspan(lo, hi, color="grey", alpha=0.08 if name == "ongoing" else 0.0)
         ax.text((lo + hi) / 2, 0.03, name, ha="center", fontsize=8, color="grey")
     ax.axvline(0, color="grey", lw=0.8)
-    save_figure(fig, figures_dir, "fig08_merger_time")
-    plt.show()
-    display(Markdown(caption("fig08_merger_time", n_resamples=bootstrap_resamples)))
+    figures.show(fig, figures_dir, "fig08_merger_time", n_resamples=bootstrap_resamples)
 else:
     print("Fig 8:", not_available("merger times"))
 

@@ -39,15 +39,13 @@ balanced_per_class = 500
 balanced_draws = 20
 eval_seed = 7
 
-# %%
-import matplotlib.pyplot as plt
+# %% tags=["remove-input"]
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from galmerge import evaluation as ev
-from galmerge.captions import caption
-from galmerge.plotting import save_figure
+from galmerge import figures
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)
@@ -78,9 +76,8 @@ test_bins = ev.cut(ev.usable_ellipticity(test), edges)
 counts = {"All splits": ev.class_counts(images, all_bins), "Test split": ev.class_counts(test, test_bins)}
 pd.concat([c.assign(sample=name) for name, c in counts.items()]).to_csv(
     paths.table("fig09_ellipticity_distribution"), index=False)
-fig = ev.plot_class_counts(counts, "Sérsic ellipticity of the central galaxy (1 - b/a)")
-save_figure(fig, figures_dir, "fig09_ellipticity_distribution")
-plt.show()
+fig = figures.fig09_class_counts(counts, "Sérsic ellipticity of the central galaxy (1 - b/a)")
+figures.show(fig, figures_dir, "fig09_ellipticity_distribution")
 for name, c in counts.items():
     mids = ev.bin_positions(c["bin"])
     mean_m = np.average(mids, weights=c["mergers"]) if c["mergers"].sum() else np.nan
@@ -94,10 +91,8 @@ for name, c in counts.items():
 metrics = ("accuracy", "precision")
 by_ellip = ev.binned_bootstrap(test, test_bins, metrics, bootstrap_resamples, eval_seed)
 by_ellip.to_csv(paths.table("fig10_ellipticity_metrics"), index=False)
-fig = ev.plot_binned(by_ellip, metrics, "Sérsic ellipticity bin")
-save_figure(fig, figures_dir, "fig10_ellipticity_metrics")
-plt.show()
-display(Markdown(caption("fig10_ellipticity_metrics", n_resamples=bootstrap_resamples)))
+fig = figures.plot_binned(by_ellip, metrics, "Sérsic ellipticity bin")
+figures.show(fig, figures_dir, "fig10_ellipticity_metrics", n_resamples=bootstrap_resamples)
 
 # %% [markdown]
 # ## Fig 11: the same on balanced bins (mean over the draws, sequence-bootstrap interval)
@@ -106,12 +101,10 @@ display(Markdown(caption("fig10_ellipticity_metrics", n_resamples=bootstrap_resa
 balanced = ev.binned_balanced(test, test_bins, metrics, balanced_per_class, balanced_draws, eval_seed,
                               n_resamples=bootstrap_resamples)
 balanced.to_csv(paths.table("fig11_ellipticity_balanced"), index=False)
-fig = ev.plot_binned(balanced, metrics, "Sérsic ellipticity bin (balanced: equal mergers and non-mergers)",
-                     error="interval")
-save_figure(fig, figures_dir, "fig11_ellipticity_balanced")
-plt.show()
-display(Markdown(caption("fig11_ellipticity_balanced", n_resamples=bootstrap_resamples, n_draws=balanced_draws,
-                         per_class=balanced_per_class)))
+fig = figures.plot_binned(balanced, metrics, "Sérsic ellipticity bin (balanced: equal mergers and non-mergers)",
+                          error="interval")
+figures.show(fig, figures_dir, "fig11_ellipticity_balanced", n_resamples=bootstrap_resamples, n_draws=balanced_draws,
+             per_class=balanced_per_class)
 display(balanced.drop_duplicates("bin")[["bin", "n", "n_sequences", "n_mergers", "per_class", "n_draws"]])
 
 # %% [markdown]

@@ -38,7 +38,7 @@ balanced_per_class = 500
 balanced_draws = 20
 eval_seed = 7
 
-# %%
+# %% tags=["remove-input"]
 import json
 
 from IPython.display import Markdown, display

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,14 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from galmerge import figures  # noqa: E402
+from galmerge.captions import caption  # noqa: E402
 from galmerge.data import DatasetWarning, load_catalog  # noqa: E402
 from galmerge.datasummary import (  # noqa: E402
     count_table,
     merger_time_histogram,
     pick_examples,
-    plot_merger_time_distribution,
-    plot_redshift_distribution,
-    plot_stage_gallery,
     redshift_histogram,
     summary_counts,
 )
@@ -67,10 +68,27 @@ def test_pick_examples_per_stage_deterministic(catalog):
 
 
 def test_figures_draw(catalog):
-    figures = [plot_redshift_distribution(redshift_histogram(catalog)),
-               plot_merger_time_distribution(merger_time_histogram(catalog)),
-               plot_stage_gallery(pick_examples(catalog, per_stage=2), per_stage=2)]
-    assert len(figures[2].axes) == 8
-    assert all(len(fig.axes[0].patches) > 0 for fig in figures[:2])
-    for fig in figures:
+    drawn = [figures.fig01_redshift_distribution(redshift_histogram(catalog)),
+             figures.fig02_merger_time_distribution(merger_time_histogram(catalog)),
+             figures.stage_gallery(pick_examples(catalog, per_stage=2), per_stage=2)]
+    assert len(drawn[2].axes) == 8
+    assert all(len(fig.axes[0].patches) > 0 for fig in drawn[:2])
+    # Fig 2's legend sits above the axes, not over the bars
+    legend = drawn[1].axes[0].get_legend()
+    drawn[1].canvas.draw()
+    box = legend.get_window_extent()
+    assert box.y0 >= drawn[1].axes[0].get_window_extent().y1 - 1
+    for fig in drawn:
         plt.close(fig)
+
+
+def test_every_saved_figure_has_a_caption():
+    import re
+
+    names = set()
+    for source in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"):
+        names |= set(re.findall(r'figures\.show\([^"]*"([a-z0-9_]+)"', source.read_text(), flags=re.S))
+        names |= {f"{prefix}raw" for prefix in re.findall(r'figures_dir,\s*f"([a-z_]+_)\{', source.read_text())}
+    assert names, "no figures.show call found in the notebooks"
+    missing = sorted(n for n in names if caption(n).endswith("(no caption recorded)."))
+    assert not missing, f"figures without a caption in galmerge.captions.CAPTIONS: {missing}"

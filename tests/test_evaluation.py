@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from galmerge import evaluation as ev  # noqa: E402
+from galmerge import figures  # noqa: E402
 from galmerge.cosmology import snapnum_to_redshift  # noqa: E402
 from galmerge.products import write_products  # noqa: E402
 from galmerge.runs import RunPaths  # noqa: E402
@@ -222,18 +223,18 @@ def test_balanced_bins_use_equal_classes(test_frame):
 @pytest.mark.slow
 def test_figures_build_for_a_subset_of_networks(run, test_frame):
     table1 = ev.overall_table(test_frame)
-    figures = [
-        ev.plot_threshold_curves(ev.threshold_curves(test_frame, np.linspace(0, 1, 11)), ev.load_thresholds(run)),
-        ev.plot_roc(ev.roc_table(test_frame), table1),
-        ev.plot_confusion(ev.confusion_table(test_frame)),
-        ev.plot_binned(ev.binned_bootstrap(test_frame, ev.redshift_folder_bins(test_frame["snapnum"]),
+    drawn = [
+        figures.fig06_threshold_curves(ev.threshold_curves(test_frame, np.linspace(0, 1, 11)), ev.load_thresholds(run)),
+        figures.fig12_roc(ev.roc_table(test_frame), table1),
+        figures.fig13_confusion(ev.confusion_table(test_frame)),
+        figures.plot_binned(ev.binned_bootstrap(test_frame, ev.redshift_folder_bins(test_frame["snapnum"]),
                                            n_resamples=20), ("accuracy", "precision"), "Redshift bin"),
-        ev.plot_class_counts({"test": ev.class_counts(test_frame, ev.cut(test_frame["sersic_ellip"],
+        figures.fig09_class_counts({"test": ev.class_counts(test_frame, ev.cut(test_frame["sersic_ellip"],
                                                                           ev.ELLIPTICITY_EDGES))}, "ellipticity"),
     ]
-    assert len(figures[0].axes) == 3 and len(figures[2].axes) == 3
-    assert len(figures[1].axes[0].lines) == 4  # three networks and the chance diagonal
-    for fig in figures:
+    assert len(drawn[0].axes) == 3 and len(drawn[2].axes) == 3
+    assert len(drawn[1].axes[0].lines) == 4  # three networks and the chance diagonal
+    for fig in drawn:
         plt.close(fig)
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import galmerge  # noqa: F401  (quiet TensorFlow)
+from galmerge import figures  # noqa: E402
 from galmerge import occlusion as occ
 from galmerge import runs as run_io
 
@@ -299,7 +300,7 @@ def test_occlusion_figure_shows_empty_category_as_such():
     examples = pd.DataFrame({"label": [1, 1], "letter": ["a", "b"], "ID": pd.array([7, pd.NA], dtype="Int64"),
                              "status": ["ok", "empty"]})
     image = np.random.default_rng(0).random((16, 16, 1))
-    fig = occ.plot_occlusion_grid(examples, {(7, "raw"): image}, {(7, "raw"): image[..., 0]},
+    fig = figures.fig14_15_occlusion_grid(examples, {(7, "raw"): image}, {(7, "raw"): image[..., 0]},
                                   {(7, "raw"): 0.8}, {"raw": 0.4}, ["raw", "model"], label=1)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "no galaxy in this category" in texts and "network not trained" in texts

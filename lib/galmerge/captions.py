@@ -23,6 +23,18 @@ CAPTIONS = {
                            "Sérsic model and residual.",
     "fig04_examples": "The three networks' 128 × 128 inputs (raw, Sérsic model, residual) for mergers and "
                       "non-mergers (paper Fig. 4), power-law stretched for display.",
+    "sersic_parameters": "Fitted Sérsic index, effective radius, ellipticity and position angle of the primaries "
+                         "whose fit entered the model, mergers against non-mergers.",
+    "sersic_fit_vs_truth": "Fitted against true (intrinsic, before the PSF) Sérsic parameters of the mock's main "
+                           "galaxy; the dashed line is equality, each title gives the median absolute fractional "
+                           "error.",
+    "sersic_fitters_vs_galsim": "Fitted against true effective radius, Sérsic index and ellipticity of "
+                                "GalSim-rendered galaxies (one row per set: isolated, and with neighbours), "
+                                "both fitters overlaid; the legend gives each fitter's median absolute error and "
+                                "CPU seconds per image; the dashed line is equality.",
+    "sersic_residual_chi": "rms of χ = (image − background − model) / σ inside the primary's segment: isolated "
+                           "non-mergers (about 1 for a perfect Sérsic galaxy with sky-limited noise) against "
+                           "mergers.",
     "fig06_metrics_vs_threshold": "Accuracy, precision, recall and F1 on the test split against the decision "
                                   "threshold (paper Fig. 6); the grey line is the precision = recall threshold "
                                   "chosen on the validation split. No error bars.",
@@ -68,6 +80,10 @@ def caption(name: str, **values) -> str:
         return (f"Learning curves of the {kind} network: accuracy and loss per epoch on the training and "
                 "validation splits; the dotted line marks the kept epoch (highest validation accuracy at the "
                 "validation precision = recall threshold).")
+    if name.startswith("scores_"):
+        kind = name.removeprefix("scores_")
+        return (f"Validation scores of the saved {kind} network per class; the analysis chooses the decision "
+                "threshold where precision equals recall on this split.")
     text = CAPTIONS.get(name)
     if text is None:
         return f"{name} (no caption recorded)."

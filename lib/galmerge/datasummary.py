@@ -10,11 +10,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from galmerge.data import DatasetWarning, load_image
-from galmerge.plotting import power_stretch
-from galmerge.vocab import FOLDER_REDSHIFT_BOUNDARIES, MERGER_TIME_EDGES, REDSHIFT_EDGES, SPLITS, STAGE_UNKNOWN, STAGES
-
-STAGE_COLORS = {"pre": "tab:blue", "ongoing": "tab:purple", "post": "tab:orange", "non": "tab:gray"}
+from galmerge.data import DatasetWarning
+from galmerge.vocab import MERGER_TIME_EDGES, REDSHIFT_EDGES, SPLITS, STAGE_UNKNOWN, STAGES
 
 
 def count_table(catalog: pd.DataFrame) -> pd.DataFrame:
@@ -114,76 +111,3 @@ def pick_examples(catalog: pd.DataFrame, per_stage: int = 4, seed: int = 0) -> p
 
 # --------------------------------------------------------------------------------------------
 # Figures
-
-
-def plot_redshift_distribution(hist: pd.DataFrame, ax=None):
-    """Fig 1: galaxies per redshift bin, mergers stacked on non-mergers; folder boundaries dotted."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
-    width = hist["z_hi"] - hist["z_lo"]
-    ax.bar(hist["z_lo"], hist["non-mergers"], width=width, align="edge", color=STAGE_COLORS["non"],
-           edgecolor="k", label="non-mergers")
-    ax.bar(hist["z_lo"], hist["mergers"], width=width, bottom=hist["non-mergers"], align="edge",
-           color="tab:red", edgecolor="k", label="mergers")
-    for boundary in FOLDER_REDSHIFT_BOUNDARIES:
-        ax.axvline(boundary, color="k", linestyle=":", linewidth=1)
-    ax.set_xticks(list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]])
-    ax.set_xticklabels([f"{z:.1f}" for z in list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]]])
-    ax.margins(y=0.1)
-    ax.set_xlabel("redshift bin")
-    ax.set_ylabel("number of galaxies")
-    ax.legend(title="dotted: challenge folders", fontsize="small")
-    return ax.figure
-
-
-def plot_merger_time_distribution(hist: pd.DataFrame, ax=None):
-    """Fig 2: fraction of mergers per merger-time bin (Gyr), stacked by stage."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
-    total = max(int(hist["count"].sum()), 1)
-    width = hist["t_hi"] - hist["t_lo"]
-    bottom = np.zeros(len(hist))
-    for stage, label in (("pre", "pre-merger"), ("ongoing", "ongoing"), ("post", "post-merger")):
-        fraction = hist[stage].to_numpy() / total
-        ax.bar(hist["t_lo"], fraction, width=width, bottom=bottom, align="edge", color=STAGE_COLORS[stage],
-               edgecolor="k", label=label)
-        bottom += fraction
-    ax.axvline(0, color="k", linewidth=1)
-    ax.set_xticks(list(hist["t_lo"]) + [hist["t_hi"].iloc[-1]])
-    ax.set_xticklabels([f"{t + 0.0:.1f}" for t in list(hist["t_lo"]) + [hist["t_hi"].iloc[-1]]], rotation=45)
-    ax.margins(y=0.1)
-    ax.set_xlabel("merger time bin (Gyr; negative before coalescence)")
-    ax.set_ylabel("fraction of galaxies")
-    ax.legend(fontsize="small")
-    return ax.figure
-
-
-def plot_stage_gallery(examples: pd.DataFrame, per_stage: int = 4, exponent: float = 0.2):
-    """Grid of example images, one row per stage, shown with the paper's power-law stretch."""
-    import matplotlib.pyplot as plt
-
-    stages = stages_present(examples)
-    fig, axes = plt.subplots(len(stages), per_stage, figsize=(2.2 * per_stage, 2.4 * len(stages)),
-                             squeeze=False)
-    for row, stage in zip(axes, stages):
-        chosen = examples[examples["stage"] == stage]
-        for ax, item in zip(row, list(chosen.itertuples()) + [None] * per_stage):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if item is None:
-                ax.set_axis_off()
-                continue
-            image = load_image(item.image_path, nonfinite="keep")
-            ax.imshow(power_stretch(image, exponent), cmap="gray", origin="lower")
-            time = "" if np.isnan(item.merger_time) else f", t={item.merger_time:+.2f} Gyr"
-            redshift = "" if np.isnan(item.redshift) else f"z={item.redshift:.2f}"
-            ax.set_title(f"{item.ID}\n{redshift}{time}", fontsize=7)
-        row[0].set_ylabel(stage if len(chosen) else f"{stage} (none)")
-        if not len(chosen):
-            row[0].set_axis_on()
-            row[0].set_xticks([])
-            row[0].set_yticks([])
-    fig.tight_layout()
-    return fig

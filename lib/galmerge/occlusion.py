@@ -35,6 +35,7 @@ Conventions
 from __future__ import annotations
 
 import concurrent.futures
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -503,123 +504,6 @@ def first_conv_feature_maps(model, image: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 # --------------------------------------------------------------------------- figures
-def plot_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict, unoccluded: dict,
-                        thresholds: dict[str, float], kinds: Sequence[str], label: int,
-                        stretch: Callable[[np.ndarray], np.ndarray] | None = None):
-    """Figure 14/15: per category row, each network's input and its occlusion heatmap.
-
-    Parameters
-    ----------
-    examples : pandas.DataFrame
-        Output of :func:`select_examples` restricted to one label (five rows).
-    inputs, heatmaps, unoccluded : dict
-        Keyed by ``(ID, kind)``: the (H, W, C) input, the (H, W) heatmap, the unoccluded score.
-    thresholds : dict
-        Threshold per kind (shown in the column headers and the caption).
-    kinds : sequence of str
-        Columns, in order; a kind absent from ``thresholds`` is drawn as "not trained".
-    label : int
-        1 for mergers (Fig 14), 0 for non-mergers (Fig 15).
-    stretch : callable, optional
-        Display stretch of the inputs (default: :func:`galmerge.plotting.power_stretch`).
-    """
-    import matplotlib.pyplot as plt
-
-    from galmerge.plotting import network_style, power_stretch
-
-    stretch = stretch or power_stretch
-    examples = examples[examples["label"] == label].reset_index(drop=True)
-    n_rows, n_cols = len(examples), 2 * len(kinds)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.0 * n_cols, 2.25 * n_rows), squeeze=False)
-    for r, row in examples.iterrows():
-        axes[r, 0].set_ylabel(f"({row.letter}) ID {row.ID}" if row.status == "ok" else f"({row.letter})",
-                              fontsize=9)
-        for c, kind in enumerate(kinds):
-            ax_in, ax_heat = axes[r, 2 * c], axes[r, 2 * c + 1]
-            for ax in (ax_in, ax_heat):
-                ax.set_xticks([])
-                ax.set_yticks([])
-            if r == 0:
-                ax_in.set_title(f"{network_style(kind)['label']}\ninput", fontsize=8)
-            if row.status != "ok" or kind not in thresholds:
-                _blank_pair(ax_in, ax_heat, "network not trained" if kind not in thresholds else
-                            "no galaxy in this category" if row.status == "empty" else
-                            "category needs a network\nthat was not trained")
-                continue
-            key = (int(row.ID), kind)
-            image = inputs[key]
-            shown = image[..., 0] if image.ndim == 3 else image
-            ax_in.imshow(stretch(shown), cmap="gray", origin="lower")
-            if image.ndim == 3 and image.shape[2] > 1:
-                ax_in.text(0.03, 0.03, "raw channel", color="w", fontsize=6, transform=ax_in.transAxes)
-            heat = ax_heat.imshow(heatmaps[key], cmap="viridis", origin="lower")
-            bar = fig.colorbar(heat, ax=ax_heat, fraction=0.046, pad=0.02)
-            bar.ax.tick_params(labelsize=6)
-            bar.formatter.set_useOffset(False)  # an offset label would overlap the next title
-            score = unoccluded[key]
-            verdict = "merger" if score >= thresholds[kind] else "non-merger"
-            digits = 2 if abs(score - thresholds[kind]) >= 0.005 else 4  # never "0.50 < 0.50"
-            ax_heat.set_title(f"{score:.{digits}f} ({verdict})", fontsize=8)
-    what = "mergers" if label == 1 else "non-mergers"
-    thresholds_text = ", ".join(f"{network_name(k)} {thresholds[k]:.2f}" for k in kinds if k in thresholds)
-    fig.suptitle(f"Occlusion of test {what}: above each heatmap the unoccluded score and its class; "
-                 f"thresholds {thresholds_text}", fontsize=9)
-    if "description" in examples:
-        lines = [f"({r.letter}) {r.description}" + (" [empty]" if r.status == "empty" else "")
-                 for r in examples.itertuples()]
-        fig.text(0.01, 0.0, "\n".join(lines), fontsize=8, va="top", ha="left")
-    fig.tight_layout()
-    return fig
-
-
-def _blank_pair(ax_in, ax_heat, why: str) -> None:
-    """An input/heatmap pair with nothing to show: grey, with the reason written across it."""
-    for ax in (ax_in, ax_heat):
-        ax.set_facecolor("0.93")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-    ax_in.text(1.0, 0.5, why, ha="center", va="center", fontsize=7, transform=ax_in.transAxes,
-               bbox=dict(facecolor="white", edgecolor="0.6", boxstyle="round"))
-
-
-def plot_feature_maps(kernels: np.ndarray, maps: np.ndarray, image: np.ndarray, max_filters: int = 64,
-                      title: str = ""):
-    """Figure 16: first-layer kernels (left), their feature maps (upper right), the input (lower right).
-
-    At most ``max_filters`` kernels are drawn (the paper's 128 are legible on a page; more are
-    not). Kernels show the first input channel.
-    """
-    import matplotlib.pyplot as plt
-
-    n = min(len(kernels), max_filters)
-    cols = int(np.ceil(np.sqrt(n)))  # square grid in the square left half
-    rows = int(np.ceil(n / cols))
-    rows_map = int(np.ceil(np.sqrt(n / 2)))  # twice as wide as tall in the upper-right quarter
-    cols_map = int(np.ceil(n / rows_map))
-    fig = plt.figure(figsize=(12, 6.4))
-    outer = fig.add_gridspec(1, 2, wspace=0.08)
-    left = outer[0].subgridspec(rows, cols, wspace=0.05, hspace=0.05)
-    right = outer[1].subgridspec(2, 1, hspace=0.12)
-    upper = right[0].subgridspec(rows_map, cols_map, wspace=0.05, hspace=0.05)
-    for i in range(n):
-        ax = fig.add_subplot(left[i // cols, i % cols])
-        ax.imshow(kernels[i][..., 0], cmap="RdBu_r", origin="lower")
-        ax.set_axis_off()
-        ax = fig.add_subplot(upper[i // cols_map, i % cols_map])
-        ax.imshow(maps[i], cmap="magma", origin="lower")
-        ax.set_axis_off()
-    ax = fig.add_subplot(right[1])
-    from galmerge.plotting import power_stretch
-
-    ax.imshow(power_stretch(image[..., 0] if image.ndim == 3 else image), cmap="gray", origin="lower")
-    ax.set_axis_off()
-    ax.set_title("input (power-law 0.2 stretch)", fontsize=8)
-    shown = f"{n} of {len(kernels)}" if n < len(kernels) else f"all {n}"
-    fig.suptitle(title or f"First convolutional layer: {shown} kernels (left) and feature maps (upper right)",
-                 fontsize=10)
-    return fig
-
-
 # --------------------------------------------------------------------------- helpers
 def _check_box(box: int, stride: int, height: int, width: int) -> None:
     if int(box) != box or box < 1:
@@ -656,3 +540,92 @@ def _flat_layers(model):
             yield from _flat_layers(layer)
         else:
             yield layer
+
+
+# --------------------------------------------------------------------------- the study of 07_occlusion
+@dataclass
+class OcclusionStudy:
+    """Occlusion maps of the selected examples (:func:`occlusion_study`).
+
+    ``inputs``, ``heatmaps`` and ``unoccluded`` are keyed by ``(ID, kind)``; ``peaks`` has one row
+    per map (``ID, label, kind, score, saved_score, heat_min, heat_max`` and
+    :func:`importance_peak`'s columns); ``n_copies`` occluded images were scored in ``seconds``;
+    ``mismatch`` is the largest difference between a recomputed unoccluded score and the
+    network's saved test score.
+    """
+
+    inputs: dict
+    heatmaps: dict
+    unoccluded: dict
+    peaks: pd.DataFrame
+    n_copies: int
+    seconds: float
+    mismatch: float
+
+
+def occlusion_study(products, networks: dict, examples: pd.DataFrame, saved_scores: dict[str, pd.Series],
+                    box: int, stride: int, seed: int, progress: bool = True) -> OcclusionStudy:
+    """Occlusion map of every selected example (``status == 'ok'``) for every network.
+
+    Parameters
+    ----------
+    products : galmerge.products.Products
+    networks : dict
+        ``{kind: keras model}``, in the order of the figure's columns.
+    examples : pandas.DataFrame
+        :func:`select_examples`' table.
+    saved_scores : dict
+        ``{kind: Series of test scores indexed by ID}`` (the run's ``scores_test.csv``).
+    box, stride : int
+        Occluding box side and step (pixels).
+    seed : int
+        Seed of the noise fill; each map's generator is seeded with ``[seed, ID, network index]``.
+
+    Raises
+    ------
+    RuntimeError
+        When a recomputed unoccluded score differs from the saved one by more than 1e-3: the
+        inputs built here would not be what the network was scored on.
+    """
+    picked = examples.loc[examples["status"] == "ok", ["ID", "label"]].astype(int).itertuples(index=False)
+    jobs = [(galaxy, label, index, kind) for galaxy, label in picked for index, kind in enumerate(networks)]
+    inputs, heatmaps, unoccluded, peaks = {}, {}, {}, []
+    n_copies, start = 0, time.perf_counter()
+    for galaxy, label, index, kind in tqdm(jobs, desc="occlusion maps", unit="map", disable=not progress):
+        image = network_inputs(products, kind, [products.row(galaxy)])[0]
+        score = float(predict_batch(networks[kind], image[None])[0])
+        fill = fill_for_kind(kind, image, seed=[seed, galaxy, index])
+        heat = occlusion_map(networks[kind], image, box=box, stride=stride, fill=fill, progress=False)
+        inputs[galaxy, kind], heatmaps[galaxy, kind], unoccluded[galaxy, kind] = image, heat, score
+        ys, xs = occlusion_positions(image.shape[:2], box, stride)
+        n_copies += len(ys) * len(xs)
+        peaks.append({"ID": galaxy, "label": label, "kind": kind, "score": score,
+                      "saved_score": float(saved_scores[kind].get(galaxy, np.nan)),
+                      "heat_min": float(heat.min()), "heat_max": float(heat.max()),
+                      **importance_peak(heat, score, label)})
+    seconds = time.perf_counter() - start
+    peaks = pd.DataFrame(peaks)
+    mismatch = float((peaks["score"] - peaks["saved_score"]).abs().max()) if len(peaks) else 0.0
+    if mismatch > 1e-3:
+        raise RuntimeError(f"unoccluded scores differ from scores_test.csv by up to {mismatch:.3g}: "
+                           "the inputs built here are not what the network was scored on")
+    return OcclusionStudy(inputs, heatmaps, unoccluded, peaks, n_copies, seconds, mismatch)
+
+
+def peak_summary(peaks: pd.DataFrame) -> pd.DataFrame:
+    """Per network: maps, median distance of the most important pixel from the centre (px) and
+    median largest score change."""
+    if not len(peaks):
+        return pd.DataFrame(columns=["maps", "median_peak_distance_px", "median_max_change"])
+    return peaks.groupby("kind").agg(maps=("ID", "size"), median_peak_distance_px=("peak_distance_px", "median"),
+                                     median_max_change=("max_change", "median"))
+
+
+def feature_map_example(examples: pd.DataFrame, scores: pd.DataFrame) -> int:
+    """The galaxy of Fig 16: the category (a) merger when there is one, else the first selected
+    merger, else the first test merger, else the first test galaxy."""
+    mergers_ok = examples[(examples["label"] == 1) & (examples["status"] == "ok")]
+    if len(mergers_ok):
+        return int(mergers_ok["ID"].iloc[0])
+    test_mergers = scores.loc[scores["label"] == 1, "ID"]
+    return int(test_mergers.iloc[0]) if len(test_mergers) else int(scores["ID"].iloc[0])

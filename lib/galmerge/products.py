@@ -110,6 +110,13 @@ class Products:
         planes = [np.concatenate([self.cube(k)[run[0]:run[-1] + 1] for run in runs]) for k in channels]
         return np.stack(planes, axis=-1)[inverse.reshape(-1)].astype(np.float32, copy=False)
 
+    def row(self, image_id: int) -> int:
+        """Cube row of the image with catalogue ``ID`` ``image_id`` (a KeyError naming it if absent)."""
+        matches = np.flatnonzero(self.images["ID"].to_numpy() == int(image_id))
+        if not len(matches):
+            raise KeyError(f"{self.path}: no image with ID {image_id}")
+        return int(matches[0])
+
     def rows(self, split: str) -> np.ndarray:
         """Cube indices of the images in one split (train, validation or test)."""
         return np.flatnonzero(self.images["split"].to_numpy() == split)

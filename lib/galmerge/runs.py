@@ -396,3 +396,42 @@ def read_history(out_dir: str | Path) -> pd.DataFrame:
 def load_history(run_dir: str | Path, kind: str) -> pd.DataFrame:
     """The training history of one network of a run (:func:`read_history`)."""
     return read_history(RunPaths(run_dir).train(kind))
+
+
+# --------------------------------------------------------------------------- executed notebooks
+#: Cell tags whose input the rendered HTML hides (imports and other plumbing; the defaults of the
+#: parameters cell, which papermill's injected cell overrides and shows).
+HIDDEN_INPUT_TAGS = ("remove-input", "parameters")
+
+
+def collapse_progress(text: str) -> str:
+    """What a terminal shows of ``text``: of each line rewritten with carriage returns (progress
+    bars), only its last state is kept, so a bar leaves one line instead of hundreds."""
+    lines = []
+    for line in text.split("\n"):
+        parts = [part for part in line.split("\r") if part.strip()]
+        lines.append(parts[-1] if parts else line.replace("\r", ""))
+    return "\n".join(lines)
+
+
+def tidy_executed_notebook(notebook) -> int:
+    """Merge each cell's consecutive stream outputs and collapse progress bars in them
+    (:func:`collapse_progress`), in place; returns how many characters were removed."""
+    removed = 0
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code" or not cell.get("outputs"):
+            continue
+        merged = []
+        for output in cell["outputs"]:
+            if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == output.get("name")):
+                merged[-1]["text"] += output["text"]
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.get("output_type") == "stream":
+                before = len(output["text"])
+                output["text"] = collapse_progress(output["text"])
+                removed += before - len(output["text"])
+        cell["outputs"] = merged
+    return removed
