@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -101,17 +102,17 @@ def test_limit_runs_in_slices_and_finished_products_are_reused(dataset, tmp_path
 
 
 @pytest.mark.slow
-def test_other_options_are_refused_unless_forced(dataset, tmp_path):
+def test_other_options_are_recomputed_and_say_why(dataset, tmp_path):
     _, catalog, psf = dataset
     run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=1, **FAST)
-    with pytest.raises(StageError, match="other options"):
+    with pytest.warns(fitting.CacheWarning, match=r"discarding them \(fit_options.flag_policy: 'suspect' -> 'good'\)"):
         run_fitting_stage(catalog, tmp_path / "p", psf=psf, limit=1, flag_policy="good", **FAST)
-    products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, flag_policy="good", force=True, **FAST)
+    products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, flag_policy="good", **FAST)
     assert len(products) == len(catalog)
-    with pytest.raises(StageError, match="other options"):
-        run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    assert json.loads((tmp_path / "p" / "stage.json").read_text())["fit_options"]["flag_policy"] == "good"
 
 
+@pytest.mark.slow
 def test_fitter_and_background_are_recorded_and_a_change_refits(dataset, tmp_path):
     _, catalog, psf = dataset
     products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, fitter="lm", background="flat", **FAST)
@@ -121,8 +122,50 @@ def test_fitter_and_background_are_recorded_and_a_change_refits(dataset, tmp_pat
     assert (products.images["flag_sersic"] <= 1).all()
     # defaults are recorded too: products of the default fitter are not mistaken for LM ones
     assert fitting.stage_config(psf, "resample", {})["fit_options"]["fitter"] == "statmorph"
-    with pytest.raises(StageError, match="other options"):
-        run_fitting_stage(catalog, tmp_path / "p", psf=psf, fitter="statmorph", background="flat", **FAST)
+    with pytest.warns(fitting.CacheWarning, match="fit_options.fitter: 'lm' -> 'statmorph'"):
+        again = run_fitting_stage(catalog, tmp_path / "p", psf=psf, fitter="statmorph", background="flat",
+                                  **FAST)
+    assert len(again) == len(catalog)
+
+
+def test_the_cache_key_holds_every_default_and_the_version(monkeypatch):
+    import galmerge
+    from galmerge import sersic
+
+    key = fitting.stage_config(None, "crop", {})
+    assert key["galmerge_version"] == galmerge.__version__
+    # every keyword option of fit_image and every detection default is in the key
+    assert set(sersic.DETECTION_DEFAULTS) <= set(key["fit_options"])
+    assert {"flag_policy", "max_flux_ratio", "min_fit_area", "statmorph_mode", "fitter", "background"} \
+        <= set(key["fit_options"])
+    monkeypatch.setitem(sersic.DETECTION_DEFAULTS, "thresh", 2.0)
+    assert "fit_options.thresh: 1.5 -> 2.0" in fitting.config_change(key, fitting.stage_config(None, "crop", {}))
+    monkeypatch.setattr(galmerge, "__version__", "99.0")
+    assert "galmerge_version" in fitting.config_change(key, fitting.stage_config(None, "crop", {}))
+    assert fitting.config_change(None, key) and fitting.config_change(key, dict(key)) is None
+
+
+@pytest.mark.slow
+def test_finished_products_recompute_when_a_default_or_the_version_changes(dataset, tmp_path, monkeypatch):
+    import galmerge
+    from galmerge import sersic
+
+    _, catalog, psf = dataset
+    run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    fitted = []
+    real = fitting.fit_catalog_image
+    monkeypatch.setattr(fitting, "fit_catalog_image", lambda *a, **k: fitted.append(a[0]) or real(*a, **k))
+    run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    assert fitted == []  # same key: reused
+    monkeypatch.setitem(sersic.DETECTION_DEFAULTS, "minarea", 6)
+    with pytest.warns(fitting.CacheWarning, match="fit_options.minarea: 5 -> 6"):
+        run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    assert sorted(fitted) == sorted(catalog["ID"])
+    fitted.clear()
+    monkeypatch.setattr(galmerge, "__version__", "99.0")
+    with pytest.warns(fitting.CacheWarning, match="galmerge_version: '[^']+' -> '99.0'"):
+        products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    assert sorted(fitted) == sorted(catalog["ID"]) and len(products) == len(catalog)
 
 
 @pytest.mark.slow

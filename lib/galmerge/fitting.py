@@ -19,8 +19,10 @@ Resuming and atomicity
     temporary name, then renamed: a part is complete or absent). An interrupted run, run again,
     fits only the images without a part. When every image has a part, the parts are consolidated
     with :func:`galmerge.products.write_products` (built beside the folder, then renamed in, with
-    the ``COMPLETE`` mark last), which also removes the parts. ``parts/stage.json`` records the
-    options; parts made with other options are refused (``force=True`` discards them).
+    the ``COMPLETE`` mark last), which also removes the parts. ``stage.json`` records the cache
+    key, the full effective configuration (:func:`stage_config`: every fit option with the library's
+    defaults filled in, the PSF's hash, the package version); parts or products made with another
+    key are recomputed, with a message and a :class:`CacheWarning` naming what changed.
 
 Determinism
     The same catalogue, images and options give the same products, resumed or not, with 1 or N
@@ -51,7 +53,15 @@ from tqdm import tqdm  # text bars: they stream through papermill and need no ip
 
 from galmerge.products import Products, is_complete, write_products
 from galmerge.runs import write_json
-from galmerge.sersic import CUTOUT_MODES, FIT_DEFAULTS, SERSIC_PARAMS, SOURCE_COLUMNS, cutout, fit_image
+from galmerge.sersic import (
+    CUTOUT_MODES,
+    DETECTION_DEFAULTS,
+    FIT_DEFAULTS,
+    SERSIC_PARAMS,
+    SOURCE_COLUMNS,
+    cutout,
+    fit_image,
+)
 from galmerge.vocab import CHANNELS, CUTOUT_SIZE, FIT_STATUSES
 
 #: Catalogue columns the products must carry (``images.parquet``).
@@ -69,7 +79,7 @@ PART_FORMAT = 3  # 3: fitter and background recorded; "auto" background became "
 
 
 class StageError(RuntimeError):
-    """The stage cannot run or resume as asked (bad catalogue, parts made with other options)."""
+    """The stage cannot run or resume as asked (bad catalogue, products of another catalogue)."""
 
 
 # --------------------------------------------------------------------------- one image
@@ -223,28 +233,66 @@ def _finished_ids(parts: Path, catalog: pd.DataFrame) -> set[int]:
     return done
 
 
-def stage_config(psf, cutout_mode: str, fit_options: dict, fit_region: str = "all") -> dict:
-    """The options that determine the products (recorded in ``stage.json``).
+#: fit_image arguments that are per image (set by the fitting step) or not options at all.
+_PER_IMAGE_ARGUMENTS = {"image", "psf", "segmap", "mask", "seed", "fit_box", "keep_undeblended"}
 
-    ``fitter`` and ``background`` are always recorded (with :func:`~galmerge.sersic.fit_image`'s
-    defaults when not given), so that products made with another fitter or background are refused.
+
+def effective_fit_options(fit_options: dict) -> dict:
+    """Every option :func:`galmerge.sersic.fit_image` fits with: its defaults (keyword defaults and
+    :data:`~galmerge.sersic.DETECTION_DEFAULTS`) overlaid with ``fit_options``, as JSON values."""
+    import inspect
+
+    defaults = {name: parameter.default for name, parameter in inspect.signature(fit_image).parameters.items()
+                if parameter.default is not inspect.Parameter.empty and name not in _PER_IMAGE_ARGUMENTS}
+    options = {**FIT_DEFAULTS, **defaults, **DETECTION_DEFAULTS, **fit_options}
+    return json.loads(json.dumps(options, sort_keys=True, default=str))
+
+
+def stage_config(psf, cutout_mode: str, fit_options: dict, fit_region: str = "all") -> dict:
+    """The cache key of the products (recorded in ``stage.json``): the full effective configuration.
+
+    Every option of :func:`~galmerge.sersic.fit_image` is recorded, the defaults included
+    (:func:`effective_fit_options`), with the cutout mode, the fit region, the PSF's hash, the
+    parts' format and the package version, so that products made by other options, other library
+    defaults or another version of galmerge are recomputed (:func:`config_change` says why).
     """
-    fit_options = {"fitter": FIT_DEFAULTS["fitter"], "background": FIT_DEFAULTS["background"], **fit_options}
+    import galmerge
+
     psf_hash = None if psf is None else hashlib.sha1(np.ascontiguousarray(psf, np.float32).tobytes()).hexdigest()
     return {"part_format": PART_FORMAT, "cutout_mode": cutout_mode, "psf_sha1": psf_hash,
-            "fit_region": fit_region,
-            "fit_options": json.loads(json.dumps(fit_options, sort_keys=True, default=str))}
+            "fit_region": fit_region, "galmerge_version": galmerge.__version__,
+            "fit_options": effective_fit_options(fit_options)}
 
 
-def _check_config(folder: Path, config: dict, force: bool) -> None:
-    """Refuse to mix results made with other options, unless ``force``."""
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_change(old: dict | None, new: dict) -> str | None:
+    """Why products made with ``old`` (a stage.json) cannot stand for ``new``, in words; None when
+    they can. Names every differing key with its old and new value."""
+    if old is None:
+        return "no stage.json records how they were made"
+    old_flat, new_flat = _flatten(old), _flatten(new)
+    absent = "<absent>"
+    keys = sorted(k for k in set(old_flat) | set(new_flat) if old_flat.get(k, absent) != new_flat.get(k, absent))
+    if not keys:
+        return None
+    return "; ".join(f"{k}: {old_flat.get(k, absent)!r} -> {new_flat.get(k, absent)!r}" for k in keys)
+
+
+def _recorded_config(folder: Path) -> dict | None:
     path = folder / STAGE_FILE
-    if not path.exists():
-        return
-    old = json.loads(path.read_text())
-    if old != config and not force:
-        raise StageError(f"{folder}: made with other options ({old}) than asked ({config}); "
-                         "pass force=True to discard it and refit")
+    try:
+        return json.loads(path.read_text()) if path.exists() else None
+    except json.JSONDecodeError:
+        return None
 
 
 # --------------------------------------------------------------------------- the stage
@@ -300,8 +348,9 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
     Raises
     ------
     StageError
-        Missing columns or duplicate IDs in the catalogue, or existing parts/products made with
-        other options (without ``force``).
+        Missing columns or duplicate IDs in the catalogue, or finished products of other IDs
+        (without ``force``). Products or parts made with another configuration are not an
+        error: they are recomputed (:class:`CacheWarning` says why).
     """
     if cutout_mode not in CUTOUT_MODES:
         raise ValueError(f"cutout_mode must be one of {CUTOUT_MODES}, got {cutout_mode!r}")
@@ -314,18 +363,25 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
     config = stage_config(psf, cutout_mode, fit_options, fit_region)
 
     if is_complete(products_dir) and not force:
-        _check_config(products_dir, config, force=False)
-        finished = Products(products_dir)
-        if np.array_equal(finished.images["ID"].to_numpy(), catalog["ID"].to_numpy()):
-            print(f"{products_dir}: finished products for all {len(catalog)} images found; reusing them "
-                  "(force=True refits)")
-            return finished
-        finished.close()
-        raise StageError(f"{products_dir}: finished products hold other IDs than the catalogue "
-                         f"({len(finished.images)} vs {len(catalog)} images); pass force=True to refit")
+        why = config_change(_recorded_config(products_dir), config)
+        if why is None:
+            finished = Products(products_dir)
+            if np.array_equal(finished.images["ID"].to_numpy(), catalog["ID"].to_numpy()):
+                print(f"{products_dir}: finished products for all {len(catalog)} images found; reusing them "
+                      "(force=True refits)")
+                return finished
+            finished.close()
+            raise StageError(f"{products_dir}: finished products hold other IDs than the catalogue "
+                             f"({len(finished.images)} vs {len(catalog)} images); pass force=True to refit")
+        _say(f"{products_dir}: finished products were made with another configuration; refitting "
+             f"every image ({why})")
+    if parts.exists() and not force:
+        why = config_change(_recorded_config(parts), config)
+        if why is not None:
+            _say(f"{parts}: parts were made with another configuration; discarding them ({why})")
+            force = True
     if force and parts.exists():
         shutil.rmtree(parts)
-    _check_config(parts, config, force=False)
     parts.mkdir(parents=True, exist_ok=True)
     write_json(parts / STAGE_FILE, config)
 
@@ -341,6 +397,18 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
     if len(_finished_ids(parts, catalog)) < len(catalog):
         return None  # stopped by ``limit``: the next call resumes
     return consolidate(catalog, products_dir, config)
+
+
+def _say(message: str) -> None:
+    """Tell the user why a cache is not reused: printed (notebook and terminal) and warned (tests, logs)."""
+    import warnings
+
+    print(message)
+    warnings.warn(message, CacheWarning, stacklevel=3)
+
+
+class CacheWarning(UserWarning):
+    """A cached result was not reused because the configuration it was made with changed."""
 
 
 def _validate_catalog(catalog: pd.DataFrame) -> None:
