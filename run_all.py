@@ -87,6 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="dataset folder in the merger-challenge layout "
                         "(default: the profile's mock dataset in data/mock_<profile>, generated if absent)")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<profile>-<dataset name>)")
+    parser.add_argument("--figures", type=Path, help="figures folder (default: figures/<run folder name>)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile parameter (repeatable), e.g. -p epochs=3")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this step (repeatable)")
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
     data = ensure_dataset(args, params)
     run_name = f"{args.profile}-{data.name}"
     run_dir = (args.out or REPO / "runs" / run_name).resolve()
-    figures_dir = (REPO / "figures" / run_dir.name).resolve()
+    figures_dir = (args.figures or REPO / "figures" / run_dir.name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     # relative to the notebooks' working directory (notebooks/), so that the executed notebooks and
     # their HTML show no path of the machine that ran them
