@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-from galmerge.config import PROFILES, load_profile
+from galmerge.config import PROFILES, ProfileError, defaults, load_profile, parse_overrides, profile_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_SOURCES = sorted((REPO / "notebooks").glob("*.py"))
@@ -62,6 +62,21 @@ def test_profiles_have_the_same_commented_keys(name):
     for line in (REPO / "profiles" / f"{name}.yaml").read_text().splitlines():
         if re.match(r"^[a-z_]+\s*:", line):
             assert "#" in line, f"profiles/{name}.yaml: key without a comment: {line!r}"
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_list_only_what_they_change(name):
+    same = {k: v for k, v in profile_overrides(name).items() if defaults()[k] == v}
+    assert not same, f"profiles/{name}.yaml repeats defaults of galmerge.config.Parameters: {same}"
+
+
+def test_parameters_are_typed():
+    assert parse_overrides(["epochs=3", "learning_rate=1", "min_fit_area=null"], defaults()) == \
+        {"epochs": 3, "learning_rate": 1.0, "min_fit_area": None}
+    for bad, message in (("epochs=3.5", "epochs"), ("augment=yes please", "augment"), ("fitter=lbfgs", "fitter"),
+                         ("input_kinds=[raw, rgb]", "rgb"), ("cnn_dense_units=[64, x]", "cnn_dense_units")):
+        with pytest.raises(ProfileError, match=message):
+            parse_overrides([bad], defaults())
 
 
 def test_there_are_notebooks():
