@@ -452,7 +452,7 @@ def _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, sched
             raise ValueError(f"n_workers must be >= 0, got {n_workers}")
         single = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               memory_limit=worker_memory, dashboard_address=None, env=single)
+                               memory_limit=worker_memory, dashboard_address=":0", env=single)
         client = Client(cluster)
     else:
         client = Client(scheduler_address)

@@ -12,10 +12,17 @@ Importing this module (``import galmerge`` does) sets, unless the user already s
   machines without oneDNN.
 
 It must run before TensorFlow is first imported, which is why ``galmerge/__init__`` imports it.
-Python-level warnings and exceptions are untouched.
+Two messages that say nothing about the run are silenced too: tqdm's "IProgress not found"
+(tqdm.auto, imported by a dependency inside a notebook kernel; galmerge's bars are text bars on
+purpose) and distributed's nanny warning that it kills a worker still alive when a finished local
+cluster closes. Other warnings and exceptions are untouched.
 """
 
+import logging
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+warnings.filterwarnings("ignore", message="IProgress not found")
+logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
