@@ -35,15 +35,14 @@ run_dir = "../runs/quick-mock_quick"
 figures_dir = "../figures/quick-mock_quick"
 transfer_models = None
 
-# %%
+# %% tags=["remove-input"]
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 from galmerge import evaluation as ev
+from galmerge import figures
 from galmerge import transfer as tr
-from galmerge.plotting import save_figure
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)
@@ -87,11 +86,10 @@ if transfer_models:
 if transfer_models:
     fig = tr.plot_score_distributions(own, transfer, source_thresholds,
                                       own.attrs["thresholds"] if own is not None else None)
-    save_figure(fig, figures_dir, "transfer_scores", paper=False)
-    plt.show()
-    update_summary(run_dir, "transfer", ev.jsonable({
+    figures.show(fig, figures_dir, "transfer_scores", paper=False)
+    update_summary(run_dir, "transfer", {
         "source_run": source.name, "n_test": int(len(test)),
         "source_thresholds": {k: source_thresholds[k] for k in test.attrs["kinds"]},
         "rechosen_thresholds": rechosen_thresholds,
         "table": table.to_dict(orient="records"),
-    }))
+    })

@@ -32,6 +32,9 @@ CAPTIONS = {
                                 "GalSim-rendered galaxies (one row per set: isolated, and with neighbours), "
                                 "both fitters overlaid; the legend gives each fitter's median absolute error and "
                                 "CPU seconds per image; the dashed line is equality.",
+    "transfer_scores": "Scores of this run's test galaxies by its own networks and by the source run's, mergers "
+                       "red and non-mergers grey; the dotted line is each row's decision threshold (the source "
+                       "run's own for the transfer row).",
     "sersic_residual_chi": "rms of χ = (image − background − model) / σ inside the primary's segment: isolated "
                            "non-mergers (about 1 for a perfect Sérsic galaxy with sky-limited noise) against "
                            "mergers.",
