@@ -16,7 +16,11 @@ Modules (one idea each):
 - :mod:`galmerge.training`   tf.data input pipeline and training loop
 - :mod:`galmerge.metrics`    precision = recall threshold, bootstrap, balanced resampling
 - :mod:`galmerge.occlusion`  occlusion heatmaps
-- :mod:`galmerge.config`     compute profiles (smoke, quick, paper)
+- :mod:`galmerge.evaluation` scores joined with the images table, Tables 1-2, binned metrics
+- :mod:`galmerge.conclusions` the paper's three conclusions judged on a run
+- :mod:`galmerge.config`     typed parameters (paper defaults) and the profiles that override them
+- :mod:`galmerge.figures`    one function per figure (tables in, Figure out)
+- :mod:`galmerge.captions`   every figure's caption (notebooks and REPORT.md)
 - :mod:`galmerge.plotting`   shared figure helpers (stretch, network styles, saving)
 """
 
