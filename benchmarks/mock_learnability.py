@@ -74,9 +74,13 @@ def main() -> None:
         base_test = baseline.evaluate_baseline(base, features["test"], y["test"])
         keras.utils.set_random_seed(1)
         model = cnn.build_model(filters=args.filters, dense_units=args.dense)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # training time only (per-epoch lines show the progress)
+        print(f"N={size}: baseline validation accuracy {base_val:.3f}, test {base_test:.3f}", flush=True)
+        progress = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs, size=size, t0=t0: print(
+            f"  N={size} epoch {epoch + 1}: CNN1 validation accuracy {logs['val_accuracy']:.3f} "
+            f"(train {logs['accuracy']:.3f}), {time.perf_counter() - t0:.0f} s", flush=True))
         history = model.fit(x["train"][:size], y["train"][:size], batch_size=32, epochs=args.epochs,
-                            validation_data=(x["validation"], y["validation"]), verbose=0)
+                            validation_data=(x["validation"], y["validation"]), verbose=0, callbacks=[progress])
         val = history.history["val_accuracy"]
         test = float(np.mean((model.predict(x["test"], verbose=0)[:, 0] > 0.5) == y["test"]))
         print(f"N={size}: CNN1 best validation accuracy {max(val):.3f} (epoch {int(np.argmax(val)) + 1}), "
