@@ -503,6 +503,12 @@ def _reusable(out_dir: Path, parameters: dict) -> dict | None:
     return saved if saved.get("parameters") == parameters else None
 
 
+def _package_version() -> str:
+    import galmerge
+
+    return galmerge.__version__
+
+
 def _changed(out_dir: Path, parameters: dict) -> str:
     """Which parameters differ from the finished run in ``out_dir``, in words."""
     try:
@@ -592,7 +598,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
             "batch_norm_momentum": float(batch_norm_momentum),
             "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
-            "epoch_selection": EPOCH_SELECTION,
+            "epoch_selection": EPOCH_SELECTION, "galmerge_version": _package_version(),
             "products": str(products.path.resolve()), "products_fingerprint": products_fingerprint(products),
         }
         if reuse:
