@@ -185,6 +185,8 @@ else:
 
 # %%
 try:
+    import galsim  # noqa: F401  (sersic_truth imports it only when it renders)
+
     from galmerge import sersic_truth
 except ImportError:  # GalSim is in the test extra: pip install -e '.[test]'
     sersic_truth = None
