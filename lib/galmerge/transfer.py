@@ -85,7 +85,8 @@ def score_with(run_dir: str | Path, source_run: str | Path, split: str,
         ``score_<kind>`` per source network; ``attrs["kinds"]`` lists them.
     """
     from galmerge.products import Products
-    from galmerge.training import load_network, predict_scores
+    from galmerge.runs import load_network
+    from galmerge.training import predict_scores
 
     kinds = list(kinds) if kinds is not None else RunPaths(source_run).trained_kinds()
     images = ev.load_images(run_dir)
@@ -93,7 +94,7 @@ def score_with(run_dir: str | Path, source_run: str | Path, split: str,
     frame = images.iloc[rows].drop(columns="split").reset_index(drop=True)
     with Products(RunPaths(run_dir).products) as products:
         for kind in kinds:
-            model = load_network(RunPaths(source_run).train(kind))
+            model = load_network(source_run, kind)
             frame[f"score_{kind}"] = predict_scores(model, products, rows, kind)
     frame["label"] = frame["label"].astype(np.int8)
     frame.attrs["kinds"] = kinds
