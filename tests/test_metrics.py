@@ -215,6 +215,7 @@ def _correlated_correct(rng, n_seq, size, n_single, a=2.1, b=0.9):
     return (rng.random(len(p)) < p).astype(int)
 
 
+@pytest.mark.slow
 def test_sequence_bootstrap_has_nominal_coverage_where_the_galaxy_bootstrap_is_too_narrow():
     # 30 sequences of 8 objects plus 40 loners; intra-sequence correlation 0.25 gives a design
     # effect 1 + 7 * 0.25 = 2.75 for the sequences, so galaxy intervals are ~1.5x too narrow
@@ -235,6 +236,7 @@ def test_sequence_bootstrap_has_nominal_coverage_where_the_galaxy_bootstrap_is_t
     assert coverage["sequence"] - coverage["galaxy"] >= 0.08, coverage
 
 
+@pytest.mark.slow
 def test_paired_sequence_bootstrap_keeps_false_claims_near_nominal():
     # two networks equally good on average, but which one is better varies from sequence to
     # sequence: the galaxy-level paired bootstrap and McNemar see a difference too often

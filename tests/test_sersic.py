@@ -120,6 +120,7 @@ def test_deblending_splits_a_close_pair_and_primary_is_central():
     assert result.n_used + result.n_excluded + result.n_failed == len(result.sources)
 
 
+@pytest.mark.slow
 def test_fit_box_skips_sources_outside_it():
     image, _ = _galaxy(size=96, r_eff=5.0)
     companion, _ = _galaxy(size=96, r_eff=3.0, amplitude=0.8, offset=(34.0, 34.0), noise=1e-9, seed=2)
@@ -223,6 +224,7 @@ def test_all_nan_and_blank_images_are_bad_input():
         assert result.residual.shape == (64, 64)
 
 
+@pytest.mark.slow
 def test_hot_pixel_gives_no_usable_fit():
     image = np.random.default_rng(0).normal(0.0, 1.0, (64, 64))
     assert fit_image(image).status == "no_source"  # pure noise: nothing at 1.5 sigma over 5 px

@@ -149,6 +149,7 @@ def test_zero_flux_segment_is_flagged_not_fitted():
     assert result.sources.set_index("label").loc[1, "flag_sersic"] in (0, 1)
 
 
+@pytest.mark.slow
 def test_large_image_with_many_sources_is_fitted():
     rng = np.random.default_rng(3)
     size = 2000
