@@ -18,8 +18,56 @@ in TensorFlow on the CPU, the measurement behind :mod:`galmerge.sersic_lm`'s cho
 
 Measured (2026-11-26, shared 2-core CPU with other jobs running; CPU seconds)::
 
-    python benchmarks/bench_fitter_accuracy.py --n 100
-    (see the numbers written below by the run of this session)
+    $ python benchmarks/bench_fitter_accuracy.py --n 100 --kinds isolated
+    isolated: 100 GalSim galaxies      lm/flat  statmorph/flat  statmorph/sep  lm/sep
+    failures                             0        0               0              0
+    median |dr_e|/r_e                    0.023    0.025           0.033          0.030
+    p90 |dr_e|/r_e                       0.108    0.120           0.188          0.181
+    median |dn|/n                        0.038    0.043           0.054          0.041
+    p90 |dn|/n                           0.156    0.240           0.203          0.174
+    median |de|                          0.008    0.008           0.008          0.008
+    p90 |de|                             0.052    0.053           0.053          0.052
+    median signed dr_e/r_e              -0.004   -0.005          -0.024         -0.021
+    median signed dn/n                  -0.003    0.022          -0.009         -0.021
+    mean CPU s per image                 0.063    0.488           0.432          0.055
+
+    fraction of the primary's light kept    median  10th pct  min
+    flat, inside 4 r_e                       0.997   0.982     0.965
+    flat, whole image                        0.958   0.848     0.485
+    sep (box 64), inside 4 r_e               0.989   0.945     0.906
+    sep (box 64), whole image                0.852   0.576     0.172
+
+    $ python benchmarks/bench_fitter_accuracy.py --n 60 --kinds neighbours \
+          --pairs lm/flat statmorph/flat statmorph/sep
+    neighbours: 60 GalSim galaxies     lm/flat  statmorph/flat  statmorph/sep
+    failures                             0        2               1
+    median |dr_e|/r_e                    0.062    0.092           0.069
+    p90 |dr_e|/r_e                       0.378    0.460           0.335
+    median |dn|/n                        0.100    0.159           0.143
+    p90 |dn|/n                           0.393    0.532           0.470
+    median |de|                          0.021    0.021           0.021
+    p90 |de|                             0.090    0.088           0.087
+    median signed dr_e/r_e               0.050    0.068           0.037
+    median signed dn/n                   0.040    0.076           0.040
+    mean CPU s per image                 0.135    1.781           1.662
+
+    $ python benchmarks/bench_fitter_accuracy.py --kernel     # 64 stamps of 64 px, one thread
+    numpy + scipy.fft, float64:  1.22 ms per stamp
+    numpy + scipy.fft, float32:  0.70 ms per stamp
+    TensorFlow CPU, float32:     0.52 ms per stamp
+    sersic_lm's full evaluation (windows, cusp, chain rule), float64: 2.32 ms per stamp
+
+On isolated galaxies the LM fitter meets issue 11's targets (median |dr_e|/r_e <= 0.04, |dn|/n
+<= 0.06, |de| <= 0.01) at 7.7x less CPU than statmorph on these one-galaxy 128 px images (the
+ratio per mock image, with more sources per image, is in bench_fitting.py). With neighbours it
+is better than statmorph on r_e and n (median and 90th percentile, except the 90th percentile
+of r_e against statmorph after SEP's boxes), equal on e, with no failures, at 13x less CPU.
+(The neighbours run was cut to 60 galaxies and three pairs: a first 100-galaxy run was killed
+by the shared machine before it printed.) The whole-image
+"flat" fraction is below 1 mostly through the statistical error of one sky level summed over
+16,000 pixels (it scatters both ways); SEP's boxes take a median 15 % of the light over the
+image, and 1 % (up to 9 %) inside 4 r_e. No GPU was lent to this session: the float32 GPU
+throughput asked for in the issue is not measured (the fitter is numpy; see sersic_lm).
 
 Usage::
 
@@ -40,10 +88,10 @@ import pandas as pd
 PAIRS = ("lm/flat", "statmorph/flat", "statmorph/sep", "lm/sep")
 
 
-def accuracy(n: int, seed: int, pairs) -> None:
+def accuracy(n: int, seed: int, pairs, kinds=None) -> None:
     from galmerge import sersic_truth
 
-    for kind in sersic_truth.KINDS:
+    for kind in kinds or sersic_truth.KINDS:
         t0 = time.perf_counter()
         galaxies = sersic_truth.render_truth_set(n, kind, seed=seed)
         print(f"\n{kind}: {n} GalSim galaxies (rendered in {time.perf_counter() - t0:.0f} s); "
@@ -144,12 +192,13 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=100, help="galaxies per set (default 100)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), help="fitter/background pairs")
+    parser.add_argument("--kinds", nargs="+", default=None, help="sets to run (isolated, neighbours; default both)")
     parser.add_argument("--kernel", action="store_true", help="time numpy vs TensorFlow instead")
     args = parser.parse_args(argv)
     if args.kernel:
         kernel()
     else:
-        accuracy(args.n, args.seed, args.pairs)
+        accuracy(args.n, args.seed, args.pairs, args.kinds)
     return 0
 
 
