@@ -10,8 +10,8 @@ and beside them the non-CNN baseline of :mod:`galmerge.baseline` trained on the 
 scored on the same validation and test images.
 
 Measured on issue 12's mock (4000 objects, seed 11, --epochs 10, shared 2-core machine at load
-10-20): N=450, CNN1 best validation 0.544 vs baseline 0.624 (1299 s); N=3000, CNN1 0.623 (epoch 8)
-vs baseline 0.634, test 0.618 vs 0.685 (1922 s).
+10-20): N=450, CNN1 best validation 0.544 vs baseline 0.624 (1299 s); N=1500, 0.531 vs 0.633 (456 s,
+load ~3); N=3000, CNN1 0.623 (epoch 8) vs baseline 0.634, test 0.618 vs 0.685 (1922 s).
 
 Usage (a 4000-object mock gives about 3000 training images)::
 
