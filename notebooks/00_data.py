@@ -39,7 +39,7 @@
 run_dir = "../runs/quick-mock_quick"
 data_dir = "../data/mock_quick"
 figures_dir = "../figures/quick-mock_quick"
-mock_n = 600
+mock_n = 4000
 mock_seed = 3
 split_seed = 42
 

@@ -1,0 +1,186 @@
+"""Learning curves of CNN1 (raw images) on the mock: what training-set size, width, epochs and
+augmentation make the quick profile's networks learn (issue 13)?
+
+Calibrates the quick profile (issue 13) without the Sérsic fitting: CNN1 needs only the raw
+128 x 128 centre crops, which is also what bounds the other networks (CNN2 and CNN3 see less).
+For each configuration (training-set size N, kernels per layer, augmentation on or off) it trains
+the quick profile's network on the first N training images of a mock dataset (the split of
+``galmerge.data``), and after every epoch records, as ``galmerge.training`` does, the training
+loss and accuracy, the validation loss, the validation accuracy at 0.5 and at that epoch's
+validation precision = recall threshold (the paper's epoch choice), and the seconds the epoch
+took. At the end it scores the test split with the kept epoch's network at its validation
+threshold (the paper's procedure) and fits the non-CNN baseline (``galmerge.baseline``) on the
+same training objects and scores it on the same test galaxies. (``mock_learnability.py`` is the
+shorter calibration of the mock itself: best validation accuracy per training size.)
+
+Writes the learning curves (one row per configuration and epoch) and a summary (one row per
+configuration) as CSV files, and prints both. Timings depend on the machine's load; the script
+prints ``os.getloadavg()`` beside them.
+
+Measured (2026-11-26, shared 2-core machine at load 3-8; ``--data`` a 5000-object mock of seed 11,
+3750 training, 750 validation, 500 test galaxies; 16 kernels, dense 64/16, 10 epochs, no baseline;
+curves in ``benchmarks/results/learning_curves_mock5000_curves.csv``)::
+
+    augment  kept epoch  val acc (P = R)  test acc  test AUC  CPU
+    off      7 / 10      0.613            0.542     0.589     ~18 CPU min (0.027 CPU s per image-epoch)
+    on       8 / 10      0.592            0.580     0.598
+
+The two are within the binomial noise of 750 validation galaxies (+-3.5 points); both still
+improve slowly at epoch 10 (validation loss falling).
+
+Usage::
+
+    .venv/bin/python benchmarks/learning_curves.py --n-objects 4000 --sizes 1000 3000 \\
+        --filters 16 --augment both --epochs 12 --out benchmarks/results/learning_curves
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import galmerge.quiet  # noqa: F401  (TensorFlow start-up logs)
+from galmerge import baseline, cnn
+from galmerge import metrics as gm
+from galmerge.data import load_catalog, load_image
+from galmerge.mock import generate_mock
+from galmerge.products import CUTOUT_SIZE
+from galmerge.sersic import cutout
+from galmerge.training import augment_batch, normalise_images, validation_scores
+
+
+def raw_inputs(catalog) -> np.ndarray:
+    """Normalised centre crops (N, 128, 128, 1) of the catalogue's images."""
+    crops = np.stack([cutout(load_image(p), CUTOUT_SIZE, "crop") for p in catalog["image_path"]])
+    return normalise_images(crops[..., None].astype(np.float32))
+
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: bool, seed: int):
+    """A tf.data.Dataset of shuffled batches, each image turned / flipped when ``augment``
+    (``galmerge.training.augment_batch``, as the training pipeline does)."""
+    import tensorflow as tf
+
+    passes = itertools.count()
+
+    def generate():
+        rng = np.random.default_rng([seed, next(passes)])
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
+            pick = order[start:start + batch_size]
+            images = augment_batch(x[pick], rng) if augment else x[pick]
+            yield images, y[pick]
+
+    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.float32))
+    data = tf.data.Dataset.from_generator(generate, output_signature=spec)
+    return data.apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size))).prefetch(2)
+
+
+def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int, seed: int = 1):
+    """Train one configuration; returns (per-epoch rows, summary dict)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = cnn.build_model(filters=filters, dense_units=dense)
+    best, best_weights, rows = -np.inf, None, []
+    data = batches(x["train"][:size], y["train"][:size], 32, augment, seed)
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "shuffle=True ... ignored": the dataset shuffles
+            fit = model.fit(data, epochs=1, verbose=0)
+        seconds = time.perf_counter() - t0
+        record = validation_scores(y["validation"], model.predict(x["validation"], verbose=0))
+        rows.append({"epoch": epoch, "loss": fit.history["loss"][0], "accuracy": fit.history["accuracy"][0],
+                     **record, "seconds": seconds})
+        print(f"  epoch {epoch}: loss {rows[-1]['loss']:.3f}, accuracy {rows[-1]['accuracy']:.3f}, "
+              f"val accuracy {record['val_accuracy']:.3f} (0.5), {record['val_accuracy_pr']:.3f} "
+              f"(P=R {record['val_threshold_pr']:.3f}); {seconds:.0f} s", flush=True)
+        if record["val_accuracy_pr"] > best:
+            best, best_weights = record["val_accuracy_pr"], model.get_weights()
+    model.set_weights(best_weights)
+    kept = max(rows, key=lambda r: (r["val_accuracy_pr"], -r["epoch"]))
+    scores = model.predict(x["test"], verbose=0)[:, 0]
+    val_scores = model.predict(x["validation"], verbose=0)[:, 0]
+    threshold = gm.precision_recall_threshold(y["validation"].astype(int), val_scores)
+    test = gm.classification_metrics(y["test"].astype(int), gm.predict(scores, threshold), scores)
+    summary = {"kept_epoch": kept["epoch"], "val_accuracy_pr": kept["val_accuracy_pr"], "threshold": threshold,
+               "test_accuracy": test["accuracy"], "test_auc": test["auc"],
+               "train_seconds": float(sum(r["seconds"] for r in rows)),
+               # the first epoch also builds the graph: the rate is the median of the later ones
+               "images_per_second": size / float(np.median([r["seconds"] for r in rows[1:]] or [rows[0]["seconds"]]))}
+    return rows, summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-objects", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--filters", type=int, nargs="+", default=[16])
+    parser.add_argument("--dense", type=int, nargs=2, default=[64, 16])
+    parser.add_argument("--augment", choices=("off", "on", "both"), default="both")
+    parser.add_argument("--data", type=Path, help="existing mock folder (default: generated in a temporary folder)")
+    parser.add_argument("--out", type=Path, help="write <out>_curves.csv and <out>_summary.csv")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the non-CNN baseline (its features cost "
+                        "a few minutes on thousands of images; 00_data reports it for every run)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or Path(tmp) / "mock"
+        if not data.exists():
+            t0 = time.perf_counter()
+            generate_mock(data, n=args.n_objects, seed=args.seed)
+            print(f"mock of {args.n_objects} objects generated in {time.perf_counter() - t0:.0f} s", flush=True)
+        catalog = load_catalog(data)
+        splits = {s: catalog[catalog["split"] == s] for s in ("train", "validation", "test")}
+        x = {s: raw_inputs(frame) for s, frame in splits.items()}
+        y = {s: frame["label"].to_numpy(np.float32) for s, frame in splits.items()}
+        features = None if args.no_baseline else {s: baseline.baseline_features(frame, progress=False)
+                                                  for s, frame in splits.items()}
+    test_frame = splits["test"]
+    stages = test_frame["stage"].value_counts().to_dict() if "stage" in test_frame.columns else {}
+    print(f"mock: {len(catalog)} objects; train {len(y['train'])}, validation {len(y['validation'])}, "
+          f"test {len(y['test'])} (stages {stages}); merger fraction in train {y['train'].mean():.2f}", flush=True)
+
+    augments = {"off": [False], "on": [True], "both": [False, True]}[args.augment]
+    curves, summaries = [], []
+    for size, filters, augment in itertools.product(args.sizes, args.filters, augments):
+        if size > len(y["train"]):
+            print(f"N={size}: only {len(y['train'])} training images, skipped")
+            continue
+        # the baseline trained on the same N training objects, scored on the same test galaxies
+        base_test = np.nan
+        if features is not None:
+            model = baseline.fit_baseline(features["train"].iloc[:size], y["train"][:size])
+            base_test = baseline.evaluate_baseline(model, features["test"], y["test"])
+        rows, summary = train_curve(x, y, size, filters, args.dense, augment, args.epochs)
+        config = {"n_train": size, "filters": filters, "augment": augment}
+        curves += [{**config, **r} for r in rows]
+        summaries.append({**config, **summary, "baseline_test_accuracy": base_test,
+                          "n_test": len(y["test"]), "load_1min": os.getloadavg()[0]})
+        if args.out:  # written after every configuration: a long run killed midway keeps what it measured
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(curves).to_csv(f"{args.out}_curves.csv", index=False, float_format="%.4f")
+            pd.DataFrame(summaries).to_csv(f"{args.out}_summary.csv", index=False, float_format="%.4f")
+        s = summaries[-1]
+        print(f"N={size} filters={filters} augment={augment}: kept epoch {s['kept_epoch']}/{args.epochs}, "
+              f"val acc (P=R) {s['val_accuracy_pr']:.3f}, test acc {s['test_accuracy']:.3f} "
+              f"(AUC {s['test_auc']:.3f}) vs baseline {s['baseline_test_accuracy']:.3f} on {s['n_test']} test "
+              f"galaxies; {s['images_per_second']:.0f} img/s, load {s['load_1min']:.1f}", flush=True)
+    curves, summaries = pd.DataFrame(curves), pd.DataFrame(summaries)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(curves.round(3).to_string(index=False))
+        print(summaries.round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
