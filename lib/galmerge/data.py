@@ -380,12 +380,7 @@ def normalise_catalog(raw: pd.DataFrame, file: str | Path, source_folder: str) -
         "source_folder": source_folder,
     })
     extras = raw.drop(columns=["ID", "snapnum", "sequence_ID"]).reset_index(drop=True)
-    clashes = [c for c in extras.columns if c in NORMALISED_COLUMNS]
-    if clashes:
-        warnings.warn(f"{file}: catalogue column(s) {clashes} clash with normalised columns; "
-                      f"kept as {['catalog_' + c for c in clashes]}", DatasetWarning, stacklevel=3)
-        extras = extras.rename(columns={c: f"catalog_{c}" for c in clashes})
-    out = pd.concat([out, extras], axis=1)
+    out = _append_extra_columns(out, extras, file)
     info = ~label & ((n_flags > 0) | has_before | has_after)
     out.attrs["nonmergers_with_merger_info"] = ids[info].tolist()
     if info.any():
@@ -453,12 +448,7 @@ def normalise_labelled_catalog(raw: pd.DataFrame, file: str | Path, source_folde
     })
     consumed = ["ID", "label", "stage", "merger_time", "redshift"]
     extras = raw.drop(columns=[c for c in consumed if c in raw]).reset_index(drop=True)
-    clashes = [c for c in extras.columns if c in NORMALISED_COLUMNS]
-    if clashes:
-        warnings.warn(f"{file}: catalogue column(s) {clashes} clash with normalised columns; "
-                      f"kept as {['catalog_' + c for c in clashes]}", DatasetWarning, stacklevel=3)
-        extras = extras.rename(columns={c: f"catalog_{c}" for c in clashes})
-    out = pd.concat([out, extras], axis=1)
+    out = _append_extra_columns(out, extras, file)
     out.attrs["nonmergers_with_merger_info"] = []
     return out
 
@@ -729,3 +719,13 @@ def assign_splits(catalog: pd.DataFrame, seed: int = 42,
     split[in_train] = _cut_groups(groups[in_train], fractions[:2], SPLITS[:2], rng,
                                   None if labels is None else labels[in_train])
     return split
+
+
+def _append_extra_columns(out: pd.DataFrame, extras: pd.DataFrame, file) -> pd.DataFrame:
+    """Keep the catalogue's other columns beside the normalised ones; a clashing name gets ``catalog_``."""
+    clashes = [c for c in extras.columns if c in NORMALISED_COLUMNS]
+    if clashes:
+        warnings.warn(f"{file}: catalogue column(s) {clashes} clash with normalised columns; "
+                      f"kept as {['catalog_' + c for c in clashes]}", DatasetWarning, stacklevel=4)
+        extras = extras.rename(columns={c: f"catalog_{c}" for c in clashes})
+    return pd.concat([out, extras], axis=1)
