@@ -76,6 +76,7 @@ from astropy.io import fits
 from tqdm import tqdm
 
 from galmerge.data import CATALOG_STEM, LABELLED_IMAGE_FOLDER, LABELLED_OPTIONAL_COLUMNS, MIN_IMAGE_SIDE
+from galmerge.runs import write_json
 
 #: File extensions read, by format.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz")
@@ -444,7 +445,7 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
                        len(table) + int(duplicated.sum()), len(image_files), rows, problems_frame)
     if len(left_out) and on_missing == "raise":
         summary["status"] = "failed"
-        _write_json(out / INGEST_FILE, summary)
+        write_json(out / INGEST_FILE, summary)
         shutil.rmtree(out / "train", ignore_errors=True)
         raise IngestError(f"{len(left_out)} problem(s) with the images or the labels table:\n"
                           + _problem_lines(left_out)
@@ -452,7 +453,7 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
                           "to leave these objects out (they stay listed there)")
     if not rows:
         summary["status"] = "failed"
-        _write_json(out / INGEST_FILE, summary)
+        write_json(out / INGEST_FILE, summary)
         raise IngestError(f"no image could be ingested (problems in {out / PROBLEMS_FILE})")
 
     catalog_rows = []
@@ -464,7 +465,7 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
     catalog = pd.DataFrame(catalog_rows)
     catalog.to_csv(out / (CATALOG_STEM.format(folder="train") + ".csv"), index=False)
     summary["status"] = "ok"
-    _write_json(out / INGEST_FILE, summary)
+    write_json(out / INGEST_FILE, summary)
     return summary
 
 
@@ -536,12 +537,6 @@ def _problem_lines(problems: pd.DataFrame, n: int = 20) -> str:
     if len(problems) > n:
         lines.append(f"  ... and {len(problems) - n} more")
     return "\n".join(lines)
-
-
-def _write_json(path: Path, values: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(values, indent=2, default=str))
-    tmp.replace(path)
 
 
 def read_ingest_info(dataset: str | Path) -> dict | None:
