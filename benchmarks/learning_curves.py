@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,30 +57,48 @@ from galmerge.sersic import cutout
 from galmerge.training import augment_batch, normalise_images, validation_scores
 
 
-def raw_inputs(catalog) -> np.ndarray:
-    """Normalised centre crops (N, 128, 128, 1) of the catalogue's images."""
-    crops = np.stack([cutout(load_image(p), CUTOUT_SIZE, "crop") for p in catalog["image_path"]])
+def _crops(paths) -> np.ndarray:
+    return np.stack([cutout(load_image(p), CUTOUT_SIZE, "crop") for p in paths])
+
+
+def _chunks(frame, n: int):
+    return [frame.iloc[i::n] for i in range(n)] if n > 1 else [frame]
+
+
+def raw_inputs(catalog, workers: int = 1) -> np.ndarray:
+    """Normalised centre crops (N, 128, 128, 1) of the catalogue's images, read by ``workers`` processes."""
+    paths = list(catalog["image_path"])
+    if workers > 1 and len(paths) > 100:
+        with multiprocessing.Pool(workers) as pool:
+            parts = pool.map(_crops, [paths[i::workers] for i in range(workers)])
+        crops = np.empty((len(paths), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+        for i, part in enumerate(parts):
+            crops[i::workers] = part
+    else:
+        crops = _crops(paths)
     return normalise_images(crops[..., None].astype(np.float32))
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: bool, seed: int):
-    """A tf.data.Dataset of shuffled batches, each image turned / flipped when ``augment``
-    (``galmerge.training.augment_batch``, as the training pipeline does)."""
-    import tensorflow as tf
+def _features(frame):
+    return baseline.baseline_features(frame, progress=False)
 
-    passes = itertools.count()
 
-    def generate():
-        rng = np.random.default_rng([seed, next(passes)])
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), batch_size):
-            pick = order[start:start + batch_size]
-            images = augment_batch(x[pick], rng) if augment else x[pick]
-            yield images, y[pick]
+def baseline_inputs(catalog, workers: int = 1):
+    """The baseline's nine statistics of every image, computed by ``workers`` processes."""
+    if workers <= 1 or len(catalog) <= 100:
+        return _features(catalog)
+    with multiprocessing.Pool(workers) as pool:
+        parts = pool.map(_features, _chunks(catalog, workers))
+    return pd.concat(parts).loc[catalog.index]
 
-    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.float32))
-    data = tf.data.Dataset.from_generator(generate, output_signature=spec)
-    return data.apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size))).prefetch(2)
+
+def epoch_arrays(x: np.ndarray, y: np.ndarray, augment: bool, rng: np.random.Generator):
+    """One epoch's shuffled images and labels, each image turned / flipped when ``augment``
+    (``galmerge.training.augment_batch``, as the training pipeline does). Plain numpy arrays, so
+    the script runs on any Keras backend (TensorFlow here, PyTorch on a GPU machine without it)."""
+    order = rng.permutation(len(x))
+    images = augment_batch(x[order], rng) if augment else x[order]
+    return images, y[order]
 
 
 def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int, seed: int = 1):
@@ -90,12 +108,11 @@ def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int
     keras.utils.set_random_seed(seed)
     model = cnn.build_model(filters=filters, dense_units=dense)
     best, best_weights, rows = -np.inf, None, []
-    data = batches(x["train"][:size], y["train"][:size], 32, augment, seed)
+    rng = np.random.default_rng(seed)
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "shuffle=True ... ignored": the dataset shuffles
-            fit = model.fit(data, epochs=1, verbose=0)
+        images, labels = epoch_arrays(x["train"][:size], y["train"][:size], augment, rng)
+        fit = model.fit(images, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
         seconds = time.perf_counter() - t0
         record = validation_scores(y["validation"], model.predict(x["validation"], verbose=0))
         rows.append({"epoch": epoch, "loss": fit.history["loss"][0], "accuracy": fit.history["accuracy"][0],
@@ -126,25 +143,31 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--filters", type=int, nargs="+", default=[16])
-    parser.add_argument("--dense", type=int, nargs=2, default=[64, 16])
+    parser.add_argument("--dense", type=int, nargs=2, default=[64, 16],
+                        help="dense units of the narrow networks; 128 kernels get the paper's 512, 128")
     parser.add_argument("--augment", choices=("off", "on", "both"), default="both")
     parser.add_argument("--data", type=Path, help="existing mock folder (default: generated in a temporary folder)")
     parser.add_argument("--out", type=Path, help="write <out>_curves.csv and <out>_summary.csv")
     parser.add_argument("--no-baseline", action="store_true", help="skip the non-CNN baseline (its features cost "
                         "a few minutes on thousands of images; 00_data reports it for every run)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes generating the mock, reading images and computing the baseline's statistics")
     args = parser.parse_args()
+    import keras
+
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}; {os.cpu_count()} CPUs", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp) / "mock"
         if not data.exists():
             t0 = time.perf_counter()
-            generate_mock(data, n=args.n_objects, seed=args.seed)
+            generate_mock(data, n=args.n_objects, seed=args.seed, workers=args.workers)
             print(f"mock of {args.n_objects} objects generated in {time.perf_counter() - t0:.0f} s", flush=True)
         catalog = load_catalog(data)
         splits = {s: catalog[catalog["split"] == s] for s in ("train", "validation", "test")}
-        x = {s: raw_inputs(frame) for s, frame in splits.items()}
+        x = {s: raw_inputs(frame, args.workers) for s, frame in splits.items()}
         y = {s: frame["label"].to_numpy(np.float32) for s, frame in splits.items()}
-        features = None if args.no_baseline else {s: baseline.baseline_features(frame, progress=False)
+        features = None if args.no_baseline else {s: baseline_inputs(frame, args.workers)
                                                   for s, frame in splits.items()}
     test_frame = splits["test"]
     stages = test_frame["stage"].value_counts().to_dict() if "stage" in test_frame.columns else {}
@@ -162,7 +185,8 @@ def main() -> None:
         if features is not None:
             model = baseline.fit_baseline(features["train"].iloc[:size], y["train"][:size])
             base_test = baseline.evaluate_baseline(model, features["test"], y["test"])
-        rows, summary = train_curve(x, y, size, filters, args.dense, augment, args.epochs)
+        dense = cnn.PAPER_DENSE_UNITS if filters == cnn.PAPER_FILTERS else args.dense
+        rows, summary = train_curve(x, y, size, filters, dense, augment, args.epochs)
         config = {"n_train": size, "filters": filters, "augment": augment}
         curves += [{**config, **r} for r in rows]
         summaries.append({**config, **summary, "baseline_test_accuracy": base_test,

@@ -228,3 +228,19 @@ def test_library_separations_follow_kitzbichler_white(mock48):
             seps.append(np.linalg.norm(c - np.dot(c, n) * n))
         ratio = np.median(seps) / orbits.kw08_separation_kpc(-t)
         assert 0.5 < ratio < 2.0, (t, ratio)
+
+
+def test_orbit_frame_before_coalescence_has_a_companion():
+    """A time just before coalescence never gets the coalescence frame, whose companion is NaN,
+    even when that frame's stored time is a rounding error below 0 (n=12000, seed 3 crashed so)."""
+    from galmerge.mock.orbits import FRAME_DT, Orbit
+
+    times = np.arange(-0.84, 0.33, FRAME_DT)
+    times[np.argmin(np.abs(times))] = -2.220446e-16
+    companion = np.where((times > -0.5 * FRAME_DT)[:, None], np.nan, 1.0) * np.ones((len(times), 3))
+    orbit = Orbit(times=times, particles=np.zeros((len(times), 4, 3), np.float16), companion=companion,
+                  mass_ratio=2.0, n_primary=2)
+    for t in (-0.019, -0.001, -1e-12, -0.05, -0.8):
+        assert np.isfinite(orbit.companion[orbit.frame(t)]).all(), t
+    assert orbit.frame(0.0) == int(np.argmin(np.abs(times)))
+    assert orbit.frame(0.32) == len(times) - 1

@@ -90,8 +90,9 @@ class Orbit:
     def frame(self, t: float) -> int:
         """Index of the stored frame nearest to merger time ``t`` (Gyr), clipped to the window."""
         index = int(np.clip(np.rint((t - self.times[0]) / FRAME_DT), 0, len(self.times) - 1))
-        if t < 0:  # never a post-coalescence frame for a time before coalescence
-            index = min(index, int(np.searchsorted(self.times, 0.0)) - 1)
+        if t < 0:  # never the coalescence frame or a later one for a time before coalescence
+            # (the coalescence frame's stored time can be -2e-16, not 0: compare half a frame early)
+            index = min(index, int(np.searchsorted(self.times, -0.5 * FRAME_DT)) - 1)
         return index
 
 
