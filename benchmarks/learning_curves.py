@@ -28,6 +28,27 @@ curves in ``benchmarks/results/learning_curves_mock5000_curves.csv``)::
 The two are within the binomial noise of 750 validation galaxies (+-3.5 points); both still
 improve slowly at epoch 10 (validation loss falling).
 
+How many training images the networks need (2026-11-26, one NVIDIA H200 lent for the session,
+Keras 3.15.1 on torch; a 12,000-object mock of seed 3: 8,998 training, 1,802 validation, 1,200
+test galaxies; augmentation on, 15 epochs; the baseline trained on the same N objects; curves in
+``benchmarks/results/learning_curves_mock12000_h200_curves.csv``)::
+
+    KERAS_BACKEND=torch python3 benchmarks/learning_curves.py --n-objects 12000 --seed 3 \
+        --sizes 8998 3000 --filters 128 16 --augment on --epochs 15 --workers 16
+
+    N train  kernels  kept epoch  val acc (P = R)  test acc  test AUC  baseline test acc  GPU s
+    3000     128      13 / 15     0.635            0.653     0.690     0.650              40
+    3000      16      14 / 15     0.618            0.614     0.660     0.650              26
+    8998     128      15 / 15     0.667            0.671     0.741     0.661             115
+    8998      16      15 / 15     0.710            0.701     0.782     0.661              79
+
+With 3,000 training images (the quick profile's size) CNN1 is level with or below the nine-statistic
+baseline; with 9,000 it beats it (the quick width by 4.0 points, binomial error of each accuracy
++-1.3 points on 1,200 galaxies), and both widths were still improving at epoch 15. On this
+project's 2-core CPU one image-epoch of the quick width costs about 0.014 s of wall time (71
+images/s), so 9,000 images x 15 epochs x 3 networks is about 1.6 h of training alone, beyond the
+quick profile's budget (README, "What the quick run shows").
+
 Usage::
 
     .venv/bin/python benchmarks/learning_curves.py --n-objects 4000 --sizes 1000 3000 \\
