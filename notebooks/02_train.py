@@ -57,10 +57,10 @@ input_kind = "raw"
 cnn_filters = 16
 cnn_kernel_sizes = [13, 11, 9]
 cnn_dense_units = [64, 16]
-epochs = 10
+epochs = 20
 batch_size = 32
 learning_rate = 0.0003
-augment = False
+augment = True
 mixed_precision = False
 train_seed = 1
 

@@ -66,6 +66,13 @@ DEVIATIONS = [
     ("Network width and epochs",
      "The smoke and quick profiles train a narrower network for fewer epochs so that they run on a CPU; "
      "only the paper profile uses the paper's widths and 50 epochs."),
+    ("Augmentation",
+     "The paper does not say it augments. The quick profile (augment=true) turns every training image by a "
+     "random multiple of 90 degrees and maybe flips it, which leaves a galaxy's merger state unchanged: with "
+     "its 3,000 training images it is the cheapest way to show the network more; the earlier merger CNNs the paper "
+     "cites augmented their images (Ackermann et al. 2018; Pearson et al. 2019b; Bickley et al. 2021). The paper "
+     "profile does not augment. The run's config.json "
+     "records the setting."),
 ]
 
 
