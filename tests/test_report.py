@@ -47,7 +47,7 @@ def test_write_report_writes_markdown_and_html_with_captions_and_claims(tmp_path
 def test_dataset_section_is_a_table(tmp_path):
     summary = {"data": {"n_objects": 4000, "n_mergers": 1500, "n_nonmergers": 2500, "n_train": 3000,
                         "n_validation": 600, "n_test": 400, "baseline_accuracy": 0.62, "baseline_n_test": 400,
-                        "split_seed": 3, "nested": {"a": 1}},
+                        "split_seed": 3, "nested": {"a": 1}, "audit_leaks_outside_tolerance": 5},
                "evaluate": {"n_test": 398, "n_test_mergers": 150, "dropped": 2}}
     counts = pd.DataFrame({"pre": [10, 2], "post": [5, 1], "total": [100, 20]}, index=pd.Index(["train", "test"],
                                                                                                name="split"))
@@ -57,6 +57,8 @@ def test_dataset_section_is_a_table(tmp_path):
     assert "| test galaxies scored by every network | 398 (150 mergers; 2 left out for lack of a score) |" in text
     assert "| non-CNN baseline, test accuracy | 62.0 % on 400 test objects |" in text
     assert "| split seed | 3 |" in text and "nested" not in text
+    assert "| audit: statistics TNG would not carry (noise, size, headers, IDs, file order) whose label AUC is " \
+           "outside 0.5 +- 0.03 | 5 |" in text
     assert "| test | 2 | 1 | 20 |" in text
     # the report reads tables/counts.csv when 00_data wrote it
     RunPaths(tmp_path).table("counts").parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import pandas as pd
 from galmerge import vocab
 from galmerge.captions import caption
 from galmerge.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
+from galmerge.mock.audit import LEAK_TOLERANCE
 from galmerge.runs import RunPaths
 
 __all__ = ["CONCLUSIONS", "MIN_GALAXIES", "MIN_SEQUENCES", "VERDICTS", "Verdict", "judge_conclusions",
@@ -217,6 +218,20 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 1, index: bool = True) ->
     return "\n".join([header, rule, *rows])
 
 
+#: What the less obvious keys of ``summary.json``'s ``data`` section mean, as the report labels them
+#: (written by 00_data; the audit's are explained in :mod:`galmerge.mock.audit`).
+FACT_LABELS = {
+    "baseline_cv_accuracy": "non-CNN baseline, sequence-grouped cross-validation accuracy",
+    "baseline_cv_accuracy_std": "its standard deviation over the folds",
+    "baseline_train_accuracy": "non-CNN baseline, training accuracy",
+    "audit_leaks_outside_tolerance": ("audit: statistics TNG would not carry (noise, size, headers, IDs, file order) "
+                                      f"whose label AUC is outside 0.5 +- {LEAK_TOLERANCE:g}"),
+    "audit_ellipticity_difference_sep": "audit: primary's ellipticity (SEP moments), mergers minus non-mergers",
+    "n_display_images": "images flagged as non-linear (8-bit display images)",
+    "labelled_dataset": "ingested labelled dataset (not the merger-challenge layout)",
+}
+
+
 def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[str]:
     """The report's "Dataset" section: objects per split and stage (``tables/counts.csv`` of
     00_data when given) and a small table of the other dataset facts in ``summary.json``."""
@@ -245,7 +260,8 @@ def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[st
     for key, value in data.items():
         if key in shown or isinstance(value, (dict, list)):
             continue
-        facts.append((key.replace("_", " "), f"{value:.3g}" if isinstance(value, float) else str(value)))
+        facts.append((FACT_LABELS.get(key, key.replace("_", " ")),
+                      f"{value:.3g}" if isinstance(value, float) else str(value)))
     if facts:
         lines += [_markdown_table(pd.DataFrame(facts, columns=["", "value"]).set_index(""), index=True), ""]
     return lines
