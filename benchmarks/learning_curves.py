@@ -78,25 +78,22 @@ from galmerge.sersic import cutout
 from galmerge.training import augment_batch, normalise_images, validation_scores
 
 
-def _crops(paths) -> np.ndarray:
-    return np.stack([cutout(load_image(p), CUTOUT_SIZE, "crop") for p in paths])
+def in_processes(func, catalog, workers: int) -> list:
+    """``func`` of consecutive parts of ``catalog``, computed by ``workers`` processes, in order."""
+    if workers <= 1 or len(catalog) <= 100:
+        return [func(catalog)]
+    parts = [catalog.iloc[rows] for rows in np.array_split(np.arange(len(catalog)), workers)]
+    with multiprocessing.Pool(workers) as pool:
+        return pool.map(func, parts)
 
 
-def _chunks(frame, n: int):
-    return [frame.iloc[i::n] for i in range(n)] if n > 1 else [frame]
+def _crops(frame) -> np.ndarray:
+    return np.stack([cutout(load_image(p), CUTOUT_SIZE, "crop") for p in frame["image_path"]])
 
 
 def raw_inputs(catalog, workers: int = 1) -> np.ndarray:
     """Normalised centre crops (N, 128, 128, 1) of the catalogue's images, read by ``workers`` processes."""
-    paths = list(catalog["image_path"])
-    if workers > 1 and len(paths) > 100:
-        with multiprocessing.Pool(workers) as pool:
-            parts = pool.map(_crops, [paths[i::workers] for i in range(workers)])
-        crops = np.empty((len(paths), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
-        for i, part in enumerate(parts):
-            crops[i::workers] = part
-    else:
-        crops = _crops(paths)
+    crops = np.concatenate(in_processes(_crops, catalog, workers))
     return normalise_images(crops[..., None].astype(np.float32))
 
 
@@ -106,11 +103,7 @@ def _features(frame):
 
 def baseline_inputs(catalog, workers: int = 1):
     """The baseline's nine statistics of every image, computed by ``workers`` processes."""
-    if workers <= 1 or len(catalog) <= 100:
-        return _features(catalog)
-    with multiprocessing.Pool(workers) as pool:
-        parts = pool.map(_features, _chunks(catalog, workers))
-    return pd.concat(parts).loc[catalog.index]
+    return pd.concat(in_processes(_features, catalog, workers))
 
 
 def epoch_arrays(x: np.ndarray, y: np.ndarray, augment: bool, rng: np.random.Generator):
