@@ -1,6 +1,6 @@
 """Accuracy of the Sérsic fitters against GalSim truth, and how much light each background keeps (issue 11).
 
-Renders GalSim galaxies (:mod:`galmerge.sersic_truth`: exact Sérsic profiles, Moffat PSF with
+Renders GalSim galaxies (:mod:`galmerge.sersic.truth`: exact Sérsic profiles, Moffat PSF with
 the pixel response, Gaussian sky noise; 128 px images):
 
 - ``isolated``: one galaxy, S/N 50-300;
@@ -14,7 +14,7 @@ the isolated set (inside an ellipse of 4 r_e, and over the whole image).
 
 ``--kernel`` instead times one model-plus-Jacobian evaluation of a batch of stamps (profile and
 7 derivative images at pixel centres, 8 FFT convolutions with the PSF) in numpy/scipy.fft and
-in TensorFlow on the CPU, the measurement behind :mod:`galmerge.sersic_lm`'s choice of numpy.
+in TensorFlow on the CPU, the measurement behind :mod:`galmerge.sersic.lm`'s choice of numpy.
 
 Measured (2026-11-26, shared 2-core CPU with other jobs running; CPU seconds)::
 
@@ -89,7 +89,7 @@ PAIRS = ("lm/flat", "statmorph/flat", "statmorph/sep", "lm/sep")
 
 
 def accuracy(n: int, seed: int, pairs, kinds=None) -> None:
-    from galmerge import sersic_truth
+    from galmerge.sersic import truth as sersic_truth
 
     for kind in kinds or sersic_truth.KINDS:
         t0 = time.perf_counter()
@@ -118,7 +118,7 @@ def kernel(batch: int = 64, size: int = 64, repeats: int = 5) -> None:
     """numpy vs TensorFlow (CPU, one thread each) on the fitter's inner evaluation."""
     import galsim
 
-    from galmerge import sersic_lm
+    from galmerge.sersic import lm as sersic_lm
 
     psf = galsim.Moffat(beta=3.5, fwhm=3.6).drawImage(nx=41, ny=41, scale=1.0).array
     psf /= psf.sum()

@@ -1,4 +1,4 @@
-"""Benchmark of the Sérsic fitting stage, galmerge.fitting.run_fitting_stage (issues 3 and 11).
+"""Benchmark of the Sérsic fitting stage, galmerge.sersic.stage.run_fitting_stage (issues 3 and 11).
 
 On a fixed mock set (``python -m galmerge.mock --n 40 --seed 3``, generated if missing), for each
 fitter (``--fitters``, default statmorph and lm, both after the same ``--background``, default
@@ -66,9 +66,9 @@ def worker_peak_rss_mib() -> float:
 
 def warm_up() -> bool:
     """Import what the fits use, so that the first task does not pay for it."""
-    import galmerge.data  # noqa: F401
-    import galmerge.fitting  # noqa: F401
-    import galmerge.sersic  # noqa: F401
+    import galmerge.data.catalog  # noqa: F401
+    import galmerge.sersic.fit  # noqa: F401
+    import galmerge.sersic.stage  # noqa: F401
     return True
 
 
@@ -84,7 +84,7 @@ def ensure_mock(path: Path, n: int, seed: int) -> Path:
 def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all", **fit_options) -> dict:
     from distributed import Client, LocalCluster
 
-    from galmerge.fitting import run_fitting_stage
+    from galmerge.sersic.stage import run_fitting_stage
 
     single = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="2GiB",
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     parser.add_argument("--background", default="flat", help="background of every run (default flat)")
     args = parser.parse_args(argv)
 
-    from galmerge.data import load_catalog, load_psf
+    from galmerge.data.catalog import load_catalog, load_psf
 
     data = ensure_mock(Path(args.data), args.n, args.seed)
     catalog, psf = load_catalog(data), load_psf(data)

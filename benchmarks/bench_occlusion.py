@@ -1,4 +1,4 @@
-"""Benchmark of galmerge.occlusion.occlusion_map (issue 6).
+"""Benchmark of galmerge.nets.occlusion.occlusion_map (issue 6).
 
 Prints
 1. occluded images scored per second by ``occlusion_map`` (copies built on the fly in streaming
@@ -9,7 +9,7 @@ Prints
    TensorFlow's own buffers), beside the size of all occluded copies held at once.
 
 The network is the quick profile's width (32 filters of 13/11/9 px, dense 128/32) built by
-``galmerge.cnn.build_model`` with random weights (speed does not depend on training).
+``galmerge.nets.cnn.build_model`` with random weights (speed does not depend on training).
 
 Usage::
 
@@ -29,11 +29,11 @@ import tracemalloc
 import numpy as np
 
 import galmerge  # noqa: F401  (quiet TensorFlow start-up)
-from galmerge.occlusion import background_noise_fill, occluded_batches, occlusion_map, occlusion_positions
+from galmerge.nets.occlusion import background_noise_fill, occluded_batches, occlusion_map, occlusion_positions
 
 
 def build_network(filters: int, kernels, dense, channels: int = 1):
-    from galmerge.cnn import build_model
+    from galmerge.nets.cnn import build_model
 
     return build_model((128, 128, channels), filters=filters, kernel_sizes=kernels, dense_units=dense)
 

@@ -8,7 +8,7 @@
 For each network width it times ``model.fit`` steps on
 
 * ``memory``: pre-normalised images in an in-memory tensor (``Dataset.from_tensor_slices``),
-* ``pipeline``: :func:`galmerge.training.make_dataset` streaming from the products' HDF5 cubes
+* ``pipeline``: :func:`galmerge.nets.training.make_dataset` streaming from the products' HDF5 cubes
   (shuffled reads, per-image normalisation, prefetch), exactly what training uses,
 
 alternating the two ``--repeats`` times (the machine may be shared, so each pair is measured
@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
 import galmerge  # noqa: E402,F401  (quiet TensorFlow logs before it loads)
-from galmerge import cnn, training  # noqa: E402
-from galmerge.products import Products, write_products  # noqa: E402
+from galmerge.nets import cnn, training  # noqa: E402
+from galmerge.sersic.products import Products, write_products  # noqa: E402
 from galmerge.vocab import INPUT_KINDS, input_channels  # noqa: E402
 
 QUICK = (32, (128, 32))

@@ -6,7 +6,7 @@
     KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/bench_training_gpu.py --quick-only --steps 2 --warmup 1
 
 Written for a one-off run on a rented GPU machine that has PyTorch but no TensorFlow (hence no
-tf.data and no :mod:`galmerge.training`): the network is :func:`galmerge.cnn.build_model`, the only
+tf.data and no :mod:`galmerge.nets.training`): the network is :func:`galmerge.nets.cnn.build_model`, the only
 galmerge code imported (with :mod:`galmerge.config` for the profiles' widths when PyYAML is there),
 and the data are random float32 images in [0, 1] with random 0/1 labels held in memory (the content
 does not change the speed). For each width it prints and writes (``--out``, CSV):
@@ -16,7 +16,7 @@ does not change the speed). For each width it prints and writes (``--out``, CSV)
 * ``train_step_img_s``: the same steps through ``model.train_on_batch`` on device tensors (no data
   loader; the difference to ``fit`` is the input feed's cost),
 * ``predict_img_s``: images/s of ``model.predict`` on ``--predict-images`` images, batch 64 as in
-  :func:`galmerge.training.predict_images`,
+  :func:`galmerge.nets.training.predict_images`,
 * ``epoch_s``: one paper-profile epoch, ``--epoch-train-images`` (15,000: 75 % of the paper
   profile's 20,000 mock objects) / ``train_fit_img_s`` + ``--epoch-val-images`` (3,000, the 15 %
   validation split) / ``predict_img_s``, and ``total_h``: ``--epochs`` (50) epochs of
@@ -65,10 +65,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
-from galmerge import cnn  # noqa: E402  (stdlib + lazy keras only; galmerge/__init__ imports only galmerge.quiet)
+from galmerge.nets import cnn  # noqa: E402  (stdlib + lazy keras only; galmerge/__init__ imports only galmerge.quiet)
 
-#: Images per batch of ``model.predict`` in galmerge.training (PREDICT_BATCH_SIZE; not imported:
-#: galmerge.training needs TensorFlow).
+#: Images per batch of ``model.predict`` in galmerge.nets.training (PREDICT_BATCH_SIZE; not imported:
+#: galmerge.nets.training needs TensorFlow).
 PREDICT_BATCH_SIZE = 64
 WIDTHS = ("paper", "quick", "paper-mixed")
 #: The quick profile's widths, used when galmerge.config (PyYAML) cannot be imported.

@@ -5,11 +5,11 @@ Calibrates the quick profile (issue 13) without the Sérsic fitting: CNN1 needs 
 128 x 128 centre crops, which is also what bounds the other networks (CNN2 and CNN3 see less).
 For each configuration (training-set size N, kernels per layer, augmentation on or off) it trains
 the quick profile's network on the first N training images of a mock dataset (the split of
-``galmerge.data``), and after every epoch records, as ``galmerge.training`` does, the training
+``galmerge.data.catalog``), and after every epoch records, as ``galmerge.nets.training`` does, the training
 loss and accuracy, the validation loss, the validation accuracy at 0.5 and at that epoch's
 validation precision = recall threshold (the paper's epoch choice), and the seconds the epoch
 took. At the end it scores the test split with the kept epoch's network at its validation
-threshold (the paper's procedure) and fits the non-CNN baseline (``galmerge.baseline``) on the
+threshold (the paper's procedure) and fits the non-CNN baseline (``galmerge.analysis.baseline``) on the
 same training objects and scores it on the same test galaxies. (``mock_learnability.py`` is the
 shorter calibration of the mock itself: best validation accuracy per training size.)
 
@@ -69,13 +69,14 @@ import numpy as np
 import pandas as pd
 
 import galmerge.quiet  # noqa: F401  (TensorFlow start-up logs)
-from galmerge import baseline, cnn
-from galmerge import metrics as gm
-from galmerge.data import load_catalog, load_image
+from galmerge.analysis import baseline
+from galmerge.analysis import metrics as gm
+from galmerge.data.catalog import load_catalog, load_image
 from galmerge.mock import generate_mock
-from galmerge.products import CUTOUT_SIZE
-from galmerge.sersic import cutout
-from galmerge.training import augment_batch, normalise_images, validation_scores
+from galmerge.nets import cnn
+from galmerge.nets.training import augment_batch, normalise_images, validation_scores
+from galmerge.sersic.fit import cutout
+from galmerge.sersic.products import CUTOUT_SIZE
 
 
 def in_processes(func, catalog, workers: int) -> list:
@@ -108,7 +109,7 @@ def baseline_inputs(catalog, workers: int = 1):
 
 def epoch_arrays(x: np.ndarray, y: np.ndarray, augment: bool, rng: np.random.Generator):
     """One epoch's shuffled images and labels, each image turned / flipped when ``augment``
-    (``galmerge.training.augment_batch``, as the training pipeline does). Plain numpy arrays, so
+    (``galmerge.nets.training.augment_batch``, as the training pipeline does). Plain numpy arrays, so
     the script runs on any Keras backend (TensorFlow here, PyTorch on a GPU machine without it)."""
     order = rng.permutation(len(x))
     images = augment_batch(x[order], rng) if augment else x[order]

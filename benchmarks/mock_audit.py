@@ -6,7 +6,7 @@ Prints, for a few-thousand-object mock:
    level, image size, header cards and values, sequence_ID, ID, file order, redshift, and the
    baseline's morphology statistics); those TNG would not show must sit at 0.5 +- 0.03;
 2. the sequence-grouped 5-fold cross-validated accuracy of the non-CNN baseline
-   (:mod:`galmerge.baseline`) and its train -> test accuracy;
+   (:mod:`galmerge.analysis.baseline`) and its train -> test accuracy;
 3. the merger-minus-non-merger difference of the primary's ellipticity (mock truth, SEP moments
    of the central segment, and a Sérsic fit of the primary on a subsample; paper Fig 9);
 4. the pre-mergers' projected companion separation against merger time, beside Kitzbichler &
@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmerge import baseline
-from galmerge.data import load_catalog, load_image, load_psf
+from galmerge.analysis import baseline
+from galmerge.data.catalog import load_catalog, load_image, load_psf
 from galmerge.mock import audit, generate_mock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def speed(reference: str, n: int, seed: int, workers: int, rounds: int) -> pd.Da
 
 def fitted_ellipticity(catalog: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """Sérsic ellipticity of the primary (the source under the centre) for ``n`` objects per class."""
-    from galmerge.sersic import fit_image
+    from galmerge.sersic.fit import fit_image
 
     rng = np.random.default_rng(seed)
     picks = []

@@ -5,8 +5,8 @@ images would mean the mock is wrong, and a CNN no better than simple statistics 
 mock has nothing a CNN can learn beyond them) without the slow Sérsic fitting: CNN1 needs only
 the raw 128 x 128 centre crops. For each training size N it trains the quick profile's network
 (16 kernels, dense 64/16) on the first N training images of a mock dataset (the split of
-``galmerge.data``) and prints the best validation accuracy, the test accuracy at threshold 0.5,
-and beside them the non-CNN baseline of :mod:`galmerge.baseline` trained on the same N images and
+``galmerge.data.catalog``) and prints the best validation accuracy, the test accuracy at threshold 0.5,
+and beside them the non-CNN baseline of :mod:`galmerge.analysis.baseline` trained on the same N images and
 scored on the same validation and test images.
 
 Measured on issue 12's mock (4000 objects, seed 11, --epochs 10, shared 2-core machine at load
@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 import galmerge.quiet  # noqa: F401  (TensorFlow start-up logs)
-from galmerge import baseline, cnn
-from galmerge.data import load_catalog, load_image
+from galmerge.analysis import baseline
+from galmerge.data.catalog import load_catalog, load_image
 from galmerge.mock import generate_mock
-from galmerge.products import CUTOUT_SIZE
-from galmerge.sersic import cutout
-from galmerge.training import normalise_images
+from galmerge.nets import cnn
+from galmerge.nets.training import normalise_images
+from galmerge.sersic.fit import cutout
+from galmerge.sersic.products import CUTOUT_SIZE
 
 
 def raw_inputs(catalog) -> np.ndarray:

@@ -29,7 +29,7 @@
 #   separation against merger time.
 #
 # Policies of the reader (sentinel times, minor mergers, missing files, NaN pixels) are listed in
-# the docstring of `galmerge.data`.
+# the docstring of `galmerge.data.catalog`.
 #
 # A *labelled* dataset (your own cutouts, written by `python -m galmerge.ingest`) may lack
 # redshifts, merger times and stages: the figures that need them say "not available for this
@@ -48,10 +48,11 @@ from pathlib import Path
 
 from IPython.display import display
 
-import galmerge.data as gdata
-import galmerge.datasummary as summary
-from galmerge import baseline, figures
+import galmerge.data.catalog as gdata
+import galmerge.data.summary as summary
+from galmerge.analysis import baseline
 from galmerge.ingest import read_ingest_info
+from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
 
 data_dir = Path(data_dir)
@@ -166,7 +167,7 @@ figures.show(fig, figures_dir, "gallery_stages", paper=False)
 #
 # Every image is detected once with SEP (the paper's 1.5 sigma, 5 pixels, deblended) and gives
 # observing statistics (noise level and correlation, image size, header cards) and nine
-# morphology statistics (`galmerge.baseline`: number of sources, flux, inner and outer rotational
+# morphology statistics (`galmerge.analysis.baseline`: number of sources, flux, inner and outer rotational
 # asymmetry, concentration, flux ratio and distance of the second brightest source, ellipticity
 # and offset of the central source). The baseline is a logistic regression on the nine, scored in
 # 5-fold cross-validation grouped by merger sequence (and trained on train, scored on test).

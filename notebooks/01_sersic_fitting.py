@@ -20,16 +20,16 @@
 #    galaxies' wings), then SEP detects sources at 1.5 × the global background rms with a minimum
 #    area of 5 pixels and deblends overlapping ones;
 # 2. a 2-D Sérsic profile is fitted to every source with the dataset's PSF (`fitter`: `statmorph`,
-#    the paper's, or `lm`, the batched Levenberg-Marquardt fitter of `galmerge.sersic_lm`, about
+#    the paper's, or `lm`, the batched Levenberg-Marquardt fitter of `galmerge.sersic.lm`, about
 #    ten times faster; both are compared against GalSim truth below);
 # 3. the PSF-convolved Sérsic profiles of the usable fits make the **model** image; the
 #    **residual** is image − model, made on the full-size image;
 # 4. only then are raw, model and residual brought to the CNN's 128 × 128 pixels.
 #
-# The stage (`galmerge.fitting.run_fitting_stage`) runs the fits in parallel with Dask, writes each
+# The stage (`galmerge.sersic.stage.run_fitting_stage`) runs the fits in parallel with Dask, writes each
 # finished image at once (an interrupted run resumes where it stopped) and consolidates the
-# products that training reads (`galmerge.products`). The per-image function and its policies
-# (noise model, flag policy, statuses) are documented in `galmerge.sersic`.
+# products that training reads (`galmerge.sersic.products`). The per-image function and its policies
+# (noise model, flag policy, statuses) are documented in `galmerge.sersic.fit`.
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick-mock_quick"
@@ -50,10 +50,11 @@ import time
 
 from IPython.display import display
 
-import galmerge.data as gdata
-from galmerge import figures, fitting
+import galmerge.data.catalog as gdata
+from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
-from galmerge.sersic import fit_image
+from galmerge.sersic import stage as fitting
+from galmerge.sersic.fit import fit_image
 
 paths = RunPaths(run_dir)
 
@@ -176,7 +177,7 @@ else:
 # ## Both fitters against GalSim truth
 #
 # The mock's truth comes from our own renderer; GalSim (Rowe et al. 2015) renders exact Sérsic
-# profiles with a Moffat PSF independently (`galmerge.sersic_truth`). `truth_galaxies` isolated
+# profiles with a Moffat PSF independently (`galmerge.sersic.truth`). `truth_galaxies` isolated
 # galaxies (S/N 50–300) and as many HSC-like ones with 1–4 neighbours (S/N 30–300), 128 px, are
 # fitted by the batched Levenberg-Marquardt fitter (`lm`) and by statmorph after the same flat
 # background. The table gives the median and 90th percentile of the errors, the failures and the
@@ -187,7 +188,7 @@ else:
 try:
     import galsim  # noqa: F401  (sersic_truth imports it only when it renders)
 
-    from galmerge import sersic_truth
+    from galmerge.sersic import truth as sersic_truth
 except ImportError:  # GalSim is in the test extra: pip install -e '.[test]'
     sersic_truth = None
     print("GalSim is not installed: comparison skipped")
@@ -202,7 +203,7 @@ if sersic_truth is not None and truth_galaxies > 0:
 # ## Residual χ inside the primary's segment, isolated non-mergers
 #
 # χ = (image − background − model) / σ over the primary's segment, σ being SEP's background rms
-# (the sky-limited noise model of `galmerge.sersic`). A perfect Sérsic galaxy with sky-limited
+# (the sky-limited noise model of `galmerge.sersic.fit`). A perfect Sérsic galaxy with sky-limited
 # noise gives mean χ ≈ 0 and rms χ ≈ 1; spiral arms, bars and clumps of real discs, and the
 # sources' own Poisson noise, raise the rms. Mergers are shown for comparison.
 

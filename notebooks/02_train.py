@@ -25,7 +25,7 @@
 #
 # `run_all.py` runs this notebook once per entry of the profile's `input_kinds`, injecting
 # `input_kind`. Each image is normalised linearly to [0, 1], channel by channel, on the fly
-# (`galmerge.training.normalise_images`), streamed from the HDF5 cubes in batches (a dataset
+# (`galmerge.nets.training.normalise_images`), streamed from the HDF5 cubes in batches (a dataset
 # larger than memory trains), shuffled with `train_seed`. The weights of the epoch with the
 # highest validation accuracy at the threshold where validation precision equals recall are kept,
 # as in the paper (Sect. 3.2): after every epoch the validation split is scored, that epoch's
@@ -36,7 +36,7 @@
 # `scores_validation.csv` and `scores_test.csv` (ID, label, score = P(merger)). A folder that
 # already holds a finished run with the same parameters and products is reused, not retrained.
 #
-# **Where this departs from the paper's text** (details in the docstring of `galmerge.cnn`):
+# **Where this departs from the paper's text** (details in the docstring of `galmerge.nets.cnn`):
 #
 # * the output neuron uses a **sigmoid**: the paper's "softmax" on a single neuron is
 #   exp(z)/exp(z) = 1 for every input and cannot learn;
@@ -68,9 +68,10 @@ train_seed = 1
 import tensorflow as tf
 from IPython.display import display
 
-from galmerge import cnn, figures, training
-from galmerge.products import Products
+from galmerge.nets import cnn, training
+from galmerge.report import figures
 from galmerge.runs import RunPaths, load_scores, update_summary
+from galmerge.sersic.products import Products
 from galmerge.vocab import input_channels, network_label
 
 paths = RunPaths(run_dir)
@@ -96,7 +97,7 @@ display(counts)
 # ## The network
 #
 # The summary below is the network this notebook trains (the profile's widths). The count for
-# the paper's widths is computed from the layer list (`galmerge.cnn.trainable_parameter_count`)
+# the paper's widths is computed from the layer list (`galmerge.nets.cnn.trainable_parameter_count`)
 # and checked against a built model in the test suite.
 
 # %%

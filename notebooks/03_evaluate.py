@@ -20,7 +20,7 @@
 #
 # Precision equals recall exactly when as many galaxies are predicted mergers as there are true
 # mergers (FP = FN). With tied scores no candidate threshold may reach that; the rule
-# (`galmerge.metrics.choose_precision_recall_threshold`) then takes the candidate with the smallest
+# (`galmerge.analysis.metrics.choose_precision_recall_threshold`) then takes the candidate with the smallest
 # |precision − recall|, ties broken by the larger precision + recall, then the lower threshold.
 #
 # This notebook writes `tables/thresholds.csv` (read by 04-08), Table 1 (accuracy, precision, recall,
@@ -35,8 +35,8 @@ figures_dir = "../figures/quick-mock_quick"
 # %% tags=["remove-input"]
 from IPython.display import display
 
-from galmerge import evaluation as ev
-from galmerge import figures
+from galmerge.analysis import evaluation as ev
+from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)

@@ -18,7 +18,7 @@
 # (the paper's 1000); points are the bootstrap means and bars the 95 % percentile interval. Unlike the
 # paper, the bootstrap resamples **merger sequences**, not galaxies: the objects of one sequence (the
 # same pair at several snapshots) are classified alike, so resampling them one by one would make the
-# intervals too narrow (`galmerge.metrics`; an object without a sequence is resampled alone). Within a
+# intervals too narrow (`galmerge.analysis.metrics`; an object without a sequence is resampled alone). Within a
 # bin all networks see the same resamples.
 #
 # Two binnings:
@@ -40,10 +40,10 @@ eval_seed = 7
 # %% tags=["remove-input"]
 from IPython.display import display
 
-from galmerge import evaluation as ev
-from galmerge import figures
-from galmerge.data import available_information, not_available
-from galmerge.metrics import METRICS
+from galmerge.analysis import evaluation as ev
+from galmerge.analysis.metrics import METRICS
+from galmerge.data.catalog import available_information, not_available
+from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)

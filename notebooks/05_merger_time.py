@@ -35,10 +35,11 @@ eval_seed = 7
 # %% tags=["remove-input"]
 from IPython.display import display
 
-from galmerge import conclusions, figures
-from galmerge import evaluation as ev
-from galmerge.data import available_information, not_available
-from galmerge.report import mark_unavailable
+from galmerge.analysis import conclusions
+from galmerge.analysis import evaluation as ev
+from galmerge.data.catalog import available_information, not_available
+from galmerge.report import figures
+from galmerge.report.markdown import mark_unavailable
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)
@@ -95,7 +96,7 @@ display(table2[columns].round(1))
 # II: CNN1 and CNN2 beat CNN3 on pre-mergers; III: CNN3 beats CNN2 on post-mergers. Comparing the
 # Table 2 intervals above would ignore that the networks are scored on the same galaxies; each claim
 # is judged instead on the difference between the two networks on the same resampled sequences
-# (paired bootstrap, `galmerge.conclusions`), with McNemar's exact test beside it. 08_report writes
+# (paired bootstrap, `galmerge.analysis.conclusions`), with McNemar's exact test beside it. 08_report writes
 # the same verdicts into REPORT.md.
 
 # %%

@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from galmerge import evaluation as ev
-from galmerge import figures
+from galmerge.analysis import evaluation as ev
+from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)

@@ -18,10 +18,10 @@
 # occlusions that covered it. For a **merger**, the regions that matter have *lower* scores in the
 # heatmap than the unoccluded image; for a **non-merger**, *higher*.
 #
-# How it is done here (`galmerge.occlusion`):
+# How it is done here (`galmerge.nets.occlusion`):
 #
 # - **What is occluded.** The box is placed on exactly what the network sees: the image after the
-#   training pipeline's per-image min-max normalisation to [0, 1] (`galmerge.training.normalise_images`),
+#   training pipeline's per-image min-max normalisation to [0, 1] (`galmerge.nets.training.normalise_images`),
 #   and the fill values are on that scale. (Occluding before normalisation would let a box over the
 #   brightest pixel rescale the whole image.) The unoccluded scores computed here are checked against
 #   the training notebook's saved test scores.
@@ -51,10 +51,10 @@ import warnings
 import pandas as pd
 from IPython.display import display
 
-from galmerge import figures
-from galmerge import occlusion as occ
-from galmerge.products import Products
+from galmerge.nets import occlusion as occ
+from galmerge.report import figures
 from galmerge.runs import RunPaths, load_network, load_scores, load_wide_scores, threshold_table, update_summary
+from galmerge.sersic.products import Products
 from galmerge.vocab import PAPER_INPUT_KINDS, network_label
 
 paths = RunPaths(run_dir)

@@ -20,7 +20,7 @@
 # Each conclusion is a set of claims "network A beats network B" on the test galaxies (accuracy) or on
 # the test mergers of one stage (fraction correct). A claim is judged on the difference A − B computed
 # on the same galaxies, resampled by merger sequence (`bootstrap_resamples` paired resamples, 95 %
-# percentile interval; `galmerge.conclusions`): *supported* when the interval lies above 0,
+# percentile interval; `galmerge.analysis.conclusions`): *supported* when the interval lies above 0,
 # *contradicted* when it lies below 0, *unresolved* otherwise or when the claim rests on fewer than
 # 20 galaxies or 10 independent sequences. A conclusion is *reproduced* when all its claims are
 # supported, *contradicted* when one is contradicted and *inconclusive* otherwise; the reason is
@@ -43,8 +43,9 @@ import json
 
 from IPython.display import Markdown, display
 
-from galmerge import conclusions, report
-from galmerge import evaluation as ev
+from galmerge.analysis import conclusions
+from galmerge.analysis import evaluation as ev
+from galmerge.report import markdown as report
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)

@@ -19,7 +19,7 @@
 # compare them with networks trained on the observations. With `-p transfer_models=RUN` (a run
 # folder, or a run name under `runs/`), this notebook scores **this run's test galaxies** with
 # RUN's networks and puts Table 1 of those networks beside Table 1 of the networks trained here,
-# on the same galaxies (`galmerge.transfer`):
+# on the same galaxies (`galmerge.nets.transfer`):
 #
 # * **trained here**: this run's networks and thresholds (03_evaluate's Table 1);
 # * **transfer**: RUN's networks at RUN's thresholds, as they would be deployed;
@@ -40,9 +40,9 @@ from pathlib import Path
 
 from IPython.display import display
 
-from galmerge import evaluation as ev
-from galmerge import figures
-from galmerge import transfer as tr
+from galmerge.analysis import evaluation as ev
+from galmerge.nets import transfer as tr
+from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
 
 paths = RunPaths(run_dir)

@@ -18,7 +18,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from galmerge.cosmology import SNAPNUM_FOLDERS, folder_for_snapnum, snapnum_to_redshift
+from galmerge.data.cosmology import SNAPNUM_FOLDERS, folder_for_snapnum, snapnum_to_redshift
 
 FAKE_STAGE_WINDOWS = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 0.3)}
 

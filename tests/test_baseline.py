@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmerge import baseline
+from galmerge.analysis import baseline
 
 
 def _blob(size, x, y, flux, sigma):
@@ -75,7 +75,7 @@ def test_logistic_regression_learns_a_separable_toy():
 
 @pytest.mark.slow
 def test_run_baseline_on_a_tiny_mock(tmp_path):
-    data = pytest.importorskip("galmerge.data")
+    data = pytest.importorskip("galmerge.data.catalog")
     from galmerge.mock import generate_mock
 
     generate_mock(tmp_path / "mock", n=40, seed=4, workers=2, progress=False)

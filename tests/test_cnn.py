@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from galmerge import cnn
+from galmerge.nets import cnn
 
 
 def test_paper_width_has_7594241_trainable_parameters_with_valid_padding():
@@ -12,7 +12,7 @@ def test_paper_width_has_7594241_trainable_parameters_with_valid_padding():
     assert cnn.DEFAULT_PADDING == "valid"
     assert cnn.count_trainable_params(model) == 7_594_241
     assert cnn.trainable_parameter_count() == 7_594_241
-    # the paper's quoted count is not what its layer list gives (documented in galmerge.cnn)
+    # the paper's quoted count is not what its layer list gives (documented in galmerge.nets.cnn)
     assert cnn.count_trainable_params(model) != cnn.PAPER_QUOTED_TRAINABLE_PARAMS
     # non-trainable: the moving mean and variance of 3 x 128 + 512 + 128 batch-norm channels
     assert model.count_params() - 7_594_241 == 2 * (3 * 128 + 512 + 128)

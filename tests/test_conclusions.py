@@ -1,4 +1,4 @@
-"""galmerge.conclusions: the paper's three conclusions judged by paired sequence bootstraps."""
+"""galmerge.analysis.conclusions: the paper's three conclusions judged by paired sequence bootstraps."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmerge import conclusions as gc
+from galmerge.analysis import conclusions as gc
 
 KINDS = ("raw", "model", "residual")
 

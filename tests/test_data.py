@@ -1,4 +1,4 @@
-"""galmerge.data: the challenge-layout reader, its policies and the grouped splits."""
+"""galmerge.data.catalog: the challenge-layout reader, its policies and the grouped splits."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from astropy.io import fits
 from astropy.table import Table
 from conftest import write_fake_image
 
-from galmerge.cosmology import SNAPSHOT_REDSHIFTS
-from galmerge.data import (
+from galmerge.data.catalog import (
     NORMALISED_COLUMNS,
     DatasetError,
     DatasetWarning,
@@ -22,6 +21,7 @@ from galmerge.data import (
     load_psf,
     validate_images,
 )
+from galmerge.data.cosmology import SNAPSHOT_REDSHIFTS
 
 
 def _catalog_file(dataset: Path, folder: str = "train") -> Path:

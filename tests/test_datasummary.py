@@ -1,4 +1,4 @@
-"""galmerge.datasummary: counts and histograms behind notebook 00_data (Figs 1-2)."""
+"""galmerge.data.summary: counts and histograms behind notebook 00_data (Figs 1-2)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from galmerge import figures  # noqa: E402
-from galmerge.captions import caption  # noqa: E402
-from galmerge.data import DatasetWarning, load_catalog  # noqa: E402
-from galmerge.datasummary import (  # noqa: E402
+from galmerge.data.catalog import DatasetWarning, load_catalog  # noqa: E402
+from galmerge.data.summary import (  # noqa: E402
     count_table,
     merger_time_histogram,
     pick_examples,
     redshift_histogram,
     summary_counts,
 )
+from galmerge.report import figures  # noqa: E402
+from galmerge.report.captions import caption  # noqa: E402
 
 
 @pytest.fixture
@@ -91,4 +91,4 @@ def test_every_saved_figure_has_a_caption():
         names |= {f"{prefix}raw" for prefix in re.findall(r'figures_dir,\s*f"([a-z_]+_)\{', source.read_text())}
     assert names, "no figures.show call found in the notebooks"
     missing = sorted(n for n in names if caption(n).endswith("(no caption recorded)."))
-    assert not missing, f"figures without a caption in galmerge.captions.CAPTIONS: {missing}"
+    assert not missing, f"figures without a caption in galmerge.report.captions.CAPTIONS: {missing}"

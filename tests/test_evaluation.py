@@ -1,4 +1,4 @@
-"""galmerge.evaluation on a fabricated run folder: products + scores of some networks."""
+"""galmerge.analysis.evaluation on a fabricated run folder: products + scores of some networks."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from galmerge import evaluation as ev  # noqa: E402
-from galmerge import figures  # noqa: E402
-from galmerge.cosmology import snapnum_to_redshift  # noqa: E402
-from galmerge.products import write_products  # noqa: E402
+from galmerge.analysis import evaluation as ev  # noqa: E402
+from galmerge.data.cosmology import snapnum_to_redshift  # noqa: E402
+from galmerge.report import figures  # noqa: E402
 from galmerge.runs import RunPaths  # noqa: E402
+from galmerge.sersic.products import write_products  # noqa: E402
 
 #: How well each fake network separates the classes (logit shift); the stack is left untrained.
 FAKE_SIGNAL = {"raw": 2.0, "model": 1.2, "residual": 0.8}

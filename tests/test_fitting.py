@@ -1,4 +1,4 @@
-"""galmerge.fitting: the fitting stage over a dataset (products contract, resume, bad inputs, Dask)."""
+"""galmerge.sersic.stage: the fitting stage over a dataset (products contract, resume, bad inputs, Dask)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from conftest import write_fake_image
 
-from galmerge import fitting
-from galmerge.data import load_catalog, load_psf
-from galmerge.fitting import StageError, run_fitting_stage
-from galmerge.products import Products, is_complete
+from galmerge.data.catalog import load_catalog, load_psf
+from galmerge.sersic import stage as fitting
+from galmerge.sersic.products import Products, is_complete
+from galmerge.sersic.stage import StageError, run_fitting_stage
 from galmerge.vocab import CHANNELS
 
 #: tiny images, resampled to 128 (crop needs >= 128 px): the plumbing, not the science
@@ -130,7 +130,7 @@ def test_fitter_and_background_are_recorded_and_a_change_refits(dataset, tmp_pat
 
 def test_the_cache_key_holds_every_default_and_the_version(monkeypatch):
     import galmerge
-    from galmerge import sersic
+    from galmerge.sersic import fit as sersic
 
     key = fitting.stage_config(None, "crop", {})
     assert key["galmerge_version"] == galmerge.__version__
@@ -148,7 +148,7 @@ def test_the_cache_key_holds_every_default_and_the_version(monkeypatch):
 @pytest.mark.slow
 def test_finished_products_recompute_when_a_default_or_the_version_changes(dataset, tmp_path, monkeypatch):
     import galmerge
-    from galmerge import sersic
+    from galmerge.sersic import fit as sersic
 
     _, catalog, psf = dataset
     run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)

@@ -1,5 +1,5 @@
 """galmerge.ingest: real pixels (crops of scikit-image's Hubble Deep Field) in FITS, PNG and colour
-JPEG with made-up labels, broken files of every kind, the labelled-dataset reader of galmerge.data,
+JPEG with made-up labels, broken files of every kind, the labelled-dataset reader of galmerge.data.catalog,
 and an end-to-end smoke run on an ingested folder."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-import galmerge.data as gdata
+import galmerge.data.catalog as gdata
 from galmerge import ingest
-from galmerge.datasummary import summary_counts
+from galmerge.data.summary import summary_counts
 from galmerge.demo_cutouts import hubble_deep_field, write_hdf_cutouts
 
 REPO = Path(__file__).resolve().parents[1]

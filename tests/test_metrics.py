@@ -1,4 +1,4 @@
-"""galmerge.metrics: agreement with scikit-learn, the precision = recall threshold rule,
+"""galmerge.analysis.metrics: agreement with scikit-learn, the precision = recall threshold rule,
 bootstrap coverage and the balanced sampler."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from galmerge import metrics as gm
+from galmerge.analysis import metrics as gm
 
 
 def _random_sample(seed: int, n: int = 200, signal: float = 1.0):

@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from galmerge.cosmology import SNAPNUM_FOLDERS
+from galmerge.data.cosmology import SNAPNUM_FOLDERS
 from galmerge.mock import CATALOGUE_NAMES, PSF_PATH, generate_mock
 from galmerge.mock.plan import plan_catalogue
 
@@ -162,7 +162,7 @@ def test_bad_arguments_are_rejected(tmp_path):
 
 
 def test_reader_accepts_the_mock(mock48):
-    data = pytest.importorskip("galmerge.data")
+    data = pytest.importorskip("galmerge.data.catalog")
     out, _ = mock48
     cat = data.load_catalog(out)
     assert len(cat) == 48 and {"pre", "post", "non"} <= set(cat["stage"])

@@ -1,4 +1,4 @@
-"""Tests of galmerge.occlusion: heatmaps, fills, streaming, coverage, selection, feature maps."""
+"""Tests of galmerge.nets.occlusion: heatmaps, fills, streaming, coverage, selection, feature maps."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import galmerge  # noqa: F401  (quiet TensorFlow)
-from galmerge import figures  # noqa: E402
-from galmerge import occlusion as occ
 from galmerge import runs as run_io
+from galmerge.nets import occlusion as occ
+from galmerge.report import figures  # noqa: E402
 
 keras = pytest.importorskip("keras")
 
@@ -247,7 +247,7 @@ def test_thresholds_from_table_then_validation_then_default(tmp_path):
     with pytest.warns(UserWarning, match="residual"):
         table = run_io.threshold_table(tmp_path, ["raw", "model", "residual"]).set_index("kind")
     assert table.at["raw", "threshold"] == 0.37
-    from galmerge.metrics import precision_recall_threshold
+    from galmerge.analysis.metrics import precision_recall_threshold
 
     assert table.at["model", "threshold"] == precision_recall_threshold(labels, [0.1, 0.2, 0.7, 0.6, 0.8, 0.9])
     assert table.at["residual", "threshold"] == run_io.DEFAULT_THRESHOLD
@@ -312,8 +312,8 @@ def occlusion_map_quiet(model, image, **kwargs):
 
 
 def test_network_inputs_are_the_training_normalisation_of_the_products(tmp_path):
-    from galmerge.products import Products, write_products
-    from galmerge.training import normalise_images
+    from galmerge.nets.training import normalise_images
+    from galmerge.sersic.products import Products, write_products
 
     rng = np.random.default_rng(4)
     cubes = {k: rng.normal(10, 3, (3, 128, 128)).astype(np.float32) for k in ("raw", "model", "residual")}

@@ -8,11 +8,11 @@ import pytest
 from astropy.io import fits
 from astropy.modeling.models import Sersic2D
 
-from galmerge.fitting import stage_config
+from galmerge.nets.training import train_network
 from galmerge.predict import main, predict
-from galmerge.products import write_products
 from galmerge.runs import RunPaths
-from galmerge.training import train_network
+from galmerge.sersic.products import write_products
+from galmerge.sersic.stage import stage_config
 
 
 def _galaxy(size, seed, companion=False):
@@ -75,7 +75,7 @@ def test_good_files_scored_broken_files_listed(tiny_run, cutouts):
 @pytest.mark.slow
 def test_scores_match_the_training_pipeline(tiny_run, tmp_path):
     """A 128x128 cutout scored by predict equals the saved test score of the same image."""
-    from galmerge.products import Products
+    from galmerge.sersic.products import Products
     with Products(RunPaths(tiny_run).products) as products:
         row = int(products.rows("test")[0])
         image = products.read("raw", row)[..., 0]

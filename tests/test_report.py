@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from galmerge import captions
-from galmerge.conclusions import Verdict
-from galmerge.report import PAPER_TABLE1, PAPER_TABLE2, dataset_tables, write_report
+from galmerge.analysis.conclusions import Verdict
+from galmerge.report import captions
+from galmerge.report.markdown import PAPER_TABLE1, PAPER_TABLE2, dataset_tables, write_report
 from galmerge.runs import RunPaths
 
 
@@ -81,7 +81,7 @@ def test_every_paper_figure_has_a_caption_and_the_bootstrapped_ones_name_their_e
 
 
 def test_load_tables_keeps_the_counts(tmp_path):
-    from galmerge.report import load_tables
+    from galmerge.report.markdown import load_tables
 
     paths = RunPaths(tmp_path)
     paths.table("table1").parent.mkdir(parents=True, exist_ok=True)
@@ -94,14 +94,14 @@ def test_load_tables_keeps_the_counts(tmp_path):
 
 
 def test_load_tables_names_a_missing_table(tmp_path):
-    from galmerge.report import load_tables
+    from galmerge.report.markdown import load_tables
 
     with pytest.raises(FileNotFoundError, match="table1"):
         load_tables(tmp_path)
 
 
 def test_chance_level_networks_are_named():
-    from galmerge.report import networks_at_chance
+    from galmerge.report.markdown import networks_at_chance
 
     table1 = PAPER_TABLE1.assign(n=60)
     table1.loc["model", "accuracy"] = 55.0  # 55 % of 60 galaxies: within +-12.7 points of a coin
@@ -110,7 +110,7 @@ def test_chance_level_networks_are_named():
 
 
 def test_cnn1_is_put_beside_the_baseline_on_the_same_galaxies():
-    from galmerge.report import baseline_comparison
+    from galmerge.report.markdown import baseline_comparison
 
     table1 = PAPER_TABLE1.assign(n=400)
     same = {"data": {"baseline_accuracy": 0.62, "baseline_n_test": 400}, "evaluate": {"n_test": 400, "dropped": 0}}

@@ -1,4 +1,4 @@
-"""galmerge.sersic: segmentation + statmorph fits of one image, model/residual, cutouts."""
+"""galmerge.sersic.fit: segmentation + statmorph fits of one image, model/residual, cutouts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from astropy.modeling.models import Sersic2D
 from scipy.signal import fftconvolve
 from skimage.measure import block_reduce
 
-from galmerge import sersic
-from galmerge.sersic import cutout, fit_image
+from galmerge.sersic import fit as sersic
+from galmerge.sersic.fit import cutout, fit_image
 
 STATMORPH_DATA = Path(statmorph.__file__).parent / "tests" / "data" / "slice.fits"
 #: statmorph 0.7.2's reference Sérsic values for its test image (statmorph/tests/test_statmorph.py)

@@ -1,15 +1,15 @@
-"""galmerge.sersic_lm: the batched Levenberg-Marquardt Sérsic fitter, against GalSim truth."""
+"""galmerge.sersic.lm: the batched Levenberg-Marquardt Sérsic fitter, against GalSim truth."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from galmerge import sersic_lm
-from galmerge.sersic import fit_image
+from galmerge.sersic import lm as sersic_lm
+from galmerge.sersic.fit import fit_image
 
 galsim = pytest.importorskip("galsim")
-from galmerge import sersic_truth  # noqa: E402  (needs galsim)
+from galmerge.sersic import truth as sersic_truth  # noqa: E402  (needs galsim)
 
 PSF = galsim.Moffat(beta=3.5, fwhm=3.6).drawImage(nx=41, ny=41, scale=1.0).array
 PSF /= PSF.sum()

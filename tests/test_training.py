@@ -1,4 +1,4 @@
-"""Input pipeline, training loop, saved outputs and prediction (galmerge.training).
+"""Input pipeline, training loop, saved outputs and prediction (galmerge.nets.training).
 
 Training runs on tiny synthetic products: non-mergers are one blob, mergers have a second blob
 beside it, so a tiny network learns the difference in a few epochs.
@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmerge import metrics as gm
 from galmerge import runs as run_io
-from galmerge import training
-from galmerge.products import Products, write_products
+from galmerge.analysis import metrics as gm
+from galmerge.nets import training
+from galmerge.sersic.products import Products, write_products
 
 #: A network small enough to train in seconds (the kernels are not the paper's, to save time).
 TINY = dict(filters=4, kernel_sizes=(5, 5, 5), dense_units=(8, 4), batch_size=8,

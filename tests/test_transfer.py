@@ -1,4 +1,4 @@
-"""galmerge.transfer and the report's labelled-dataset notes, on synthetic score tables."""
+"""galmerge.nets.transfer and the report's labelled-dataset notes, on synthetic score tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmerge import report, transfer
+from galmerge.nets import transfer
+from galmerge.report import markdown as report
 
 
 def _frame(ids, labels, scores: dict, thresholds: dict) -> pd.DataFrame:

@@ -3,25 +3,23 @@
 Reproduces and extends Chudy et al. (2025), "Galaxy mergers classification using CNNs
 trained on Sérsic models, residuals and raw images".
 
-Modules (one idea each):
+The package reads as the pipeline, one subpackage per stage (each module holds one idea):
 
-- :mod:`galmerge.vocab`      the vocabulary: input kinds, channels, splits, stages, bins, the paper's numbers
-- :mod:`galmerge.runs`       a run's outputs: paths, scores, thresholds, networks, histories, summary, JSON
-- :mod:`galmerge.data`       read a dataset in the merger-challenge layout, assign splits
-- :mod:`galmerge.mock`       write a physically grounded mock dataset in that layout
-- :mod:`galmerge.sersic`     SEP segmentation + statmorph Sérsic fit of every source of one image
-- :mod:`galmerge.fitting`    the fitting stage over a dataset (Dask, resumable)
-- :mod:`galmerge.products`   the on-disk products of the fitting stage (cubes + tables)
-- :mod:`galmerge.cnn`        the paper's network
-- :mod:`galmerge.training`   tf.data input pipeline and training loop
-- :mod:`galmerge.metrics`    precision = recall threshold, bootstrap, balanced resampling
-- :mod:`galmerge.occlusion`  occlusion heatmaps
-- :mod:`galmerge.evaluation` scores joined with the images table, Tables 1-2, binned metrics
-- :mod:`galmerge.conclusions` the paper's three conclusions judged on a run
-- :mod:`galmerge.config`     typed parameters (paper defaults) and the profiles that override them
-- :mod:`galmerge.figures`    one function per figure (tables in, Figure out)
-- :mod:`galmerge.captions`   every figure's caption (notebooks and REPORT.md)
-- :mod:`galmerge.plotting`   shared figure helpers (stretch, network styles, saving)
+- foundation:  :mod:`galmerge.vocab` (names, bins, the paper's numbers), :mod:`galmerge.config`
+  (typed parameters and profiles), :mod:`galmerge.runs` (the one reader and writer of a run's files),
+  :mod:`galmerge.quiet` (TensorFlow's log level, set before anything imports it)
+- commands a user types: :mod:`galmerge.ingest` (cutouts -> labelled dataset), :mod:`galmerge.predict`
+  (score new cutouts with a run's networks), :mod:`galmerge.demo_cutouts`, :mod:`galmerge.mock`
+- :mod:`galmerge.mock`      a physically grounded mock of the merger-challenge dataset (orbits, scenes,
+  rendering, observing) and its audit
+- :mod:`galmerge.data`      data in: ``catalog`` (read a dataset, assign splits), ``cosmology``,
+  ``summary`` (tables of a catalogue)
+- :mod:`galmerge.sersic`    the Sérsic stage: ``fit`` (SEP + one image's fits), ``lm`` (the batched
+  Levenberg-Marquardt fitter), ``truth`` (GalSim truth), ``stage`` (Dask over a dataset), ``products``
+- :mod:`galmerge.nets`      the networks: ``cnn``, ``training``, ``occlusion``, ``transfer``
+- :mod:`galmerge.analysis`  ``metrics`` (threshold, bootstraps), ``evaluation`` (Tables 1-2, binned
+  metrics), ``conclusions`` (the paper's three claims judged), ``baseline`` (non-CNN statistics)
+- :mod:`galmerge.report`    ``figures``, ``captions``, ``plotting`` (styles), ``markdown`` (REPORT.md)
 """
 
 from galmerge import quiet  # noqa: F401  (sets TensorFlow's log level before any import of it)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from galmerge import cnn
+from galmerge.nets import cnn
 from galmerge.vocab import INPUT_KINDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ class Parameters:
     cutout_mode: str = "crop"  # how the full 160 kpc image becomes 128 x 128: crop (centre) or resample
     fit_region: str = "all"  # which sources are fitted: all (the paper) or cutout (near the 128 x 128 crop)
     min_fit_area: int | None = None  # fit only segments of at least this many pixels (None: every one)
-    fitter: str = "statmorph"  # Sérsic fitter: statmorph (the paper's) or lm (galmerge.sersic_lm)
+    fitter: str = "statmorph"  # Sérsic fitter: statmorph (the paper's) or lm (galmerge.sersic.lm)
     background: str = "sep"  # background: sep (SEP boxes, the paper's reading) or flat (one sky level)
     truth_galaxies: int = 100  # GalSim galaxies per set on which both fitters are compared in 01 (not in the paper)
     # --- CNN training (02_train, once per input kind)

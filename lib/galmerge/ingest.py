@@ -3,7 +3,7 @@
     python -m galmerge.ingest --images cutouts/ --labels labels.csv --out data/my_cutouts
     python run_all.py --profile smoke --data data/my_cutouts
 
-The output is a *labelled dataset* in the on-disk layout :func:`galmerge.data.load_catalog`
+The output is a *labelled dataset* in the on-disk layout :func:`galmerge.data.catalog.load_catalog`
 reads (see that module's docstring)::
 
     <out>/train/images/objID_<ID>.fits              one 2-D float32 image per object
@@ -75,7 +75,7 @@ import pandas as pd
 from astropy.io import fits
 from tqdm import tqdm
 
-from galmerge.data import CATALOG_STEM, LABELLED_IMAGE_FOLDER, LABELLED_OPTIONAL_COLUMNS, MIN_IMAGE_SIDE
+from galmerge.data.catalog import CATALOG_STEM, LABELLED_IMAGE_FOLDER, LABELLED_OPTIONAL_COLUMNS, MIN_IMAGE_SIDE
 from galmerge.runs import write_json
 
 #: File extensions read, by format.
@@ -251,7 +251,7 @@ def _one_channel(data: np.ndarray, channel: str) -> np.ndarray:
 def resample_to_scale(image: np.ndarray, scale: float, target: float) -> tuple[np.ndarray, float]:
     """Resample ``image`` from ``scale`` to about ``target`` arcsec/px, conserving the total flux.
 
-    Exact pixel-area overlap (:func:`galmerge.sersic.cutout` 'resample', generalised to two
+    Exact pixel-area overlap (:func:`galmerge.sersic.fit.cutout` 'resample', generalised to two
     sides): each input pixel's value is shared among the output pixels it overlaps in proportion
     to the overlap area, so the sum over the image is unchanged. The output side along each axis
     is ``max(1, round(n * scale / target))``.
@@ -261,7 +261,7 @@ def resample_to_scale(image: np.ndarray, scale: float, target: float) -> tuple[n
     (image, scale_out)
         The resampled float32 image and the pixel scale actually reached (arcsec/px, along y).
     """
-    from galmerge.sersic import _overlap_matrix
+    from galmerge.sersic.fit import _overlap_matrix
 
     if not (np.isfinite(scale) and scale > 0 and np.isfinite(target) and target > 0):
         raise ValueError(f"pixel scales must be positive numbers, got {scale} -> {target}")

@@ -31,7 +31,7 @@ from galmerge.vocab import INPUT_CHANNELS, INPUT_KINDS
 
 #: Statuses whose cutouts carry no usable image: no network scores them.
 UNSCORABLE = ("bad_input", "error")
-#: The columns of the fitting step's per-image row (:data:`galmerge.fitting.FIT_COLUMNS`) copied
+#: The columns of the fitting step's per-image row (:data:`galmerge.sersic.stage.FIT_COLUMNS`) copied
 #: into the output.
 OUTPUT_FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_sources", "n_used",
                "sersic_n", "sersic_rhalf", "sersic_ellip")
@@ -68,7 +68,7 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
     cubes : dict
         ``raw``, ``model``, ``residual``: (n_files, 128, 128) float32 (zeros for unreadable files).
     """
-    from galmerge.fitting import fit_catalog_image
+    from galmerge.sersic.stage import fit_catalog_image
 
     rows, cubes = [], {"raw": [], "model": [], "residual": []}
     for index, path in enumerate(tqdm(files, desc="Sérsic fits", unit="image", disable=not progress)):
@@ -83,7 +83,7 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
 
 def score_inputs(table: pd.DataFrame, cubes: dict, networks: dict, thresholds: dict) -> pd.DataFrame:
     """Add ``score_<kind>``, ``threshold_<kind>`` and ``merger_<kind>`` columns (NaN / <NA> for unscorable files)."""
-    from galmerge.training import predict_images
+    from galmerge.nets.training import predict_images
 
     out = table.copy()
     scorable = ~out["status"].isin(UNSCORABLE).to_numpy()
@@ -102,7 +102,7 @@ def score_inputs(table: pd.DataFrame, cubes: dict, networks: dict, thresholds: d
 def predict(run_dir: str | Path, images: Iterable[str | Path], psf_path: str | Path | None = None,
             kinds: Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
     """Score FITS cutouts with a run's networks (see the module docstring); returns the table."""
-    from galmerge.data import load_image
+    from galmerge.data.catalog import load_image
 
     settings = run_settings(run_dir)
     files = find_fits(images)

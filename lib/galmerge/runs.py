@@ -3,15 +3,15 @@
 One run folder per (profile, dataset), ``runs/<profile>-<dataset>/``::
 
     notebooks/            executed notebooks (.ipynb) and their HTML renders
-    products/             the fitting step's cubes and tables (see galmerge.products)
+    products/             the fitting step's cubes and tables (see galmerge.sersic.products)
     train/<kind>/         per network: model.keras, history.csv, config.json,
                           scores_validation.csv and scores_test.csv (columns ID, label, score)
     tables/               every table of the analysis as CSV (thresholds.csv among them)
     summary.json          headline numbers, one section per notebook
 
-Figures go to ``figures/<run>/`` (see :func:`galmerge.plotting.save_figure`).
+Figures go to ``figures/<run>/`` (see :func:`galmerge.report.plotting.save_figure`).
 
-A *training folder* (``train/<kind>/``, or any folder :func:`galmerge.training.train_network`
+A *training folder* (``train/<kind>/``, or any folder :func:`galmerge.nets.training.train_network`
 wrote) is read with the ``read_*`` functions; the ``load_*`` functions take a run folder and an
 input kind and read that run's training folder.
 
@@ -247,7 +247,7 @@ def choose_threshold(labels, scores) -> dict[str, Any]:
     mergers leaves the threshold undefined: :data:`DEFAULT_THRESHOLD` is then used, with a
     warning, and ``method`` says so.
     """
-    from galmerge.metrics import choose_precision_recall_threshold
+    from galmerge.analysis.metrics import choose_precision_recall_threshold
 
     try:
         choice = choose_precision_recall_threshold(labels, scores)

@@ -7,7 +7,7 @@ each are kept apart here:
   ``residual``, ``stack``); a **channel** is one of the three image cubes of the fitting
   products (:data:`CHANNELS`); :data:`INPUT_CHANNELS` maps the first to the second;
 - a **stage** is a merger stage (:data:`MERGER_STAGES`, Sect. 2.1 of the paper); the Sérsic
-  fitting step is :mod:`galmerge.fitting`.
+  fitting step is :mod:`galmerge.sersic.stage`.
 
 The paper is Chudy et al. (2025), arXiv 2502.16603; the section, table or figure of each
 published number is named beside it.
@@ -20,7 +20,7 @@ import numpy as np
 # --------------------------------------------------------------------------- images and networks
 #: Side of the network input and of every product cube, in pixels (paper Sect. 3: 128 x 128).
 CUTOUT_SIZE = 128
-#: The three image cubes of the fitting products (:mod:`galmerge.products`): the 128 x 128
+#: The three image cubes of the fitting products (:mod:`galmerge.sersic.products`): the 128 x 128
 #: centre crop of the image, of its Sérsic model and of the residual (image - model).
 CHANNELS = ("raw", "model", "residual")
 #: What a network is trained on: CNN1 raw, CNN2 model, CNN3 residual (the paper's three), and
@@ -75,7 +75,7 @@ STAGE_UNKNOWN = "unknown"
 STAGE_WINDOWS_GYR = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 0.3)}
 
 # --------------------------------------------------------------------------- fitting
-#: Per-image status of the Sérsic fit. :func:`galmerge.sersic.fit_image` returns one of the
+#: Per-image status of the Sérsic fit. :func:`galmerge.sersic.fit.fit_image` returns one of the
 #: first four; ``error`` is set by the fitting step when the pipeline itself failed on an image.
 FIT_STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input", "error")
 

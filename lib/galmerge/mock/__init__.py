@@ -40,7 +40,7 @@ primaries are more elliptical (truth +0.049, AUC 0.57; SEP moments of the centra
 +0.032, AUC 0.57; statmorph Sérsic fits of 80 primaries +0.035); the median projected
 separation of pre-mergers is 24, 15, 9 and 3 kpc at -0.7, -0.5, -0.3 and -0.1 Gyr against
 23, 16, 10 and 3 kpc from Kitzbichler & White (2008); the nine-statistic baseline of
-:mod:`galmerge.baseline` scores 0.654 +- 0.018 in sequence-grouped 5-fold cross-validation.
+:mod:`galmerge.analysis.baseline` scores 0.654 +- 0.018 in sequence-grouped 5-fold cross-validation.
 
 Modules: :mod:`~galmerge.mock.plan` (sequences, stages, snapshots, test split),
 :mod:`~galmerge.mock.orbits` (restricted N-body orbit library), :mod:`~galmerge.mock.scene`

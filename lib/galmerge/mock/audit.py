@@ -9,7 +9,7 @@ merger label and flags the statistics that TNG would not show, which must sit at
 mergers and non-mergers (paper Fig 9: mergers more elliptical); :func:`separation_against_time`
 compares the pre-mergers' projected separation with Kitzbichler & White (2008).
 
-Works on any dataset read by :func:`galmerge.data.load_catalog` (the ``true_*`` columns of the
+Works on any dataset read by :func:`galmerge.data.catalog.load_catalog` (the ``true_*`` columns of the
 mock are used only where present).
 """
 
@@ -21,7 +21,7 @@ from astropy.io import fits
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from galmerge import baseline
+from galmerge.analysis import baseline
 
 #: Statistics that TNG-in-HSC images would not carry about the label: their AUC must be 0.5 +- this.
 LEAK_TOLERANCE = 0.03
@@ -47,7 +47,7 @@ NOT_IN_TNG = ("sky_rms", "noise_correlation", "image_size", "n_header_keys", "he
 def observing_statistics(path, detection: dict | None = None) -> dict:
     """Noise and header statistics of one image file (see :data:`DESCRIPTIONS`).
 
-    ``detection``: :func:`galmerge.baseline.detect` of the image when already computed.
+    ``detection``: :func:`galmerge.analysis.baseline.detect` of the image when already computed.
     """
     with fits.open(path) as hdus:
         header = hdus[0].header
@@ -75,10 +75,10 @@ def image_statistics(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFra
     Returns
     -------
     DataFrame indexed like ``catalog``: ID, label, stage, the observing statistics
-    (:func:`observing_statistics`), :data:`galmerge.baseline.FEATURES` (``central_ellipticity``:
+    (:func:`observing_statistics`), :data:`galmerge.analysis.baseline.FEATURES` (``central_ellipticity``:
     SEP moments of the central segment), sequence_ID, file_order and redshift.
     """
-    from galmerge.data import load_image
+    from galmerge.data.catalog import load_image
 
     rows = []
     for path in tqdm(catalog["image_path"], desc="audit statistics", disable=not progress):

@@ -14,7 +14,7 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
-from galmerge.cosmology import HSC_PIXEL_SCALE, folder_for_snapnum
+from galmerge.data.cosmology import HSC_PIXEL_SCALE, folder_for_snapnum
 from galmerge.mock import observe, orbits, plan, scene
 
 CATALOGUE_NAMES = {"train": "catalog_merger_challenge_TNG_train.fits",

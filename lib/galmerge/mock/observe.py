@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from galmerge.cosmology import HSC_PIXEL_SCALE
+from galmerge.data.cosmology import HSC_PIXEL_SCALE
 
 ZERO_POINT = 27.0
 SKY_MAG_ARCSEC2 = 20.5

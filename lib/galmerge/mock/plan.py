@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from galmerge.cosmology import COSMOLOGY, SNAPSHOT_REDSHIFTS
+from galmerge.data.cosmology import COSMOLOGY, SNAPSHOT_REDSHIFTS
 
 MERGER_WINDOW = (-0.8, 0.3)
 MINOR_WINDOW = (-1.0, 1.2)

@@ -53,7 +53,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import fftconvolve
 
-from galmerge.cosmology import COSMOLOGY, HSC_PIXEL_SCALE, image_size_for_snapnum, kpc_per_pixel, snapnum_to_redshift
+from galmerge.data.cosmology import (
+    COSMOLOGY,
+    HSC_PIXEL_SCALE,
+    image_size_for_snapnum,
+    kpc_per_pixel,
+    snapnum_to_redshift,
+)
 from galmerge.mock import observe, orbits, render
 
 EVOLUTION_MAG_PER_Z = 1.0

@@ -26,9 +26,9 @@ version reached 0.695 on the old mock). A scaled logistic regression (scikit-lea
 scored), and :func:`run_baseline` also trains on the ``train`` split and scores the ``test``
 split. If it came close to the CNNs, the classes would be separable without morphology.
 
-Typical use (``catalog`` from :func:`galmerge.data.load_catalog`)::
+Typical use (``catalog`` from :func:`galmerge.data.catalog.load_catalog`)::
 
-    from galmerge import baseline
+    from galmerge.analysis import baseline
     result = baseline.run_baseline(catalog)   # dict: cv_accuracy, test_accuracy, train_accuracy, ...
 """
 
@@ -143,7 +143,7 @@ def baseline_features(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFr
     -------
     DataFrame indexed like ``catalog`` with columns ID and :data:`FEATURES`.
     """
-    from galmerge.data import load_image
+    from galmerge.data.catalog import load_image
 
     missing = {"ID", "image_path"} - set(catalog.columns)
     if missing:
@@ -173,7 +173,7 @@ def evaluate_baseline(model: Pipeline, features: pd.DataFrame, labels) -> float:
 
 def sequence_groups(catalog: pd.DataFrame) -> np.ndarray:
     """Group key per row for grouped CV: ``sequence_ID``, or the object's own ID when it is -1."""
-    from galmerge.data import split_groups
+    from galmerge.data.catalog import split_groups
 
     return split_groups(catalog).to_numpy()
 

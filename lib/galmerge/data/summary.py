@@ -1,6 +1,6 @@
 """Counts, histograms and example galleries of a dataset catalogue (notebook 00_data; paper Figs 1-2).
 
-Every function takes the catalogue of :func:`galmerge.data.load_catalog`.
+Every function takes the catalogue of :func:`galmerge.data.catalog.load_catalog`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from galmerge.data import DatasetWarning
+from galmerge.data.catalog import DatasetWarning
 from galmerge.vocab import MERGER_TIME_EDGES, REDSHIFT_EDGES, SPLITS, STAGE_UNKNOWN, STAGES
 
 

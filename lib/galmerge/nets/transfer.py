@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmerge import evaluation as ev
-from galmerge import metrics as gm
+from galmerge.analysis import evaluation as ev
+from galmerge.analysis import metrics as gm
 from galmerge.runs import RunPaths
 
 #: Rows of the transfer table, in order.
@@ -81,12 +81,12 @@ def score_with(run_dir: str | Path, source_run: str | Path, split: str,
     Returns
     -------
     pandas.DataFrame
-        The products' image columns (:func:`galmerge.evaluation.load_images`) of the split, plus
+        The products' image columns (:func:`galmerge.analysis.evaluation.load_images`) of the split, plus
         ``score_<kind>`` per source network; ``attrs["kinds"]`` lists them.
     """
-    from galmerge.products import Products
+    from galmerge.nets.training import predict_scores
     from galmerge.runs import load_network
-    from galmerge.training import predict_scores
+    from galmerge.sersic.products import Products
 
     kinds = list(kinds) if kinds is not None else RunPaths(source_run).trained_kinds()
     images = ev.load_images(run_dir)
@@ -129,7 +129,7 @@ def transfer_table(own: pd.DataFrame | None, transfer: pd.DataFrame, rechosen: p
 
     Parameters
     ----------
-    own : frame of :func:`galmerge.evaluation.load_run_scores` (this run's test split), or None
+    own : frame of :func:`galmerge.analysis.evaluation.load_run_scores` (this run's test split), or None
         when this run trained no network.
     transfer, rechosen : :func:`with_thresholds` frames of the source networks on the same split.
     here, source : names of the two runs' datasets (the ``trained_on`` column).

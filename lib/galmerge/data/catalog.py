@@ -70,7 +70,7 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
-from galmerge.cosmology import SNAPNUM_FOLDERS, SNAPSHOT_REDSHIFTS, folder_for_snapnum, snapnum_to_redshift
+from galmerge.data.cosmology import SNAPNUM_FOLDERS, SNAPSHOT_REDSHIFTS, folder_for_snapnum, snapnum_to_redshift
 from galmerge.vocab import CUTOUT_SIZE, SPLITS, STAGE_UNKNOWN, STAGE_WINDOWS_GYR, STAGES  # noqa: F401 (re-exported)
 
 #: Columns every challenge-layout catalogue must have.

@@ -306,7 +306,7 @@ def sequence_groups(sequence_ids) -> np.ndarray:
     """Group code (0 .. G-1) of each object for the sequence bootstrap.
 
     Objects sharing a ``sequence_ID`` share a group; an object whose ``sequence_ID`` is
-    negative (the catalogue's -1, :data:`galmerge.data.NO_SEQUENCE`) or missing (NaN, None) is
+    negative (the catalogue's -1, :data:`galmerge.data.catalog.NO_SEQUENCE`) or missing (NaN, None) is
     a group of its own.
 
     Parameters

@@ -87,7 +87,7 @@ def _draw(galsim, psf, p, flux, size):
 
 
 def fit_truth_set(galaxies: list[dict], fitter: str, background: str = "flat", **options) -> pd.DataFrame:
-    """Fit every galaxy with :func:`galmerge.sersic.fit_image`; one row per galaxy.
+    """Fit every galaxy with :func:`galmerge.sersic.fit.fit_image`; one row per galaxy.
 
     Columns: the truth, the primary's fit (``fit_r_e, fit_n, fit_ellip, fit_xc, fit_yc,
     flag_sersic``), the errors ``dr_rel`` = (fit - true) / true r_e, ``dn_rel``, ``de``
@@ -95,7 +95,7 @@ def fit_truth_set(galaxies: list[dict], fitter: str, background: str = "flat", *
     primary within 3 px of the true centre, or the primary's fit not in the model),
     ``cpu_s`` (CPU seconds of ``fit_image``) and the fit's ``chi_mean, chi_rms``.
     """
-    from galmerge.sersic import fit_image
+    from galmerge.sersic.fit import fit_image
 
     rows = []
     for g in galaxies:
@@ -147,7 +147,7 @@ def flux_kept(galaxies: list[dict], background: str, region: str = "aperture", *
     measurement at low S/N; inside the aperture it is what a fit of the galaxy sees.)
     ``region="image"``: the same over the whole image.
     """
-    from galmerge.sersic import DETECTION_DEFAULTS, _background
+    from galmerge.sersic.fit import DETECTION_DEFAULTS, _background
 
     opts = {**DETECTION_DEFAULTS, **detection}
     kept = []

@@ -1,10 +1,10 @@
 """A batched Levenberg-Marquardt Sérsic fitter: every source of an image in one vectorised fit.
 
-:func:`galmerge.sersic.fit_image` calls :func:`fit_sources` when ``fitter="lm"``; statmorph stays
+:func:`galmerge.sersic.fit.fit_image` calls :func:`fit_sources` when ``fitter="lm"``; statmorph stays
 the paper's reference (``fitter="statmorph"``). Both fit the same profile (astropy's ``Sersic2D``
 parameters: surface brightness ``I_e`` at the semi-major effective radius ``r_e``, index ``n``,
 centre, ellipticity ``1 - b/a``, position angle from +x counter-clockwise) and fill the same
-columns of :attr:`galmerge.sersic.FitResult.sources` with the same flag semantics.
+columns of :attr:`galmerge.sersic.fit.FitResult.sources` with the same flag semantics.
 
 The fit, per source
     - **Stamp**: a square cut of side ``S`` from :data:`STAMP_SIZES` (the smallest one that holds
@@ -64,7 +64,7 @@ numpy or TensorFlow
     normal equations, chi^2 sums and parameters stay float64): on 40 mock images of the quick
     profile float32 took 0.377 CPU s per image against 0.473 in float64 (20 % less), with the
     same fits (median relative difference 1e-7 in ``r_e``, ``n`` and ellipticity, 90th
-    percentile 1e-6; 2026-11-26, ``galmerge.fitting.fit_catalog_image`` with ``lm_options`` of
+    percentile 1e-6; 2026-11-26, ``galmerge.sersic.stage.fit_catalog_image`` with ``lm_options`` of
     either dtype, one process, on a 4000-object mock of seed 0). The
     float32 and float64 fits of GalSim galaxies agree to 1e-3 (tested).
 

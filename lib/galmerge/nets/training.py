@@ -1,6 +1,6 @@
 """Input pipeline, training loop and prediction for the paper's CNNs (Chudy et al. 2025, Sect. 3.2.2).
 
-The images come from the fitting stage's products (:mod:`galmerge.products`), streamed from the
+The images come from the fitting stage's products (:mod:`galmerge.sersic.products`), streamed from the
 HDF5 cubes batch by batch, so a dataset larger than memory trains. Every image is normalised on
 the fly, channel by channel, linearly to [0, 1] (:func:`normalise_images`, the paper's
 preprocessing); everything that feeds a trained network (evaluation, occlusion, prediction on new
@@ -39,9 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmerge import cnn
-from galmerge import metrics as gm
-from galmerge.products import Products
+from galmerge.analysis import metrics as gm
+from galmerge.nets import cnn
 from galmerge.runs import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -55,6 +54,7 @@ from galmerge.runs import (
     write_json,
     write_scores,
 )
+from galmerge.sersic.products import Products
 from galmerge.vocab import SCORED_SPLITS, SPLITS, input_channels
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
     Parameters
     ----------
     products : Products
-        An open products folder (:class:`galmerge.products.Products`).
+        An open products folder (:class:`galmerge.sersic.products.Products`).
     rows : sequence of int
         Cube indices to serve (e.g. ``products.rows("train")``).
     kind : str
@@ -175,7 +175,7 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
     -------
     tf.data.Dataset
         Batches of shape (n, 128, 128, channels) float32 in [0, 1], prefetched. Only one batch
-        at a time is read from disk (:meth:`galmerge.products.Products.read`), so memory does not grow with the
+        at a time is read from disk (:meth:`galmerge.sersic.products.Products.read`), so memory does not grow with the
         dataset.
     """
     import tensorflow as tf
@@ -408,7 +408,7 @@ def validation_scores(labels, scores) -> dict[str, float]:
 
     The paper keeps the epoch "with the highest validation accuracy at the threshold where
     precision equals recall" (Sect. 3.2): the threshold is chosen on the validation scores of
-    that epoch (:func:`galmerge.metrics.choose_precision_recall_threshold`) and the accuracy
+    that epoch (:func:`galmerge.analysis.metrics.choose_precision_recall_threshold`) and the accuracy
     is measured there. A validation split without mergers has no such threshold; 0.5 is used.
 
     Parameters
@@ -556,7 +556,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         Passes over the training split (paper: 50) and images per gradient step (global batch,
         split across GPUs under MirroredStrategy).
     filters, kernel_sizes, dense_units, learning_rate, dropout, padding, batch_norm_momentum
-        The network (:func:`galmerge.cnn.build_model`); defaults are the paper's.
+        The network (:func:`galmerge.nets.cnn.build_model`); defaults are the paper's.
     augment : bool
         Random flips and 90-degree rotations of training images (the paper does not augment).
     mixed_precision : bool

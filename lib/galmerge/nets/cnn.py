@@ -2,7 +2,7 @@
 
 Architecture, as the paper lists it::
 
-    input 128 x 128 x channels   (images already normalised to [0, 1], see galmerge.training)
+    input 128 x 128 x channels   (images already normalised to [0, 1], see galmerge.nets.training)
     3 x [Conv2D(filters, k x k) -> ReLU -> BatchNormalization -> Dropout(0.2) -> MaxPooling 2x2]
           with k = 13, 11, 9 and 128 filters each
     Flatten

@@ -1,7 +1,7 @@
 """The Sérsic fitting stage over a dataset: every image fitted once, in parallel with Dask, resumable.
 
-:func:`run_fitting_stage` turns a catalogue (:func:`galmerge.data.load_catalog`) into the products
-folder that training reads (:mod:`galmerge.products`): the 128 x 128 ``raw``, ``model`` and
+:func:`run_fitting_stage` turns a catalogue (:func:`galmerge.data.catalog.load_catalog`) into the products
+folder that training reads (:mod:`galmerge.sersic.products`): the 128 x 128 ``raw``, ``model`` and
 ``residual`` cubes in catalogue order, ``images.parquet`` (one row per input image: the catalogue
 columns, the fit status and the primary source's Sérsic parameters) and ``sources.parquet`` (one row
 per segmentation source of every image).
@@ -11,14 +11,14 @@ Parallelism
     pinned to one thread, so that two workers use two cores, not four), or an existing cluster
     given by ``scheduler_address`` (e.g. started by dask-jobqueue on Slurm; its workers need the
     dataset on a shared file system). ``n_workers=0`` runs in this process without Dask (tests,
-    debugging). Each task loads one image, fits it (:func:`galmerge.sersic.fit_image`) and returns
+    debugging). Each task loads one image, fits it (:func:`galmerge.sersic.fit.fit_image`) and returns
     the cutouts and tables; the client writes them.
 
 Resuming and atomicity
     Each finished image is written at once as ``<products>/parts/<ID>.npz`` (written to a
     temporary name, then renamed: a part is complete or absent). An interrupted run, run again,
     fits only the images without a part. When every image has a part, the parts are consolidated
-    with :func:`galmerge.products.write_products` (built beside the folder, then renamed in, with
+    with :func:`galmerge.sersic.products.write_products` (built beside the folder, then renamed in, with
     the ``COMPLETE`` mark last), which also removes the parts. ``stage.json`` records the cache
     key, the full effective configuration (:func:`stage_config`: every fit option with the library's
     defaults filled in, the PSF's hash, the package version); parts or products made with another
@@ -51,9 +51,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
-from galmerge.products import Products, is_complete, write_products
 from galmerge.runs import write_json
-from galmerge.sersic import (
+from galmerge.sersic.fit import (
     CUTOUT_MODES,
     DETECTION_DEFAULTS,
     FIT_DEFAULTS,
@@ -62,6 +61,7 @@ from galmerge.sersic import (
     cutout,
     fit_image,
 )
+from galmerge.sersic.products import Products, is_complete, write_products
 from galmerge.vocab import CHANNELS, CUTOUT_SIZE, FIT_STATUSES
 
 #: Catalogue columns the products must carry (``images.parquet``).
@@ -95,7 +95,7 @@ def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str
     Returns a dict with ``row`` (dict of :data:`FIT_COLUMNS`), ``sources`` (DataFrame, with ``ID``)
     and the float32 (128, 128) cutouts ``raw``, ``model``, ``residual``.
     """
-    from galmerge.data import load_image  # imported here: workers need only what they use
+    from galmerge.data.catalog import load_image  # imported here: workers need only what they use
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     blank = failed_result(image_id, "")
@@ -124,7 +124,7 @@ def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str
                  "model": cutout(result.model, CUTOUT_SIZE, cutout_mode),
                  "residual": cutout(result.residual, CUTOUT_SIZE, cutout_mode)}
     except Exception as err:  # a bad image must not stop the dataset; it is recorded instead
-        from galmerge.data import DatasetError
+        from galmerge.data.catalog import DatasetError
 
         bad = isinstance(err, (DatasetError, ValueError))
         row.update(status="bad_input" if bad else "error", message=f"{type(err).__name__}: {err}")
@@ -166,7 +166,7 @@ def failed_result(image_id: int, message: str) -> dict:
 
 
 def _empty_sources() -> pd.DataFrame:
-    from galmerge.sersic import _SOURCE_DTYPES
+    from galmerge.sersic.fit import _SOURCE_DTYPES
     return pd.DataFrame({c: pd.Series(dtype=_SOURCE_DTYPES.get(c, "float64")) for c in SOURCE_COLUMNS})
 
 
@@ -238,8 +238,8 @@ _PER_IMAGE_ARGUMENTS = {"image", "psf", "segmap", "mask", "seed", "fit_box", "ke
 
 
 def effective_fit_options(fit_options: dict) -> dict:
-    """Every option :func:`galmerge.sersic.fit_image` fits with: its defaults (keyword defaults and
-    :data:`~galmerge.sersic.DETECTION_DEFAULTS`) overlaid with ``fit_options``, as JSON values."""
+    """Every option :func:`galmerge.sersic.fit.fit_image` fits with: its defaults (keyword defaults and
+    :data:`~galmerge.sersic.fit.DETECTION_DEFAULTS`) overlaid with ``fit_options``, as JSON values."""
     import inspect
 
     defaults = {name: parameter.default for name, parameter in inspect.signature(fit_image).parameters.items()
@@ -251,7 +251,7 @@ def effective_fit_options(fit_options: dict) -> dict:
 def stage_config(psf, cutout_mode: str, fit_options: dict, fit_region: str = "all") -> dict:
     """The cache key of the products (recorded in ``stage.json``): the full effective configuration.
 
-    Every option of :func:`~galmerge.sersic.fit_image` is recorded, the defaults included
+    Every option of :func:`~galmerge.sersic.fit.fit_image` is recorded, the defaults included
     (:func:`effective_fit_options`), with the cutout mode, the fit region, the PSF's hash, the
     parts' format and the package version, so that products made by other options, other library
     defaults or another version of galmerge are recomputed (:func:`config_change` says why).
@@ -307,12 +307,12 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
     Parameters
     ----------
     catalog : pandas.DataFrame
-        From :func:`galmerge.data.load_catalog`; needs :data:`REQUIRED_CATALOG_COLUMNS`, unique IDs.
+        From :func:`galmerge.data.catalog.load_catalog`; needs :data:`REQUIRED_CATALOG_COLUMNS`, unique IDs.
         All its columns are copied into ``images.parquet``; rows keep the catalogue's order.
     products_dir : str or Path
         The products folder (``RunPaths(run_dir).products``).
     psf : numpy.ndarray, optional
-        PSF image (:func:`galmerge.data.load_psf`); None fits without PSF.
+        PSF image (:func:`galmerge.data.catalog.load_psf`); None fits without PSF.
     n_workers : int
         Processes of the local Dask cluster (one thread each); 0 runs in this process without Dask.
         Ignored with ``scheduler_address``.
@@ -320,7 +320,7 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         Address of a running Dask scheduler (e.g. ``"tcp://10.0.0.5:8786"``).
     cutout_mode : {"crop", "resample"}
         How the full-size raw, model and residual images become 128 x 128
-        (:func:`galmerge.sersic.cutout`).
+        (:func:`galmerge.sersic.fit.cutout`).
     force : bool
         Refit everything, discarding parts and replacing finished products (replaced only when the
         new ones are complete).
@@ -338,11 +338,11 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         skipping them saves most of the time on the large (192-320 px) images. Skipped sources
         stay in ``sources.parquet`` with ``flag_sersic`` -2 and are counted in ``n_skipped``.
     **fit_options
-        Options of :func:`galmerge.sersic.fit_image` (``flag_policy``, ``gain``, detection options...).
+        Options of :func:`galmerge.sersic.fit.fit_image` (``flag_policy``, ``gain``, detection options...).
 
     Returns
     -------
-    galmerge.products.Products or None
+    galmerge.sersic.products.Products or None
         The finished products; None when ``limit`` stopped the run before the end.
 
     Raises
@@ -414,7 +414,7 @@ class CacheWarning(UserWarning):
 def _validate_catalog(catalog: pd.DataFrame) -> None:
     missing = [c for c in REQUIRED_CATALOG_COLUMNS if c not in catalog.columns]
     if missing:
-        raise StageError(f"catalogue lacks column(s) {missing}; load it with galmerge.data.load_catalog")
+        raise StageError(f"catalogue lacks column(s) {missing}; load it with galmerge.data.catalog.load_catalog")
     duplicated = catalog["ID"].duplicated()
     if duplicated.any():
         raise StageError(f"catalogue has {int(duplicated.sum())} duplicate IDs, e.g. "

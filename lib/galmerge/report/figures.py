@@ -2,9 +2,9 @@
 notebooks), each taking tables or arrays and returning a matplotlib Figure.
 
 No function here reads a run folder or computes a statistic; the notebooks compute with
-:mod:`galmerge.evaluation`, :mod:`galmerge.occlusion`, :mod:`galmerge.fitting` and
-:mod:`galmerge.datasummary`, then draw with these and save with :func:`galmerge.plotting.save_figure`.
-Every figure's caption lives in :mod:`galmerge.captions` (:func:`show` prints it under the
+:mod:`galmerge.analysis.evaluation`, :mod:`galmerge.nets.occlusion`, :mod:`galmerge.sersic.stage` and
+:mod:`galmerge.data.summary`, then draw with these and save with :func:`galmerge.report.plotting.save_figure`.
+Every figure's caption lives in :mod:`galmerge.report.captions` (:func:`show` prints it under the
 figure in the notebook; ``REPORT.md`` prints it under the image).
 
 =========================  =====================================================================
@@ -31,21 +31,21 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from galmerge import metrics as gm
-from galmerge.data import load_image
-from galmerge.datasummary import stages_present
-from galmerge.plotting import network_style, power_stretch
+from galmerge.analysis import metrics as gm
+from galmerge.data.catalog import load_image
+from galmerge.data.summary import stages_present
+from galmerge.report.plotting import network_style, power_stretch
 from galmerge.vocab import CHANNELS, FOLDER_REDSHIFT_BOUNDARIES, network_label, network_name
 
 
 def show(fig, figures_dir, name: str, paper: bool = True, note: str = "", **values) -> None:
-    """Save ``fig`` as ``name`` (:func:`galmerge.plotting.save_figure`), show it and print its caption
-    (:func:`galmerge.captions.caption`, filled with ``values``; plus ``note``) under it, as Markdown
+    """Save ``fig`` as ``name`` (:func:`galmerge.report.plotting.save_figure`), show it and print its caption
+    (:func:`galmerge.report.captions.caption`, filled with ``values``; plus ``note``) under it, as Markdown
     in a notebook."""
     import matplotlib.pyplot as plt
 
-    from galmerge.captions import caption
-    from galmerge.plotting import save_figure
+    from galmerge.report.captions import caption
+    from galmerge.report.plotting import save_figure
 
     save_figure(fig, figures_dir, name, paper=paper)
     plt.show()
@@ -297,7 +297,7 @@ def fig14_15_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict
     Parameters
     ----------
     examples : pandas.DataFrame
-        Output of :func:`galmerge.occlusion.select_examples` restricted to one label (five rows).
+        Output of :func:`galmerge.nets.occlusion.select_examples` restricted to one label (five rows).
     inputs, heatmaps, unoccluded : dict
         Keyed by ``(ID, kind)``: the (H, W, C) input, the (H, W) heatmap, the unoccluded score.
     thresholds : dict
@@ -307,7 +307,7 @@ def fig14_15_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict
     label : int
         1 for mergers (Fig 14), 0 for non-mergers (Fig 15).
     stretch : callable, optional
-        Display stretch of the inputs (default: :func:`galmerge.plotting.power_stretch`).
+        Display stretch of the inputs (default: :func:`galmerge.report.plotting.power_stretch`).
     """
     import matplotlib.pyplot as plt
 
@@ -394,7 +394,7 @@ def fig16_feature_maps(kernels: np.ndarray, maps: np.ndarray, image: np.ndarray,
         ax.imshow(maps[i], cmap="magma", origin="lower")
         ax.set_axis_off()
     ax = fig.add_subplot(right[1])
-    from galmerge.plotting import power_stretch
+    from galmerge.report.plotting import power_stretch
 
     ax.imshow(power_stretch(image[..., 0] if image.ndim == 3 else image), cmap="gray", origin="lower")
     ax.set_axis_off()
@@ -409,7 +409,7 @@ def fig16_feature_maps(kernels: np.ndarray, maps: np.ndarray, image: np.ndarray,
 def fig03_preprocessing(image: np.ndarray, fit) -> object:
     """Fig 3: a) original, b) segmentation before deblending, c) deblended, d) Sérsic model, e) residual.
 
-    ``fit`` is a :class:`galmerge.sersic.FitResult` of ``image`` made with ``keep_undeblended=True``.
+    ``fit`` is a :class:`galmerge.sersic.fit.FitResult` of ``image`` made with ``keep_undeblended=True``.
     """
     import matplotlib.pyplot as plt
     from photutils.segmentation import SegmentationImage

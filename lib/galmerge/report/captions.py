@@ -1,7 +1,7 @@
 """Figure captions, shared by the notebooks (shown under each figure) and ``REPORT.md``.
 
 Every caption says what is plotted, on which galaxies, and what the error bars are. The
-bootstraps resample merger sequences (:func:`galmerge.metrics.bootstrap_weights`), not galaxies
+bootstraps resample merger sequences (:func:`galmerge.analysis.metrics.bootstrap_weights`), not galaxies
 as the paper does, because the objects of one sequence are classified alike.
 """
 

@@ -2,7 +2,7 @@
 table, decision thresholds, Tables 1 and 2, metrics per bin of redshift, merger time and
 Sérsic ellipticity with bootstrap and balanced resampling, and the figures drawn from them.
 
-Inputs of a run folder (see :mod:`galmerge.runs`, :mod:`galmerge.products`):
+Inputs of a run folder (see :mod:`galmerge.runs`, :mod:`galmerge.sersic.products`):
 
 - ``train/<kind>/scores_validation.csv`` and ``scores_test.csv`` (``ID, label, score``) for
   whichever of raw / model / residual / stack were trained;
@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmerge import metrics as gm
-from galmerge.cosmology import SNAPNUM_FOLDERS, snapnum_to_redshift
-from galmerge.products import Products
+from galmerge.analysis import metrics as gm
+from galmerge.data.cosmology import SNAPNUM_FOLDERS, snapnum_to_redshift
 from galmerge.runs import (  # noqa: F401 (re-exported: the notebooks call them as ev.*)
     RunPaths,
     choose_thresholds,
@@ -35,6 +34,7 @@ from galmerge.runs import (  # noqa: F401 (re-exported: the notebooks call them 
     trained_kinds,
     write_thresholds,
 )
+from galmerge.sersic.products import Products
 from galmerge.vocab import (  # noqa: F401 (re-exported: the notebooks read them as ev.*)
     ELLIPTICITY_EDGES,
     MERGER_STAGES,
@@ -259,7 +259,7 @@ RESAMPLING = ("sequence", "galaxy")
 
 
 def resampling_units(frame: pd.DataFrame, resample: str = "sequence") -> np.ndarray:
-    """The unit of each galaxy for the bootstrap (:func:`galmerge.metrics.sequence_groups`).
+    """The unit of each galaxy for the bootstrap (:func:`galmerge.analysis.metrics.sequence_groups`).
 
     ``resample="sequence"`` groups the objects of one merger sequence (the frame's ``sequence_ID``;
     -1 or missing: a unit of its own); ``"galaxy"`` makes every galaxy its own unit. A frame without
@@ -292,7 +292,7 @@ def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.ME
     ----------
     frame : DataFrame from :func:`load_run_scores`
     groups : categorical-like of the same length, the bin of each galaxy
-    metrics : metrics of :func:`galmerge.metrics.bootstrap_metrics`
+    metrics : metrics of :func:`galmerge.analysis.metrics.bootstrap_metrics`
     n_resamples : int
         Bootstrap resamples per bin (paper: 1000).
     seed : int
@@ -344,7 +344,7 @@ def binned_balanced(frame: pd.DataFrame, groups, metrics: Sequence[str] = ("accu
     only says which galaxies happened to be drawn, not how well the bin's galaxies pin the metric
     down, so each bin also gets the ``confidence`` percentile interval (``lower``, ``upper``) of
     the class-balanced metric (classes reweighted to equal totals, which is what the draws
-    estimate; :func:`galmerge.metrics.metrics_from_counts`) over ``n_resamples`` sequence-bootstrap
+    estimate; :func:`galmerge.analysis.metrics.metrics_from_counts`) over ``n_resamples`` sequence-bootstrap
     resamples (:func:`resampling_units`).
 
     Every network sees the same draws and resamples. Returns long form: ``kind, network, bin, n,

@@ -14,7 +14,7 @@ The paper's preprocessing (Chudy et al., Sect. 3.1, Fig 3), for one image:
 Fitters (``fitter``)
     ``"statmorph"`` (default, the paper's): statmorph (Rodriguez-Gomez et al. 2019) per source,
     its profile evaluated at pixel centres; the model image is rebuilt with astropy's
-    ``Sersic2D`` and convolved once with the PSF. ``"lm"``: :mod:`galmerge.sersic_lm`, a batched
+    ``Sersic2D`` and convolved once with the PSF. ``"lm"``: :mod:`galmerge.sersic.lm`, a batched
     Levenberg-Marquardt fit of all sources at once (pixel-integrated profile, PSF with its pixel
     response divided out, neighbours masked, sky pixels around the source fitted); its model
     image is rendered by the same code the fit used. Both fill the same columns with the same
@@ -74,7 +74,7 @@ from astropy.modeling.models import Sersic2D
 from scipy.signal import fftconvolve
 from scipy.special import gammaincinv, gammaln
 
-from galmerge import sersic_lm
+from galmerge.sersic import lm as sersic_lm
 
 FLAG_POLICIES = {"good": 0, "suspect": 1, "any": 2}
 CUTOUT_MODES = ("crop", "resample")
@@ -181,7 +181,7 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
         Pixels to ignore (True = bad), passed to SEP and statmorph.
     fitter : {"statmorph", "lm"}
         "statmorph" (default): statmorph per source, the paper's fitter; "lm": the batched
-        Levenberg-Marquardt fitter of :mod:`galmerge.sersic_lm` (all sources of the image in one
+        Levenberg-Marquardt fitter of :mod:`galmerge.sersic.lm` (all sources of the image in one
         vectorised fit, about 10x faster; same columns and flag meanings). See *Fitters*.
     flag_policy : {"good", "suspect", "any"}
         Which statmorph fits enter the model image (module docstring). Default "suspect".
@@ -218,7 +218,7 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
     statmorph_options : dict, optional
         Extra keyword arguments of ``statmorph.SourceMorphology`` (e.g. ``n_sigma_outlier``).
     lm_options : dict, optional
-        Extra keyword arguments of :func:`galmerge.sersic_lm.fit_sources` (``max_iter``, ``dtype``).
+        Extra keyword arguments of :func:`galmerge.sersic.lm.fit_sources` (``max_iter``, ``dtype``).
     **detection
         Detection options, defaults in :data:`DETECTION_DEFAULTS`: ``thresh`` (x global rms, 1.5),
         ``minarea`` (pixels, 5), ``deblend_nthresh`` (32), ``deblend_cont`` (0.005; 1.0 disables

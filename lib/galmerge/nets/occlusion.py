@@ -10,7 +10,7 @@ Conventions
 -----------
 - **What is occluded.** The patch is placed on exactly what the network sees: the image
   *after* the input pipeline's per-image linear normalisation to [0, 1]
-  (:func:`network_inputs` applies :mod:`galmerge.training`'s normalisation), and the fill
+  (:func:`network_inputs` applies :mod:`galmerge.nets.training`'s normalisation), and the fill
   values are on that normalised scale. Occluding before normalisation would let a patch over
   the brightest pixel rescale the whole image, mixing two effects; the paper describes the
   occluded images as "treated as normal galaxy images by a network", i.e. fed as they are.
@@ -26,7 +26,7 @@ Conventions
   or a border left over), some pixels are never covered; they get the *unoccluded* score, so
   that they read as "no effect" rather than as a spurious extreme.
 - **Decisions.** A galaxy is predicted a merger when ``score >= threshold``
-  (:func:`galmerge.metrics.predict`).
+  (:func:`galmerge.analysis.metrics.predict`).
 - **Memory.** Occluded copies are built and scored in streaming batches of ``batch_size``
   (the next batch is built in a helper thread while the network scores the current one), so
   memory is bounded by a few batches whatever the image size and stride.
@@ -330,11 +330,11 @@ def fill_for_kind(kind: str, image: np.ndarray, seed=None):
 def network_inputs(products, kind: str, rows) -> np.ndarray:
     """(N, H, W, C) inputs of one network for cube rows ``rows``, normalised as in training.
 
-    Reads the kind's channels from a :class:`galmerge.products.Products` and applies the
-    training pipeline's per-image normalisation (:func:`galmerge.training.normalise_images`),
+    Reads the kind's channels from a :class:`galmerge.sersic.products.Products` and applies the
+    training pipeline's per-image normalisation (:func:`galmerge.nets.training.normalise_images`),
     so that occlusion acts on exactly what the network saw.
     """
-    from galmerge.training import normalise_images  # the training helper owns the normalisation
+    from galmerge.nets.training import normalise_images  # the training helper owns the normalisation
 
     images = products.read(list(input_channels(kind)), np.atleast_1d(np.asarray(rows, dtype=np.int64)))
     return np.asarray(normalise_images(images), dtype=np.float32)
@@ -407,7 +407,7 @@ def select_examples(scores: pd.DataFrame, thresholds: dict[str, float], seed: in
         n_candidates, ID (``<NA>`` when the category is empty or unavailable), status
         ('ok', 'empty', 'unavailable'), plus score_<kind> and pred_<kind> of the pick.
     """
-    from galmerge.metrics import predict
+    from galmerge.analysis.metrics import predict
 
     if kinds is None:
         kinds = [k for k in CATEGORY_KINDS if f"score_{k}" in scores.columns]
@@ -569,7 +569,7 @@ def occlusion_study(products, networks: dict, examples: pd.DataFrame, saved_scor
 
     Parameters
     ----------
-    products : galmerge.products.Products
+    products : galmerge.sersic.products.Products
     networks : dict
         ``{kind: keras model}``, in the order of the figure's columns.
     examples : pandas.DataFrame

@@ -11,10 +11,10 @@ III. Residual features drive post-merger classification: CNN3 classifies more po
 
 Each conclusion is a set of *claims* "network a beats network b in metric m on subset s". A
 claim is tested on the difference ``m(a) - m(b)`` computed on the same galaxies, resampled by
-merger sequence (:func:`galmerge.metrics.paired_bootstrap_difference` with
-:func:`galmerge.metrics.sequence_groups`): the objects of one sequence are correlated, and the two
+merger sequence (:func:`galmerge.analysis.metrics.paired_bootstrap_difference` with
+:func:`galmerge.analysis.metrics.sequence_groups`): the objects of one sequence are correlated, and the two
 networks see the same galaxies, so neither separate intervals nor a galaxy bootstrap would do.
-McNemar's exact test (:func:`galmerge.metrics.mcnemar_exact`) is shown beside it as a
+McNemar's exact test (:func:`galmerge.analysis.metrics.mcnemar_exact`) is shown beside it as a
 cross-check; it assumes independent galaxies.
 
 A claim is *supported* when the ``confidence`` interval of the difference lies above 0,
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from galmerge import metrics as gm
+from galmerge.analysis import metrics as gm
 from galmerge.vocab import NETWORK_NAMES as SHORT
 from galmerge.vocab import PAPER_TABLE1, PAPER_TABLE2, paper_values
 
@@ -121,7 +121,7 @@ def _subset_mask(frame: pd.DataFrame, subset: str) -> np.ndarray:
 
 
 def sequence_groups_of(frame: pd.DataFrame) -> np.ndarray:
-    """:func:`galmerge.metrics.sequence_groups` of a scores frame; every galaxy its own group
+    """:func:`galmerge.analysis.metrics.sequence_groups` of a scores frame; every galaxy its own group
     (the galaxy bootstrap) when the frame has no ``sequence_ID`` column."""
     if "sequence_ID" not in frame.columns:
         return np.arange(len(frame))
@@ -130,7 +130,7 @@ def sequence_groups_of(frame: pd.DataFrame) -> np.ndarray:
 
 def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=None,
                confidence: float = 0.95) -> dict:
-    """Test one claim on a :func:`galmerge.evaluation.load_run_scores` frame.
+    """Test one claim on a :func:`galmerge.analysis.evaluation.load_run_scores` frame.
 
     Returns
     -------
@@ -224,7 +224,7 @@ def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     Parameters
     ----------
     frame : pandas.DataFrame
-        Test-split scores from :func:`galmerge.evaluation.load_run_scores` (``label``, ``stage``,
+        Test-split scores from :func:`galmerge.analysis.evaluation.load_run_scores` (``label``, ``stage``,
         ``sequence_ID`` and ``pred_<kind>`` columns).
     n_resamples : int
         Paired sequence-bootstrap resamples per claim.

@@ -12,7 +12,7 @@ Layout of a products folder (``<run>/products/``)::
     COMPLETE          written last: a folder without it is not a finished product
 
 The cubes hold the images *before* the CNN's per-image [0, 1] normalisation, which belongs to
-the input pipeline (:mod:`galmerge.training`).
+the input pipeline (:mod:`galmerge.nets.training`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 paper, and which of the paper's three conclusions the run reproduces.
 
 :func:`write_report` turns a finished run folder into ``REPORT.md`` and ``report.html``; the
-verdicts come from :mod:`galmerge.conclusions` (paired bootstrap of merger sequences), the figure
-captions from :mod:`galmerge.captions`.
+verdicts come from :mod:`galmerge.analysis.conclusions` (paired bootstrap of merger sequences), the figure
+captions from :mod:`galmerge.report.captions`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from galmerge import vocab
-from galmerge.captions import caption
-from galmerge.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
+from galmerge.analysis.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
 from galmerge.mock.audit import LEAK_TOLERANCE
+from galmerge.report.captions import caption
 from galmerge.runs import RunPaths
 
 __all__ = ["CONCLUSIONS", "MIN_GALAXIES", "MIN_SEQUENCES", "VERDICTS", "Verdict", "judge_conclusions",
@@ -37,7 +37,7 @@ DEVIATIONS = [
     ("Parameter count",
      "The paper quotes 8,186,113 trainable parameters; no reading of its layer list gives that number "
      "('valid' padding gives 7,594,241). The training notebook prints the count of the network we build "
-     "and explains the padding choice (galmerge.cnn)."),
+     "and explains the padding choice (galmerge.nets.cnn)."),
     ("Number of convolutional layers",
      "The text says 'three convolutional layers' and later 'after the four convolutional layers'; we "
      "follow the explicit layer list: three."),
@@ -55,7 +55,7 @@ DEVIATIONS = [
     ("Sérsic fitter and background",
      "The paper fits with statmorph after SEP's background (box 64 px); the paper profile does the same "
      "(fitter=statmorph, background=sep). The quick and smoke profiles use the batched Levenberg-Marquardt "
-     "fitter of galmerge.sersic_lm (fitter=lm, about ten times faster) after a flat sky level measured far "
+     "fitter of galmerge.sersic.lm (fitter=lm, about ten times faster) after a flat sky level measured far "
      "from every source (background=flat): on 128 px cutouts SEP's 64 px boxes follow a large galaxy's "
      "wings and remove part of its light, after which every fitter underestimates r_e and n. Both fitters "
      "are compared against GalSim truth in 01_sersic_fitting and benchmarks/bench_fitter_accuracy.py."),
@@ -63,7 +63,8 @@ DEVIATIONS = [
      "The paper bootstraps galaxies. Objects of one merger sequence (the same pair at several snapshots) are "
      "classified alike, so every bootstrap here resamples merger sequences (an object without one alone), which "
      "widens the intervals honestly; and each conclusion is judged on the paired bootstrap of the difference "
-     "between two networks on the same resampled galaxies, not on two separate intervals (galmerge.conclusions)."),
+     "between two networks on the same resampled galaxies, not on two separate intervals "
+     "(galmerge.analysis.conclusions)."),
     ("Network width and epochs",
      "The smoke and quick profiles train a narrower network for fewer epochs so that they run on a CPU; "
      "only the paper profile uses the paper's widths and 50 epochs."),
@@ -157,7 +158,7 @@ def networks_at_chance(table1: pd.DataFrame) -> list[str]:
 #: (the binomial uncertainty of accuracies needs it), Table 2 with the galaxies per stage.
 TABLE1_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "auc"]
 TABLE2_COLUMNS = ["n_pre", "pre", "pre_err", "n_ongoing", "ongoing", "ongoing_err", "n_post", "post", "post_err"]
-#: Columns of the claims table (galmerge.conclusions) shown in the report.
+#: Columns of the claims table (galmerge.analysis.conclusions) shown in the report.
 CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "value_better": "first (%)",
                  "value_worse": "second (%)", "difference": "difference (points)", "lower": "95 % low",
                  "upper": "95 % high", "mcnemar_p": "McNemar p", "outcome": "outcome"}
@@ -359,7 +360,7 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
     table1, table2 : pandas.DataFrame
         Indexed by network kind (percentages), from :func:`load_tables`.
     verdicts : list of Verdict
-        :func:`galmerge.conclusions.judge_conclusions`.
+        :func:`galmerge.analysis.conclusions.judge_conclusions`.
     claims : pandas.DataFrame, optional
         The claims table behind the verdicts, shown under them.
     caption_values : dict, optional

@@ -1,0 +1,1 @@
+"""The networks: the paper's CNN, training, occlusion maps, scoring with another run's networks."""

@@ -1,0 +1,1 @@
+"""Output for readers: every figure, every caption, and REPORT.md."""
