@@ -55,11 +55,11 @@ def build_steps(params: dict) -> list[Step]:
     ]
     for kind in params.get("input_kinds", []):
         steps.append(Step(f"02_train_{kind}", "02_train", {"input_kind": kind}, outputs=(f"train/{kind}",)))
-    # 09_transfer (scores this run's test galaxies with the networks of -p transfer_models=RUN; a no-op
-    # without it) runs before 08_report, so that the report can show its table
+    # 08_transfer (scores this run's test galaxies with the networks of -p transfer_models=RUN; a no-op
+    # without it) runs before 09_report, so that the report, last, can show its table
     steps += [Step(name, name) for name in
-              ("03_evaluate", "04_redshift", "05_merger_time", "06_ellipticity", "07_occlusion", "09_transfer",
-               "08_report")]
+              ("03_evaluate", "04_redshift", "05_merger_time", "06_ellipticity", "07_occlusion", "08_transfer",
+               "09_report")]
     return steps
 
 

@@ -10,7 +10,7 @@ each part, what dominated it, and checks that every image is accounted for.
 The cutouts are crops of scikit-image's Hubble Deep Field (galmerge.demo_cutouts): real pixels,
 overlapping crops (200 crops of 400 px from an 872 x 1000 px field), made-up labels. Extra
 ``-p KEY=VALUE`` go to run_all.py. With ``--transfer RUN`` the networks of RUN also score the
-ingested test galaxies (09_transfer) and the transfer table is printed.
+ingested test galaxies (08_transfer) and the transfer table is printed.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ display(table2[columns].round(1))
 # II: CNN1 and CNN2 beat CNN3 on pre-mergers; III: CNN3 beats CNN2 on post-mergers. Comparing the
 # Table 2 intervals above would ignore that the networks are scored on the same galaxies; each claim
 # is judged instead on the difference between the two networks on the same resampled sequences
-# (paired bootstrap, `galmerge.analysis.conclusions`), with McNemar's exact test beside it. 08_report writes
+# (paired bootstrap, `galmerge.analysis.conclusions`), with McNemar's exact test beside it. 09_report writes
 # the same verdicts into REPORT.md.
 
 # %%

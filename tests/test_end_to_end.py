@@ -39,7 +39,7 @@ def smoke_run(tmp_path_factory):
 def test_every_notebook_executed_with_html(smoke_run):
     run_dir, _ = smoke_run
     executed = sorted(p.stem for p in (run_dir / "notebooks").glob("*.ipynb"))
-    assert executed[0] == "00_data" and "08_report" in executed
+    assert executed[0] == "00_data" and "09_report" in executed
     for stem in executed:
         assert (run_dir / "notebooks" / f"{stem}.html").exists()
 

@@ -267,7 +267,7 @@ def test_labelled_catalogue_rejects_inconsistent_rows(tmp_path):
 @pytest.mark.slow
 def test_ingested_folder_runs_through_the_smoke_profile(tmp_path):
     """HDF crops in three formats -> ingest -> run_all.py --profile smoke: every notebook runs, the
-    analyses that need merger times and stages say they are not available, and 09_transfer, given
+    analyses that need merger times and stages say they are not available, and 08_transfer, given
     this very run as the source of networks, reproduces its own Table 1 row for row (same networks,
     same threshold, same galaxies: the transfer plumbing adds nothing)."""
     labels = write_hdf_cutouts(tmp_path / "in", n=32, size=136, formats=("jpeg", "png", "fits"), seed=4)

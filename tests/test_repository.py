@@ -140,7 +140,7 @@ def test_run_all_lists_every_step_with_one_training_per_kind():
     kinds = load_profile("smoke")["input_kinds"]
     assert names[:2] == ["00_data", "01_sersic_fitting"]
     assert [n for n in names if n.startswith("02_train_")] == [f"02_train_{k}" for k in kinds]
-    assert names[-1] == "08_report"
+    assert names[-1] == "09_report"
 
 
 def test_run_all_only_and_from_select_steps():
@@ -149,7 +149,7 @@ def test_run_all_only_and_from_select_steps():
     assert selected == ["02_train_raw", "02_train_stack"]
     out = _run_all("--list", "--from", "05_merger_time")
     selected = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("*")]
-    assert selected[0] == "05_merger_time" and selected[-1] == "08_report"
+    assert selected[0] == "05_merger_time" and selected[-1] == "09_report"
 
 
 def test_run_all_rejects_unknown_parameter_and_step():

@@ -71,7 +71,7 @@ class Parameters:
     occlusion_box: int = 8  # side of the occluding box in pixels (paper: 8)
     occlusion_stride: int = 1  # step of the box in pixels (paper: 1)
     occlusion_seed: int = 11  # seed of the example selection and of the noise fill
-    # --- transfer (09_transfer)
+    # --- transfer (08_transfer)
     transfer_models: str | None = None  # a finished run (folder or name under runs/) whose networks score
     #                                     this run's test galaxies; None: skipped
 

@@ -127,7 +127,7 @@ def dataset_notes(summary: dict) -> list[str]:
 
 
 def transfer_section(table: pd.DataFrame, info: dict, run_dir: Path, figures_dir: Path | None = None) -> list[str]:
-    """REPORT.md lines for 09_transfer's table (``tables/transfer_table1.csv``) and score figure."""
+    """REPORT.md lines for 08_transfer's table (``tables/transfer_table1.csv``) and score figure."""
     source = info.get("source_run", "another run")
     shown = table.set_index(table["network"] + ": " + table["setting"])[
         ["trained_on", "threshold", "n", "accuracy", "precision", "recall", "f1", "auc"]]
@@ -135,7 +135,7 @@ def transfer_section(table: pd.DataFrame, info: dict, run_dir: Path, figures_dir
              "Table 1 (per cent) of this run's networks ('trained here') and of the networks of "
              f"{source} on the same test galaxies: at {source}'s own threshold ('transfer') and at a threshold "
              "re-chosen on this run's validation split. A lower AUC is lost ranking power; a recovered "
-             "accuracy after re-choosing the threshold is a shifted score scale (09_transfer).", "",
+             "accuracy after re-choosing the threshold is a shifted score scale (08_transfer).", "",
              _markdown_table(shown.assign(threshold=shown["threshold"].round(3)), digits=1), ""]
     figure = Path(figures_dir or ".") / "transfer_scores.png"
     if figures_dir is not None and figure.exists():
@@ -301,7 +301,7 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
                     figures: list[Path], run_dir: Path, summary: dict, claims: pd.DataFrame | None = None,
                     counts: pd.DataFrame | None = None, caption_values: dict | None = None,
                     figures_dir: Path | None = None) -> str:
-    """The text of REPORT.md (``figures_dir``: where 09_transfer's score figure is, if any)."""
+    """The text of REPORT.md (``figures_dir``: where 08_transfer's score figure is, if any)."""
     lines = [f"# Reproduction report: {run_dir.name}", ""]
     lines += dataset_tables(summary, counts)
     for note in dataset_notes(summary):

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 08 Report: this run beside the paper
+# # 09 Report: this run beside the paper
 #
 # The last step gathers the run into `REPORT.md` and `report.html` in the run folder: the dataset,
 # Table 1 and Table 2 beside the paper's values, the verdict on each of the paper's three conclusions,

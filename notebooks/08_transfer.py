@@ -13,7 +13,7 @@
 # %% [markdown]
 #
 # %% [markdown]
-# # 09 Transfer: this dataset scored by the networks of another run
+# # 08 Transfer: this dataset scored by the networks of another run
 #
 # The paper's stated future work: apply networks trained on simulations to observations and
 # compare them with networks trained on the observations. With `-p transfer_models=RUN` (a run
