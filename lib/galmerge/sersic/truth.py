@@ -8,7 +8,15 @@ with a Moffat PSF and integrated over the pixels, independently of this package.
   ``sqrt(sum I^2) / sigma``), ``n`` log-uniform in 0.5-5, half-light radius 2-8 px (0.34-1.3
   arcsec at HSC's 0.168 arcsec/px), axis ratio 0.3-1;
 - ``neighbours`` ("HSC-like"): the same primary at S/N 30-300 with 1-4 fainter Sérsic neighbours
-  (0.05-0.7 times its flux) 12-50 px from it, so that segments touch and deblending matters.
+  (0.05-0.7 times its flux) 12-50 px from it, so that segments touch and deblending matters;
+- ``bright`` (issue 21): one bright galaxy with its own Poisson noise, where the weighting and
+  the sky matter most: ``n`` log-uniform in 0.8-4, semi-major ``r_e`` 4-12 px, total flux
+  log-uniform in 3e4-2e5 electrons, gain 1 (``gain`` in each record), sky noise sigma 1 e-;
+- ``bright_neighbours``: the ``bright`` primary with 1-4 neighbours as in ``neighbours``.
+
+The two sets with Poisson noise draw it from the noiseless image in electrons
+(``poisson(clean * gain) / gain``) and add the Gaussian sky; the others have Gaussian sky noise
+only and no gain (``gain`` None).
 
 The PSF is a Moffat of FWHM 3.2-4.0 px (HSC-Wide i band, median 0.6 arcsec) and beta 2.5-4.5,
 drawn by GalSim with the pixel response (as survey PSF images are); the noise is Gaussian sky
@@ -29,7 +37,11 @@ import pandas as pd
 
 #: Image side (px) of the truth images.
 SIZE = 128
-KINDS = ("isolated", "neighbours")
+KINDS = ("isolated", "neighbours", "bright", "bright_neighbours")
+#: Sets with the sources' Poisson noise (gain 1 e-/unit, sky sigma 1): issue 21.
+BRIGHT = {"bright": "isolated", "bright_neighbours": "neighbours"}
+BRIGHT_SKY_SIGMA = 1.0
+BRIGHT_GAIN = 1.0
 
 
 def render_truth_set(n: int, kind: str = "isolated", seed: int = 0, size: int = SIZE) -> list[dict]:
@@ -39,43 +51,65 @@ def render_truth_set(n: int, kind: str = "isolated", seed: int = 0, size: int = 
     -------
     list of dict
         ``image`` (noisy, float64), ``clean`` (noiseless, all galaxies), ``clean_primary``
-        (noiseless primary alone), ``psf`` (the PSF image, 41 x 41, sum 1), ``sigma`` (the noise
-        rms) and ``truth`` (dict: ``flux, r_e, n, ellip, theta, xc, yc, snr``; px and radians).
+        (noiseless primary alone), ``psf`` (the PSF image, 41 x 41, sum 1), ``sigma`` (the sky
+        noise rms), ``gain`` (e- per image unit, or None without Poisson noise) and ``truth``
+        (dict: ``flux, r_e, n, ellip, theta, xc, yc, snr``; px and radians).
     """
     import galsim
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     rng = np.random.default_rng([seed, KINDS.index(kind)])
-    out = []
-    for _ in range(n):
-        fwhm, beta = rng.uniform(3.2, 4.0), rng.uniform(2.5, 4.5)
-        psf = galsim.Moffat(beta=beta, fwhm=fwhm)
-        psf_image = psf.drawImage(nx=41, ny=41, scale=1.0).array
-        psf_image /= psf_image.sum()
+    return [_truth_galaxy(galsim, rng, kind, size) for _ in range(n)]
+
+
+def _truth_primary(rng, kind):
+    """Primary's parameters (GalSim's round half-light radius ``hlr``, px) and total flux."""
+    if kind in BRIGHT:
+        q = rng.uniform(0.3, 1.0)
+        r_e = rng.uniform(4.0, 12.0)  # semi-major, px
+        p = dict(n=float(np.exp(rng.uniform(np.log(0.8), np.log(4.0)))), hlr=r_e * np.sqrt(q), q=q)
+        flux = float(np.exp(rng.uniform(np.log(3e4), np.log(2e5))))
+    else:
+        p = dict(n=float(np.exp(rng.uniform(np.log(0.5), np.log(5.0)))), hlr=rng.uniform(2.0, 8.0),
+                 q=rng.uniform(0.3, 1.0))
+        flux = 1000.0
+    p.update(theta=rng.uniform(0, np.pi), dx=rng.uniform(-0.5, 0.5), dy=rng.uniform(-0.5, 0.5))
+    if kind not in BRIGHT:
         snr_range = (50, 300) if kind == "isolated" else (30, 300)
-        truth = dict(n=float(np.exp(rng.uniform(np.log(0.5), np.log(5.0)))), hlr=rng.uniform(2.0, 8.0),
-                     q=rng.uniform(0.3, 1.0), theta=rng.uniform(0, np.pi),
-                     dx=rng.uniform(-0.5, 0.5), dy=rng.uniform(-0.5, 0.5),
-                     snr=float(np.exp(rng.uniform(*np.log(snr_range)))))
-        primary = _draw(galsim, psf, truth, 1000.0, size)
-        clean = primary.copy()
-        if kind == "neighbours":
-            for _ in range(int(rng.integers(1, 5))):
-                distance, angle = rng.uniform(12, 50), rng.uniform(0, 2 * np.pi)
-                other = dict(n=float(np.exp(rng.uniform(np.log(0.5), np.log(4.0)))), hlr=rng.uniform(1.0, 5.0),
-                             q=rng.uniform(0.3, 1.0), theta=rng.uniform(0, np.pi),
-                             dx=distance * np.cos(angle), dy=distance * np.sin(angle))
-                clean += _draw(galsim, psf, other, 1000.0 * rng.uniform(0.05, 0.7), size)
-        sigma = float(np.sqrt((primary ** 2).sum()) / truth["snr"])
+        p["snr"] = float(np.exp(rng.uniform(*np.log(snr_range))))
+    return p, flux
+
+
+def _truth_galaxy(galsim, rng, kind, size):
+    fwhm, beta = rng.uniform(3.2, 4.0), rng.uniform(2.5, 4.5)
+    psf = galsim.Moffat(beta=beta, fwhm=fwhm)
+    psf_image = psf.drawImage(nx=41, ny=41, scale=1.0).array
+    psf_image /= psf_image.sum()
+    truth, flux = _truth_primary(rng, kind)
+    primary = _draw(galsim, psf, truth, flux, size)
+    clean = primary.copy()
+    if BRIGHT.get(kind, kind) == "neighbours":
+        for _ in range(int(rng.integers(1, 5))):
+            distance, angle = rng.uniform(12, 50), rng.uniform(0, 2 * np.pi)
+            other = dict(n=float(np.exp(rng.uniform(np.log(0.5), np.log(4.0)))), hlr=rng.uniform(1.0, 5.0),
+                         q=rng.uniform(0.3, 1.0), theta=rng.uniform(0, np.pi),
+                         dx=distance * np.cos(angle), dy=distance * np.sin(angle))
+            clean += _draw(galsim, psf, other, flux * rng.uniform(0.05, 0.7), size)
+    if kind in BRIGHT:
+        sigma, gain = BRIGHT_SKY_SIGMA, BRIGHT_GAIN
+        image = rng.poisson(np.clip(clean, 0.0, None) * gain) / gain + rng.normal(0.0, sigma, clean.shape)
+        # GalSim's optimal S/N with the source's own variance included
+        truth["snr"] = float(np.sqrt((primary ** 2 / (sigma ** 2 + np.clip(clean, 0, None) / gain)).sum()))
+    else:
+        sigma, gain = float(np.sqrt((primary ** 2).sum()) / truth["snr"]), None
         image = clean + rng.normal(0.0, sigma, clean.shape)
-        c = (size - 1) / 2
-        q = truth["q"]
-        out.append(dict(image=image, clean=clean, clean_primary=primary, psf=psf_image, sigma=sigma,
-                        truth=dict(flux=1000.0, r_e=truth["hlr"] / np.sqrt(q), n=truth["n"], ellip=1 - q,
-                                   theta=truth["theta"], xc=c + truth["dx"], yc=c + truth["dy"],
-                                   snr=truth["snr"], psf_fwhm=fwhm)))
-    return out
+    c = (size - 1) / 2
+    q = truth["q"]
+    return dict(image=image, clean=clean, clean_primary=primary, psf=psf_image, sigma=sigma, gain=gain,
+                truth=dict(flux=flux, r_e=truth["hlr"] / np.sqrt(q), n=truth["n"], ellip=1 - q,
+                           theta=truth["theta"], xc=c + truth["dx"], yc=c + truth["dy"],
+                           snr=truth["snr"], psf_fwhm=fwhm))
 
 
 def _draw(galsim, psf, p, flux, size):
@@ -100,7 +134,8 @@ def fit_truth_set(galaxies: list[dict], fitter: str, background: str = "flat", *
     rows = []
     for g in galaxies:
         t0 = time.process_time()
-        result = fit_image(g["image"], psf=g["psf"], fitter=fitter, background=background, **options)
+        result = fit_image(g["image"], psf=g["psf"], fitter=fitter, background=background,
+                           **{"gain": g.get("gain"), **options})
         seconds = time.process_time() - t0
         t = g["truth"]
         row = {**{f"true_{k}": v for k, v in t.items()}, "cpu_s": seconds, "status": result.status}
@@ -171,8 +206,9 @@ def flux_kept(galaxies: list[dict], background: str, region: str = "aperture", *
 COMPARED = (("lm", "flat"), ("statmorph", "flat"), ("statmorph", "sep"))
 
 
-def compare_fitters(n: int, seed: int = 1, pairs=COMPARED, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit ``n`` isolated and ``n`` neighbours galaxies with every (fitter, background) pair.
+def compare_fitters(n: int, seed: int = 1, pairs=COMPARED, progress: bool = True,
+                    kinds=("isolated", "neighbours")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ``n`` galaxies of each of ``kinds`` with every (fitter, background) pair.
 
     Returns
     -------
@@ -185,7 +221,7 @@ def compare_fitters(n: int, seed: int = 1, pairs=COMPARED, progress: bool = True
     from tqdm import tqdm
 
     tables, rows = [], {}
-    steps = [(kind, pair) for kind in KINDS for pair in pairs]
+    steps = [(kind, pair) for kind in kinds for pair in pairs]
     galaxies = {}
     for kind, (fitter, background) in tqdm(steps, disable=not progress, desc="GalSim truth"):
         if kind not in galaxies:
