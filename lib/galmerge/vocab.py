@@ -26,7 +26,7 @@ CHANNELS = ("raw", "model", "residual")
 #: What a network is trained on: CNN1 raw, CNN2 model, CNN3 residual (the paper's three), and
 #: the three stacked as channels (this repository's addition).
 INPUT_KINDS = ("raw", "model", "residual", "stack")
-#: The paper's three networks (the occlusion categories of Figs 14-16 are defined by them).
+#: The paper's three networks (the occlusion categories of Figs 14 and 15 are defined by them).
 PAPER_INPUT_KINDS = ("raw", "model", "residual")
 #: The channels each input kind reads, in the order they are stacked.
 INPUT_CHANNELS = {"raw": ("raw",), "model": ("model",), "residual": ("residual",),
@@ -80,12 +80,12 @@ STAGE_WINDOWS_GYR = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 
 FIT_STATUSES = ("ok", "no_source", "all_fits_failed", "bad_input", "error")
 
 # --------------------------------------------------------------------------- bins
-#: 0.1-wide redshift bins (Figs 2 and 7). The first edge is 0.09, not 0.1, because TNG snapshot 91
+#: 0.1-wide redshift bins (Figs 1 and 7). The first edge is 0.09, not 0.1, because TNG snapshot 91
 #: (z = 0.0994) belongs to the challenge's lowest folder, which the challenge calls [0.1, 0.31).
 REDSHIFT_EDGES = np.round(np.r_[0.09, np.arange(0.2, 1.0 + 1e-9, 0.1)], 6)
 #: Redshifts that separate the four snapnum folders (their images are 128, 160, 192, 320 px).
 FOLDER_REDSHIFT_BOUNDARIES = (0.31, 0.52, 0.76)
-#: Merger-time bins (Figs 3 and 8): -0.8 to 0.3 Gyr in 0.1 Gyr steps (Gyr, negative before coalescence).
+#: Merger-time bins (Figs 2 and 8): -0.8 to 0.3 Gyr in 0.1 Gyr steps (Gyr, negative before coalescence).
 MERGER_TIME_EDGES = np.round(np.arange(-0.8, 0.3 + 1e-9, 0.1), 6) + 0.0  # + 0.0: no "-0.00" edge
 #: Sérsic-ellipticity bins (Figs 9-11): 0 to 1 in steps of 0.05, right-closed like the paper's "(0.65, 0.7]".
 ELLIPTICITY_EDGES = np.round(np.arange(0.0, 1.0 + 1e-9, 0.05), 6)

@@ -63,9 +63,14 @@ CAPTIONS = {
     "fig13_confusion": "Confusion matrices on the test split at the precision = recall threshold, normalised by "
                        "row: the diagonal is the fraction of non-mergers and of mergers correctly classified "
                        "(paper Fig. 13).",
-    "fig14_occlusion_mergers": "Occlusion maps of test mergers (paper Fig. 14): change of the network's score "
-                               "when a box is covered, per network.",
-    "fig15_occlusion_nonmergers": "Occlusion maps of test non-mergers (paper Fig. 15).",
+    "fig14_occlusion_mergers": "Occlusion maps of test mergers (paper Fig. 14), one row per category, per network "
+                               "its input and its heatmap: each pixel is the mean score of the occluded copies "
+                               "whose box covered it, so the regions that make a merger a merger are darker "
+                               "(lower) than the unoccluded score printed above the map.",
+    "fig15_occlusion_nonmergers": "Occlusion maps of test non-mergers (paper Fig. 15), as Fig. 14: each pixel is "
+                                  "the mean score of the occluded copies whose box covered it, so the regions "
+                                  "that make a non-merger look like one are brighter (higher) than the unoccluded "
+                                  "score printed above the map.",
     "fig16_feature_maps": "First-layer kernels of CNN1 and their feature maps for an example merger "
                           "(paper Fig. 16).",
 }
