@@ -8,10 +8,11 @@
     python run_all.py --profile smoke --data data/my_cutouts -p transfer_models=smoke-mock_smoke
     python run_all.py --list
 
-Each notebook's jupytext source (``notebooks/NN_name.py``) is executed with the profile's
-values injected into its ``parameters`` cell. Executed notebooks and their HTML renders go
-to ``runs/<run>/notebooks/``, figures to ``figures/<run>/``. The run stops at the first
-failing notebook, naming it, the failing cell and the error, and exits non-zero.
+Each notebook's jupytext source (``notebooks/NN_name.py``) is converted into the run's own folder
+(``runs/<run>/notebooks/input/``) and executed there, with the profile's values injected into its
+``parameters`` cell. Executed notebooks and their HTML renders go to ``runs/<run>/notebooks/``,
+figures to ``figures/<run>/``. The run stops at the first failing notebook, naming it, the failing
+cell and the error, and exits non-zero.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 sys.path.insert(0, str(REPO / "lib"))  # run_all.py works before `pip install -e .` too
 
 from galmerge.config import PROFILES, ProfileError, load_profile, parse_overrides  # noqa: E402
+from galmerge.runs import Run  # noqa: E402
 
 
 @dataclass
@@ -130,16 +132,17 @@ def _child_env() -> dict:
     return env
 
 
-def notebook_parameters(source: Path) -> dict:
-    """Parameter names and defaults of a jupytext notebook's ``parameters`` cell."""
+def notebook_parameters(notebook: Path) -> dict:
+    """Parameter names and defaults of the ``parameters`` cell of a notebook (.ipynb, from :func:`as_ipynb`)."""
     import papermill as pm
-    return pm.inspect_notebook(str(_as_ipynb(source)))
+    return pm.inspect_notebook(str(notebook))
 
 
-def _as_ipynb(source: Path) -> Path:
-    """Convert the jupytext source to a fresh .ipynb beside the run (the .py is what runs)."""
+def as_ipynb(source: Path, run: Run) -> Path:
+    """Convert the jupytext source to a fresh .ipynb in the run's own folder (``notebooks/input/``):
+    the .py is what runs, and two runs at once never share, or overwrite, each other's input."""
     import jupytext
-    target = Path(os.environ.get("TMPDIR", "/tmp")) / "galmerge_run_all" / f"{source.stem}.ipynb"
+    target = run.notebooks / "input" / f"{source.stem}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -147,14 +150,51 @@ def _as_ipynb(source: Path) -> Path:
     return target
 
 
+#: Cell tags whose input the rendered HTML hides (imports and other plumbing; the defaults of the
+#: parameters cell, which papermill's injected cell overrides and shows).
+HIDDEN_INPUT_TAGS = ("remove-input", "parameters")
+
+
+def collapse_progress(text: str) -> str:
+    """What a terminal shows of ``text``: of each line rewritten with carriage returns (progress
+    bars), only its last state is kept, so a bar leaves one line instead of hundreds."""
+    lines = []
+    for line in text.split("\n"):
+        parts = [part for part in line.split("\r") if part.strip()]
+        lines.append(parts[-1] if parts else line.replace("\r", ""))
+    return "\n".join(lines)
+
+
+def tidy_executed_notebook(notebook) -> int:
+    """Merge each cell's consecutive stream outputs and collapse progress bars in them
+    (:func:`collapse_progress`), in place; returns how many characters were removed."""
+    removed = 0
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code" or not cell.get("outputs"):
+            continue
+        merged = []
+        for output in cell["outputs"]:
+            if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == output.get("name")):
+                merged[-1]["text"] += output["text"]
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.get("output_type") == "stream":
+                before = len(output["text"])
+                output["text"] = collapse_progress(output["text"])
+                removed += before - len(output["text"])
+        cell["outputs"] = merged
+    return removed
+
+
+
 def render_html(executed: Path) -> Path:
     """Tidy the executed notebook (progress bars collapsed to their last line) and render it as
-    HTML without the input of plumbing cells (tags in galmerge.runs.HIDDEN_INPUT_TAGS)."""
+    HTML without the input of plumbing cells (tags in HIDDEN_INPUT_TAGS)."""
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
-
-    from galmerge.runs import HIDDEN_INPUT_TAGS, tidy_executed_notebook
 
     notebook = nbformat.read(executed, as_version=4)
     tidy_executed_notebook(notebook)
@@ -168,21 +208,31 @@ def render_html(executed: Path) -> Path:
     return html
 
 
-def run_step(step: Step, params: dict, injected: dict, run_dir: Path) -> float:
+def injected_paths(run: Run, data: Path, figures_dir: Path) -> dict[str, str]:
+    """The paths injected into every notebook, relative to its working directory, the run's own
+    ``notebooks/`` folder (so the executed notebooks and their HTML show no path of the machine that
+    ran them, and two runs at once share no working directory)."""
+    here = run.notebooks.resolve()
+    return {"run_dir": os.path.relpath(run.root.resolve(), here), "data_dir": os.path.relpath(data, here),
+            "figures_dir": os.path.relpath(figures_dir, here)}
+
+
+def run_step(step: Step, params: dict, injected: dict, run: Run) -> float:
     import papermill as pm
 
     source = NOTEBOOK_DIR / f"{step.notebook}.py"
     if not source.exists():
         raise SystemExit(f"{step.name}: notebook source {source.relative_to(REPO)} is missing")
-    wanted = notebook_parameters(source)
+    notebook = as_ipynb(source, run)
+    wanted = notebook_parameters(notebook)
     values = {**params, **injected, **step.extra}
     given = {k: values[k] for k in wanted if k in values}
-    executed = run_dir / "notebooks" / f"{step.name}.ipynb"
+    executed = run.notebooks / f"{step.name}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(_as_ipynb(source)), str(executed), parameters=given,
-                            cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
+        pm.execute_notebook(str(notebook), str(executed), parameters=given,
+                            cwd=str(run.notebooks), kernel_name="python3", progress_bar=False,
                             # the notebook's prints and progress bars (fitting, training) stream
                             # to this terminal as well as into the executed notebook
                             stdout_file=sys.stdout, stderr_file=sys.stderr)
@@ -215,10 +265,8 @@ def main(argv=None) -> int:
     run_dir = (args.out or REPO / "runs" / run_name).resolve()
     figures_dir = (args.figures or REPO / "figures" / run_dir.name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    # relative to the notebooks' working directory (notebooks/), so that the executed notebooks and
-    # their HTML show no path of the machine that ran them
-    injected = {"run_dir": os.path.relpath(run_dir, NOTEBOOK_DIR), "data_dir": os.path.relpath(data, NOTEBOOK_DIR),
-                "figures_dir": os.path.relpath(figures_dir, NOTEBOOK_DIR)}
+    run = Run(run_dir)
+    injected = injected_paths(run, data, figures_dir)
     print(f"run {run_dir.name}: profile {args.profile}, data {data}, {len(steps)} notebook(s)")
 
     log_path = run_dir / "run_log.json"
@@ -233,7 +281,7 @@ def main(argv=None) -> int:
             print(f"  {step.name}: finished outputs exist ({', '.join(p.name for p in cached)}); "
                   "the notebook reuses them (use --force to recompute)")
         print(f"[{i}/{len(steps)}] {step.name}", flush=True)
-        seconds = run_step(step, params, injected, run_dir)
+        seconds = run_step(step, params, injected, run)
         print(f"[{i}/{len(steps)}] {step.name} done in {seconds:.0f} s", flush=True)
         log[step.name] = {"seconds": round(seconds, 1), "profile": args.profile,
                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -17,7 +17,7 @@ from sklearn import metrics as skm  # noqa: E402
 from galmerge.analysis import evaluation as ev  # noqa: E402
 from galmerge.data.cosmology import snapnum_to_redshift  # noqa: E402
 from galmerge.report import figures  # noqa: E402
-from galmerge.runs import RunPaths  # noqa: E402
+from galmerge.runs import Run  # noqa: E402
 from galmerge.sersic.products import write_products  # noqa: E402
 
 #: How well each fake network separates the classes (logit shift); the stack is left untrained.
@@ -52,10 +52,10 @@ def make_fake_run(run_dir: Path, n: int = 120, kinds=("raw", "model", "residual"
     images = make_fake_images(n, seed)
     cubes = {k: np.zeros((n, 128, 128), np.float32) for k in ("raw", "model", "residual")}
     sources = pd.DataFrame({"ID": images["ID"], "label": 1, "is_primary": True})
-    write_products(RunPaths(run_dir).products, images, sources, cubes)
+    write_products(Run(run_dir).products, images, sources, cubes)
     rng = np.random.default_rng(seed + 1)
     for kind in kinds:
-        folder = RunPaths(run_dir).train(kind)
+        folder = Run(run_dir).train_dir(kind)
         folder.mkdir(parents=True, exist_ok=True)
         for split in ("validation", "test"):
             sub = images[images["split"] == split]
@@ -94,7 +94,7 @@ def test_missing_thresholds_file_falls_back_to_the_validation_choice_with_a_warn
 
 
 def test_load_run_scores_joins_products_and_predicts(run, test_frame):
-    images = pd.read_parquet(RunPaths(run).products / "images.parquet")
+    images = pd.read_parquet(Run(run).products / "images.parquet")
     test_ids = images.loc[images["split"] == "test", "ID"]
     assert sorted(test_frame["ID"]) == sorted(test_ids)
     for column in ("ID", "label", "stage", "redshift", "merger_time", "sersic_ellip", "status"):
@@ -108,7 +108,7 @@ def test_load_run_scores_joins_products_and_predicts(run, test_frame):
 
 def test_load_run_scores_reports_galaxies_missing_from_a_network(tmp_path):
     run_dir = make_fake_run(tmp_path / "run", n=60, kinds=("raw", "model"))
-    path = RunPaths(run_dir).train("model") / "scores_test.csv"
+    path = Run(run_dir).train_dir("model") / "scores_test.csv"
     scores = pd.read_csv(path)
     scores.iloc[2:].to_csv(path, index=False)
     with pytest.warns(UserWarning, match="2 of"):
@@ -118,7 +118,7 @@ def test_load_run_scores_reports_galaxies_missing_from_a_network(tmp_path):
 
 def test_load_run_scores_rejects_disagreeing_labels(tmp_path):
     run_dir = make_fake_run(tmp_path / "run", n=60, kinds=("raw",))
-    path = RunPaths(run_dir).train("raw") / "scores_test.csv"
+    path = Run(run_dir).train_dir("raw") / "scores_test.csv"
     scores = pd.read_csv(path)
     scores.loc[0, "label"] = 1 - scores.loc[0, "label"]
     scores.to_csv(path, index=False)
@@ -128,7 +128,7 @@ def test_load_run_scores_rejects_disagreeing_labels(tmp_path):
 
 def test_no_trained_network_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_train"):
-        ev.trained_kinds(tmp_path)
+        Run(tmp_path).require_trained_kinds()
 
 
 def test_table1_matches_sklearn_in_per_cent(test_frame):

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 import galmerge  # noqa: F401  (quiet TensorFlow)
-from galmerge import runs as run_io
+from galmerge.analysis import evaluation as ev
+from galmerge.analysis.metrics import FALLBACK_THRESHOLD
 from galmerge.nets import occlusion as occ
 from galmerge.report import figures  # noqa: E402
+from galmerge.runs import Run
 
 keras = pytest.importorskip("keras")
 
@@ -245,25 +247,25 @@ def test_thresholds_from_table_then_validation_then_default(tmp_path):
     labels = np.array([0, 0, 0, 1, 1, 1])
     write_scores(tmp_path, "model", "validation", np.arange(6), labels, [0.1, 0.2, 0.7, 0.6, 0.8, 0.9])
     with pytest.warns(UserWarning, match="residual"):
-        table = run_io.threshold_table(tmp_path, ["raw", "model", "residual"]).set_index("kind")
+        table = ev.threshold_table(tmp_path, ["raw", "model", "residual"]).set_index("kind")
     assert table.at["raw", "threshold"] == 0.37
     from galmerge.analysis.metrics import precision_recall_threshold
 
     assert table.at["model", "threshold"] == precision_recall_threshold(labels, [0.1, 0.2, 0.7, 0.6, 0.8, 0.9])
-    assert table.at["residual", "threshold"] == run_io.DEFAULT_THRESHOLD
-    assert "default" in table.at["residual", "source"]
+    assert table.at["residual", "threshold"] == FALLBACK_THRESHOLD
+    assert "fallback" in table.at["residual", "source"]
 
 
 def test_test_scores_are_joined_and_losses_counted(tmp_path):
     write_scores(tmp_path, "raw", "test", [1, 2, 3], [1, 0, 1], [0.9, 0.2, 0.4])
     write_scores(tmp_path, "model", "test", [2, 3, 4], [0, 1, 0], [0.3, 0.6, 0.1])
     with pytest.warns(UserWarning, match="2 test galaxies"):
-        wide = run_io.load_wide_scores(tmp_path, ["raw", "model"])
+        wide = Run(tmp_path).wide_scores(["raw", "model"])
     assert list(wide["ID"]) == [2, 3] and list(wide.columns) == ["ID", "label", "score_raw", "score_model"]
     write_scores(tmp_path, "residual", "test", [2, 3], [1, 1], [0.5, 0.5])
     with warnings.catch_warnings(), pytest.raises(ValueError, match="disagree"):
         warnings.simplefilter("ignore")
-        run_io.load_wide_scores(tmp_path, ["raw", "model", "residual"])
+        Run(tmp_path).wide_scores(["raw", "model", "residual"])
 
 
 def test_importance_peak_sign_depends_on_the_label():

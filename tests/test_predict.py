@@ -1,6 +1,5 @@
 """galmerge.predict: scoring new cutouts with a finished run's networks, bad files reported."""
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -10,7 +9,7 @@ from astropy.modeling.models import Sersic2D
 
 from galmerge.nets.training import train_network
 from galmerge.predict import main, predict
-from galmerge.runs import RunPaths
+from galmerge.runs import Run, write_stage_record
 from galmerge.sersic.products import write_products
 from galmerge.sersic.stage import stage_config
 
@@ -34,11 +33,11 @@ def tiny_run(tmp_path_factory):
     splits = np.array(["train"] * 16 + ["validation"] * 4 + ["test"] * 4)
     cubes = {k: np.stack([_galaxy(128, i, bool(labels[i])) for i in range(n)]) for k in ("raw", "model", "residual")}
     images = pd.DataFrame({"ID": np.arange(n, dtype=np.int64), "split": splits, "label": labels})
-    products = write_products(RunPaths(run).products, images, pd.DataFrame({"ID": [0]}), cubes)
-    (products / "stage.json").write_text(json.dumps(stage_config(None, "crop", {})))
-    train_network(products, "raw", RunPaths(run).train("raw"), epochs=1, batch_size=8, filters=2,
+    products = write_products(Run(run).products, images, pd.DataFrame({"ID": [0]}), cubes)
+    write_stage_record(products, stage_config(None, "crop", {}))
+    train_network(products, "raw", Run(run).train_dir("raw"), epochs=1, batch_size=8, filters=2,
                   dense_units=(4, 4), seed=0, verbose=0)
-    pd.DataFrame({"kind": ["raw"], "threshold": [0.42]}).to_csv(RunPaths(run).table("thresholds"), index=False)
+    Run(run).write_table("thresholds", pd.DataFrame({"kind": ["raw"], "threshold": [0.42]}), index=False)
     return run
 
 
@@ -76,12 +75,12 @@ def test_good_files_scored_broken_files_listed(tiny_run, cutouts):
 def test_scores_match_the_training_pipeline(tiny_run, tmp_path):
     """A 128x128 cutout scored by predict equals the saved test score of the same image."""
     from galmerge.sersic.products import Products
-    with Products(RunPaths(tiny_run).products) as products:
+    with Products(Run(tiny_run).products) as products:
         row = int(products.rows("test")[0])
         image = products.read("raw", row)[..., 0]
         image_id = int(products.images["ID"].iloc[row])
     fits.PrimaryHDU(image).writeto(tmp_path / "same.fits")
-    saved = pd.read_csv(RunPaths(tiny_run).train("raw") / "scores_test.csv").set_index("ID")
+    saved = Run(tiny_run).scores("raw", "test").set_index("ID")
     table = predict(tiny_run, [tmp_path / "same.fits"], progress=False)
     assert table.loc[0, "score_raw"] == pytest.approx(saved.loc[image_id, "score"], abs=1e-5)
 

@@ -10,7 +10,7 @@ import pytest
 from galmerge.analysis.conclusions import Verdict
 from galmerge.report import captions
 from galmerge.report.markdown import PAPER_TABLE1, PAPER_TABLE2, dataset_tables, write_report
-from galmerge.runs import RunPaths
+from galmerge.runs import Run
 
 
 def _table2(pre, post, err=1.0):
@@ -61,9 +61,8 @@ def test_dataset_section_is_a_table(tmp_path):
            "outside 0.5 +- 0.03 | 5 |" in text
     assert "| test | 2 | 1 | 20 |" in text
     # the report reads tables/counts.csv when 00_data wrote it
-    RunPaths(tmp_path).table("counts").parent.mkdir(parents=True, exist_ok=True)
-    counts.to_csv(RunPaths(tmp_path).table("counts"))
-    RunPaths(tmp_path).summary.write_text(json.dumps(summary))
+    Run(tmp_path).write_table("counts", counts)
+    Run(tmp_path).summary_path.write_text(json.dumps(summary))
     (tmp_path / "figs").mkdir()
     written = write_report(tmp_path, tmp_path / "figs", PAPER_TABLE1, PAPER_TABLE2, VERDICTS)
     assert "| test | 2 | 1 | 20 |" in written["markdown"].read_text()
@@ -76,19 +75,17 @@ def test_every_paper_figure_has_a_caption_and_the_bootstrapped_ones_name_their_e
     assert "20 draws" in captions.caption("fig11_ellipticity_balanced")
     for number in (1, 2, 3, 4, 6, 9, 12, 13, 14, 15, 16):
         assert any(name.startswith(f"fig{number:02d}_") for name in captions.CAPTIONS), number
-    assert "kept epoch" in captions.caption("learning_curves_raw")
+    assert "kept epoch" in captions.caption("learning_curves")
     assert "no caption" in captions.caption("something_else")
 
 
 def test_load_tables_keeps_the_counts(tmp_path):
     from galmerge.report.markdown import load_tables
 
-    paths = RunPaths(tmp_path)
-    paths.table("table1").parent.mkdir(parents=True, exist_ok=True)
-    PAPER_TABLE1.assign(n=60, auc=75.0, network="x", threshold=0.5).to_csv(paths.table("table1"))
-    (_table2(pre=[60, 42, 58], post=[75, 50, 25], err=21.0)
-     .assign(n_pre=19, ongoing=100.0, ongoing_err=0.0, n_ongoing=1, n_post=4)
-     .to_csv(paths.table("table2")))
+    run = Run(tmp_path)
+    run.write_table("table1", PAPER_TABLE1.assign(n=60, auc=75.0, network="x", threshold=0.5))
+    run.write_table("table2", _table2(pre=[60, 42, 58], post=[75, 50, 25], err=21.0)
+                    .assign(n_pre=19, ongoing=100.0, ongoing_err=0.0, n_ongoing=1, n_post=4))
     table1, table2 = load_tables(tmp_path)
     assert table1["n"].eq(60).all() and table2["n_post"].eq(4).all()
 

@@ -26,7 +26,7 @@ import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
 from galmerge import quiet  # noqa: F401  (before TensorFlow)
-from galmerge.runs import RunPaths, load_networks, load_thresholds, read_json
+from galmerge.runs import Run
 from galmerge.vocab import INPUT_CHANNELS, INPUT_KINDS
 
 #: Statuses whose cutouts carry no usable image: no network scores them.
@@ -49,12 +49,6 @@ def find_fits(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     return found
-
-
-def run_settings(run_dir: str | Path) -> dict:
-    """The fitting options of the run (``products/stage.json``): cutout_mode, fit_options, psf_sha1."""
-    path = RunPaths(run_dir).products / "stage.json"
-    return read_json(path, f"{run_dir} is not a finished run (run 01_sersic_fitting)")
 
 
 def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
@@ -102,9 +96,11 @@ def score_inputs(table: pd.DataFrame, cubes: dict, networks: dict, thresholds: d
 def predict(run_dir: str | Path, images: Iterable[str | Path], psf_path: str | Path | None = None,
             kinds: Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
     """Score FITS cutouts with a run's networks (see the module docstring); returns the table."""
+    from galmerge.analysis.evaluation import load_thresholds
     from galmerge.data.catalog import load_image
 
-    settings = run_settings(run_dir)
+    run = Run(run_dir)
+    settings = run.stage  # the fitting options the networks' inputs were made with
     files = find_fits(images)
     if not files:
         raise FileNotFoundError(f"no FITS files in {list(map(str, images))}")
@@ -116,8 +112,8 @@ def predict(run_dir: str | Path, images: Iterable[str | Path], psf_path: str | P
         warnings.warn("the run was fitted " + ("with" if settings.get("psf_sha1") else "without")
                       + " a PSF but these cutouts are fitted " + ("with" if psf is not None else "without")
                       + " one: the model and residual inputs will differ from training", stacklevel=2)
-    networks = load_networks(run_dir, kinds)
-    thresholds = load_thresholds(run_dir, list(networks))
+    networks = run.networks(kinds)
+    thresholds = load_thresholds(run, list(networks))
     table, cubes = prepare_inputs(files, psf, settings.get("cutout_mode", "crop"),
                                   settings.get("fit_options", {}), progress)
     return score_inputs(table, cubes, networks, thresholds)

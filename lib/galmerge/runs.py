@@ -1,25 +1,31 @@
-"""A run's outputs: where each file lives, and the one reader and writer of each.
+"""A run's outputs: :class:`Run`, the one reader and writer of a run folder's files.
 
 One run folder per (profile, dataset), ``runs/<profile>-<dataset>/``::
 
-    notebooks/            executed notebooks (.ipynb) and their HTML renders
-    products/             the fitting step's cubes and tables (see galmerge.sersic.products)
+    notebooks/            executed notebooks (.ipynb), their HTML renders, and the sources
+                          run_all.py executed (notebooks/input/)
+    products/             the fitting step's cubes and tables (read with galmerge.sersic.products.Products)
+    products/stage.json   how the products were made (the fitting stage's record and cache key)
     train/<kind>/         per network: model.keras, history.csv, config.json,
                           scores_validation.csv and scores_test.csv (columns ID, label, score)
-    tables/               every table of the analysis as CSV (thresholds.csv among them)
+    tables/               every table of the analysis as CSV (thresholds.csv and table1.csv among them)
     summary.json          headline numbers, one section per notebook
 
 Figures go to ``figures/<run>/`` (see :func:`galmerge.report.plotting.save_figure`).
 
-A *training folder* (``train/<kind>/``, or any folder :func:`galmerge.nets.training.train_network`
-wrote) is read with the ``read_*`` functions; the ``load_*`` functions take a run folder and an
-input kind and read that run's training folder.
+Open a run with ``run = Run("runs/quick-mock_quick")`` and ask it for what you need:
+``run.summary``, ``run.stage``, ``run.table("table1", index_col="kind")``, ``run.scores("raw", "test")``,
+``run.network("raw")``, ``run.train_dir("raw")``. Nothing is read until asked for, and a file is read
+again on each access, because the notebooks write a run's files while others read them. A missing
+file is a :class:`RunError` that names it and the notebook that writes it.
 
-Decision thresholds follow one rule, :func:`threshold_table`: the value in
-``tables/thresholds.csv`` (written by 03_evaluate); for a network missing from it, the same
-choice 03_evaluate makes (precision = recall on the validation scores, :func:`choose_threshold`);
-for a network without validation scores either, :data:`DEFAULT_THRESHOLD`. Every fallback warns,
-and the table's ``source`` column says where each threshold came from.
+A *training folder* (``train/<kind>/``, or any folder :func:`galmerge.nets.training.train_network`
+wrote) is read with the ``read_*`` functions; the fitting stage's record (``stage.json`` of a
+products folder) with :func:`read_stage_record` and :func:`write_stage_record`.
+
+Which decision threshold a network gets is the analysis' rule, not this module's:
+:func:`galmerge.analysis.evaluation.threshold_table` (this module only reads and writes
+``tables/thresholds.csv``).
 
 Every JSON file of a run is written by :func:`write_json` (atomic, sorted keys), which turns
 numpy values into Python ones and NaN or infinities into ``null`` (:func:`to_jsonable`).
@@ -48,53 +54,16 @@ CONFIG_FILE = "config.json"
 SCORE_COLUMNS = ("ID", "label", "score")
 #: Every file of a finished training folder; ``scores_test.csv`` is written last.
 TRAINING_FILES = (MODEL_FILE, HISTORY_FILE, CONFIG_FILE, *(f"scores_{s}.csv" for s in SCORED_SPLITS))
-#: Name of the thresholds table under ``tables/``.
+#: The fitting stage's record in a products folder (and in its ``parts/``).
+STAGE_FILE = "stage.json"
+#: The run's headline numbers.
+SUMMARY_FILE = "summary.json"
+#: Name of the thresholds table under ``tables/`` (written by 03_evaluate).
 THRESHOLDS_TABLE = "thresholds"
-#: Threshold of a network with neither a thresholds-table row nor validation scores, or whose
-#: validation split has no merger (precision = recall is then undefined).
-DEFAULT_THRESHOLD = 0.5
 
 
 class RunError(FileNotFoundError):
     """A run folder lacks an output that an earlier notebook should have written."""
-
-
-class RunPaths:
-    """Paths inside one run folder; creates nothing until asked."""
-
-    def __init__(self, run_dir: str | Path):
-        self.root = Path(run_dir)
-
-    @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
-
-    @property
-    def products(self) -> Path:
-        return self.root / "products"
-
-    def train(self, kind: str) -> Path:
-        return self.root / "train" / check_input_kind(kind)
-
-    def scores(self, kind: str, split: str) -> Path:
-        return self.train(kind) / scores_file(split)
-
-    def trained_kinds(self) -> list[str]:
-        """Input kinds that have a finished training folder (scores_test.csv present), in INPUT_KINDS order."""
-        return [k for k in INPUT_KINDS if (self.root / "train" / k / scores_file("test")).exists()]
-
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables"
-
-    def table(self, name: str) -> Path:
-        """Path of ``tables/<name>.csv``, creating the folder."""
-        self.tables.mkdir(parents=True, exist_ok=True)
-        return self.tables / f"{name}.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
 
 
 def scores_file(split: str) -> str:
@@ -104,13 +73,243 @@ def scores_file(split: str) -> str:
     return f"scores_{split}.csv"
 
 
-def trained_kinds(run_dir: str | Path) -> list[str]:
-    """Networks with test scores in the run, in INPUT_KINDS order; a :class:`RunError` when there are none."""
-    kinds = RunPaths(run_dir).trained_kinds()
-    if not kinds:
-        raise RunError(f"{RunPaths(run_dir).root / 'train'}: no trained network "
-                       f"(no train/<kind>/scores_test.csv for any of {INPUT_KINDS}); run 02_train first")
-    return kinds
+class Run:
+    """One run folder: where each of its files lives, and its contents on demand.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run folder (``runs/<profile>-<dataset>``). Nothing is created or read here; the
+        properties and methods read (or write) a file when asked.
+
+    Examples
+    --------
+    >>> run = Run("runs/quick-mock_quick")                    # doctest: +SKIP
+    >>> run.summary["evaluate"]["n_test"]                      # doctest: +SKIP
+    >>> run.table("table1", index_col="kind").loc["raw"]       # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path):
+        self.root = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.root)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    @property
+    def name(self) -> str:
+        """The run's name: its folder's name (``<profile>-<dataset>``)."""
+        return self.root.resolve().name
+
+    # ----------------------------------------------------------------- folders
+    @property
+    def notebooks(self) -> Path:
+        """Folder of the executed notebooks and their HTML (``notebooks/``)."""
+        return self.root / "notebooks"
+
+    @property
+    def products(self) -> Path:
+        """The fitting step's products folder (``products/``; open it with
+        :class:`galmerge.sersic.products.Products`)."""
+        return self.root / "products"
+
+    @property
+    def tables(self) -> Path:
+        """Folder of the analysis tables (``tables/``)."""
+        return self.root / "tables"
+
+    def train_dir(self, kind: str) -> Path:
+        """The training folder of one network, ``train/<kind>/`` (created by its training)."""
+        return self.root / "train" / check_input_kind(kind)
+
+    @property
+    def report_markdown(self) -> Path:
+        """``REPORT.md``, the report the last notebook writes (:func:`galmerge.report.markdown.write_report`)."""
+        return self.root / "REPORT.md"
+
+    @property
+    def report_html(self) -> Path:
+        """``report.html``, the same report rendered as HTML."""
+        return self.root / "report.html"
+
+    # ----------------------------------------------------------------- summary.json
+    @property
+    def summary_path(self) -> Path:
+        """``summary.json``: the headline numbers, one section per notebook."""
+        return self.root / SUMMARY_FILE
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The run's ``summary.json`` as a dict (empty when no notebook has written it yet)."""
+        return read_json(self.summary_path) if self.summary_path.exists() else {}
+
+    def update_summary(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Set ``summary.json[section]`` to ``values`` (written atomically); returns the whole summary."""
+        summary = self.summary
+        summary[section] = to_jsonable(values)
+        write_json(self.summary_path, summary)
+        return summary
+
+    # ----------------------------------------------------------------- fitting stage
+    @property
+    def stage(self) -> dict[str, Any]:
+        """The fitting stage's record (``products/stage.json``): cutout_mode, psf_sha1, fit_options, ...
+
+        Raises
+        ------
+        RunError
+            When the run has no finished fitting stage (no ``products/stage.json``).
+        """
+        record = read_stage_record(self.products)
+        if record is None:
+            raise RunError(f"{self.products / STAGE_FILE}: missing or unreadable; "
+                           "run the fitting notebook (01_sersic_fitting) first")
+        return record
+
+    @property
+    def has_stage(self) -> bool:
+        """True when the fitting stage left its record (``products/stage.json``)."""
+        return (self.products / STAGE_FILE).exists()
+
+    # ----------------------------------------------------------------- tables
+    def table_path(self, name: str) -> Path:
+        """Path of ``tables/<name>.csv`` (nothing is created)."""
+        if not name or "/" in name or name.endswith(".csv"):
+            raise ValueError(f"table name {name!r}: give the bare name, e.g. 'table1' for tables/table1.csv")
+        return self.tables / f"{name}.csv"
+
+    def has_table(self, name: str) -> bool:
+        """True when ``tables/<name>.csv`` exists."""
+        return self.table_path(name).exists()
+
+    def table(self, name: str, index_col: str | int | None = None) -> pd.DataFrame:
+        """The table ``tables/<name>.csv``, e.g. ``run.table("table1", index_col="kind")``.
+
+        Raises
+        ------
+        RunError
+            When the table was not written (the notebook that writes it has not run).
+        """
+        path = self.table_path(name)
+        if not path.exists():
+            raise RunError(f"{path}: missing; run the notebook that writes table {name!r} first")
+        return pd.read_csv(path, index_col=index_col)
+
+    def write_table(self, name: str, table: pd.DataFrame, index: bool = True) -> Path:
+        """Write ``table`` to ``tables/<name>.csv`` (creating the folder); returns the path."""
+        path = self.table_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=index)
+        return path
+
+    def remove_table(self, name: str) -> None:
+        """Delete ``tables/<name>.csv`` if it exists (a notebook that no longer applies clears its table)."""
+        self.table_path(name).unlink(missing_ok=True)
+
+    @property
+    def recorded_thresholds(self) -> dict[str, float]:
+        """``{kind: threshold}`` as 03_evaluate recorded them in ``tables/thresholds.csv`` (empty when
+        absent; NaN rows left out). The threshold a network is *used* at follows the analysis' rule,
+        :func:`galmerge.analysis.evaluation.threshold_table`."""
+        if not self.has_table(THRESHOLDS_TABLE):
+            return {}
+        table = self.table(THRESHOLDS_TABLE)
+        if not {"kind", "threshold"} <= set(table.columns):
+            raise ValueError(f"{self.table_path(THRESHOLDS_TABLE)}: needs columns kind and threshold, "
+                             f"has {list(table.columns)}")
+        return {str(k): float(t) for k, t in zip(table["kind"], table["threshold"]) if np.isfinite(t)}
+
+    # ----------------------------------------------------------------- networks
+    @property
+    def trained_kinds(self) -> list[str]:
+        """Input kinds with a finished training folder (``scores_test.csv`` present), in INPUT_KINDS
+        order; possibly empty (see :meth:`require_trained_kinds`)."""
+        return [k for k in INPUT_KINDS if (self.root / "train" / k / scores_file("test")).exists()]
+
+    def require_trained_kinds(self) -> list[str]:
+        """:attr:`trained_kinds`, or a :class:`RunError` when no network was trained."""
+        kinds = self.trained_kinds
+        if not kinds:
+            raise RunError(f"{self.root / 'train'}: no trained network (no train/<kind>/scores_test.csv for "
+                           f"any of {INPUT_KINDS}); run 02_train first")
+        return kinds
+
+    def scores_path(self, kind: str, split: str) -> Path:
+        """``train/<kind>/scores_<split>.csv``."""
+        return self.train_dir(kind) / scores_file(split)
+
+    def scores(self, kind: str, split: str) -> pd.DataFrame:
+        """One network's scores on one split (``ID, label, score``; :func:`read_scores`)."""
+        return read_scores(self.scores_path(kind, split))
+
+    def wide_scores(self, kinds: Sequence[str], split: str = "test") -> pd.DataFrame:
+        """Several networks' scores side by side: ``ID, label, score_<kind>`` per kind, sorted by ID.
+
+        Galaxies scored by only some of the networks are dropped *with a warning that counts them*;
+        labels that disagree between networks are an error.
+        """
+        if not kinds:
+            raise ValueError("wide_scores: no network given")
+        wide = None
+        for kind in kinds:
+            table = self.scores(kind, split).rename(columns={"score": f"score_{kind}", "label": f"label_{kind}"})
+            if wide is None:
+                wide = table
+                continue
+            merged = wide.merge(table, on="ID", how="inner")
+            lost = len(wide) + len(table) - 2 * len(merged)
+            if lost:
+                warnings.warn(f"{self.scores_path(kind, split)}: {lost} {split} galaxies are not scored by every "
+                              "network; only those scored by all are used", stacklevel=2)
+            wide = merged
+        labels = wide[[f"label_{k}" for k in kinds]].to_numpy()
+        if (labels != labels[:, :1]).any():
+            raise ValueError(f"{self.root}: the networks' scores_{split}.csv disagree on labels")
+        wide = wide.rename(columns={f"label_{kinds[0]}": "label"}).drop(columns=[f"label_{k}" for k in kinds[1:]])
+        return wide.sort_values("ID").reset_index(drop=True)
+
+    def network(self, kind: str, compile: bool = False):
+        """The trained network ``train/<kind>/model.keras`` (:func:`read_network`)."""
+        return read_network(self.train_dir(kind), compile=compile)
+
+    def networks(self, kinds: Sequence[str] | None = None) -> dict:
+        """``{kind: keras model}`` for every trained network (or the ``kinds`` asked for)."""
+        kinds = list(kinds) if kinds else self.require_trained_kinds()
+        return {kind: self.network(kind) for kind in kinds}
+
+    def history(self, kind: str) -> pd.DataFrame:
+        """The training history of one network (:func:`read_history`)."""
+        return read_history(self.train_dir(kind))
+
+    def training_config(self, kind: str) -> dict:
+        """The ``config.json`` of one network's training (:func:`read_config`)."""
+        return read_config(self.train_dir(kind))
+
+
+def as_run(run: Run | str | Path) -> Run:
+    """``run`` itself when it is a :class:`Run`, else ``Run(run)`` (functions take either)."""
+    return run if isinstance(run, Run) else Run(run)
+
+
+# --------------------------------------------------------------------------- fitting stage record
+def read_stage_record(folder: str | Path) -> dict | None:
+    """The fitting stage's record ``<folder>/stage.json`` (a products folder or its ``parts/``);
+    None when it is missing or unreadable (the stage then treats the folder as made by unknown options)."""
+    path = Path(folder) / STAGE_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        warnings.warn(f"{path}: not valid JSON; treated as missing", stacklevel=2)
+        return None
+
+
+def write_stage_record(folder: str | Path, record: dict) -> Path:
+    """Write the fitting stage's record ``<folder>/stage.json`` (:func:`write_json`)."""
+    return write_json(Path(folder) / STAGE_FILE, record)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -155,21 +354,6 @@ def read_json(path: str | Path, what: str = "") -> dict:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
 
 
-# --------------------------------------------------------------------------- summary.json
-def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """The run's ``summary.json`` (empty when no notebook has written it yet)."""
-    path = RunPaths(run_dir).summary
-    return read_json(path) if path.exists() else {}
-
-
-def update_summary(run_dir: str | Path, section: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Set ``summary.json[section]`` to ``values`` (written atomically); returns the whole summary."""
-    summary = load_summary(run_dir)
-    summary[section] = to_jsonable(values)
-    write_json(RunPaths(run_dir).summary, summary)
-    return summary
-
-
 # --------------------------------------------------------------------------- scores
 def write_scores(path: str | Path, ids, labels, scores) -> pd.DataFrame:
     """Write a scores file (``ID, label, score``, scores to 9 significant digits); returns the table."""
@@ -206,143 +390,6 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     return frame[list(SCORE_COLUMNS)].astype({"ID": np.int64, "label": np.int8, "score": float})
 
 
-def load_scores(run_dir: str | Path, kind: str, split: str) -> pd.DataFrame:
-    """One network's scores on one split of a run (:func:`read_scores`)."""
-    return read_scores(RunPaths(run_dir).scores(kind, split))
-
-
-def load_wide_scores(run_dir: str | Path, kinds: Sequence[str], split: str = "test") -> pd.DataFrame:
-    """Several networks' scores side by side: ``ID, label, score_<kind>`` per kind, sorted by ID.
-
-    Galaxies scored by only some of the networks are dropped *with a warning that counts them*;
-    labels that disagree between networks are an error.
-    """
-    if not kinds:
-        raise ValueError("load_wide_scores: no network given")
-    wide = None
-    for kind in kinds:
-        table = load_scores(run_dir, kind, split).rename(columns={"score": f"score_{kind}",
-                                                                   "label": f"label_{kind}"})
-        if wide is None:
-            wide = table
-            continue
-        merged = wide.merge(table, on="ID", how="inner")
-        lost = len(wide) + len(table) - 2 * len(merged)
-        if lost:
-            warnings.warn(f"{RunPaths(run_dir).scores(kind, split)}: {lost} {split} galaxies are not scored "
-                          "by every network; only those scored by all are used", stacklevel=2)
-        wide = merged
-    labels = wide[[f"label_{k}" for k in kinds]].to_numpy()
-    if (labels != labels[:, :1]).any():
-        raise ValueError(f"{run_dir}: the networks' scores_{split}.csv disagree on labels")
-    wide = wide.rename(columns={f"label_{kinds[0]}": "label"}).drop(columns=[f"label_{k}" for k in kinds[1:]])
-    return wide.sort_values("ID").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- thresholds
-def choose_threshold(labels, scores) -> dict[str, Any]:
-    """The precision = recall threshold of one network on its validation scores.
-
-    Returns ``threshold, method, val_precision, val_recall, exact``. A validation split without
-    mergers leaves the threshold undefined: :data:`DEFAULT_THRESHOLD` is then used, with a
-    warning, and ``method`` says so.
-    """
-    from galmerge.analysis.metrics import choose_precision_recall_threshold
-
-    try:
-        choice = choose_precision_recall_threshold(labels, scores)
-    except ValueError as err:
-        warnings.warn(f"{err}; using threshold {DEFAULT_THRESHOLD}", stacklevel=2)
-        return {"threshold": DEFAULT_THRESHOLD, "method": f"fallback {DEFAULT_THRESHOLD}: {err}",
-                "val_precision": np.nan, "val_recall": np.nan, "exact": False}
-    return {"threshold": choice.threshold,
-            "method": "precision = recall" if choice.exact else "min |precision - recall|",
-            "val_precision": choice.precision, "val_recall": choice.recall, "exact": choice.exact}
-
-
-def choose_thresholds(run_dir: str | Path, kinds: Sequence[str] | None = None) -> pd.DataFrame:
-    """Each network's precision = recall threshold on its validation scores (what 03_evaluate writes).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``kind, threshold, method, val_precision, val_recall, exact, n_validation, n_val_mergers``.
-    """
-    kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
-    rows = []
-    for kind in kinds:
-        val = load_scores(run_dir, kind, "validation")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            choice = choose_threshold(val["label"], val["score"])
-        for w in caught:
-            warnings.warn(f"{kind}: {w.message}", stacklevel=2)
-        rows.append({"kind": kind, **choice, "n_validation": len(val), "n_val_mergers": int(val["label"].sum())})
-    columns = ["kind", "threshold", "method", "val_precision", "val_recall", "exact", "n_validation",
-               "n_val_mergers"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def write_thresholds(run_dir: str | Path, table: pd.DataFrame) -> Path:
-    """Write ``tables/thresholds.csv`` (the table of :func:`choose_thresholds`)."""
-    missing = {"kind", "threshold"} - set(table.columns)
-    if missing:
-        raise ValueError(f"thresholds table lacks column(s) {sorted(missing)}")
-    path = RunPaths(run_dir).table(THRESHOLDS_TABLE)
-    table.to_csv(path, index=False)
-    return path
-
-
-def threshold_table(run_dir: str | Path, kinds: Sequence[str] | None = None) -> pd.DataFrame:
-    """Each network's decision threshold and where it came from (the module's one rule).
-
-    Parameters
-    ----------
-    run_dir : str or Path
-    kinds : sequence of str, optional
-        Networks; default every trained one (:func:`trained_kinds`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``kind, threshold, source``; one row per kind, in the order given.
-    """
-    paths = RunPaths(run_dir)
-    kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
-    table_path = paths.tables / f"{THRESHOLDS_TABLE}.csv"
-    known: dict[str, float] = {}
-    if table_path.exists():
-        table = pd.read_csv(table_path)
-        if not {"kind", "threshold"} <= set(table.columns):
-            raise ValueError(f"{table_path}: needs columns kind and threshold, has {list(table.columns)}")
-        known = {str(k): float(t) for k, t in zip(table["kind"], table["threshold"])}
-    rows = []
-    for kind in kinds:
-        if kind in known and np.isfinite(known[kind]):
-            rows.append((kind, known[kind], str(table_path)))
-            continue
-        validation = paths.scores(kind, "validation")
-        why = f"no threshold for {kind!r} in {table_path}"
-        if validation.exists():
-            scores = read_scores(validation)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                choice = choose_threshold(scores["label"], scores["score"])
-            warnings.warn(f"{why}: chose it on {validation} ({choice['method']})", stacklevel=2)
-            rows.append((kind, float(choice["threshold"]), f"{choice['method']} on {validation}"))
-            continue
-        warnings.warn(f"{why} and no {validation}: using {DEFAULT_THRESHOLD}", stacklevel=2)
-        rows.append((kind, DEFAULT_THRESHOLD,
-                     f"default {DEFAULT_THRESHOLD} (no threshold table row, no validation scores)"))
-    return pd.DataFrame(rows, columns=["kind", "threshold", "source"])
-
-
-def load_thresholds(run_dir: str | Path, kinds: Sequence[str] | None = None) -> dict[str, float]:
-    """``{kind: threshold}`` by the rule of :func:`threshold_table`."""
-    table = threshold_table(run_dir, kinds)
-    return dict(zip(table["kind"], table["threshold"].astype(float)))
-
-
 # --------------------------------------------------------------------------- training folders
 def is_finished(out_dir: str | Path) -> bool:
     """True when ``out_dir`` holds every output of a finished training (:data:`TRAINING_FILES`)."""
@@ -360,17 +407,6 @@ def read_network(out_dir: str | Path, compile: bool = False):
     if not path.exists():
         raise RunError(f"{path}: no trained model; run the training notebook (02_train) first")
     return keras.models.load_model(path, compile=compile)
-
-
-def load_network(run_dir: str | Path, kind: str, compile: bool = False):
-    """The trained network ``<run_dir>/train/<kind>/model.keras`` (:func:`read_network`)."""
-    return read_network(RunPaths(run_dir).train(kind), compile=compile)
-
-
-def load_networks(run_dir: str | Path, kinds: Sequence[str] | None = None) -> dict:
-    """``{kind: keras model}`` for every trained network of the run (or the ``kinds`` asked for)."""
-    kinds = list(kinds) if kinds else trained_kinds(run_dir)
-    return {kind: load_network(run_dir, kind) for kind in kinds}
 
 
 def read_config(out_dir: str | Path) -> dict:
@@ -393,50 +429,7 @@ def read_history(out_dir: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def load_history(run_dir: str | Path, kind: str) -> pd.DataFrame:
-    """The training history of one network of a run (:func:`read_history`)."""
-    return read_history(RunPaths(run_dir).train(kind))
-
-
-# --------------------------------------------------------------------------- executed notebooks
-#: Cell tags whose input the rendered HTML hides (imports and other plumbing; the defaults of the
-#: parameters cell, which papermill's injected cell overrides and shows).
-HIDDEN_INPUT_TAGS = ("remove-input", "parameters")
-
-
-def collapse_progress(text: str) -> str:
-    """What a terminal shows of ``text``: of each line rewritten with carriage returns (progress
-    bars), only its last state is kept, so a bar leaves one line instead of hundreds."""
-    lines = []
-    for line in text.split("\n"):
-        parts = [part for part in line.split("\r") if part.strip()]
-        lines.append(parts[-1] if parts else line.replace("\r", ""))
-    return "\n".join(lines)
-
-
-def tidy_executed_notebook(notebook) -> int:
-    """Merge each cell's consecutive stream outputs and collapse progress bars in them
-    (:func:`collapse_progress`), in place; returns how many characters were removed."""
-    removed = 0
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code" or not cell.get("outputs"):
-            continue
-        merged = []
-        for output in cell["outputs"]:
-            if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
-                    and merged[-1].get("name") == output.get("name")):
-                merged[-1]["text"] += output["text"]
-            else:
-                merged.append(output)
-        for output in merged:
-            if output.get("output_type") == "stream":
-                before = len(output["text"])
-                output["text"] = collapse_progress(output["text"])
-                removed += before - len(output["text"])
-        cell["outputs"] = merged
-    return removed
-
-
+# --------------------------------------------------------------------------- code fingerprints
 def source_fingerprint(modules: Sequence[str], length: int = 12) -> str:
     """A short hex hash of the code of ``modules``: the cache key part that says which code made a product.
 

@@ -43,6 +43,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
+from galmerge.analysis import metrics as gm
+
 FEATURES = ("n_sources", "log_flux", "asymmetry", "outer_asymmetry", "concentration", "log_flux_ratio",
             "second_distance", "central_ellipticity", "central_offset")
 DETECT_SIGMA, DETECT_MINAREA = 1.5, 5
@@ -171,13 +173,6 @@ def evaluate_baseline(model: Pipeline, features: pd.DataFrame, labels) -> float:
     return float(model.score(features[list(FEATURES)].to_numpy(float), labels))
 
 
-def sequence_groups(catalog: pd.DataFrame) -> np.ndarray:
-    """Group key per row for grouped CV: ``sequence_ID``, or the object's own ID when it is -1."""
-    from galmerge.data.catalog import split_groups
-
-    return split_groups(catalog).to_numpy()
-
-
 def cross_validate(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS, seed: int = 0) -> dict:
     """Accuracy of the baseline in ``folds``-fold cross-validation grouped by ``groups``
     (stratified by class; no group is both trained on and scored).
@@ -230,7 +225,7 @@ def run_baseline(catalog: pd.DataFrame, features: pd.DataFrame | None = None, pr
     if "stage" in catalog.columns:  # fraction correct per merger stage on the test split
         correct = model.predict(features[test][list(FEATURES)].to_numpy(float)) == catalog["label"][test].to_numpy()
         stage_accuracy = pd.Series(correct).groupby(catalog["stage"][test].to_numpy()).mean().round(4).to_dict()
-    groups = sequence_groups(catalog)
+    groups = gm.resampling_units(catalog)  # the bootstraps' units: no sequence on both sides of a fold
     labels = catalog["label"].to_numpy(int)
     enough = len(np.unique(groups)) >= CV_FOLDS and min(np.bincount(labels, minlength=2)) >= CV_FOLDS
     cv = cross_validate(features, labels, groups) if enough else {"cv_accuracy": float("nan"),

@@ -11,9 +11,10 @@ III. Residual features drive post-merger classification: CNN3 classifies more po
 
 Each conclusion is a set of *claims* "network a beats network b in metric m on subset s". A
 claim is tested on the difference ``m(a) - m(b)`` computed on the same galaxies, resampled by
-merger sequence (:func:`galmerge.analysis.metrics.paired_bootstrap_difference` with
-:func:`galmerge.analysis.metrics.sequence_groups`): the objects of one sequence are correlated, and the two
-networks see the same galaxies, so neither separate intervals nor a galaxy bootstrap would do.
+merger sequence (:func:`galmerge.analysis.metrics.paired_bootstrap_difference` with the units of
+:func:`galmerge.analysis.metrics.resampling_units`, as the binned figures): the objects of one
+sequence are correlated, and the two networks see the same galaxies, so neither separate intervals
+nor a galaxy bootstrap would do.
 McNemar's exact test (:func:`galmerge.analysis.metrics.mcnemar_exact`) is shown beside it as a
 cross-check; it assumes independent galaxies.
 
@@ -120,17 +121,11 @@ def _subset_mask(frame: pd.DataFrame, subset: str) -> np.ndarray:
     return (frame["label"].to_numpy() == 1) & (frame["stage"].astype(str).to_numpy() == subset)
 
 
-def sequence_groups_of(frame: pd.DataFrame) -> np.ndarray:
-    """:func:`galmerge.analysis.metrics.sequence_groups` of a scores frame; every galaxy its own group
-    (the galaxy bootstrap) when the frame has no ``sequence_ID`` column."""
-    if "sequence_ID" not in frame.columns:
-        return np.arange(len(frame))
-    return gm.sequence_groups(frame["sequence_ID"].to_numpy())
-
-
 def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=None,
-               confidence: float = 0.95) -> dict:
+               confidence: float = 0.95, units: np.ndarray | None = None) -> dict:
     """Test one claim on a :func:`galmerge.analysis.evaluation.load_run_scores` frame.
+
+    ``units`` are the frame's resampling units (default :func:`galmerge.analysis.metrics.resampling_units`).
 
     Returns
     -------
@@ -151,7 +146,7 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
     y = frame["label"].to_numpy()[mask]
     a = frame[f"pred_{claim.better}"].to_numpy()[mask]
     b = frame[f"pred_{claim.worse}"].to_numpy()[mask]
-    groups = sequence_groups_of(frame)[mask]
+    groups = (gm.resampling_units(frame) if units is None else np.asarray(units))[mask]
     d = gm.paired_bootstrap_difference(y, a, b, claim.metric, groups, n_resamples, rng, confidence)
     mc = gm.mcnemar_exact(y, a, b)
     row.update(n=d.n, n_sequences=d.n_groups, value_better=d.value_a, value_worse=d.value_b,
@@ -176,11 +171,13 @@ def judge_claims(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
     """Every claim of the three conclusions (:data:`CONCLUSIONS`), one row each (:func:`judge_claim`),
     with a ``conclusion`` column ('I', 'II', 'III'). Each claim gets its own random stream
     from ``seed``, so adding a claim does not change the others' resamples."""
+    units = gm.resampling_units(frame)  # once: one warning, should the frame lack sequences
     rows = []
     for c_index, conclusion in enumerate(CONCLUSIONS):
         for k_index, claim in enumerate(conclusion.claims):
             rng = np.random.default_rng([int(seed), c_index, k_index])
-            rows.append({"conclusion": conclusion.key, **judge_claim(frame, claim, n_resamples, rng, confidence)})
+            rows.append({"conclusion": conclusion.key,
+                         **judge_claim(frame, claim, n_resamples, rng, confidence, units)})
     return pd.DataFrame(rows)
 
 

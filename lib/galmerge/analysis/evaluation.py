@@ -10,7 +10,7 @@ Inputs of a run folder (see :mod:`galmerge.runs`, :mod:`galmerge.sersic.products
   snapnum, merger_time, sersic_ellip, status, ...``).
 
 Outputs: ``tables/thresholds.csv`` (``kind, threshold, ...``, written by 03_evaluate and read by
-:func:`load_thresholds`) and the other tables under ``tables/``.
+:func:`load_thresholds`, the one threshold rule) and the other tables under ``tables/``.
 
 Tables 1 and 2 are in per cent, like the paper's; every other table holds fractions (0-1).
 """
@@ -26,15 +26,8 @@ import pandas as pd
 
 from galmerge.analysis import metrics as gm
 from galmerge.data.cosmology import SNAPNUM_FOLDERS, snapnum_to_redshift
-from galmerge.runs import (  # noqa: F401 (re-exported: the notebooks call them as ev.*)
-    RunPaths,
-    choose_thresholds,
-    load_scores,
-    load_thresholds,
-    trained_kinds,
-    write_thresholds,
-)
-from galmerge.sersic.products import Products
+from galmerge.runs import THRESHOLDS_TABLE, Run, as_run
+from galmerge.sersic.products import IMAGES_FILE, Products
 from galmerge.vocab import (  # noqa: F401 (re-exported: the notebooks read them as ev.*)
     ELLIPTICITY_EDGES,
     MERGER_STAGES,
@@ -55,30 +48,32 @@ REQUIRED_IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_t
 
 
 # --------------------------------------------------------------------------- loading
-def load_images(run_dir: str | Path) -> pd.DataFrame:
-    """The products' images table, restricted to the columns the analysis uses."""
-    products = Products(RunPaths(run_dir).products)
-    images = products.images
-    products.close()
+def load_images(run: Run | str | Path) -> pd.DataFrame:
+    """The products' images table of a run (a :class:`galmerge.runs.Run` or its folder), restricted to
+    the columns the analysis uses."""
+    with Products(as_run(run).products) as products:
+        images = products.images
+        where = products.path / IMAGES_FILE
     missing = [c for c in REQUIRED_IMAGE_COLUMNS if c not in images.columns]
     if missing:
-        raise ValueError(f"{RunPaths(run_dir).products / 'images.parquet'}: missing column(s) {missing}")
+        raise ValueError(f"{where}: missing column(s) {missing}")
     images = images[[c for c in IMAGE_COLUMNS if c in images.columns]].copy()
     images["ID"] = images["ID"].astype(np.int64)
     return images
 
 
-def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float] | None = None,
+def load_run_scores(run: Run | str | Path, split: str, thresholds: dict[str, float] | None = None,
                     kinds: Sequence[str] | None = None) -> pd.DataFrame:
     """Every trained network's scores on one split, joined with the products' images table.
 
     Parameters
     ----------
-    run_dir : str or Path
+    run : galmerge.runs.Run, str or Path
+        The run (or its folder).
     split : {"validation", "test"}
     thresholds : dict kind -> float, optional
-        Decision thresholds; default :func:`galmerge.runs.load_thresholds` (the run's table, written
-        by 03_evaluate, with its one fallback rule).
+        Decision thresholds; default :func:`load_thresholds` (the run's table, written by
+        03_evaluate, with the one fallback rule).
     kinds : sequence of str, optional
         Networks to load; default all trained ones.
 
@@ -98,18 +93,19 @@ def load_run_scores(run_dir: str | Path, split: str, thresholds: dict[str, float
     ValueError
         When a scored ID is absent from the products, or a label disagrees with the products'.
     """
-    kinds = list(kinds) if kinds is not None else trained_kinds(run_dir)
+    run = as_run(run)
+    kinds = list(kinds) if kinds is not None else run.require_trained_kinds()
     if thresholds is None:
-        thresholds = load_thresholds(run_dir, kinds)
+        thresholds = load_thresholds(run, kinds)
     lacking = [k for k in kinds if k not in thresholds]
     if lacking:
         raise KeyError(f"no decision threshold for {lacking}; run 03_evaluate to choose them")
-    images = load_images(run_dir)
+    images = load_images(run)
     images = images[images["split"] == split].drop(columns="split")
     frame = images
     n_split = len(images)
     for kind in kinds:
-        scores = load_scores(run_dir, kind, split)
+        scores = run.scores(kind, split)
         unknown = np.setdiff1d(scores["ID"], images["ID"])
         if unknown.size:
             raise ValueError(f"{kind} {split} scores hold {unknown.size} IDs that are not {split} images of "
@@ -142,6 +138,81 @@ def subset(frame: pd.DataFrame, mask) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- thresholds
+def choose_thresholds(run: Run | str | Path, kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each network's threshold chosen on its validation scores (what 03_evaluate records), by the
+    one rule :func:`galmerge.analysis.metrics.choose_threshold`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kind, threshold, method, val_precision, val_recall, exact, n_validation, n_val_mergers``.
+    """
+    run = as_run(run)
+    kinds = list(kinds) if kinds is not None else run.require_trained_kinds()
+    rows = []
+    for kind in kinds:
+        val = run.scores(kind, "validation")
+        choice = gm.choose_threshold(val["label"], val["score"], where=str(run.scores_path(kind, "validation")))
+        rows.append({"kind": kind, "threshold": choice.threshold, "method": choice.method,
+                     "val_precision": choice.precision, "val_recall": choice.recall, "exact": choice.exact,
+                     "n_validation": len(val), "n_val_mergers": int(val["label"].sum())})
+    columns = ["kind", "threshold", "method", "val_precision", "val_recall", "exact", "n_validation",
+               "n_val_mergers"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_thresholds(run: Run | str | Path, table: pd.DataFrame) -> Path:
+    """Record the thresholds (:func:`choose_thresholds`) in the run's ``tables/thresholds.csv``."""
+    missing = {"kind", "threshold"} - set(table.columns)
+    if missing:
+        raise ValueError(f"thresholds table lacks column(s) {sorted(missing)}")
+    return as_run(run).write_table(THRESHOLDS_TABLE, table, index=False)
+
+
+def threshold_table(run: Run | str | Path, kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each network's decision threshold and where it came from: the project's one rule.
+
+    The threshold 03_evaluate recorded (:attr:`galmerge.runs.Run.recorded_thresholds`); for a network
+    it did not record, the same choice made now on the network's validation scores
+    (:func:`galmerge.analysis.metrics.choose_threshold`, a warning says so), whose one fallback,
+    :data:`galmerge.analysis.metrics.FALLBACK_THRESHOLD` with a warning, also covers a network
+    without validation scores.
+
+    Parameters
+    ----------
+    run : galmerge.runs.Run, str or Path
+    kinds : sequence of str, optional
+        Networks; default every trained one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kind, threshold, source``; one row per kind, in the order given.
+    """
+    run = as_run(run)
+    kinds = list(kinds) if kinds is not None else run.require_trained_kinds()
+    recorded = run.recorded_thresholds
+    rows = []
+    for kind in kinds:
+        if kind in recorded:
+            rows.append((kind, recorded[kind], str(run.table_path(THRESHOLDS_TABLE))))
+            continue
+        validation = run.scores_path(kind, "validation")
+        scores = run.scores(kind, "validation") if validation.exists() else pd.DataFrame({"label": [], "score": []})
+        warnings.warn(f"no threshold for {kind!r} in {run.table_path(THRESHOLDS_TABLE)}: choosing it on "
+                      f"{validation}", stacklevel=2)
+        choice = gm.choose_threshold(scores["label"].to_numpy(int), scores["score"].to_numpy(float),
+                                     where=str(validation))
+        rows.append((kind, float(choice.threshold), f"{choice.method} on {validation}"))
+    return pd.DataFrame(rows, columns=["kind", "threshold", "source"])
+
+
+def load_thresholds(run: Run | str | Path, kinds: Sequence[str] | None = None) -> dict[str, float]:
+    """``{kind: threshold}`` by the rule of :func:`threshold_table`."""
+    table = threshold_table(run, kinds)
+    return dict(zip(table["kind"], table["threshold"].astype(float)))
+
+
 # --------------------------------------------------------------------------- Table 1, Figs 6, 12, 13
 def overall_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Table 1: accuracy, precision, recall, F1 and ROC AUC per network (per cent), beside the paper's.
@@ -253,36 +324,13 @@ def outside_bins(groups: pd.Categorical, frame: pd.DataFrame, reason: str) -> di
 
 
 # --------------------------------------------------------------------------- binned metrics
-#: What the bootstraps resample: merger sequences (an object without one is its own unit), or galaxies
-#: as the paper does (Sect. 4), which treats the correlated objects of one sequence as independent.
-RESAMPLING = ("sequence", "galaxy")
-
-
-def resampling_units(frame: pd.DataFrame, resample: str = "sequence") -> np.ndarray:
-    """The unit of each galaxy for the bootstrap (:func:`galmerge.analysis.metrics.sequence_groups`).
-
-    ``resample="sequence"`` groups the objects of one merger sequence (the frame's ``sequence_ID``;
-    -1 or missing: a unit of its own); ``"galaxy"`` makes every galaxy its own unit. A frame without
-    ``sequence_ID`` falls back to galaxies with a warning.
-    """
-    if resample not in RESAMPLING:
-        raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}")
-    if resample == "galaxy":
-        return np.arange(len(frame))
-    if "sequence_ID" not in frame.columns:
-        warnings.warn("the scores frame has no sequence_ID column: the bootstrap resamples galaxies, "
-                      "and its intervals are too narrow where objects share a merger sequence", stacklevel=3)
-        return np.arange(len(frame))
-    return gm.sequence_groups(frame["sequence_ID"].to_numpy())
-
-
 def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.METRICS,
                      n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
                      resample: str = "sequence") -> pd.DataFrame:
     """Each metric per bin and per network with bootstrap uncertainty (Figs. 7, 8, 10; Table 2).
 
     The bootstrap resamples merger sequences within each bin (``resample="sequence"``; see
-    :func:`resampling_units`), not galaxies as the paper does: objects of one sequence are
+    :func:`galmerge.analysis.metrics.resampling_units`), not galaxies as the paper does: objects of one sequence are
     classified alike, so a galaxy bootstrap gives intervals that are too narrow. Within a bin
     every network sees the same resamples, so their differences are not blurred by resampling
     noise. Galaxies whose group is NaN are left out (count them with :func:`outside_bins`); an
@@ -314,7 +362,7 @@ def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.ME
         raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
     rng = np.random.default_rng(seed)
     labels = frame["label"].to_numpy()
-    units = resampling_units(frame, resample)
+    units = gm.resampling_units(frame, resample)
     rows = []
     codes = np.asarray(groups.codes)
     for code, name in enumerate(groups.categories):
@@ -345,7 +393,7 @@ def binned_balanced(frame: pd.DataFrame, groups, metrics: Sequence[str] = ("accu
     down, so each bin also gets the ``confidence`` percentile interval (``lower``, ``upper``) of
     the class-balanced metric (classes reweighted to equal totals, which is what the draws
     estimate; :func:`galmerge.analysis.metrics.metrics_from_counts`) over ``n_resamples`` sequence-bootstrap
-    resamples (:func:`resampling_units`).
+    resamples (:func:`galmerge.analysis.metrics.resampling_units`).
 
     Every network sees the same draws and resamples. Returns long form: ``kind, network, bin, n,
     n_sequences, n_mergers, per_class, n_draws, metric, mean, std, balanced, lower, upper``
@@ -356,7 +404,7 @@ def binned_balanced(frame: pd.DataFrame, groups, metrics: Sequence[str] = ("accu
         raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
     rng = np.random.default_rng(seed)
     labels = frame["label"].to_numpy()
-    units = resampling_units(frame, resample)
+    units = gm.resampling_units(frame, resample)
     codes = np.asarray(groups.codes)
     rows = []
     for code, name in enumerate(groups.categories):

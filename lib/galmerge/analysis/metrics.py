@@ -89,6 +89,9 @@ class ThresholdChoice:
         True when precision equals recall exactly there (to 1e-12).
     n_candidates : int
         Distinct scores considered (each is a candidate threshold).
+    fallback : str
+        Empty for a chosen threshold; why :data:`FALLBACK_THRESHOLD` was used otherwise
+        (:func:`choose_threshold`).
     """
 
     threshold: float
@@ -96,6 +99,14 @@ class ThresholdChoice:
     recall: float
     exact: bool
     n_candidates: int
+    fallback: str = ""
+
+    @property
+    def method(self) -> str:
+        """How the threshold was found, in words (for tables and reports)."""
+        if self.fallback:
+            return f"fallback {FALLBACK_THRESHOLD}: {self.fallback}"
+        return "precision = recall" if self.exact else "min |precision - recall|"
 
 
 def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
@@ -143,6 +154,43 @@ def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
     return ThresholdChoice(threshold=float(thresholds[best]), precision=float(precision[best]),
                            recall=float(recall[best]), exact=bool(gap[best] <= 1e-12),
                            n_candidates=int(len(thresholds)))
+
+
+#: The one fallback threshold: used, with a warning, where the precision = recall threshold is
+#: undefined (no validation scores, or a validation sample without mergers). 0.5 is the midpoint
+#: of a sigmoid score, where Keras' binary accuracy also cuts.
+FALLBACK_THRESHOLD = 0.5
+
+
+def choose_threshold(y_true, scores, where: str = "") -> ThresholdChoice:
+    """The decision threshold of one network: the project's one rule.
+
+    The precision = recall threshold on the sample given (the validation split; the paper's
+    choice, Sect. 4; :func:`choose_precision_recall_threshold`). Where that is undefined (an
+    empty sample, or one without mergers) the threshold is :data:`FALLBACK_THRESHOLD`, and a
+    warning says so, naming ``where``; the returned choice's :attr:`ThresholdChoice.method` says so too.
+
+    Parameters
+    ----------
+    y_true : array of {0, 1}, shape (n,)
+    scores : array of float, shape (n,)
+    where : str
+        What the sample is (e.g. a scores file), for the warning.
+
+    Returns
+    -------
+    ThresholdChoice
+        With ``fallback`` set to the reason when the fallback was used (precision and recall NaN).
+    """
+    y = _as_labels(y_true)
+    s = _as_scores(scores, len(y))  # malformed input is an error, never a fallback
+    if y.sum() > 0:
+        return choose_precision_recall_threshold(y, s)
+    why = "no scores" if y.size == 0 else f"no merger among its {y.size} galaxies"
+    reason = f"{where or 'the sample'}: {why}, so precision = recall is undefined"
+    warnings.warn(f"{reason}; using the fallback threshold {FALLBACK_THRESHOLD}", stacklevel=2)
+    return ThresholdChoice(threshold=FALLBACK_THRESHOLD, precision=np.nan, recall=np.nan, exact=False,
+                           n_candidates=0, fallback=reason)
 
 
 def precision_recall_threshold(y_true, scores) -> float:
@@ -329,6 +377,49 @@ def sequence_groups(sequence_ids) -> np.ndarray:
     n_shared = int(inverse.max()) + 1 if inverse.size else 0
     codes[own] = n_shared + np.arange(int(own.sum()))
     return codes
+
+
+#: What a bootstrap resamples: merger sequences (an object without one is its own unit), or galaxies
+#: as the paper does (Sect. 4), which treats the correlated objects of one sequence as independent.
+RESAMPLING = ("sequence", "galaxy")
+
+
+def resampling_units(frame: pd.DataFrame, resample: str = "sequence") -> np.ndarray:
+    """The resampling unit of each galaxy: the project's one rule, used by every bootstrap.
+
+    ``resample="sequence"`` (the default) groups the objects of one merger sequence, or of one
+    labelled group (the catalogue turns a labelled dataset's ``group`` column into ``sequence_ID``,
+    :func:`galmerge.data.catalog.load_catalog`); an object without one (-1 or missing) is a unit of
+    its own (:func:`sequence_groups`). ``"galaxy"`` makes every galaxy its own unit (the paper's
+    bootstrap). A frame without a ``sequence_ID`` column falls back to galaxies, *with a warning*:
+    the intervals are then too narrow wherever objects share a sequence.
+
+    The verdicts (:mod:`galmerge.analysis.conclusions`), the binned figures and Table 2
+    (:mod:`galmerge.analysis.evaluation`) and the baseline's grouped cross-validation
+    (:mod:`galmerge.analysis.baseline`) all take their units from here, so that on the same galaxies
+    they resample the same units. The train/validation/test split groups by the same rule
+    (:func:`galmerge.data.catalog.split_groups`; the tests check the two partitions agree).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per galaxy; ``sequence_ID`` (int, -1 or NaN for none) when known.
+    resample : {"sequence", "galaxy"}
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (len(frame),)
+        Unit code of each row (0 .. U-1).
+    """
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}")
+    if resample == "galaxy":
+        return np.arange(len(frame), dtype=np.int64)
+    if "sequence_ID" not in frame.columns:
+        warnings.warn("the frame has no sequence_ID column: the bootstrap resamples galaxies, and its "
+                      "intervals are too narrow where objects share a merger sequence", stacklevel=2)
+        return np.arange(len(frame), dtype=np.int64)
+    return sequence_groups(frame["sequence_ID"].to_numpy())
 
 
 def _as_groups(groups, n: int) -> np.ndarray | None:

@@ -408,8 +408,9 @@ def validation_scores(labels, scores) -> dict[str, float]:
 
     The paper keeps the epoch "with the highest validation accuracy at the threshold where
     precision equals recall" (Sect. 3.2): the threshold is chosen on the validation scores of
-    that epoch (:func:`galmerge.analysis.metrics.choose_precision_recall_threshold`) and the accuracy
-    is measured there. A validation split without mergers has no such threshold; 0.5 is used.
+    that epoch by the project's one rule (:func:`galmerge.analysis.metrics.choose_threshold`) and the
+    accuracy is measured there. A validation split without mergers has no such threshold: the rule's
+    fallback (:data:`galmerge.analysis.metrics.FALLBACK_THRESHOLD`) is used, with a warning.
 
     Parameters
     ----------
@@ -430,7 +431,7 @@ def validation_scores(labels, scores) -> dict[str, float]:
         raise ValueError(f"validation labels {y.shape} and scores {s.shape} must be equal, non-empty")
     clipped = np.clip(s, 1e-7, 1 - 1e-7)
     loss = float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
-    threshold = gm.precision_recall_threshold(y.astype(int), s) if y.sum() > 0 else 0.5
+    threshold = gm.choose_threshold(y.astype(int), s, where="the validation split").threshold
     return {"val_loss": loss, "val_accuracy": float(np.mean((s > 0.5) == y)),
             "val_threshold_pr": float(threshold),
             "val_accuracy_pr": float(np.mean(gm.predict(s, threshold) == y))}
@@ -550,7 +551,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
     kind : {'raw', 'model', 'residual', 'stack'}
         The network's input: CNN1 raw, CNN2 Sérsic model, CNN3 residual, or the three stacked.
     out_dir : str or Path
-        Training folder, e.g. ``RunPaths(run_dir).train(kind)``; its previous outputs are
+        Training folder, e.g. ``Run(run_dir).train_dir(kind)``; its previous outputs are
         removed before training starts, so an interrupted run never looks finished.
     epochs, batch_size : int
         Passes over the training split (paper: 50) and images per gradient step (global batch,

@@ -8,7 +8,6 @@ captions from :mod:`galmerge.report.captions`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import pandas as pd
 from galmerge import vocab
 from galmerge.analysis.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
 from galmerge.mock.audit import LEAK_TOLERANCE
+from galmerge.nets.transfer import TRANSFER_TABLE
 from galmerge.report.captions import caption
-from galmerge.runs import RunPaths
+from galmerge.runs import Run, RunError, as_run
 
 __all__ = ["CONCLUSIONS", "MIN_GALAXIES", "MIN_SEQUENCES", "VERDICTS", "Verdict", "judge_conclusions",
            "beside_paper", "load_tables", "networks_at_chance", "render_markdown", "write_report"]
@@ -164,22 +164,19 @@ CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "valu
                  "upper": "95 % high", "mcnemar_p": "McNemar p", "outcome": "outcome"}
 
 
-def load_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_tables(run: Run | str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and Table 2 of a run (``tables/table1.csv``, ``table2.csv``), as the report shows them,
     with the galaxy counts beside the percentages."""
-    from galmerge.runs import RunPaths
-
-    paths = RunPaths(run_dir)
+    run = as_run(run)
     tables = []
     for name, columns in (("table1", TABLE1_COLUMNS), ("table2", TABLE2_COLUMNS)):
-        path = paths.table(name)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run the evaluation notebooks "
-                                    "(03_evaluate, 05_merger_time) first")
-        table = pd.read_csv(path, index_col="kind")
+        if not run.has_table(name):
+            raise RunError(f"{run.table_path(name)}: missing; run the evaluation notebooks "
+                           "(03_evaluate, 05_merger_time) first")
+        table = run.table(name, index_col="kind")
         missing = [c for c in columns if c not in table.columns]
         if missing:
-            raise ValueError(f"{path}: lacks column(s) {missing}")
+            raise ValueError(f"{run.table_path(name)}: lacks column(s) {missing}")
         tables.append(table[columns])
     return tables[0], tables[1]
 
@@ -336,9 +333,10 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
         lines += [_markdown_table(claims_table(claims)), ""]
     lines += ["## Deviations from the paper", ""]
     lines += [f"- **{title}.** {text}" for title, text in DEVIATIONS]
-    transfer = RunPaths(run_dir).tables / "transfer_table1.csv"
-    if transfer.exists():
-        lines += [""] + transfer_section(pd.read_csv(transfer), summary.get("transfer", {}), run_dir, figures_dir)
+    run = Run(run_dir)
+    if run.has_table(TRANSFER_TABLE):
+        lines += [""] + transfer_section(run.table(TRANSFER_TABLE), summary.get("transfer", {}), run_dir,
+                                         figures_dir)
     lines += ["", "## Figures", ""]
     for fig in figures:
         rel = os.path.relpath(fig, run_dir)
@@ -368,18 +366,17 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
     """
     import mistune
 
-    run_dir, figures_dir = Path(run_dir), Path(figures_dir)
-    summary_path = RunPaths(run_dir).summary
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    run = as_run(run_dir)
+    run_dir, figures_dir = run.root, Path(figures_dir)
+    summary = run.summary
     figures = sorted(figures_dir.glob("fig*.png"))
-    counts_path = RunPaths(run_dir).tables / "counts.csv"
-    counts = pd.read_csv(counts_path, index_col=0) if counts_path.exists() else None
+    counts = run.table("counts", index_col=0) if run.has_table("counts") else None
     text = render_markdown(table1, table2, verdicts, figures, run_dir, summary, claims, counts, caption_values,
                            figures_dir)
-    md_path = run_dir / "REPORT.md"
+    md_path = run.report_markdown
     md_path.write_text(text, encoding="utf-8")
     html = mistune.html(text)
-    html_path = run_dir / "report.html"
+    html_path = run.report_html
     html_path.write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>galmerge report</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:auto} img{max-width:100%} "
