@@ -129,8 +129,7 @@ print("split fractions:", (counts["total"].drop("all") / counts.loc["all", "tota
 # %%
 if info["redshift"]:
     z_hist = summary.redshift_histogram(catalog)
-    fig = figures.fig01_redshift_distribution(z_hist)
-    figures.show(fig, figures_dir, "fig01_redshift_distribution")
+    figures.show("fig01_redshift_distribution", figures_dir, z_hist)
     display(z_hist)
 else:
     print("Fig 1:", gdata.not_available("redshifts", data_dir))
@@ -144,8 +143,7 @@ else:
 # %%
 if info["merger_time"]:
     t_hist = summary.merger_time_histogram(catalog)
-    fig = figures.fig02_merger_time_distribution(t_hist)
-    figures.show(fig, figures_dir, "fig02_merger_time_distribution")
+    figures.show("fig02_merger_time_distribution", figures_dir, t_hist)
     display(t_hist)
 else:
     print("Fig 2:", gdata.not_available("merger times", data_dir))
@@ -159,8 +157,7 @@ else:
 
 # %%
 examples = summary.pick_examples(catalog, per_stage=4, seed=split_seed)
-fig = figures.stage_gallery(examples, per_stage=4)
-figures.show(fig, figures_dir, "gallery_stages", paper=False)
+figures.show("gallery_stages", figures_dir, examples, per_stage=4)
 
 # %% [markdown]
 # ## Audit statistics and a non-CNN baseline

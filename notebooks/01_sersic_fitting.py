@@ -127,7 +127,7 @@ fig3 = fit_image(image, psf=psf, seed=int(example["ID"]) % 2**32, keep_undeblend
                  background=background)
 print(f"ID {example['ID']}: {example['stage']} at z={example['redshift']:.2f}, {image.shape[0]} px, "
       f"{len(fig3.sources)} sources ({fig3.n_used} in the model)")
-figures.show(figures.fig03_preprocessing(image, fig3), figures_dir, "fig03_preprocessing")
+figures.show("fig03_preprocessing", figures_dir, image, fig3)
 
 # %% [markdown]
 # ## Fig 4 — mergers and non-mergers: original, model, residual
@@ -140,7 +140,7 @@ figures.show(figures.fig03_preprocessing(image, fig3), figures_dir, "fig03_prepr
 # %%
 mergers, non_mergers = fitting.input_examples(images, seed=split_seed)
 cutouts = {channel: products.cube(channel) for channel in ("raw", "model", "residual")}
-figures.show(figures.fig04_examples(cutouts, images, mergers, non_mergers), figures_dir, "fig04_examples")
+figures.show("fig04_examples", figures_dir, cutouts, images, mergers, non_mergers)
 
 # %% [markdown]
 # ## Fitted parameters of the primaries
@@ -150,7 +150,7 @@ figures.show(figures.fig04_examples(cutouts, images, mergers, non_mergers), figu
 
 # %%
 used = fitting.used_primaries(images)
-figures.show(figures.sersic_parameters(used), figures_dir, "sersic_parameters", paper=False)
+figures.show("sersic_parameters", figures_dir, used)
 used.groupby("label")[list(figures.SERSIC_PARAMETER_LABELS)].median()
 
 # %% [markdown]
@@ -168,8 +168,7 @@ if "true_main_n" in images.columns:
     print(f"primary centred on the main galaxy (< 3 px) in {share:.1%} of {len(matched)} images")
     truth_summary.to_csv(paths.table("sersic_vs_truth"))
     display(truth_summary)
-    figures.show(figures.sersic_fit_vs_truth(matched, truth_summary, fitting.TRUTH_PAIRS), figures_dir,
-                 "sersic_fit_vs_truth", paper=False)
+    figures.show("sersic_fit_vs_truth", figures_dir, matched, truth_summary, fitting.TRUTH_PAIRS)
 else:
     print("not available for this dataset: no mock truth columns (real data); comparison skipped")
 
@@ -197,7 +196,7 @@ if sersic_truth is not None and truth_galaxies > 0:
                                                            pairs=sersic_truth.COMPARED[:2])
     truth_table.to_csv(paths.table("sersic_fitters_vs_galsim"))
     display(truth_table.round(3))
-    figures.show(sersic_truth.plot_comparison(truth_fits), figures_dir, "sersic_fitters_vs_galsim", paper=False)
+    figures.show("sersic_fitters_vs_galsim", figures_dir, truth_fits)
 
 # %% [markdown]
 # ## Residual χ inside the primary's segment, isolated non-mergers
@@ -211,8 +210,7 @@ if sersic_truth is not None and truth_galaxies > 0:
 chi = fitting.residual_chi_table(used)
 chi.to_csv(paths.table("sersic_residual_chi"))
 display(chi)
-figures.show(figures.sersic_residual_chi(used, fitting.isolated_nonmergers(used)), figures_dir,
-             "sersic_residual_chi", paper=False)
+figures.show("sersic_residual_chi", figures_dir, used, fitting.isolated_nonmergers(used))
 
 # %% [markdown]
 # ## Crop or resample to 128 × 128?

@@ -146,8 +146,7 @@ display(result.history.round(4))
 # each epoch's precision = recall threshold, which chooses the kept epoch.
 
 # %%
-figures.show(figures.learning_curves(result.history, input_kind, result.best_epoch), figures_dir,
-             f"learning_curves_{input_kind}", paper=False)
+figures.show("learning_curves", figures_dir, result.history, kind=input_kind, best_epoch=result.best_epoch)
 
 # %% [markdown]
 # ## Scores
@@ -157,7 +156,7 @@ figures.show(figures.learning_curves(result.history, input_kind, result.best_epo
 
 # %%
 scores = load_scores(run_dir, input_kind, "validation")
-figures.show(figures.score_histogram(scores, input_kind), figures_dir, f"scores_{input_kind}", paper=False)
+figures.show("scores", figures_dir, scores, kind=input_kind)
 
 # %%
 summary = update_summary(run_dir, f"train_{input_kind}", {**result.summary(), "reused": result.reused})

@@ -72,8 +72,7 @@ display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
 # %%
 curves = ev.threshold_curves(test)
 curves.to_csv(paths.table("fig06_metrics_vs_threshold"), index=False)
-fig = figures.fig06_threshold_curves(curves, thresholds)
-figures.show(fig, figures_dir, "fig06_metrics_vs_threshold")
+figures.show("fig06_metrics_vs_threshold", figures_dir, curves, thresholds)
 peak = curves.loc[curves.groupby("kind", sort=False)["accuracy"].idxmax(), ["kind", "threshold", "accuracy"]]
 display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accuracy": "peak accuracy"})
         .assign(chosen=lambda d: d["kind"].map(thresholds)).round(3))
@@ -84,8 +83,7 @@ display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accurac
 # %%
 roc = ev.roc_table(test)
 roc.to_csv(paths.table("fig12_roc"), index=False)
-fig = figures.fig12_roc(roc, table1)
-figures.show(fig, figures_dir, "fig12_roc")
+figures.show("fig12_roc", figures_dir, roc, table1)
 
 # %% [markdown]
 # ## Fig 13: confusion matrices, normalised by row
@@ -96,8 +94,7 @@ figures.show(fig, figures_dir, "fig12_roc")
 # %%
 confusion = ev.confusion_table(test)
 confusion.to_csv(paths.table("fig13_confusion"), index=False)
-fig = figures.fig13_confusion(confusion)
-figures.show(fig, figures_dir, "fig13_confusion")
+figures.show("fig13_confusion", figures_dir, confusion)
 correct = confusion[confusion["true"] == confusion["predicted"]].pivot(index="kind", columns="true",
                                                                        values="fraction") * 100
 correct = correct.reindex(kinds)[["merger", "non-merger"]]

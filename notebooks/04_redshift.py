@@ -64,8 +64,7 @@ if info["redshift"]:
     print("galaxies outside the redshift bins:", outside)
     by_z = ev.binned_bootstrap(test, z_bins, METRICS, bootstrap_resamples, eval_seed)
     by_z.to_csv(paths.table("fig07_redshift"), index=False)
-    fig = figures.plot_binned(by_z, METRICS, "Redshift bin")
-    figures.show(fig, figures_dir, "fig07_redshift", n_resamples=bootstrap_resamples)
+    figures.show("fig07_redshift", figures_dir, by_z, METRICS, caption_values={"n_resamples": bootstrap_resamples})
     display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False,
                              dropna=False)["accuracy"].round(3))
 else:
@@ -80,8 +79,8 @@ if info["snapnum"]:
     print("galaxies outside the folders:", ev.outside_bins(folders, test, "snapnum outside 50-91"))
     by_folder = ev.binned_bootstrap(test, folders, METRICS, bootstrap_resamples, eval_seed)
     by_folder.to_csv(paths.table("redshift_folders"), index=False)
-    fig = figures.plot_binned(by_folder, METRICS, "Redshift range (challenge folder)")
-    figures.show(fig, figures_dir, "fig07_redshift_folders", paper=False, n_resamples=bootstrap_resamples)
+    figures.show("fig07_redshift_folders", figures_dir, by_folder, METRICS,
+                 caption_values={"n_resamples": bootstrap_resamples})
     table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
                                   observed=False, dropna=False)
     display(table.xs("accuracy", level="metric", axis=1).round(3))

@@ -66,14 +66,8 @@ if info["merger_time"]:
     print("mergers outside the merger-time bins:", outside)
     by_time = ev.binned_bootstrap(mergers, time_bins, ("fraction_correct",), bootstrap_resamples, eval_seed)
     by_time.to_csv(paths.table("fig08_merger_time"), index=False)
-    fig = figures.plot_binned(by_time, ("fraction_correct",), "Merger time (Gyr; negative before coalescence)",
-                              x=ev.bin_positions(time_bins.categories))
-    ax = fig.axes[0]
-    for lo, hi, name in ((-0.8, -0.1, "pre"), (-0.1, 0.1, "ongoing"), (0.1, 0.3, "post")):
-        ax.axvspan(lo, hi, color="grey", alpha=0.08 if name == "ongoing" else 0.0)
-        ax.text((lo + hi) / 2, 0.03, name, ha="center", fontsize=8, color="grey")
-    ax.axvline(0, color="grey", lw=0.8)
-    figures.show(fig, figures_dir, "fig08_merger_time", n_resamples=bootstrap_resamples)
+    figures.show("fig08_merger_time", figures_dir, by_time, x=ev.bin_positions(time_bins.categories),
+                 caption_values={"n_resamples": bootstrap_resamples})
 else:
     print("Fig 8:", not_available("merger times"))
 

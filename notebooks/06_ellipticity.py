@@ -76,8 +76,7 @@ test_bins = ev.cut(ev.usable_ellipticity(test), edges)
 counts = {"All splits": ev.class_counts(images, all_bins), "Test split": ev.class_counts(test, test_bins)}
 pd.concat([c.assign(sample=name) for name, c in counts.items()]).to_csv(
     paths.table("fig09_ellipticity_distribution"), index=False)
-fig = figures.fig09_class_counts(counts, "Sérsic ellipticity of the central galaxy (1 - b/a)")
-figures.show(fig, figures_dir, "fig09_ellipticity_distribution")
+figures.show("fig09_ellipticity_distribution", figures_dir, counts)
 for name, c in counts.items():
     mids = ev.bin_positions(c["bin"])
     mean_m = np.average(mids, weights=c["mergers"]) if c["mergers"].sum() else np.nan
@@ -91,8 +90,8 @@ for name, c in counts.items():
 metrics = ("accuracy", "precision")
 by_ellip = ev.binned_bootstrap(test, test_bins, metrics, bootstrap_resamples, eval_seed)
 by_ellip.to_csv(paths.table("fig10_ellipticity_metrics"), index=False)
-fig = figures.plot_binned(by_ellip, metrics, "Sérsic ellipticity bin")
-figures.show(fig, figures_dir, "fig10_ellipticity_metrics", n_resamples=bootstrap_resamples)
+figures.show("fig10_ellipticity_metrics", figures_dir, by_ellip, metrics,
+             caption_values={"n_resamples": bootstrap_resamples})
 
 # %% [markdown]
 # ## Fig 11: the same on balanced bins (mean over the draws, sequence-bootstrap interval)
@@ -101,10 +100,9 @@ figures.show(fig, figures_dir, "fig10_ellipticity_metrics", n_resamples=bootstra
 balanced = ev.binned_balanced(test, test_bins, metrics, balanced_per_class, balanced_draws, eval_seed,
                               n_resamples=bootstrap_resamples)
 balanced.to_csv(paths.table("fig11_ellipticity_balanced"), index=False)
-fig = figures.plot_binned(balanced, metrics, "Sérsic ellipticity bin (balanced: equal mergers and non-mergers)",
-                          error="interval")
-figures.show(fig, figures_dir, "fig11_ellipticity_balanced", n_resamples=bootstrap_resamples, n_draws=balanced_draws,
-             per_class=balanced_per_class)
+figures.show("fig11_ellipticity_balanced", figures_dir, balanced, metrics,
+             caption_values={"n_resamples": bootstrap_resamples, "n_draws": balanced_draws,
+                             "per_class": balanced_per_class})
 display(balanced.drop_duplicates("bin")[["bin", "n", "n_sequences", "n_mergers", "per_class", "n_draws"]])
 
 # %% [markdown]

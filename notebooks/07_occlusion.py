@@ -109,17 +109,15 @@ print(f"{len(study.peaks)} maps, {study.n_copies} occluded copies in {study.seco
 # ## Fig 14: mergers
 
 # %%
-fig = figures.fig14_15_occlusion_grid(examples, study.inputs, study.heatmaps, study.unoccluded, thresholds, kinds,
-                                      label=1)
-figures.show(fig, figures_dir, "fig14_occlusion_mergers")
+figures.show("fig14_occlusion_mergers", figures_dir, examples, study.inputs, study.heatmaps, study.unoccluded,
+             thresholds, kinds)
 
 # %% [markdown]
 # ## Fig 15: non-mergers
 
 # %%
-fig = figures.fig14_15_occlusion_grid(examples, study.inputs, study.heatmaps, study.unoccluded, thresholds, kinds,
-                                      label=0)
-figures.show(fig, figures_dir, "fig15_occlusion_nonmergers")
+figures.show("fig15_occlusion_nonmergers", figures_dir, examples, study.inputs, study.heatmaps, study.unoccluded,
+             thresholds, kinds)
 
 # %% [markdown]
 # ## Where the most important region lies
@@ -146,10 +144,9 @@ example_id = occ.feature_map_example(examples, scores)
 image = occ.network_inputs(products, feature_kind, [products.row(example_id)])[0]
 kernels, maps = occ.first_conv_feature_maps(networks[feature_kind], image)
 name = network_label(feature_kind)
-fig = figures.fig16_feature_maps(kernels, maps, image, max_filters=128,
-                                 title=f"{name}: first-layer kernels (left), feature maps (upper right) and "
-                                       f"input (lower right) for test galaxy {example_id}")
-figures.show(fig, figures_dir, "fig16_feature_maps",
+figures.show("fig16_feature_maps", figures_dir, kernels, maps, image, max_filters=128,
+             title=f"{name}: first-layer kernels (left), feature maps (upper right) and "
+                   f"input (lower right) for test galaxy {example_id}",
              note="" if feature_kind == "raw" else f"CNN1 is not trained in this run: {name} is shown instead.")
 
 # %%

@@ -84,9 +84,8 @@ if transfer_models:
 
 # %%
 if transfer_models:
-    fig = tr.plot_score_distributions(own, transfer, source_thresholds,
-                                      own.attrs["thresholds"] if own is not None else None)
-    figures.show(fig, figures_dir, "transfer_scores", paper=False)
+    figures.show("transfer_scores", figures_dir, own, transfer, source_thresholds,
+                 own.attrs["thresholds"] if own is not None else None)
     update_summary(run_dir, "transfer", {
         "source_run": source.name, "n_test": int(len(test)),
         "source_thresholds": {k: source_thresholds[k] for k in test.attrs["kinds"]},

@@ -164,38 +164,3 @@ def source_table1(source_run: str | Path) -> pd.DataFrame | None:
     """The source run's own Table 1 (on its own test set), or None when it has none."""
     path = RunPaths(source_run).tables / "table1.csv"
     return pd.read_csv(path, index_col="kind") if path.exists() else None
-
-
-def plot_score_distributions(own: pd.DataFrame | None, transfer: pd.DataFrame, thresholds: dict,
-                             own_thresholds: dict | None = None, bins: int = 20):
-    """Score histograms of mergers and non-mergers: one column per network, rows trained here / transfer."""
-    import matplotlib.pyplot as plt
-
-    kinds = transfer.attrs["kinds"]
-    rows = [("transfer", transfer, thresholds)]
-    if own is not None:
-        rows.insert(0, ("trained here", own, own_thresholds or {}))
-    fig, axes = plt.subplots(len(rows), len(kinds), figsize=(3.2 * len(kinds), 2.6 * len(rows)), squeeze=False,
-                             sharex=True)
-    edges = np.linspace(0, 1, bins + 1)
-    for r, (name, frame, chosen) in enumerate(rows):
-        for c, kind in enumerate(kinds):
-            ax = axes[r, c]
-            column = f"score_{kind}"
-            if column not in frame:
-                ax.set_axis_off()
-                ax.text(0.5, 0.5, f"{ev.network_label(kind)}\nnot trained here", ha="center", va="center",
-                        transform=ax.transAxes)
-                continue
-            for label, text, colour in ((1, "mergers", "tab:red"), (0, "non-mergers", "tab:gray")):
-                ax.hist(frame.loc[frame["label"] == label, column], bins=edges, histtype="step", lw=1.5,
-                        color=colour, label=text)
-            if kind in chosen:
-                ax.axvline(chosen[kind], color="k", ls=":", lw=1)
-            ax.set_title(f"{ev.network_label(kind)}: {name}", fontsize=9)
-            if r == len(rows) - 1:
-                ax.set_xlabel("score P(merger)")
-    axes[0, 0].set_ylabel("test galaxies")
-    axes[0, 0].legend(fontsize="small")
-    fig.tight_layout()
-    return fig

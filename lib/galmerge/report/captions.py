@@ -7,17 +7,29 @@ as the paper does, because the objects of one sequence are classified alike.
 
 from __future__ import annotations
 
+from galmerge.vocab import STAGE_WINDOWS_GYR
+
 #: What the error bars of the bootstrapped figures (7, 8, 10) are.
 BOOTSTRAP_BARS = ("Points: mean over {n_resamples} bootstrap resamples of the bin's merger sequences (an object "
                   "without a sequence is resampled alone); bars: the 95 % percentile interval of those resamples. "
                   "Within a bin all networks see the same resamples. A bin without a value (empty, or the metric "
                   "undefined) breaks the line; each tick gives the bin's galaxies n.")
 
+
+
+def _stage_windows() -> str:
+    """'pre −0.8 to −0.1, ongoing −0.1 to 0.1, post 0.1 to 0.3 Gyr' from the vocabulary's windows."""
+    def gyr(value: float) -> str:
+        return f"{value:g}".replace("-", "−")
+    return ", ".join(f"{stage} {gyr(lo)} to {gyr(hi)}" for stage, (lo, hi) in STAGE_WINDOWS_GYR.items()) + " Gyr"
+
+
+#: Caption of every figure of :data:`galmerge.report.figures.REGISTRY`, by name.
 CAPTIONS = {
     "fig01_redshift_distribution": "Galaxies per 0.1-wide redshift bin, mergers and non-mergers, all splits "
                                    "(paper Fig. 1); dotted lines separate the challenge's four redshift folders.",
     "fig02_merger_time_distribution": "Fraction of all mergers per 0.1 Gyr of merger time, coloured by stage "
-                                      "(pre −0.8 to −0.1, ongoing −0.1 to 0.1, post 0.1 to 0.3 Gyr; paper Fig. 2).",
+                                      f"({_stage_windows()}; paper Fig. 2).",
     "gallery_stages": "Random objects of each stage (linear [0, 1] normalisation, then a power law of exponent 0.2).",
     "fig03_preprocessing": "Preprocessing of one object (paper Fig. 3): image, segmentation, deblended segmentation, "
                            "Sérsic model and residual.",
@@ -32,6 +44,11 @@ CAPTIONS = {
                                 "GalSim-rendered galaxies (one row per set: isolated, and with neighbours), "
                                 "both fitters overlaid; the legend gives each fitter's median absolute error and "
                                 "CPU seconds per image; the dashed line is equality.",
+    "learning_curves": "Learning curves of the network in the title: accuracy and loss per epoch on the "
+                       "training and validation splits; the dotted line marks the kept epoch (highest validation "
+                       "accuracy at the validation precision = recall threshold).",
+    "scores": "Validation scores of the saved network in the title per class; the analysis chooses the decision "
+              "threshold where precision equals recall on this split.",
     "transfer_scores": "Scores of this run's test galaxies by its own networks and by the source run's, mergers "
                        "red and non-mergers grey; the dotted line is each row's decision threshold (the source "
                        "run's own for the transfer row).",
@@ -80,18 +97,12 @@ DEFAULTS = {"n_resamples": 1000, "n_draws": 20, "per_class": 500}
 
 
 def caption(name: str, **values) -> str:
-    """The caption of figure ``name`` (a file stem such as ``fig07_redshift``), filled with ``values``
-    (``n_resamples``, ``n_draws``, ``per_class``; defaults :data:`DEFAULTS`). A figure without an
-    entry (e.g. ``learning_curves_raw``) gets a generic caption rather than an error."""
-    if name.startswith("learning_curves_"):
-        kind = name.removeprefix("learning_curves_")
-        return (f"Learning curves of the {kind} network: accuracy and loss per epoch on the training and "
-                "validation splits; the dotted line marks the kept epoch (highest validation accuracy at the "
-                "validation precision = recall threshold).")
-    if name.startswith("scores_"):
-        kind = name.removeprefix("scores_")
-        return (f"Validation scores of the saved {kind} network per class; the analysis chooses the decision "
-                "threshold where precision equals recall on this split.")
+    """The caption of figure ``name`` (a registry name such as ``fig07_redshift``), filled with ``values``
+    (``n_resamples``, ``n_draws``, ``per_class``; defaults :data:`DEFAULTS`).
+
+    ``REPORT.md`` captions every ``fig*.png`` of a figures folder by its file stem; a file that is
+    no figure of the registry (left by an older version, say) gets "(no caption recorded)" rather
+    than stopping the report."""
     text = CAPTIONS.get(name)
     if text is None:
         return f"{name} (no caption recorded)."

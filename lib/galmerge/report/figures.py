@@ -1,32 +1,30 @@
-"""The figures: one function per figure of the paper (and per supplementary figure of the
-notebooks), each taking tables or arrays and returning a matplotlib Figure.
+"""Every figure of the project, drawn by one function each and listed by name in :data:`REGISTRY`.
+
+In the spirit of showyourwork, a figure is known by its *name*, which is also its file name in
+``figures/<run>/`` and the key of its caption in :mod:`galmerge.report.captions`. A notebook draws,
+saves and captions a figure with one call::
+
+    figures.show("fig07_redshift", figures_dir, by_z, caption_values={"n_resamples": 1000})
+
+:func:`show` looks the name up in :data:`REGISTRY` (an unknown name is an error listing the known
+ones), calls the drawing function with the remaining arguments, saves the figure
+(:func:`galmerge.report.plotting.save_figure`: PNG, plus PDF for a paper figure), shows it and prints
+its caption under it. ``tests/test_figures.py`` checks that the registry, the captions and the names
+the notebooks pass to :func:`show` agree.
 
 No function here reads a run folder or computes a statistic; the notebooks compute with
-:mod:`galmerge.analysis.evaluation`, :mod:`galmerge.nets.occlusion`, :mod:`galmerge.sersic.stage` and
-:mod:`galmerge.data.summary`, then draw with these and save with :func:`galmerge.report.plotting.save_figure`.
-Every figure's caption lives in :mod:`galmerge.report.captions` (:func:`show` prints it under the
-figure in the notebook; ``REPORT.md`` prints it under the image).
-
-=========================  =====================================================================
-paper figure               function
-=========================  =====================================================================
-Fig 1                      :func:`fig01_redshift_distribution`
-Fig 2                      :func:`fig02_merger_time_distribution`
-Fig 3                      :func:`fig03_preprocessing`
-Fig 4                      :func:`fig04_examples`
-Fig 6                      :func:`fig06_threshold_curves`
-Figs 7, 8, 10, 11          :func:`plot_binned` (metrics per bin of redshift, merger time, ellipticity)
-Fig 9                      :func:`fig09_class_counts`
-Fig 12                     :func:`fig12_roc`
-Fig 13                     :func:`fig13_confusion`
-Figs 14, 15                :func:`fig14_15_occlusion_grid`
-Fig 16                     :func:`fig16_feature_maps`
-=========================  =====================================================================
+:mod:`galmerge.analysis.evaluation`, :mod:`galmerge.nets.occlusion`, :mod:`galmerge.sersic.stage`,
+:mod:`galmerge.nets.transfer` and :mod:`galmerge.data.summary`, then draw with :func:`show`.
+Colours, line styles and the display stretch are in :mod:`galmerge.report.plotting`.
 """
 
 from __future__ import annotations
 
+import functools
+import string
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,30 +32,9 @@ import pandas as pd
 from galmerge.analysis import metrics as gm
 from galmerge.data.catalog import load_image
 from galmerge.data.summary import stages_present
-from galmerge.report.plotting import network_style, power_stretch
-from galmerge.vocab import CHANNELS, FOLDER_REDSHIFT_BOUNDARIES, network_label, network_name
+from galmerge.report.plotting import METRIC_STYLES, STAGE_COLORS, network_style, power_stretch
+from galmerge.vocab import CHANNELS, FOLDER_REDSHIFT_BOUNDARIES, STAGE_WINDOWS_GYR, network_label, network_name
 
-
-def show(fig, figures_dir, name: str, paper: bool = True, note: str = "", **values) -> None:
-    """Save ``fig`` as ``name`` (:func:`galmerge.report.plotting.save_figure`), show it and print its caption
-    (:func:`galmerge.report.captions.caption`, filled with ``values``; plus ``note``) under it, as Markdown
-    in a notebook."""
-    import matplotlib.pyplot as plt
-
-    from galmerge.report.captions import caption
-    from galmerge.report.plotting import save_figure
-
-    save_figure(fig, figures_dir, name, paper=paper)
-    plt.show()
-    text = " ".join(t for t in (caption(name, **values), note) if t)
-    try:
-        from IPython.display import Markdown, display
-
-        display(Markdown(f"*{text}*"))
-    except ImportError:  # outside IPython
-        print(text)
-
-STAGE_COLORS = {"pre": "tab:blue", "ongoing": "tab:purple", "post": "tab:orange", "non": "tab:gray"}
 
 def fig01_redshift_distribution(hist: pd.DataFrame, ax=None):
     """Fig 1: galaxies per redshift bin, mergers stacked on non-mergers; folder boundaries dotted."""
@@ -131,12 +108,6 @@ def stage_gallery(examples: pd.DataFrame, per_stage: int = 4, exponent: float = 
             row[0].set_yticks([])
     fig.tight_layout()
     return fig
-
-
-METRIC_STYLES = {"accuracy": {"color": "tab:blue", "linestyle": "-"},
-                 "precision": {"color": "tab:red", "linestyle": ":"},
-                 "recall": {"color": "tab:green", "linestyle": "--"},
-                 "f1": {"color": "black", "linestyle": "-."}}
 
 
 def fig06_threshold_curves(curves: pd.DataFrame, thresholds: dict[str, float]):
@@ -270,7 +241,8 @@ def plot_binned(table: pd.DataFrame, metrics: Sequence[str], xlabel: str, centre
     return fig
 
 
-def fig09_class_counts(panels: dict[str, pd.DataFrame], xlabel: str):
+def fig09_class_counts(panels: dict[str, pd.DataFrame],
+                       xlabel: str = "Sérsic ellipticity of the central galaxy (1 - b/a)"):
     """Fig. 9: mergers and non-mergers per bin, one panel per entry of ``panels`` (title -> counts)."""
     import matplotlib.pyplot as plt
 
@@ -310,7 +282,6 @@ def fig14_15_occlusion_grid(examples: pd.DataFrame, inputs: dict, heatmaps: dict
         Display stretch of the inputs (default: :func:`galmerge.report.plotting.power_stretch`).
     """
     import matplotlib.pyplot as plt
-
 
     stretch = stretch or power_stretch
     examples = examples[examples["label"] == label].reset_index(drop=True)
@@ -394,8 +365,6 @@ def fig16_feature_maps(kernels: np.ndarray, maps: np.ndarray, image: np.ndarray,
         ax.imshow(maps[i], cmap="magma", origin="lower")
         ax.set_axis_off()
     ax = fig.add_subplot(right[1])
-    from galmerge.report.plotting import power_stretch
-
     ax.imshow(power_stretch(image[..., 0] if image.ndim == 3 else image), cmap="gray", origin="lower")
     ax.set_axis_off()
     ax.set_title("input (power-law 0.2 stretch)", fontsize=8)
@@ -564,5 +533,288 @@ def score_histogram(scores: pd.DataFrame, kind: str, split: str = "validation") 
                 hatch=hatch, color=style["color"] if label else "0.4", label=name)
     ax.set_xlabel("score, P(merger)")
     ax.set_ylabel(f"{split} images")
+    ax.set_title(style["label"], fontsize=10)
     ax.legend()
     return fig
+
+
+# --------------------------------------------------------------------------- binned metrics (Figs 7, 8, 10, 11)
+def fig07_redshift(table: pd.DataFrame, metrics: Sequence[str] = gm.METRICS):
+    """Fig 7: the metrics per 0.1-wide redshift bin (``table`` from ``binned_bootstrap``)."""
+    return plot_binned(table, metrics, "Redshift bin")
+
+
+def fig07_redshift_folders(table: pd.DataFrame, metrics: Sequence[str] = gm.METRICS):
+    """Fig 7 per challenge redshift folder (snapnum range) instead of per 0.1 in redshift."""
+    return plot_binned(table, metrics, "Redshift range (challenge folder)")
+
+
+def fig08_merger_time(table: pd.DataFrame, x: np.ndarray):
+    """Fig 8: fraction of mergers correctly classified per merger-time bin, the stages marked.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``binned_bootstrap`` of the metric ``fraction_correct`` over the merger-time bins.
+    x : numpy.ndarray
+        Bin mid-points in Gyr (negative before coalescence), one per bin of ``table``.
+
+    The stage windows come from :data:`galmerge.vocab.STAGE_WINDOWS_GYR` (paper Sect. 2.1); the
+    ongoing window is shaded and coalescence (0 Gyr) is a vertical line.
+    """
+    fig = plot_binned(table, ("fraction_correct",), "Merger time (Gyr; negative before coalescence)", x=x)
+    ax = fig.axes[0]
+    for stage, (lo, hi) in STAGE_WINDOWS_GYR.items():
+        if stage == "ongoing":
+            ax.axvspan(lo, hi, color="grey", alpha=0.08)
+        ax.text((lo + hi) / 2, 0.03, stage, ha="center", fontsize=8, color="grey")
+    ax.axvline(0, color="grey", lw=0.8)
+    return fig
+
+
+def fig10_ellipticity_metrics(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "precision")):
+    """Fig 10: accuracy and precision per Sérsic-ellipticity bin on the test split."""
+    return plot_binned(table, metrics, "Sérsic ellipticity bin")
+
+
+def fig11_ellipticity_balanced(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "precision")):
+    """Fig 11: the same on balanced bins (``table`` from ``binned_balanced``)."""
+    return plot_binned(table, metrics, "Sérsic ellipticity bin (balanced: equal mergers and non-mergers)")
+
+
+# --------------------------------------------------------------------------- GalSim truth (01_sersic_fitting)
+def sersic_fitters_vs_galsim(fits: pd.DataFrame, pairs: Sequence[tuple[str, str]] | None = None):
+    """Fitted against true r_e, n and ellipticity of GalSim galaxies, one row per set, the fitters overlaid.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        :func:`galmerge.sersic.truth.compare_fitters`'s fits: columns ``kind``, ``fitter``,
+        ``background``, ``failed``, ``cpu_s``, ``true_*``, ``fit_*`` and the errors ``dr_rel``,
+        ``dn_rel`` (fractional) and ``de`` (absolute).
+    pairs : sequence of (fitter, background), optional
+        The pairs to draw (at most three); default every pair in ``fits``, in order.
+    """
+    import matplotlib.pyplot as plt
+
+    kinds = list(pd.unique(fits["kind"]))
+    if pairs is None:
+        pairs = list(dict.fromkeys(zip(fits["fitter"], fits["background"])))
+    fig, axes = plt.subplots(len(kinds), 3, figsize=(13, 4.1 * len(kinds)), squeeze=False)
+    quantities = (("r_e", "r_e (px)", True), ("n", "Sérsic n", True), ("ellip", "ellipticity", False))
+    for row, kind in enumerate(kinds):
+        for col, quantity in enumerate(quantities):
+            _truth_panel(axes[row, col], fits[fits["kind"] == kind], pairs, quantity)
+            axes[row, col].set_title(f"{kind}: {quantity[1]}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _truth_panel(ax, fits: pd.DataFrame, pairs, quantity: tuple[str, str, bool]) -> None:
+    """One panel of :func:`sersic_fitters_vs_galsim`: fitted against true ``quantity`` of one set."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    name, label, log = quantity
+    error_column = {"r_e": "dr_rel", "n": "dn_rel", "ellip": "de"}[name]
+    for marker, (fitter, background) in zip(("o", "s", "^"), pairs):
+        pair = fits[(fits["fitter"] == fitter) & (fits["background"] == background)]
+        ok = pair[~pair["failed"]]
+        error = ok[error_column].abs().median()
+        ax.scatter(ok[f"true_{name}"], ok[f"fit_{name}"], s=14, alpha=0.6, marker=marker,
+                   label=f"{fitter} ({background}): median |err| {error:.3f}, {pair['cpu_s'].mean():.2f} CPU s/image")
+    lo, hi = np.nanpercentile(fits[[f"true_{name}", f"fit_{name}"]].to_numpy(dtype=float), [1, 99])
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"true {label}")
+    ax.set_ylabel(f"fitted {label}")
+    ax.legend(fontsize=7, loc="upper left")
+
+
+# --------------------------------------------------------------------------- 08_transfer
+def transfer_scores(own: pd.DataFrame | None, transfer: pd.DataFrame, thresholds: dict[str, float],
+                    own_thresholds: dict[str, float] | None = None, bins: int = 20):
+    """Score histograms of mergers and non-mergers: one column per network, rows trained here / transfer.
+
+    Parameters
+    ----------
+    own : pandas.DataFrame or None
+        This run's test scores (columns ``label`` and ``score_<kind>``), or None when it has no networks.
+    transfer : pandas.DataFrame
+        The same galaxies scored by the source run's networks; ``transfer.attrs["kinds"]`` are the columns.
+    thresholds, own_thresholds : dict
+        Decision threshold per kind of the transfer row (the source run's own) and of this run's row.
+    bins : int
+        Histogram bins over the scores [0, 1].
+    """
+    import matplotlib.pyplot as plt
+
+    kinds = transfer.attrs["kinds"]
+    rows = [("transfer", transfer, thresholds)]
+    if own is not None:
+        rows.insert(0, ("trained here", own, own_thresholds or {}))
+    fig, axes = plt.subplots(len(rows), len(kinds), figsize=(3.2 * len(kinds), 2.6 * len(rows)), squeeze=False,
+                             sharex=True)
+    edges = np.linspace(0, 1, bins + 1)
+    for r, (name, frame, chosen) in enumerate(rows):
+        for c, kind in enumerate(kinds):
+            _score_panel(axes[r, c], frame, kind, chosen.get(kind), f"{network_label(kind)}: {name}", edges)
+    for ax in axes[-1]:
+        ax.set_xlabel("score P(merger)")
+    axes[0, 0].set_ylabel("test galaxies")
+    axes[0, 0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _score_panel(ax, frame: pd.DataFrame, kind: str, threshold: float | None, title: str, edges: np.ndarray):
+    """One panel of :func:`transfer_scores`: both classes' scores of one network, its threshold dotted."""
+    column = f"score_{kind}"
+    if column not in frame:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"{network_label(kind)}\nnot trained here", ha="center", va="center",
+                transform=ax.transAxes)
+        return
+    for label, text, colour in ((1, "mergers", "tab:red"), (0, "non-mergers", "tab:gray")):
+        ax.hist(frame.loc[frame["label"] == label, column], bins=edges, histtype="step", lw=1.5,
+                color=colour, label=text)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls=":", lw=1)
+    ax.set_title(title, fontsize=9)
+
+
+# --------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the project.
+
+    Attributes
+    ----------
+    name : str
+        The registry key and the key of its caption in :data:`galmerge.report.captions.CAPTIONS`.
+    draw : callable
+        Returns a matplotlib Figure from the notebook's tables or arrays.
+    notebook : str
+        Stem of the notebook that draws it (``notebooks/<notebook>.py``).
+    paper_figure : int or None
+        The paper's figure number (Chudy et al. 2025); None for a figure the paper does not have.
+    file_name : str
+        File stem in ``figures/<run>/``; ``{field}`` parts are filled from :func:`show`'s keyword
+        arguments (e.g. ``learning_curves_{kind}``, one file per network). Default: ``name``.
+    """
+
+    name: str
+    draw: Callable[..., object]
+    notebook: str
+    paper_figure: int | None = None
+    file_name: str = ""
+
+    def file_stem(self, **options) -> str:
+        """The figure's file stem, its ``{field}`` parts filled from ``options``."""
+        template = self.file_name or self.name
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        missing = [f for f in fields if f not in options]
+        if missing:
+            raise TypeError(f"figure {self.name!r} is saved as {template!r}: pass {', '.join(missing)} to show()")
+        return template.format(**{f: options[f] for f in fields})
+
+
+def _registry(*specs: FigureSpec) -> dict[str, FigureSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+#: Every figure of the project by name, in the order of the notebooks.
+REGISTRY: dict[str, FigureSpec] = _registry(
+    FigureSpec("fig01_redshift_distribution", fig01_redshift_distribution, "00_data", 1),
+    FigureSpec("fig02_merger_time_distribution", fig02_merger_time_distribution, "00_data", 2),
+    FigureSpec("gallery_stages", stage_gallery, "00_data"),
+    FigureSpec("fig03_preprocessing", fig03_preprocessing, "01_sersic_fitting", 3),
+    FigureSpec("fig04_examples", fig04_examples, "01_sersic_fitting", 4),
+    FigureSpec("sersic_parameters", sersic_parameters, "01_sersic_fitting"),
+    FigureSpec("sersic_fit_vs_truth", sersic_fit_vs_truth, "01_sersic_fitting"),
+    FigureSpec("sersic_fitters_vs_galsim", sersic_fitters_vs_galsim, "01_sersic_fitting"),
+    FigureSpec("sersic_residual_chi", sersic_residual_chi, "01_sersic_fitting"),
+    FigureSpec("learning_curves", learning_curves, "02_train", file_name="learning_curves_{kind}"),
+    FigureSpec("scores", score_histogram, "02_train", file_name="scores_{kind}"),
+    FigureSpec("fig06_metrics_vs_threshold", fig06_threshold_curves, "03_evaluate", 6),
+    FigureSpec("fig12_roc", fig12_roc, "03_evaluate", 12),
+    FigureSpec("fig13_confusion", fig13_confusion, "03_evaluate", 13),
+    FigureSpec("fig07_redshift", fig07_redshift, "04_redshift", 7),
+    FigureSpec("fig07_redshift_folders", fig07_redshift_folders, "04_redshift"),
+    FigureSpec("fig08_merger_time", fig08_merger_time, "05_merger_time", 8),
+    FigureSpec("fig09_ellipticity_distribution", fig09_class_counts, "06_ellipticity", 9),
+    FigureSpec("fig10_ellipticity_metrics", fig10_ellipticity_metrics, "06_ellipticity", 10),
+    FigureSpec("fig11_ellipticity_balanced", fig11_ellipticity_balanced, "06_ellipticity", 11),
+    FigureSpec("fig14_occlusion_mergers", functools.partial(fig14_15_occlusion_grid, label=1), "07_occlusion", 14),
+    FigureSpec("fig15_occlusion_nonmergers", functools.partial(fig14_15_occlusion_grid, label=0), "07_occlusion",
+               15),
+    FigureSpec("fig16_feature_maps", fig16_feature_maps, "07_occlusion", 16),
+    FigureSpec("transfer_scores", transfer_scores, "08_transfer"),
+)
+
+
+class UnknownFigureError(LookupError):
+    """A figure name that is not in :data:`REGISTRY`."""
+
+
+def figure_spec(name: str) -> FigureSpec:
+    """The registry entry of figure ``name``; :class:`UnknownFigureError` naming the known ones otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownFigureError(f"no figure named {name!r} in galmerge.report.figures.REGISTRY; "
+                                 f"known: {', '.join(REGISTRY)}") from None
+
+
+def show(name: str, figures_dir: str | Path, *data, caption_values: dict | None = None, note: str = "",
+         **options):
+    """Draw figure ``name`` of :data:`REGISTRY`, save it, show it and print its caption under it.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY` (an unknown name raises :class:`UnknownFigureError`).
+    figures_dir : str or Path
+        Folder the figure is saved in (``figures/<run>/``): PNG, and PDF too for a paper figure.
+    *data, **options
+        The drawing function's arguments; ``options`` also fill the file name's ``{field}`` parts.
+    caption_values : dict, optional
+        Values the caption is filled with (``n_resamples``, ``n_draws``, ``per_class``;
+        :func:`galmerge.report.captions.caption`).
+    note : str
+        Text printed after the caption.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The drawn figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from galmerge.report.captions import caption
+    from galmerge.report.plotting import save_figure
+
+    spec = figure_spec(name)
+    fig = spec.draw(*data, **options)
+    save_figure(fig, figures_dir, spec.file_stem(**options), paper=spec.paper_figure is not None)
+    plt.show()
+    text = " ".join(t for t in (caption(name, **(caption_values or {})), note) if t)
+    _print_caption(text)
+    return fig
+
+
+def _print_caption(text: str) -> None:
+    """Markdown under the figure in a notebook; plain text elsewhere (a script, a test)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(f"*{text}*"))
+    else:
+        print(text)

@@ -1,4 +1,5 @@
-"""Figure helpers shared by the notebooks: display stretch, network styles, saving."""
+"""Figure style helpers for :mod:`galmerge.report.figures`: colours and line styles, the display
+stretch, saving. No figure is drawn here: every figure is in :data:`galmerge.report.figures.REGISTRY`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ NETWORK_STYLES = {
     "residual": {"color": "tab:red", "linestyle": ":", "marker": "^"},
     "stack": {"color": "tab:purple", "linestyle": "-.", "marker": "D"},
 }
+
+#: Colours of the merger stages and of the non-mergers (Figs 1, 2 and the stage gallery).
+STAGE_COLORS = {"pre": "tab:blue", "ongoing": "tab:purple", "post": "tab:orange", "non": "tab:gray"}
+#: The paper's metric styles (Fig 6: accuracy blue solid, precision red dotted, recall green dashed,
+#: F1 black dash-dotted).
+METRIC_STYLES = {"accuracy": {"color": "tab:blue", "linestyle": "-"},
+                 "precision": {"color": "tab:red", "linestyle": ":"},
+                 "recall": {"color": "tab:green", "linestyle": "--"},
+                 "f1": {"color": "black", "linestyle": "-."}}
 
 
 def network_style(kind: str) -> dict:
