@@ -126,3 +126,68 @@ def test_correlated_sequences_widen_the_interval():
     assert wide["difference"] == pytest.approx(narrow["difference"])
     assert wide["n_sequences"] == 20 and narrow["n_sequences"] == 200
     assert wide["upper"] - wide["lower"] > 2 * (narrow["upper"] - narrow["lower"])
+
+
+# --------------------------------------------------------------------------- one rule for resampling units
+def _same_partition(a, b) -> bool:
+    """True when two unit labellings group the same rows together (whatever the codes)."""
+    pairs = set(zip(np.asarray(a).tolist(), np.asarray(b).tolist()))
+    return len(pairs) == len(set(np.asarray(a).tolist())) == len(set(np.asarray(b).tolist()))
+
+
+def _captured_units(monkeypatch, frame):
+    """The units the verdicts (claim I on all galaxies) and a binned figure (one bin holding every
+    galaxy) resample, captured where each hands them to the bootstrap."""
+    from galmerge.analysis import evaluation as ev
+    from galmerge.analysis import metrics as gm
+
+    seen = {}
+    paired, weights = gm.paired_bootstrap_difference, gm.bootstrap_weights
+
+    def spy_paired(y, a, b, metric, groups, *args, **kwargs):
+        seen.setdefault("verdicts", np.asarray(groups))  # the first claim: CNN1 vs CNN2 on all galaxies
+        return paired(y, a, b, metric, groups, *args, **kwargs)
+
+    def spy_weights(groups, *args, **kwargs):
+        seen.setdefault("binned", np.asarray(groups))
+        return weights(groups, *args, **kwargs)
+
+    monkeypatch.setattr(gm, "paired_bootstrap_difference", spy_paired)
+    monkeypatch.setattr(gm, "bootstrap_weights", spy_weights)
+    gc.judge_conclusions(frame, n_resamples=20, seed=0)
+    frame.attrs["kinds"] = list(KINDS)
+    ev.binned_bootstrap(frame, np.zeros(len(frame), dtype=int), ("accuracy",), n_resamples=20)
+    return seen
+
+
+def test_verdicts_and_binned_figures_resample_the_same_units(monkeypatch):
+    frame = _frame(PAPER_LIKE, n={"pre": 30, "ongoing": 9, "post": 30, "non": 60})
+    frame = frame.sample(frac=1, random_state=3).reset_index(drop=True)  # units must not depend on row order
+    seen = _captured_units(monkeypatch, frame)
+    assert len(seen["verdicts"]) == len(seen["binned"]) == len(frame)
+    assert _same_partition(seen["verdicts"], seen["binned"])
+    # and the partition is the merger sequences, each non-merger (no sequence) a unit of its own
+    assert _same_partition(seen["binned"], np.where(frame["sequence_ID"] >= 0, frame["sequence_ID"],
+                                                    -1 - frame.index.to_numpy()))
+    assert len(set(seen["binned"].tolist())) == 10 + 3 + 10 + 60  # sequences of 3: pre, ongoing, post; non
+
+
+def test_without_sequences_both_fall_back_to_galaxies_out_loud(monkeypatch):
+    frame = _frame(PAPER_LIKE, n={"pre": 30, "ongoing": 9, "post": 30, "non": 60}).drop(columns="sequence_ID")
+    with pytest.warns(UserWarning, match="no sequence_ID column") as caught:
+        seen = _captured_units(monkeypatch, frame)
+    assert len([w for w in caught if "sequence_ID" in str(w.message)]) == 2  # once for the verdicts, once binned
+    assert _same_partition(seen["verdicts"], seen["binned"])
+    assert len(set(seen["binned"].tolist())) == len(frame)
+
+
+def test_the_split_groups_by_the_same_units_as_the_bootstraps():
+    """The train/validation/test split (data.catalog.split_groups) and the bootstraps
+    (metrics.resampling_units) put the same galaxies together: a sequence never straddles splits,
+    and never counts as several bootstrap units."""
+    from galmerge.analysis.metrics import resampling_units
+    from galmerge.data.catalog import split_groups
+
+    catalog = pd.DataFrame({"ID": np.arange(12) + 100, "sequence_ID": [4, 4, -1, 7, 7, 7, -1, -1, 2, 4, 2, -1]})
+    assert _same_partition(split_groups(catalog).to_numpy(), resampling_units(catalog))
+    assert len(set(resampling_units(catalog).tolist())) == 3 + 4

@@ -93,6 +93,20 @@ def test_missing_thresholds_file_falls_back_to_the_validation_choice_with_a_warn
         ev.load_thresholds(tmp_path / "empty")
 
 
+def test_a_validation_split_without_mergers_takes_the_fallback_out_loud(tmp_path):
+    from galmerge.analysis.metrics import FALLBACK_THRESHOLD
+
+    run_dir = make_fake_run(tmp_path / "run", n=60, kinds=("raw",))
+    path = Run(run_dir).scores_path("raw", "validation")
+    pd.read_csv(path).assign(label=0).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="scores_validation.csv: no merger"):
+        table = ev.choose_thresholds(run_dir)
+    assert table.at[0, "threshold"] == FALLBACK_THRESHOLD and table.at[0, "method"].startswith("fallback")
+    with pytest.warns(UserWarning, match="fallback threshold"):
+        used = ev.threshold_table(run_dir)  # nothing recorded yet: the same rule, said out loud
+    assert used.at[0, "threshold"] == FALLBACK_THRESHOLD and "fallback" in used.at[0, "source"]
+
+
 def test_load_run_scores_joins_products_and_predicts(run, test_frame):
     images = pd.read_parquet(Run(run).products / "images.parquet")
     test_ids = images.loc[images["split"] == "test", "ID"]

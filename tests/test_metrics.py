@@ -138,6 +138,22 @@ def test_threshold_needs_mergers():
         gm.precision_recall_threshold([0, 0, 0], [0.1, 0.5, 0.9])
 
 
+def test_one_threshold_rule_with_one_fallback_said_out_loud():
+    y, s = _random_sample(3)
+    chosen = gm.choose_threshold(y, s, where="validation")
+    assert chosen.threshold == gm.precision_recall_threshold(y, s) and not chosen.fallback
+    assert chosen.method in ("precision = recall", "min |precision - recall|")
+    for labels, scores, why in (([0, 0, 0], [0.1, 0.5, 0.9], "no merger among its 3 galaxies"), ([], [], "no scores")):
+        with pytest.warns(UserWarning, match=f"scores_validation.csv: {why}.*fallback threshold 0.5"):
+            fallback = gm.choose_threshold(labels, scores, where="scores_validation.csv")
+        assert fallback.threshold == gm.FALLBACK_THRESHOLD == 0.5
+        assert fallback.method.startswith("fallback 0.5") and np.isnan(fallback.precision)
+    with pytest.raises(ValueError, match="only 0"):  # malformed input is an error, never a fallback
+        gm.choose_threshold([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="shape"):
+        gm.choose_threshold([0, 1], [0.1])
+
+
 # --------------------------------------------------------------------------- bootstrap
 def test_bootstrap_interval_covers_true_rate_about_95_percent():
     rng = np.random.default_rng(2024)

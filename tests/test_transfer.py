@@ -56,3 +56,16 @@ def test_report_marks_stage_conclusions_unavailable_and_notes_display_images():
     text = " ".join(notes)
     assert "not physical" in text and "128 x 128" in text and "redshifts" in text and "merger times" not in text
     assert report.dataset_notes({"data": {"n_objects": 5}}) == []  # mock / challenge data: nothing to say
+
+
+def test_rechosen_thresholds_follow_the_one_rule_and_its_fallback():
+    from galmerge.analysis.metrics import FALLBACK_THRESHOLD, precision_recall_threshold
+
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    scores = {"raw": np.array([0.1, 0.7, 0.3, 0.6, 0.8, 0.9]), "model": np.array([0.2, 0.4, 0.1, 0.9, 0.3, 0.5])}
+    validation = _frame(np.arange(6), labels, scores, {"raw": 0.5, "model": 0.5})
+    chosen = transfer.rechosen_thresholds(validation)
+    assert chosen == {k: precision_recall_threshold(labels, v) for k, v in scores.items()}
+    no_mergers = _frame(np.arange(3), [0, 0, 0], {"raw": [0.1, 0.2, 0.9]}, {"raw": 0.5})
+    with pytest.warns(UserWarning, match="raw scores on this run's validation split: no merger"):
+        assert transfer.rechosen_thresholds(no_mergers) == {"raw": FALLBACK_THRESHOLD}
