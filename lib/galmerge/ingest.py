@@ -321,6 +321,30 @@ def scan_folder(folder: Path) -> list[str]:
 # --------------------------------------------------------------------------- the whole ingest
 
 
+@dataclass
+class _Settings:
+    """What :func:`ingest` was asked to do, passed to its steps."""
+
+    images: Path
+    labels: Path
+    out: Path
+    channel: str
+    pixel_scale: float | None
+    target_scale: float | None
+    on_missing: str
+    nonfinite: str
+
+
+class _Problems(list):
+    """The rows of ``ingest_problems.csv``, in the order they are found."""
+
+    def add(self, filename: str, kind: str, reason: str) -> None:
+        self.append({"filename": filename, "problem": kind, "reason": reason})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self, columns=["filename", "problem", "reason"])
+
+
 def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str = DEFAULT_CHANNEL,
            pixel_scale: float | None = None, target_scale: float | None = None, on_missing: str = "raise",
            nonfinite: str = "reject", overwrite: bool = False, progress: bool = True) -> dict:
@@ -351,99 +375,148 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
     dict
         The content of ``ingest.json``: settings, counts, the policies, the output paths.
     """
-    images, labels, out = Path(images), Path(labels), Path(out)
-    if channel not in CHANNELS:
-        raise IngestError(f"--channel must be one of {CHANNELS}, got {channel!r}")
-    if on_missing not in ("raise", "drop"):
-        raise IngestError(f"--on-missing must be 'raise' or 'drop', got {on_missing!r}")
-    if not images.is_dir():
-        raise IngestError(f"--images {images}: no such folder")
-    if not labels.is_file():
-        raise IngestError(f"--labels {labels}: no such file")
-    for name, value in (("--pixel-scale", pixel_scale), ("--target-scale", target_scale)):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            raise IngestError(f"{name} must be a positive number (arcsec/px), got {value}")
-    _prepare_out(out, overwrite)
-
-    table = read_labels(labels)
-    problems: list[dict] = []
-
-    def problem(filename: str, kind: str, reason: str) -> None:
-        problems.append({"filename": filename, "problem": kind, "reason": reason})
-
-    files = scan_folder(images)
-    labels_resolved = labels.resolve()
-    image_files = []
-    for name in files:
-        if file_format(Path(name)) is not None:
-            image_files.append(name)
-        elif (images / name).resolve() != labels_resolved:
-            problem(name, "ignored", "not an image file (FITS, PNG, JPEG, TIFF); not ingested")
-    listed = set(table["filename"])
-    for name in image_files:
-        if name not in listed:
-            problem(name, "file_without_row", f"image file has no row in {labels.name}")
-
-    duplicated = table["filename"].duplicated(keep=False)
-    for name, count in table.loc[duplicated, "filename"].value_counts().sort_index().items():
-        problem(name, "duplicate_row", f"filename appears {count} times in {labels.name}; none is used")
-    table = table[~duplicated].copy()
-    table["_line"] = table.index + 2  # line in the CSV (header is line 1)
-
-    has_scale_column = "pixel_scale" in table.columns
-    if target_scale is not None and pixel_scale is None and not has_scale_column:
+    settings = _Settings(Path(images), Path(labels), Path(out), channel, pixel_scale, target_scale, on_missing,
+                         nonfinite)
+    _check_arguments(settings)
+    _prepare_out(settings.out, overwrite)
+    table = read_labels(settings.labels)
+    problems = _Problems()
+    image_files = _image_files(settings, set(table["filename"]), problems)
+    n_rows = len(table)
+    table = _without_duplicate_rows(table, settings.labels.name, problems)
+    if target_scale is not None and pixel_scale is None and "pixel_scale" not in table.columns:
         raise IngestError("--target-scale needs the files' pixel scale: a 'pixel_scale' column in the labels "
                           "table or --pixel-scale")
-    present = set(image_files)
-    rows, ids = [], 0
-    out_folder = out / "train" / LABELLED_IMAGE_FOLDER
+    out_folder = settings.out / "train" / LABELLED_IMAGE_FOLDER
     out_folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for record in tqdm(table.to_dict("records"), desc="ingesting", unit="image", disable=not progress):
-        name = record["filename"]
-        label = _parse_label(record["label"])
-        if label is None:
-            problem(name, "bad_label", f"label {record['label']!r} (line {record['_line']}) is not 0 or 1")
-            continue
-        if name not in present:
-            reason = "no such file" if not (images / name).exists() else "not an image file name"
-            problem(name, "row_without_file", f"{reason} in {images} (line {record['_line']} of {labels.name})")
-            continue
-        scale = pixel_scale
-        if has_scale_column and pd.notna(record.get("pixel_scale")):
-            try:
-                scale = float(record["pixel_scale"])
-            except ValueError:
-                scale = float("nan")
-            if not (np.isfinite(scale) and scale > 0):
-                problem(name, "bad_pixel_scale", f"pixel_scale {record['pixel_scale']!r} is not a positive number")
-                continue
-        if target_scale is not None and scale is None:
-            problem(name, "bad_pixel_scale", "no pixel_scale for this file (empty in the table, no --pixel-scale)")
-            continue
-        try:
-            loaded = read_image(images / name, channel=channel, nonfinite=nonfinite)
-        except ImageProblem as err:
-            problem(name, err.kind, str(err))
-            continue
-        image, scale_out = loaded.image, scale
-        if target_scale is not None:
-            image, scale_out = resample_to_scale(image, scale, target_scale)
-        if min(image.shape) < MIN_IMAGE_SIDE:
-            after = f" after resampling to {target_scale} arcsec/px" if target_scale is not None else ""
-            problem(name, "too_small", f"{image.shape[0]} x {image.shape[1]} px{after}; the network input is "
-                                       f"{MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px")
-            continue
-        ids += 1
-        rows.append({"record": record, "ID": ids, "label": label, "loaded": loaded, "image": image,
-                     "scale": scale, "scale_out": scale_out})
+    rows = _load_rows(table, settings, set(image_files), problems, progress)
+    summary = _summary(settings.images, settings.labels, settings.out, channel, pixel_scale, target_scale,
+                       on_missing, nonfinite, n_rows, len(image_files), rows, _write_problems(settings.out, problems))
+    _stop_on_problems(settings, rows, problems.frame(), summary)
+    _write_dataset(settings.out, out_folder, rows, channel)
+    summary["status"] = "ok"
+    write_json(settings.out / INGEST_FILE, summary)
+    return summary
 
-    problems_frame = pd.DataFrame(problems, columns=["filename", "problem", "reason"])
-    problems_frame.to_csv(out / PROBLEMS_FILE, index=False)
-    left_out = problems_frame[~problems_frame["problem"].isin(NOT_OBJECTS)]
-    summary = _summary(images, labels, out, channel, pixel_scale, target_scale, on_missing, nonfinite,
-                       len(table) + int(duplicated.sum()), len(image_files), rows, problems_frame)
-    if len(left_out) and on_missing == "raise":
+
+def _check_arguments(settings: _Settings) -> None:
+    """Arguments that make the ingest impossible, before anything is written."""
+    if settings.channel not in CHANNELS:
+        raise IngestError(f"--channel must be one of {CHANNELS}, got {settings.channel!r}")
+    if settings.on_missing not in ("raise", "drop"):
+        raise IngestError(f"--on-missing must be 'raise' or 'drop', got {settings.on_missing!r}")
+    if not settings.images.is_dir():
+        raise IngestError(f"--images {settings.images}: no such folder")
+    if not settings.labels.is_file():
+        raise IngestError(f"--labels {settings.labels}: no such file")
+    for name, value in (("--pixel-scale", settings.pixel_scale), ("--target-scale", settings.target_scale)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise IngestError(f"{name} must be a positive number (arcsec/px), got {value}")
+
+
+def _image_files(settings: _Settings, listed: set[str], problems: _Problems) -> list[str]:
+    """The image files of the folder; files that are not images (but the labels table itself) and
+    images without a row of the table are listed as problems."""
+    labels_resolved = settings.labels.resolve()
+    image_files = []
+    for name in scan_folder(settings.images):
+        if file_format(Path(name)) is not None:
+            image_files.append(name)
+        elif (settings.images / name).resolve() != labels_resolved:
+            problems.add(name, "ignored", "not an image file (FITS, PNG, JPEG, TIFF); not ingested")
+    for name in image_files:
+        if name not in listed:
+            problems.add(name, "file_without_row", f"image file has no row in {settings.labels.name}")
+    return image_files
+
+
+def _without_duplicate_rows(table: pd.DataFrame, labels_name: str, problems: _Problems) -> pd.DataFrame:
+    """The table without the rows whose filename repeats (none of them is used; each listed), with
+    ``_line``, each row's line in the CSV."""
+    duplicated = table["filename"].duplicated(keep=False)
+    for name, count in table.loc[duplicated, "filename"].value_counts().sort_index().items():
+        problems.add(name, "duplicate_row", f"filename appears {count} times in {labels_name}; none is used")
+    table = table[~duplicated].copy()
+    table["_line"] = table.index + 2  # line in the CSV (header is line 1)
+    return table
+
+
+def _load_rows(table: pd.DataFrame, settings: _Settings, present: set[str], problems: _Problems,
+               progress: bool) -> list[dict]:
+    """Every usable row of the table with its image read (IDs 1, 2, ... in table order); each other
+    row is listed as a problem."""
+    rows = []
+    for record in tqdm(table.to_dict("records"), desc="ingesting", unit="image", disable=not progress):
+        row = _load_row(record, settings, present, problems)
+        if row is not None:
+            rows.append({**row, "ID": len(rows) + 1})
+    return rows
+
+
+def _load_row(record: dict, settings: _Settings, present: set[str], problems: _Problems) -> dict | None:
+    """One row of the table, checked and its image read and resampled; None (and a problem) when unusable."""
+    name = record["filename"]
+    label = _parse_label(record["label"])
+    if label is None:
+        problems.add(name, "bad_label", f"label {record['label']!r} (line {record['_line']}) is not 0 or 1")
+        return None
+    if name not in present:
+        reason = "no such file" if not (settings.images / name).exists() else "not an image file name"
+        problems.add(name, "row_without_file",
+                     f"{reason} in {settings.images} (line {record['_line']} of {settings.labels.name})")
+        return None
+    try:
+        scale = _row_pixel_scale(record, settings)
+        loaded = read_image(settings.images / name, channel=settings.channel, nonfinite=settings.nonfinite)
+    except ImageProblem as err:
+        problems.add(name, err.kind, str(err))
+        return None
+    image, scale_out = loaded.image, scale
+    if settings.target_scale is not None:
+        image, scale_out = resample_to_scale(image, scale, settings.target_scale)
+    if min(image.shape) < MIN_IMAGE_SIDE:
+        after = f" after resampling to {settings.target_scale} arcsec/px" if settings.target_scale is not None else ""
+        problems.add(name, "too_small", f"{image.shape[0]} x {image.shape[1]} px{after}; the network input is "
+                                        f"{MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px")
+        return None
+    return {"record": record, "label": label, "loaded": loaded, "image": image, "scale": scale,
+            "scale_out": scale_out}
+
+
+def _row_pixel_scale(record: dict, settings: _Settings) -> float | None:
+    """The row's pixel scale (arcsec/px): its ``pixel_scale`` value, else ``--pixel-scale``, else None.
+
+    Raises
+    ------
+    ImageProblem
+        ``bad_pixel_scale``: the value is not a positive number, or resampling needs one and there is none.
+    """
+    scale = settings.pixel_scale
+    if pd.notna(record.get("pixel_scale")):
+        try:
+            scale = float(record["pixel_scale"])
+        except ValueError:
+            scale = float("nan")
+        if not (np.isfinite(scale) and scale > 0):
+            raise ImageProblem("bad_pixel_scale", f"pixel_scale {record['pixel_scale']!r} is not a positive number")
+    if settings.target_scale is not None and scale is None:
+        raise ImageProblem("bad_pixel_scale", "no pixel_scale for this file (empty in the table, no --pixel-scale)")
+    return scale
+
+
+def _write_problems(out: Path, problems: _Problems) -> pd.DataFrame:
+    """Write ``ingest_problems.csv`` (every problem, even with none); returns the table."""
+    frame = problems.frame()
+    frame.to_csv(out / PROBLEMS_FILE, index=False)
+    return frame
+
+
+def _stop_on_problems(settings: _Settings, rows: list[dict], problems: pd.DataFrame, summary: dict) -> None:
+    """Raise :class:`IngestError` (recording the failure in ``ingest.json``) when an object was left out
+    under ``on_missing='raise'`` (the images written so far are removed), or when nothing was ingested."""
+    out = settings.out
+    left_out = problems[~problems["problem"].isin(NOT_OBJECTS)]
+    if len(left_out) and settings.on_missing == "raise":
         summary["status"] = "failed"
         write_json(out / INGEST_FILE, summary)
         shutil.rmtree(out / "train", ignore_errors=True)
@@ -456,17 +529,14 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
         write_json(out / INGEST_FILE, summary)
         raise IngestError(f"no image could be ingested (problems in {out / PROBLEMS_FILE})")
 
+
+def _write_dataset(out: Path, out_folder: Path, rows: list[dict], channel: str) -> None:
+    """Write each image as ``objID_<ID>.fits`` and the catalogue of them."""
     catalog_rows = []
     for row in rows:
-        path = out_folder / f"objID_{row['ID']}.fits"
-        _write_image(path, row)
-        written.append(path)
+        _write_image(out_folder / f"objID_{row['ID']}.fits", row)
         catalog_rows.append(_catalog_row(row, channel))
-    catalog = pd.DataFrame(catalog_rows)
-    catalog.to_csv(out / (CATALOG_STEM.format(folder="train") + ".csv"), index=False)
-    summary["status"] = "ok"
-    write_json(out / INGEST_FILE, summary)
-    return summary
+    pd.DataFrame(catalog_rows).to_csv(out / (CATALOG_STEM.format(folder="train") + ".csv"), index=False)
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
