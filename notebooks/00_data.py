@@ -51,12 +51,12 @@ from IPython.display import display
 import galmerge.data.catalog as gdata
 import galmerge.data.summary as summary
 from galmerge.analysis import baseline
-from galmerge.ingest import read_ingest_info
+from galmerge.ingest import PROBLEMS_FILE, read_ingest_info
 from galmerge.report import figures
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
 data_dir = Path(data_dir)
-paths = RunPaths(run_dir)
+run = Run(run_dir)
 
 # %% [markdown]
 # ## Dataset
@@ -86,7 +86,7 @@ if ingest_info is not None:
     n_display = int((~catalog["linear_flux"].astype(bool)).sum()) if "linear_flux" in catalog else 0
     print(f"labelled dataset ingested from {ingest_info['images']}: {ingest_info['n_ingested']} of "
           f"{ingest_info['n_table_rows']} table rows, {ingest_info['n_left_out']} left out "
-          f"(listed in {data_dir / 'ingest_problems.csv'}), channel {ingest_info['channel']!r}")
+          f"(listed in {data_dir / PROBLEMS_FILE}), channel {ingest_info['channel']!r}")
     if n_display:
         print(f"{n_display} display images (8/16-bit PNG/JPEG/TIFF, non-linear stretch): "
               "Sérsic parameters fitted on them are not physical")
@@ -114,7 +114,7 @@ image_report.groupby("expected_size")[["ny", "nx"]].agg(["min", "max"])
 
 # %%
 counts = summary.count_table(catalog)
-counts.to_csv(paths.table("counts"))
+run.write_table("counts", counts)
 crossing = catalog[catalog["sequence_ID"] >= 0].groupby("sequence_ID")["split"].nunique().gt(1).sum()
 assert crossing == 0, f"{crossing} merger sequences cross splits"
 display(counts)
@@ -218,19 +218,19 @@ if "true_separation_kpc" in catalog:
 
 # %%
 sep_difference = float(ellipticity["difference"].get("SEP moments, central segment", float("nan")))
-update_summary(run_dir, "data", {**summary.summary_counts(catalog),
-                                 "split_seed": split_seed,
-                                 "images_unreadable": n_unreadable,
-                                 "images_wrong_size": n_wrong_size,
-                                 "images_with_nonfinite": n_with_nonfinite,
-                                 "baseline_accuracy": baseline_accuracy,
-                                 "baseline_cv_accuracy": float(baseline_result["cv_accuracy"]),
-                                 "baseline_cv_accuracy_std": float(baseline_result["cv_accuracy_std"]),
-                                 "baseline_train_accuracy": float(baseline_result["train_accuracy"]),
-                                 "baseline_n_test": baseline_result["n_test"],
-                                 "audit_leaks_outside_tolerance": n_leaks,
-                                 "audit_ellipticity_difference_sep": sep_difference,
-                                 "available": info,
-                                 "labelled_dataset": ingest_info is not None,
-                                 "n_display_images": (int((~catalog["linear_flux"].astype(bool)).sum())
-                                                      if "linear_flux" in catalog else 0)})["data"]
+run.update_summary("data", {**summary.summary_counts(catalog),
+                            "split_seed": split_seed,
+                            "images_unreadable": n_unreadable,
+                            "images_wrong_size": n_wrong_size,
+                            "images_with_nonfinite": n_with_nonfinite,
+                            "baseline_accuracy": baseline_accuracy,
+                            "baseline_cv_accuracy": float(baseline_result["cv_accuracy"]),
+                            "baseline_cv_accuracy_std": float(baseline_result["cv_accuracy_std"]),
+                            "baseline_train_accuracy": float(baseline_result["train_accuracy"]),
+                            "baseline_n_test": baseline_result["n_test"],
+                            "audit_leaks_outside_tolerance": n_leaks,
+                            "audit_ellipticity_difference_sep": sep_difference,
+                            "available": info,
+                            "labelled_dataset": ingest_info is not None,
+                            "n_display_images": (int((~catalog["linear_flux"].astype(bool)).sum())
+                                                 if "linear_flux" in catalog else 0)})["data"]

@@ -70,12 +70,12 @@ from IPython.display import display
 
 from galmerge.nets import cnn, training
 from galmerge.report import figures
-from galmerge.runs import RunPaths, load_scores, update_summary
+from galmerge.runs import Run
 from galmerge.sersic.products import Products
 from galmerge.vocab import input_channels, network_label
 
-paths = RunPaths(run_dir)
-out_dir = paths.train(input_kind)
+run = Run(run_dir)
+out_dir = run.train_dir(input_kind)
 channels = input_channels(input_kind)
 print(f"{network_label(input_kind)}: input channels {channels}; outputs in {out_dir}")
 print("devices:", [d.name for d in tf.config.list_physical_devices()])
@@ -87,7 +87,7 @@ print("devices:", [d.name for d in tf.config.list_physical_devices()])
 # grouped by merger sequence).
 
 # %%
-products = Products(paths.products)
+products = Products(run.products)
 counts = (products.images.groupby(["split", "label"]).size().unstack("label", fill_value=0)
           .rename(columns={0: "non-merger", 1: "merger"}).reindex(["train", "validation", "test"]))
 counts["merger fraction"] = (counts["merger"] / counts.sum(axis=1)).round(3)
@@ -155,11 +155,11 @@ figures.show("learning_curves", figures_dir, result.history, kind=input_kind, be
 # choose the threshold where precision equals recall on this split.
 
 # %%
-scores = load_scores(run_dir, input_kind, "validation")
+scores = run.scores(input_kind, "validation")
 figures.show("scores", figures_dir, scores, kind=input_kind)
 
 # %%
-summary = update_summary(run_dir, f"train_{input_kind}", {**result.summary(), "reused": result.reused})
+summary = run.update_summary(f"train_{input_kind}", {**result.summary(), "reused": result.reused})
 summary[f"train_{input_kind}"]
 
 # %%

@@ -37,30 +37,30 @@ from IPython.display import display
 
 from galmerge.analysis import evaluation as ev
 from galmerge.report import figures
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
-paths = RunPaths(run_dir)
-kinds = ev.trained_kinds(run_dir)
+run = Run(run_dir)
+kinds = run.require_trained_kinds()
 print("networks trained in this run:", ", ".join(ev.network_label(k) for k in kinds))
 
 # %% [markdown]
 # ## Decision thresholds (validation split)
 
 # %%
-thresholds_table = ev.choose_thresholds(run_dir, kinds)
-ev.write_thresholds(run_dir, thresholds_table)
-thresholds = ev.load_thresholds(run_dir)
+thresholds_table = ev.choose_thresholds(run, kinds)
+ev.write_thresholds(run, thresholds_table)
+thresholds = ev.load_thresholds(run)
 display(thresholds_table.assign(paper=thresholds_table["kind"].map(ev.PAPER_THRESHOLDS)).round(3))
 
 # %% [markdown]
 # ## Table 1: overall performance on the test split
 
 # %%
-test = ev.load_run_scores(run_dir, "test", thresholds)
+test = ev.load_run_scores(run, "test", thresholds)
 print(f"test split: {len(test)} galaxies, {int(test['label'].sum())} mergers, "
       f"{int((test['label'] == 0).sum())} non-mergers; {test.attrs['dropped']} left out for lack of a score")
 table1 = ev.overall_table(test)
-table1.to_csv(paths.table("table1"))
+run.write_table("table1", table1)
 display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
 
 # %% [markdown]
@@ -71,7 +71,7 @@ display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
 
 # %%
 curves = ev.threshold_curves(test)
-curves.to_csv(paths.table("fig06_metrics_vs_threshold"), index=False)
+run.write_table("fig06_metrics_vs_threshold", curves, index=False)
 figures.show("fig06_metrics_vs_threshold", figures_dir, curves, thresholds)
 peak = curves.loc[curves.groupby("kind", sort=False)["accuracy"].idxmax(), ["kind", "threshold", "accuracy"]]
 display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accuracy": "peak accuracy"})
@@ -82,7 +82,7 @@ display(peak.rename(columns={"threshold": "threshold of peak accuracy", "accurac
 
 # %%
 roc = ev.roc_table(test)
-roc.to_csv(paths.table("fig12_roc"), index=False)
+run.write_table("fig12_roc", roc, index=False)
 figures.show("fig12_roc", figures_dir, roc, table1)
 
 # %% [markdown]
@@ -93,7 +93,7 @@ figures.show("fig12_roc", figures_dir, roc, table1)
 
 # %%
 confusion = ev.confusion_table(test)
-confusion.to_csv(paths.table("fig13_confusion"), index=False)
+run.write_table("fig13_confusion", confusion, index=False)
 figures.show("fig13_confusion", figures_dir, confusion)
 correct = confusion[confusion["true"] == confusion["predicted"]].pivot(index="kind", columns="true",
                                                                        values="fraction") * 100
@@ -115,7 +115,7 @@ summary = {
     "correct_percent": {k: {"mergers": correct.at[k, "merger"], "non_mergers": correct.at[k, "non-merger"]}
                         for k in kinds},
 }
-update_summary(run_dir, "evaluate", summary)
+run.update_summary("evaluate", summary)
 for kind in kinds:
     paper = ev.PAPER_TABLE1.get(kind)
     ours = table1.loc[kind]

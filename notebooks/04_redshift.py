@@ -44,10 +44,10 @@ from galmerge.analysis import evaluation as ev
 from galmerge.analysis.metrics import METRICS
 from galmerge.data.catalog import available_information, not_available
 from galmerge.report import figures
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
-paths = RunPaths(run_dir)
-test = ev.load_run_scores(run_dir, "test")
+run = Run(run_dir)
+test = ev.load_run_scores(run, "test")
 kinds = test.attrs["kinds"]
 print(f"test split: {len(test)} galaxies scored by {', '.join(ev.network_label(k) for k in kinds)}")
 # A labelled dataset (galmerge.ingest) may have no redshifts, and has no challenge folders.
@@ -63,7 +63,7 @@ if info["redshift"]:
     outside = ev.outside_bins(z_bins, test, "redshift outside 0-1")
     print("galaxies outside the redshift bins:", outside)
     by_z = ev.binned_bootstrap(test, z_bins, METRICS, bootstrap_resamples, eval_seed)
-    by_z.to_csv(paths.table("fig07_redshift"), index=False)
+    run.write_table("fig07_redshift", by_z, index=False)
     figures.show("fig07_redshift", figures_dir, by_z, METRICS, caption_values={"n_resamples": bootstrap_resamples})
     display(by_z.pivot_table(index="bin", columns=["metric", "kind"], values="mean", observed=False,
                              dropna=False)["accuracy"].round(3))
@@ -78,7 +78,7 @@ if info["snapnum"]:
     folders = ev.redshift_folder_bins(test["snapnum"])
     print("galaxies outside the folders:", ev.outside_bins(folders, test, "snapnum outside 50-91"))
     by_folder = ev.binned_bootstrap(test, folders, METRICS, bootstrap_resamples, eval_seed)
-    by_folder.to_csv(paths.table("redshift_folders"), index=False)
+    run.write_table("redshift_folders", by_folder, index=False)
     figures.show("fig07_redshift_folders", figures_dir, by_folder, METRICS,
                  caption_values={"n_resamples": bootstrap_resamples})
     table = by_folder.pivot_table(index="bin", columns=["metric", "kind"], values=["mean", "error"],
@@ -104,7 +104,7 @@ if info["snapnum"]:
         "accuracy_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "mean"].tolist() for k in kinds},
         "accuracy_error_per_folder": {k: accuracy.loc[accuracy["kind"] == k, "error"].tolist() for k in kinds},
     })
-update_summary(run_dir, "redshift", summary)
+run.update_summary("redshift", summary)
 for kind in kinds if info["snapnum"] else []:
     sub = accuracy[accuracy["kind"] == kind]
     cells = ", ".join(f"{b.split()[1]}: {m:.2f}±{e:.2f}" for b, m, e in zip(sub["bin"], sub["mean"], sub["error"]))

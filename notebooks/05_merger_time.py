@@ -40,10 +40,10 @@ from galmerge.analysis import evaluation as ev
 from galmerge.data.catalog import available_information, not_available
 from galmerge.report import figures
 from galmerge.report.markdown import mark_unavailable
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
-paths = RunPaths(run_dir)
-test = ev.load_run_scores(run_dir, "test")
+run = Run(run_dir)
+test = ev.load_run_scores(run, "test")
 kinds = test.attrs["kinds"]
 mergers = ev.subset(test, test["label"] == 1)
 print(f"test split: {len(mergers)} mergers by stage: {mergers['stage'].value_counts().to_dict()}")
@@ -65,7 +65,7 @@ if info["merger_time"]:
     outside = ev.outside_bins(time_bins, mergers, "merger time outside -0.8..0.3 Gyr or missing")
     print("mergers outside the merger-time bins:", outside)
     by_time = ev.binned_bootstrap(mergers, time_bins, ("fraction_correct",), bootstrap_resamples, eval_seed)
-    by_time.to_csv(paths.table("fig08_merger_time"), index=False)
+    run.write_table("fig08_merger_time", by_time, index=False)
     figures.show("fig08_merger_time", figures_dir, by_time, x=ev.bin_positions(time_bins.categories),
                  caption_values={"n_resamples": bootstrap_resamples})
 else:
@@ -76,8 +76,8 @@ else:
 
 # %%
 table2, by_stage = ev.stage_table(test, bootstrap_resamples, eval_seed)
-table2.to_csv(paths.table("table2"))
-by_stage.to_csv(paths.table("table2_bootstrap"), index=False)
+run.write_table("table2", table2)
+run.write_table("table2_bootstrap", by_stage, index=False)
 columns = ["network", "pre", "pre_err", "pre (paper)", "pre_err (paper)", "ongoing", "ongoing_err",
            "post", "post_err", "post (paper)", "post_err (paper)", "non", "non_err",
            "n_pre", "n_ongoing", "n_post", "n_non", "n_seq_pre", "n_seq_ongoing", "n_seq_post"]
@@ -118,7 +118,7 @@ summary = {
     "bootstrap_unit": "merger sequence",
     "conclusions": {v.key: v.verdict for v in verdicts},
 }
-update_summary(run_dir, "merger_time", summary)
+run.update_summary("merger_time", summary)
 for kind in kinds:
     row = table2.loc[kind]
     line = (f"{ev.network_label(kind)}: pre {row['pre']:.1f}±{row['pre_err']:.1f} %, "

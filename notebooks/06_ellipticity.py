@@ -46,11 +46,11 @@ from IPython.display import display
 
 from galmerge.analysis import evaluation as ev
 from galmerge.report import figures
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
-paths = RunPaths(run_dir)
-images = ev.load_images(run_dir)
-test = ev.load_run_scores(run_dir, "test")
+run = Run(run_dir)
+images = ev.load_images(run)
+test = ev.load_run_scores(run, "test")
 kinds = test.attrs["kinds"]
 edges = ev.ELLIPTICITY_EDGES
 
@@ -60,7 +60,7 @@ edges = ev.ELLIPTICITY_EDGES
 # %%
 failures = pd.concat([ev.fit_failures(images).assign(split="all"), ev.fit_failures(test).assign(split="test")],
                      ignore_index=True)
-failures.to_csv(paths.table("ellipticity_fit_failures"), index=False)
+run.write_table("ellipticity_fit_failures", failures, index=False)
 n_failed_all = int(failures.loc[failures["split"] == "all", "total"].sum())
 n_failed_test = int(failures.loc[failures["split"] == "test", "total"].sum())
 print(f"no ellipticity: {n_failed_all} of {len(images)} images ({100 * n_failed_all / max(len(images), 1):.1f} %), "
@@ -74,8 +74,8 @@ display(failures)
 all_bins = ev.cut(ev.usable_ellipticity(images), edges)
 test_bins = ev.cut(ev.usable_ellipticity(test), edges)
 counts = {"All splits": ev.class_counts(images, all_bins), "Test split": ev.class_counts(test, test_bins)}
-pd.concat([c.assign(sample=name) for name, c in counts.items()]).to_csv(
-    paths.table("fig09_ellipticity_distribution"), index=False)
+run.write_table("fig09_ellipticity_distribution", pd.concat([c.assign(sample=name) for name, c in counts.items()]),
+                index=False)
 figures.show("fig09_ellipticity_distribution", figures_dir, counts)
 for name, c in counts.items():
     mids = ev.bin_positions(c["bin"])
@@ -89,7 +89,7 @@ for name, c in counts.items():
 # %%
 metrics = ("accuracy", "precision")
 by_ellip = ev.binned_bootstrap(test, test_bins, metrics, bootstrap_resamples, eval_seed)
-by_ellip.to_csv(paths.table("fig10_ellipticity_metrics"), index=False)
+run.write_table("fig10_ellipticity_metrics", by_ellip, index=False)
 figures.show("fig10_ellipticity_metrics", figures_dir, by_ellip, metrics,
              caption_values={"n_resamples": bootstrap_resamples})
 
@@ -99,7 +99,7 @@ figures.show("fig10_ellipticity_metrics", figures_dir, by_ellip, metrics,
 # %%
 balanced = ev.binned_balanced(test, test_bins, metrics, balanced_per_class, balanced_draws, eval_seed,
                               n_resamples=bootstrap_resamples)
-balanced.to_csv(paths.table("fig11_ellipticity_balanced"), index=False)
+run.write_table("fig11_ellipticity_balanced", balanced, index=False)
 figures.show("fig11_ellipticity_balanced", figures_dir, balanced, metrics,
              caption_values={"n_resamples": bootstrap_resamples, "n_draws": balanced_draws,
                              "per_class": balanced_per_class})
@@ -126,7 +126,7 @@ summary = {
     "balanced_precision_low_vs_high": low_high,
     "balanced_per_class": balanced_per_class, "balanced_draws": balanced_draws,
 }
-update_summary(run_dir, "ellipticity", summary)
+run.update_summary("ellipticity", summary)
 for kind, v in low_high.items():
     print(f"{ev.network_label(kind)}: balanced precision {v['low_e_le_0.3']:.2f} at e <= 0.3, "
           f"{v['high_e_gt_0.5']:.2f} at e > 0.5")

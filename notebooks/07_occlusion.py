@@ -51,17 +51,18 @@ import warnings
 import pandas as pd
 from IPython.display import display
 
+from galmerge.analysis import evaluation as ev
 from galmerge.nets import occlusion as occ
 from galmerge.report import figures
-from galmerge.runs import RunPaths, load_network, load_scores, load_wide_scores, threshold_table, update_summary
+from galmerge.runs import Run
 from galmerge.sersic.products import Products
 from galmerge.vocab import PAPER_INPUT_KINDS, network_label
 
-paths = RunPaths(run_dir)
-kinds = paths.trained_kinds()
+run = Run(run_dir)
+kinds = run.trained_kinds
 category_kinds = [k for k in PAPER_INPUT_KINDS if k in kinds]
 if not category_kinds:
-    raise RuntimeError(f"{paths.root}: none of CNN1-3 (raw, model, residual) is trained; "
+    raise RuntimeError(f"{run.root}: none of CNN1-3 (raw, model, residual) is trained; "
                        "the paper's categories need at least one of them")
 missing = [k for k in PAPER_INPUT_KINDS if k not in kinds]
 print("networks shown:", ", ".join(network_label(k) for k in kinds))
@@ -75,15 +76,15 @@ if missing:
 # %%
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    thresholds_used = threshold_table(run_dir, kinds)
-    scores = load_wide_scores(run_dir, category_kinds, "test")
+    thresholds_used = ev.threshold_table(run, kinds)
+    scores = run.wide_scores(category_kinds, "test")
 for w in caught:
     print("WARNING:", w.message)
 thresholds = dict(zip(thresholds_used["kind"], thresholds_used["threshold"]))
 display(thresholds_used)
 
 examples = occ.select_examples(scores, thresholds, seed=occlusion_seed, kinds=category_kinds)
-examples.to_csv(paths.table("occlusion_examples"), index=False)
+run.write_table("occlusion_examples", examples, index=False)
 print(f"{len(scores)} test galaxies scored by {', '.join(category_kinds)}")
 display(examples[["label", "letter", "description", "n_candidates", "status", "ID"]])
 
@@ -95,12 +96,12 @@ display(examples[["label", "letter", "description", "n_candidates", "status", "I
 # `scores_test.csv`: a mismatch would mean the occlusion does not act on what the network saw.
 
 # %%
-products = Products(paths.products)
-networks = {kind: load_network(run_dir, kind) for kind in kinds}
-saved = {kind: load_scores(run_dir, kind, "test").set_index("ID")["score"] for kind in kinds}
+products = Products(run.products)
+networks = {kind: run.network(kind) for kind in kinds}
+saved = {kind: run.scores(kind, "test").set_index("ID")["score"] for kind in kinds}
 study = occ.occlusion_study(products, networks, examples, saved, box=occlusion_box, stride=occlusion_stride,
                             seed=occlusion_seed)
-study.peaks.to_csv(paths.table("occlusion_peaks"), index=False)
+run.write_table("occlusion_peaks", study.peaks, index=False)
 print(f"{len(study.peaks)} maps, {study.n_copies} occluded copies in {study.seconds:.0f} s "
       f"({study.n_copies / max(study.seconds, 1e-9):.0f} copies/s); "
       f"largest |score - saved test score| = {study.mismatch:.2e}")
@@ -151,7 +152,7 @@ figures.show("fig16_feature_maps", figures_dir, kernels, maps, image, max_filter
 
 # %%
 products.close()
-_ = update_summary(run_dir, "occlusion", {
+_ = run.update_summary("occlusion", {
     "box": occlusion_box, "stride": occlusion_stride, "seed": occlusion_seed,
     "networks": kinds, "category_networks": category_kinds,
     "thresholds": thresholds, "threshold_sources": dict(zip(thresholds_used["kind"], thresholds_used["source"])),

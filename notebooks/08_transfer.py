@@ -36,39 +36,37 @@ figures_dir = "../figures/quick-mock_quick"
 transfer_models = None
 
 # %% tags=["remove-input"]
-from pathlib import Path
 
 from IPython.display import display
 
 from galmerge.analysis import evaluation as ev
 from galmerge.nets import transfer as tr
 from galmerge.report import figures
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
-paths = RunPaths(run_dir)
-table_path = paths.tables / "transfer_table1.csv"
+run = Run(run_dir)
 if not transfer_models:
-    table_path.unlink(missing_ok=True)
-    update_summary(run_dir, "transfer", {"source_run": None})
+    run.remove_table(tr.TRANSFER_TABLE)
+    run.update_summary("transfer", {"source_run": None})
     print("no transfer_models given (-p transfer_models=RUN): nothing to do")
 
 # %%
 if transfer_models:
-    source = tr.resolve_run(transfer_models, Path(run_dir).parent)
-    print(f"this run: {Path(run_dir).name}; networks from: {source.name} "
-          f"({', '.join(ev.network_label(k) for k in RunPaths(source).trained_kinds())})")
-    for problem in tr.fitting_mismatch(run_dir, source):
+    source = tr.resolve_run(transfer_models, run.root.resolve().parent)
+    print(f"this run: {run.name}; networks from: {source.name} "
+          f"({', '.join(ev.network_label(k) for k in source.trained_kinds)})")
+    for problem in tr.fitting_mismatch(run, source):
         print(f"warning: the runs were fitted differently ({problem}); the inputs differ from the source's training")
-    own_kinds = RunPaths(run_dir).trained_kinds()
-    own = ev.load_run_scores(run_dir, "test") if own_kinds else None
+    own_kinds = run.trained_kinds
+    own = ev.load_run_scores(run, "test") if own_kinds else None
     source_thresholds = ev.load_thresholds(source)
-    test = tr.score_with(run_dir, source, "test")
-    validation = tr.score_with(run_dir, source, "validation")
+    test = tr.score_with(run, source, "test")
+    validation = tr.score_with(run, source, "validation")
     transfer = tr.with_thresholds(test, source_thresholds)
     rechosen_thresholds = tr.rechosen_thresholds(validation)
     rechosen = tr.with_thresholds(test, rechosen_thresholds)
-    table = tr.transfer_table(own, transfer, rechosen, here=Path(run_dir).name, source=source.name)
-    table.to_csv(table_path, index=False)
+    table = tr.transfer_table(own, transfer, rechosen, here=run.name, source=source.name)
+    run.write_table(tr.TRANSFER_TABLE, table, index=False)
     display(table.round(1))
     reference = tr.source_table1(source)
     if reference is not None:
@@ -86,7 +84,7 @@ if transfer_models:
 if transfer_models:
     figures.show("transfer_scores", figures_dir, own, transfer, source_thresholds,
                  own.attrs["thresholds"] if own is not None else None)
-    update_summary(run_dir, "transfer", {
+    run.update_summary("transfer", {
         "source_run": source.name, "n_test": int(len(test)),
         "source_thresholds": {k: source_thresholds[k] for k in test.attrs["kinds"]},
         "rechosen_thresholds": rechosen_thresholds,

@@ -39,18 +39,16 @@ balanced_draws = 20
 eval_seed = 7
 
 # %% tags=["remove-input"]
-import json
-
 from IPython.display import Markdown, display
 
 from galmerge.analysis import conclusions
 from galmerge.analysis import evaluation as ev
 from galmerge.report import markdown as report
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 
-paths = RunPaths(run_dir)
-ours1, ours2 = report.load_tables(run_dir)
-test = ev.load_run_scores(run_dir, "test")
+run = Run(run_dir)
+ours1, ours2 = report.load_tables(run)
+test = ev.load_run_scores(run, "test")
 print(f"test split: {len(test)} galaxies scored by {', '.join(ev.network_label(k) for k in test.attrs['kinds'])}")
 
 # %% [markdown]
@@ -66,11 +64,11 @@ display(report.beside_paper(ours2, report.PAPER_TABLE2).round(1))
 # %%
 verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed)
 # conclusions II and III need merger stages, which a labelled dataset (galmerge.ingest) may not give
-summary = json.loads(paths.summary.read_text()) if paths.summary.exists() else {}
+summary = run.summary
 verdicts = report.mark_unavailable(verdicts, stages=summary.get("merger_time", {}).get("stages_available", True))
 for note in report.dataset_notes(summary):
     display(Markdown(note))
-claims.to_csv(paths.table("conclusions"), index=False)
+run.write_table("conclusions", claims, index=False)
 display(report.claims_table(claims).round(1))
 for v in verdicts:
     print(f"{v.key}. {v.conclusion}: {v.verdict}\n    {v.reason}")
@@ -79,11 +77,11 @@ for v in verdicts:
 # ## Writing REPORT.md and report.html
 
 # %%
-written = report.write_report(run_dir, figures_dir, ours1, ours2, verdicts, claims,
+written = report.write_report(run, figures_dir, ours1, ours2, verdicts, claims,
                               caption_values={"n_resamples": bootstrap_resamples, "n_draws": balanced_draws,
                                               "per_class": balanced_per_class})
-update_summary(run_dir, "report", {**{v.key: v.verdict for v in verdicts},
-                                   "reasons": {v.key: v.reason for v in verdicts},
-                                   "bootstrap_resamples": bootstrap_resamples})
+run.update_summary("report", {**{v.key: v.verdict for v in verdicts},
+                              "reasons": {v.key: v.reason for v in verdicts},
+                              "bootstrap_resamples": bootstrap_resamples})
 print("\n".join(str(p) for p in written.values()))
 display(Markdown(written["markdown"].read_text().split("## Figures")[0]))

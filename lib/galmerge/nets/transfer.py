@@ -22,8 +22,6 @@ fitted with a different cutout mode or PSF, a warning says the inputs differ fro
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,16 +30,18 @@ import pandas as pd
 
 from galmerge.analysis import evaluation as ev
 from galmerge.analysis import metrics as gm
-from galmerge.runs import RunPaths
+from galmerge.runs import Run, as_run
 
+#: Name of the transfer table under the run's ``tables/`` (:meth:`galmerge.runs.Run.table`).
+TRANSFER_TABLE = "transfer_table1"
 #: Rows of the transfer table, in order.
 SETTINGS = ("trained here", "transfer", "transfer, threshold re-chosen")
 TABLE_COLUMNS = ("kind", "network", "setting", "trained_on", "threshold", "n", "n_mergers", "accuracy",
                  "precision", "recall", "f1", "auc")
 
 
-def resolve_run(name: str | Path, runs_root: str | Path) -> Path:
-    """A run folder from a path or a run name under ``runs_root`` (``runs/<name>``).
+def resolve_run(name: str | Path, runs_root: str | Path) -> Run:
+    """A run from a folder path or a run name under ``runs_root`` (``runs/<name>``).
 
     Raises
     ------
@@ -51,19 +51,20 @@ def resolve_run(name: str | Path, runs_root: str | Path) -> Path:
     candidates = [Path(name), Path(runs_root) / str(name)]
     for path in candidates:
         if path.is_dir():
-            if not RunPaths(path).trained_kinds():
+            run = Run(path.resolve())
+            if not run.trained_kinds:
                 raise FileNotFoundError(f"{path}: no trained network (train/<kind>/scores_test.csv); "
                                         "finish that run first")
-            return path.resolve()
+            return run
     raise FileNotFoundError(f"transfer_models={name!r}: neither {candidates[0]} nor {candidates[1]} is a run folder")
 
 
-def fitting_mismatch(run_dir: str | Path, source_run: str | Path) -> list[str]:
+def fitting_mismatch(run_dir: Run | str | Path, source_run: Run | str | Path) -> list[str]:
     """Fitting options (``products/stage.json``) in which the two runs differ: cutout mode, PSF, fitter,
     background."""
     def settings(path):
-        file = RunPaths(path).products / "stage.json"
-        return json.loads(file.read_text()) if file.exists() else {}
+        run = as_run(path)
+        return run.stage if run.has_stage else {}
 
     def flat(values: dict) -> dict:
         options = values.get("fit_options", {})
@@ -74,7 +75,7 @@ def fitting_mismatch(run_dir: str | Path, source_run: str | Path) -> list[str]:
     return [f"{key}: {here[key]!r} here, {there[key]!r} in the source run" for key in here if here[key] != there[key]]
 
 
-def score_with(run_dir: str | Path, source_run: str | Path, split: str,
+def score_with(run_dir: Run | str | Path, source_run: Run | str | Path, split: str,
                kinds: Sequence[str] | None = None) -> pd.DataFrame:
     """This run's ``split`` galaxies scored by the source run's networks.
 
@@ -85,16 +86,16 @@ def score_with(run_dir: str | Path, source_run: str | Path, split: str,
         ``score_<kind>`` per source network; ``attrs["kinds"]`` lists them.
     """
     from galmerge.nets.training import predict_scores
-    from galmerge.runs import load_network
     from galmerge.sersic.products import Products
 
-    kinds = list(kinds) if kinds is not None else RunPaths(source_run).trained_kinds()
+    source = as_run(source_run)
+    kinds = list(kinds) if kinds is not None else source.trained_kinds
     images = ev.load_images(run_dir)
     rows = np.flatnonzero(images["split"].to_numpy() == split)
     frame = images.iloc[rows].drop(columns="split").reset_index(drop=True)
-    with Products(RunPaths(run_dir).products) as products:
+    with Products(as_run(run_dir).products) as products:
         for kind in kinds:
-            model = load_network(source_run, kind)
+            model = source.network(kind)
             frame[f"score_{kind}"] = predict_scores(model, products, rows, kind)
     frame["label"] = frame["label"].astype(np.int8)
     frame.attrs["kinds"] = kinds
@@ -111,16 +112,12 @@ def with_thresholds(frame: pd.DataFrame, thresholds: dict[str, float]) -> pd.Dat
     return out
 
 
-def rechosen_thresholds(validation: pd.DataFrame, fallback: float = 0.5) -> dict[str, float]:
-    """Precision = recall thresholds of each network on ``validation`` (``label``, ``score_<kind>``)."""
-    out = {}
-    for kind in validation.attrs["kinds"]:
-        try:
-            out[kind] = gm.choose_precision_recall_threshold(validation["label"], validation[f"score_{kind}"]).threshold
-        except ValueError as err:
-            warnings.warn(f"{kind}: {err}; threshold {fallback}", stacklevel=2)
-            out[kind] = fallback
-    return out
+def rechosen_thresholds(validation: pd.DataFrame) -> dict[str, float]:
+    """Each network's threshold re-chosen on ``validation`` (``label``, ``score_<kind>``) by the project's
+    one rule, :func:`galmerge.analysis.metrics.choose_threshold` (its fallback warns)."""
+    return {kind: gm.choose_threshold(validation["label"], validation[f"score_{kind}"],
+                                      where=f"{kind} scores on this run's validation split").threshold
+            for kind in validation.attrs["kinds"]}
 
 
 def transfer_table(own: pd.DataFrame | None, transfer: pd.DataFrame, rechosen: pd.DataFrame,
@@ -160,7 +157,7 @@ def transfer_table(own: pd.DataFrame | None, transfer: pd.DataFrame, rechosen: p
     return table[list(TABLE_COLUMNS)].reset_index(drop=True)
 
 
-def source_table1(source_run: str | Path) -> pd.DataFrame | None:
+def source_table1(source_run: Run | str | Path) -> pd.DataFrame | None:
     """The source run's own Table 1 (on its own test set), or None when it has none."""
-    path = RunPaths(source_run).tables / "table1.csv"
-    return pd.read_csv(path, index_col="kind") if path.exists() else None
+    source = as_run(source_run)
+    return source.table("table1", index_col="kind") if source.has_table("table1") else None
