@@ -388,7 +388,7 @@ def select_examples(scores: pd.DataFrame, thresholds: dict[str, float], seed: in
     Parameters
     ----------
     scores : pandas.DataFrame
-        ID, label and ``score_<kind>`` per network (as from :func:`galmerge.runs.load_wide_scores`).
+        ID, label and ``score_<kind>`` per network (as from :meth:`galmerge.runs.Run.wide_scores`).
     thresholds : dict
         Decision threshold per network (merger when ``score >= threshold``).
     seed : int
