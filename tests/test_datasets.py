@@ -175,3 +175,15 @@ def test_cli_prints_the_summary_and_rejects_a_wrong_source(tmp_path, field, caps
     (source / "Catalogs" / "darg_mergers.csv").write_text("id,ra1\n2,10\n")
     with pytest.raises(sdss.ConversionError, match=r"darg_mergers.csv: missing column\(s\)"):
         sdss.convert(source, tmp_path / "q", progress=False)
+
+
+def test_a_cutout_saved_under_another_extension_is_found(tmp_path, field):
+    images = tmp_path / "256"
+    _jpeg(images / "Mergers" / "2.jpg", field, 0, 0)
+    _jpeg(images / "Non_Mergers" / "4.jpeg", field, 10, 10)
+    (images / "Non_Mergers" / "5.txt").write_text("a note")
+    table = pd.DataFrame({"source_catalog": ["darg_mergers", "non_mergers_subset", "non_mergers_subset"],
+                          "source_id": ["2", "4", "5"]})
+    found = sdss.attach_files(table, images)
+    assert found["filename"].tolist() == ["Mergers/2.jpg", "Non_Mergers/4.jpeg", "Non_Mergers/5.jpeg"]
+    assert (found["file_bytes"].iloc[:2] > 0).all() and found["file_bytes"].iat[2] == -1
