@@ -401,11 +401,11 @@ def read_network(out_dir: str | Path, compile: bool = False):
 
     ``compile=False`` (default) is enough for prediction, occlusion and feature maps.
     """
-    import keras
-
     path = Path(out_dir) / MODEL_FILE
     if not path.exists():
         raise RunError(f"{path}: no trained model; run the training notebook (02_train) first")
+    import keras  # only now: a missing model is reported without the seconds TensorFlow takes to load
+
     return keras.models.load_model(path, compile=compile)
 
 
