@@ -40,6 +40,8 @@ scheduler_address = None
 cutout_mode = "crop"
 fit_region = "cutout"
 min_fit_area = 25
+detect_thresh = 1.5
+detect_minarea = 5
 fitter = "lm"
 background = "flat"
 truth_galaxies = 24
@@ -69,6 +71,9 @@ paths = RunPaths(run_dir)
 # `fit_region = "cutout"` fits only the sources whose segment comes near the 128 × 128 crop (the
 # others cannot change the CNN inputs), and `min_fit_area` leaves segments smaller than that many
 # pixels unfitted (faint field detections; they stay in the residual). The paper fits every source.
+# `detect_thresh` and `detect_minarea` are SEP's detection threshold (× the global rms) and minimum
+# segment area (px); every profile keeps the paper's 1.5 and 5 but `sdss`, whose JPEG cutouts
+# would give hundreds of noise "sources" per image at 1.5σ (`profiles/sdss.yaml`).
 
 # %%
 catalog = gdata.load_catalog(data_dir, split_seed=split_seed)
@@ -83,7 +88,7 @@ t0 = time.perf_counter()
 products = fitting.run_fitting_stage(catalog, paths.products, psf=psf, n_workers=fit_workers,
                                    scheduler_address=scheduler_address, cutout_mode=cutout_mode,
                                    fit_region=fit_region, min_fit_area=min_fit_area, fitter=fitter,
-                                   background=background)
+                                   background=background, thresh=detect_thresh, minarea=detect_minarea)
 stage_seconds = time.perf_counter() - t0
 images, sources = products.images, products.sources
 print(f"stage: {stage_seconds:.0f} s in this session; {len(images)} images, {len(sources)} sources")
@@ -124,7 +129,7 @@ if (images["status"] != "ok").any():
 example = fitting.preprocessing_example(images)
 image = gdata.load_image(example["image_path"], nonfinite="keep")
 fig3 = fit_image(image, psf=psf, seed=int(example["ID"]) % 2**32, keep_undeblended=True, fitter=fitter,
-                 background=background)
+                 background=background, thresh=detect_thresh, minarea=detect_minarea)
 print(f"ID {example['ID']}: {example['stage']} at z={example['redshift']:.2f}, {image.shape[0]} px, "
       f"{len(fig3.sources)} sources ({fig3.n_used} in the model)")
 figures.show("fig03_preprocessing", figures_dir, image, fig3)

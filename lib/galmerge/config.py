@@ -1,4 +1,4 @@
-"""Compute profiles: ``smoke``, ``quick`` and ``paper``, as overrides of one set of typed defaults.
+"""Compute profiles: ``smoke``, ``quick``, ``paper`` and ``sdss``, as overrides of one set of typed defaults.
 
 :class:`Parameters` holds every notebook parameter with its type and its default, which is the
 paper's value (Chudy et al. 2025) wherever the paper gives one. A profile is a YAML file in
@@ -27,7 +27,7 @@ from galmerge.vocab import INPUT_KINDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO_ROOT / "profiles"
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "quick", "paper", "sdss")
 
 
 class ProfileError(ValueError):
@@ -48,6 +48,8 @@ class Parameters:
     cutout_mode: str = "crop"  # how the full 160 kpc image becomes 128 x 128: crop (centre) or resample
     fit_region: str = "all"  # which sources are fitted: all (the paper) or cutout (near the 128 x 128 crop)
     min_fit_area: int | None = None  # fit only segments of at least this many pixels (None: every one)
+    detect_thresh: float = 1.5  # SEP detection threshold, x the global background rms (paper, Sect. 3.1: 1.5)
+    detect_minarea: int = 5  # SEP minimum segment area in pixels (paper, Sect. 3.1: 5)
     fitter: str = "statmorph"  # Sérsic fitter: statmorph (the paper's) or lm (galmerge.sersic.lm)
     background: str = "sep"  # background: sep (SEP boxes, the paper's reading) or flat (one sky level)
     truth_galaxies: int = 100  # GalSim galaxies per set on which both fitters are compared in 01 (not in the paper)
