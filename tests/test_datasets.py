@@ -141,13 +141,16 @@ def test_every_defect_is_listed_with_its_reason(converted):
         ("non_mergers_subset", "8"): ("row_without_file", "left out"),
         ("non_mergers_subset", "99"): ("file_without_row", "left out"),
         ("non_mergers_subset", "11"): ("no_merger_vote", "kept"),
+        ("darg_mergers", "3"): ("near_other_class", "kept"),  # the pair: kept, in one group
+        ("non_mergers_subset", "9"): ("near_other_class", "kept"),
     }
     reasons = defects.set_index("source_id")["reason"]
     assert "same galaxy as non_mergers_subset 4" in reasons["1"] and "its file is empty" in reasons["1"]
     assert "no such file" in reasons["8"]
+    assert "darg_mergers 3 (30.0\" away, z 0.0500)" in reasons["9"]
     assert summary["left_out"] == 5
     assert summary["defects"] == {"duplicate": 1, "file_without_row": 1, "label_conflict": 2,
-                                  "no_merger_vote": 1, "row_without_file": 1}
+                                  "near_other_class": 2, "no_merger_vote": 1, "row_without_file": 1}
 
 
 def test_empty_file_is_listed_when_it_is_not_a_duplicate(tmp_path, field):
@@ -155,7 +158,8 @@ def test_empty_file_is_listed_when_it_is_not_a_duplicate(tmp_path, field):
     (source / "Cutouts" / "Color" / "256" / "Mergers" / "2.jpeg").write_bytes(b"")
     (source / "Cutouts" / "Color" / "256" / "Mergers" / "3.jpeg").write_text("not a jpeg")
     summary = sdss.convert(source, tmp_path / "out", progress=False)
-    defects = pd.read_csv(tmp_path / "out" / sdss.DEFECTS_FILE, dtype={"source_id": str}).set_index("source_id")
+    defects = pd.read_csv(tmp_path / "out" / sdss.DEFECTS_FILE, dtype={"source_id": str})
+    defects = defects[defects["action"] == "left out"].set_index("source_id")
     assert defects.loc["2", "defect"] == "empty" and "0 bytes" in defects.loc["2", "reason"]
     assert defects.loc["3", "defect"] == "unreadable"
     assert summary["written"] == {"mergers": 1, "non_mergers": 3}

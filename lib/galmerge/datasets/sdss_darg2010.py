@@ -55,9 +55,11 @@ Duplicates (``duplicate``, ``label_conflict``)
     twice. A galaxy in both classes has no label to trust: every copy is left out.
 Defects
     Empty or unreadable files, catalogue rows without a file, files without a row, rows without a
-    usable position (left out: they cannot be grouped) and rows without a redshift or vote (kept,
-    the value empty) are listed in ``sdss_darg2010_defects.csv`` and summarised on the terminal;
-    nothing is dropped silently and no defect stops the conversion.
+    usable position (left out: they cannot be grouped), rows without a redshift or vote (kept,
+    the value empty) and objects sharing a group with one of the other class (kept,
+    ``near_other_class``: the neighbour is likely in their cutout) are listed in
+    ``sdss_darg2010_defects.csv`` and summarised on the terminal; nothing is dropped silently and
+    no defect stops the conversion.
 """
 
 from __future__ import annotations
@@ -275,6 +277,27 @@ def value_defects(table: pd.DataFrame) -> tuple[pd.Series, list[dict]]:
     return position, defects
 
 
+def mixed_group_notes(table: pd.DataFrame) -> list[dict]:
+    """A note (kept) for each object that shares its group with an object of the other class.
+
+    Such a neighbour lies within :data:`GROUP_RADIUS_ARCSEC`, so it is likely inside the object's
+    cutout too: a non-merger next to a merger may show the merger (or be its companion). Both stay,
+    in one split; the note lets a reader find them.
+    """
+    notes = []
+    for _, members in table.groupby("group"):
+        if members["label"].nunique() < 2:
+            continue
+        for _, row in members.iterrows():
+            others = members[members["label"] != row["label"]]
+            text = ", ".join(f"{o['source_catalog']} {o['source_id']} ({_separation_arcsec(row, o):.1f}\" away, "
+                             f"z {o['redshift']:.4f})" for _, o in others.iterrows())
+            notes.append(_defect(row, "near_other_class", "kept",
+                                 f"within {GROUP_RADIUS_ARCSEC:g}\" of {text}: same group, same split; its cutout "
+                                 "may show that galaxy"))
+    return notes
+
+
 # --------------------------------------------------------------------------- the conversion
 
 
@@ -289,6 +312,7 @@ def build_labels(source: Path) -> tuple[pd.DataFrame, list[dict], dict]:
     defects += duplicates
     table = table[usable].loc[kept[kept].index].copy()
     table["group"] = sky_components(table["ra"], table["dec"], GROUP_RADIUS_ARCSEC)
+    defects += mixed_group_notes(table)
     columns = ["filename", "label", "redshift", "merger_vote", "group", "source_catalog", "source_id", "ra", "dec",
                *[name for spec in CATALOGS for name in spec.extra.values()]]
     return table[columns].reset_index(drop=True), defects, source_rows
