@@ -7,10 +7,10 @@ flat) and for a local Dask cluster of 1 and of 2 worker processes (one thread ea
 1. images per second of the whole stage (submit, fit, write the parts, consolidate the products),
    with the cluster already started and warm (start-up is not the stage's cost), and the ratio
    2 workers / 1 worker (target >= 1.7 on 2 cores);
-2. the share of the workers' time spent inside statmorph: the sum of statmorph's time over all
-   sources divided by (wall time x workers); one minus it is the pipeline's overhead (SEP,
-   model images, cutouts, I/O, Dask, idle workers; target <= 20 %). The same share within the
-   per-image task alone is printed too;
+2. the share of the workers' time spent inside the fitter: the sum of the fitter's time
+   (``time_fitter_s``, statmorph's or LM's) over all images divided by (wall time x workers); one
+   minus it is the pipeline's overhead (SEP, model images, cutouts, I/O, Dask, idle workers;
+   target <= 20 %). The same share within the per-image task alone is printed too;
 3. the peak resident memory of each worker process (maximum RSS, including its imports);
 4. the median per-image time per image size (128-320 px);
 5. per fitter: mean CPU s per image (the workers' process time: comparable on a loaded machine),
@@ -101,7 +101,7 @@ def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all
         images = products.images
         products.close()
     return {"workers": n_workers, "wall": wall, **fit_options, "rate": len(images) / wall,
-            "statmorph": float(images["time_statmorph_s"].sum()),
+            "fitter_s": float(images["time_fitter_s"].sum()),
             "task": float(images["time_image_s"].sum()), "rss": sorted(rss.values()),
             "load": (load_before, os.getloadavg()[0]), "images": images}
 
@@ -133,11 +133,11 @@ def main(argv=None) -> int:
                 r = run_once(catalog, psf, n_workers, Path(scratch), args.fit_region, fitter=fitter,
                              background=args.background)
                 results.append(r)
-                share = r["statmorph"] / (r["wall"] * n_workers)
+                share = r["fitter_s"] / (r["wall"] * n_workers)
                 images = r["images"]
                 print(f"{fitter}, {n_workers} worker(s): {r['rate']:.3f} images/s ({r['wall']:.1f} s); "
                       f"{images['time_cpu_s'].mean():.3f} CPU s per image; inside the fitter {share:.1%} of "
-                      f"worker time (overhead {1 - share:.1%}), {r['statmorph'] / r['task']:.1%} of the per-image "
+                      f"worker time (overhead {1 - share:.1%}), {r['fitter_s'] / r['task']:.1%} of the per-image "
                       f"task time; peak RSS per worker {', '.join(f'{m:.0f}' for m in r['rss'])} MiB; "
                       f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}")
     for fitter in args.fitters:
@@ -155,7 +155,7 @@ def main(argv=None) -> int:
             isolated &= images["true_kind"] == "isolated"
         row = {f"CPU s/image, {r['workers']} worker(s)": float(r["images"]["time_cpu_s"].mean()) for r in runs}
         row.update({
-            "fitter share of task time": float(images["time_statmorph_s"].sum() / images["time_image_s"].sum()),
+            "fitter share of task time": float(images["time_fitter_s"].sum() / images["time_image_s"].sum()),
             "images not ok": int((images["status"] != "ok").sum()),
             "primaries flag_sersic >= 2": int((images["flag_sersic"] >= 2).sum() + (images["flag_sersic"] < 0).sum()),
             "primaries not in model": int((~primary_ok).sum()),

@@ -55,6 +55,7 @@ from IPython.display import display
 import galmerge.data.catalog as gdata
 from galmerge.report import figures
 from galmerge.runs import RunPaths, update_summary
+from galmerge.sersic import diagnostics
 from galmerge.sersic import stage as fitting
 from galmerge.sersic.fit import fit_image
 
@@ -105,9 +106,9 @@ print(f"stage: {stage_seconds:.0f} s in this session; {len(images)} images, {len
 # r_e and n, which statmorph does not flag; they would paint a halo over the whole model).
 
 # %%
-status = fitting.status_table(images)
-flags = fitting.flag_table(images, sources)
-exclusions = fitting.exclusion_table(sources)
+status = diagnostics.status_table(images)
+flags = diagnostics.flag_table(images, sources)
+exclusions = diagnostics.exclusion_table(sources)
 status.to_csv(paths.table("sersic_fit_status"))
 flags.to_csv(paths.table("sersic_flags"))
 exclusions.to_csv(paths.table("sersic_exclusions"))
@@ -126,7 +127,7 @@ if (images["status"] != "ok").any():
 # map before deblending, c) deblended map, d) Sérsic model of every source, e) residual.
 
 # %%
-example = fitting.preprocessing_example(images)
+example = diagnostics.preprocessing_example(images)
 image = gdata.load_image(example["image_path"], nonfinite="keep")
 fig3 = fit_image(image, psf=psf, seed=int(example["ID"]) % 2**32, keep_undeblended=True, fitter=fitter,
                  background=background, thresh=detect_thresh, minarea=detect_minarea)
@@ -143,7 +144,7 @@ figures.show("fig03_preprocessing", figures_dir, image, fig3)
 # edges of the 41 × 41 px PSF image they are convolved with.
 
 # %%
-mergers, non_mergers = fitting.input_examples(images, seed=split_seed)
+mergers, non_mergers = diagnostics.input_examples(images, seed=split_seed)
 cutouts = {channel: products.cube(channel) for channel in ("raw", "model", "residual")}
 figures.show("fig04_examples", figures_dir, cutouts, images, mergers, non_mergers)
 
@@ -154,7 +155,7 @@ figures.show("fig04_examples", figures_dir, cutouts, images, mergers, non_merger
 # Only primaries whose fit entered the model are shown.
 
 # %%
-used = fitting.used_primaries(images)
+used = diagnostics.used_primaries(images)
 figures.show("sersic_parameters", figures_dir, used)
 used.groupby("label")[list(figures.SERSIC_PARAMETER_LABELS)].median()
 
@@ -168,12 +169,12 @@ used.groupby("label")[list(figures.SERSIC_PARAMETER_LABELS)].median()
 # %%
 truth_summary = None
 if "true_main_n" in images.columns:
-    matched, truth_summary = fitting.truth_comparison(images)
-    share = fitting.primary_on_main_galaxy(matched)
+    matched, truth_summary = diagnostics.truth_comparison(images)
+    share = diagnostics.primary_on_main_galaxy(matched)
     print(f"primary centred on the main galaxy (< 3 px) in {share:.1%} of {len(matched)} images")
     truth_summary.to_csv(paths.table("sersic_vs_truth"))
     display(truth_summary)
-    figures.show("sersic_fit_vs_truth", figures_dir, matched, truth_summary, fitting.TRUTH_PAIRS)
+    figures.show("sersic_fit_vs_truth", figures_dir, matched, truth_summary, diagnostics.TRUTH_PAIRS)
 else:
     print("not available for this dataset: no mock truth columns (real data); comparison skipped")
 
@@ -212,10 +213,10 @@ if sersic_truth is not None and truth_galaxies > 0:
 # sources' own Poisson noise, raise the rms. Mergers are shown for comparison.
 
 # %%
-chi = fitting.residual_chi_table(used)
+chi = diagnostics.residual_chi_table(used)
 chi.to_csv(paths.table("sersic_residual_chi"))
 display(chi)
-figures.show("sersic_residual_chi", figures_dir, used, fitting.isolated_nonmergers(used))
+figures.show("sersic_residual_chi", figures_dir, used, diagnostics.isolated_nonmergers(used))
 
 # %% [markdown]
 # ## Crop or resample to 128 × 128?
@@ -234,7 +235,7 @@ figures.show("sersic_residual_chi", figures_dir, used, fitting.isolated_nonmerge
 #   show how small the primaries are compared with the 64-pixel half-width of the crop.
 
 # %%
-size_table = fitting.cutout_scale_table(used)
+size_table = diagnostics.cutout_scale_table(used)
 size_table.to_csv(paths.table("sersic_cutout_scale"))
 size_table
 
@@ -242,11 +243,11 @@ size_table
 # ## Timing and summary
 
 # %%
-timing = fitting.timing_table(images, fitter)
+timing = diagnostics.timing_table(images, fitter)
 timing.to_csv(paths.table("sersic_timing"))
 display(timing)
-values = fitting.fitting_summary(images, sources, chi, truth_summary, cutout_mode)
-print(f"the fitter's ({fitter}) share of the per-image time: {values['statmorph_time_share']:.1%}")
+values = diagnostics.fitting_summary(images, sources, chi, truth_summary, cutout_mode)
+print(f"the fitter's ({fitter}) share of the per-image time: {values['fitter_time_share']:.1%}")
 if sersic_truth is not None and truth_galaxies > 0:
     for (kind, pair), row in truth_table.iterrows():
         for key in ("median |dr_e|/r_e", "median |dn|/n", "median |de|", "failures", "mean CPU s per image"):

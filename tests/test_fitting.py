@@ -128,26 +128,63 @@ def test_fitter_and_background_are_recorded_and_a_change_refits(dataset, tmp_pat
     assert len(again) == len(catalog)
 
 
-def test_the_cache_key_holds_every_default_and_the_version(monkeypatch):
-    import galmerge
+def test_the_cache_key_holds_every_default_and_the_code(monkeypatch):
+    from galmerge.runs import source_fingerprint
     from galmerge.sersic import fit as sersic
 
     key = fitting.stage_config(None, "crop", {})
-    assert key["galmerge_version"] == galmerge.__version__
+    assert key["code_fingerprint"] == source_fingerprint(fitting.FITTING_MODULES)
+    assert "galmerge_version" not in key and "part_format" not in key
+    # the fitters' code, the LM fitter's numerics among it, makes the products
+    assert {"galmerge.sersic.fit", "galmerge.sersic.lm", "galmerge.sersic.statmorph_fitter"} <= set(
+        fitting.FITTING_MODULES)
+    assert set(key["libraries"]) == {"statmorph", "sep", "astropy", "scipy", "numpy"}
     # every keyword option of fit_image and every detection default is in the key
     assert set(sersic.DETECTION_DEFAULTS) <= set(key["fit_options"])
     assert {"flag_policy", "max_flux_ratio", "min_fit_area", "statmorph_mode", "fitter", "background"} \
         <= set(key["fit_options"])
     monkeypatch.setitem(sersic.DETECTION_DEFAULTS, "thresh", 2.0)
     assert "fit_options.thresh: 1.5 -> 2.0" in fitting.config_change(key, fitting.stage_config(None, "crop", {}))
-    monkeypatch.setattr(galmerge, "__version__", "99.0")
-    assert "galmerge_version" in fitting.config_change(key, fitting.stage_config(None, "crop", {}))
+    monkeypatch.setattr(fitting, "source_fingerprint", lambda modules: "0123456789ab")
+    assert f"code_fingerprint: {key['code_fingerprint']!r} -> '0123456789ab'" in fitting.config_change(
+        key, fitting.stage_config(None, "crop", {}))
     assert fitting.config_change(None, key) and fitting.config_change(key, dict(key)) is None
 
 
+def _write_module(folder: Path, body: str) -> None:
+    (folder / "fitting_code_probe.py").write_text(body)
+
+
+def test_source_fingerprint_follows_the_code_not_its_docs(tmp_path, monkeypatch):
+    """A temporary module stands for sersic/lm.py: a change to its code changes the fingerprint, and so the
+    stage's key; a change to its docstrings or comments does not."""
+    import importlib
+
+    from galmerge.runs import source_fingerprint
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_module(tmp_path, '"""Probe."""\nMAX_ITER = 150\n\n\ndef step(x):\n    return x + 1\n')
+    importlib.invalidate_caches()
+    first = source_fingerprint(["fitting_code_probe"])
+    assert len(first) == 12 and int(first, 16) >= 0
+    _write_module(tmp_path, '"""Probe, documented anew."""\nMAX_ITER = 150  # why 150\n\n\n'
+                  'def step(x):\n    """One step."""\n    return x + 1\n')
+    assert source_fingerprint(["fitting_code_probe"]) == first
+    _write_module(tmp_path, '"""Probe."""\nMAX_ITER = 151\n\n\ndef step(x):\n    return x + 1\n')
+    changed = source_fingerprint(["fitting_code_probe"])
+    assert changed != first
+    # in the stage's key: the probe's change is named as a change of the code
+    monkeypatch.setattr(fitting, "FITTING_MODULES", (*fitting.FITTING_MODULES, "fitting_code_probe"))
+    _write_module(tmp_path, '"""Probe."""\nMAX_ITER = 150\n\n\ndef step(x):\n    return x + 1\n')
+    old = fitting.stage_config(None, "crop", {})
+    _write_module(tmp_path, '"""Probe."""\nMAX_ITER = 151\n\n\ndef step(x):\n    return x + 1\n')
+    assert fitting.config_change(old, fitting.stage_config(None, "crop", {})).startswith("code_fingerprint: ")
+    with pytest.raises(ValueError, match="no module named 'galmerge.no_such_module'"):
+        source_fingerprint(["galmerge.no_such_module"])
+
+
 @pytest.mark.slow
-def test_finished_products_recompute_when_a_default_or_the_version_changes(dataset, tmp_path, monkeypatch):
-    import galmerge
+def test_finished_products_recompute_when_a_default_or_the_code_changes(dataset, tmp_path, monkeypatch):
     from galmerge.sersic import fit as sersic
 
     _, catalog, psf = dataset
@@ -162,8 +199,15 @@ def test_finished_products_recompute_when_a_default_or_the_version_changes(datas
         run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
     assert sorted(fitted) == sorted(catalog["ID"])
     fitted.clear()
-    monkeypatch.setattr(galmerge, "__version__", "99.0")
-    with pytest.warns(fitting.CacheWarning, match="galmerge_version: '[^']+' -> '99.0'"):
+    # an edit of the fitting code (sersic/lm.py, say) changes the fingerprint: everything is refitted
+    (tmp_path / "code").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    monkeypatch.setattr(fitting, "FITTING_MODULES", (*fitting.FITTING_MODULES, "fitting_code_probe"))
+    _write_module(tmp_path / "code", "MAX_ITER = 150\n")
+    run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
+    fitted.clear()
+    _write_module(tmp_path / "code", "MAX_ITER = 151\n")
+    with pytest.warns(fitting.CacheWarning, match="code_fingerprint: '[0-9a-f]{12}' -> '[0-9a-f]{12}'"):
         products = run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
     assert sorted(fitted) == sorted(catalog["ID"]) and len(products) == len(catalog)
 

@@ -1,10 +1,12 @@
-"""galmerge.sersic.fit: segmentation + statmorph fits of one image, model/residual, cutouts."""
+"""galmerge.sersic.fit and its fitter interface: segmentation + Sérsic fits of one image, model/residual, cutouts."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import statmorph
 from astropy.convolution import Gaussian2DKernel
@@ -14,7 +16,9 @@ from scipy.signal import fftconvolve
 from skimage.measure import block_reduce
 
 from galmerge.sersic import fit as sersic
+from galmerge.sersic import fitters
 from galmerge.sersic.fit import cutout, fit_image
+from galmerge.sersic.statmorph_fitter import sersic_model_image
 
 STATMORPH_DATA = Path(statmorph.__file__).parent / "tests" / "data" / "slice.fits"
 #: statmorph 0.7.2's reference Sérsic values for its test image (statmorph/tests/test_statmorph.py)
@@ -50,7 +54,8 @@ def isolated():
 def test_reproduces_statmorph_reference_values(mode):
     with fits.open(STATMORPH_DATA) as hdus:
         image, segmap, mask = hdus[0].data, hdus[1].data, hdus[2].data.astype(bool)
-    result = fit_image(image, segmap=segmap, mask=mask, gain=1.0, statmorph_mode=mode)
+    # statmorph's inputs are background-subtracted already: no background here, as statmorph assumes
+    result = fit_image(image, segmap=segmap, mask=mask, gain=1.0, statmorph_mode=mode, background="none")
     assert result.status == "ok" and len(result.sources) == 1
     row = result.sources.iloc[0]
     direct = statmorph.source_morphology(image, segmap, mask=mask, gain=1.0)[0]
@@ -91,16 +96,16 @@ def test_model_and_residual_are_consistent(isolated):
     primary = result.primary
     assert 0.8 < primary["chi_rms"] < 1.3  # residual inside the segment is noise-like
     assert primary["sersic_chi2_dof"] == pytest.approx(1.0, abs=0.3)
-    assert set(result.timing) == {"time_detect_s", "time_statmorph_s", "time_model_s", "time_total_s"}
+    assert set(result.timing) == {"time_detect_s", "time_fitter_s", "time_model_s", "time_total_s"}
+    assert result.timing["time_fitter_s"] == pytest.approx(result.sources["time_fitter_s"].sum(), rel=0.2)
 
 
 def test_model_is_psf_convolved():
     params = dict(sersic_amplitude=1.0, sersic_rhalf=3.0, sersic_n=1.0, sersic_xc=31.0,
                   sersic_yc=31.0, sersic_ellip=0.2, sersic_theta=0.3)
-    import pandas as pd
     table = pd.DataFrame([params])
-    raw = sersic.sersic_model_image(table, (64, 64))
-    convolved = sersic.sersic_model_image(table, (64, 64), psf=PSF * 7.0)  # normalised inside
+    raw = sersic_model_image(table, (64, 64))
+    convolved = sersic_model_image(table, (64, 64), psf=PSF * 7.0)  # normalised inside
     np.testing.assert_allclose(convolved, fftconvolve(raw, PSF / PSF.sum(), mode="same"),
                                rtol=1e-6, atol=1e-9 * raw.max())
     assert convolved.max() < raw.max()
@@ -282,3 +287,68 @@ def test_resample_by_an_integer_factor_is_a_block_sum():
     np.testing.assert_allclose(cutout(image, 128, "resample"), block_reduce(image, (2, 2), np.sum), atol=1e-5)
     with pytest.raises(ValueError, match="cutout mode"):
         cutout(image, 128, "zoom")
+
+
+# --------------------------------------------------------------------------- the fitter interface
+
+
+def test_fitters_are_chosen_by_name_with_a_clear_error_on_an_unknown_one():
+    assert set(fitters.FITTERS) == {"statmorph", "lm"}
+    statmorph_fitter = fitters.make_fitter("statmorph", statmorph_mode="full", lm_options={"max_iter": 3})
+    assert statmorph_fitter.name == "statmorph" and statmorph_fitter.morphology is statmorph.SourceMorphology
+    lm_fitter = fitters.make_fitter("lm", statmorph_mode="full", lm_options={"max_iter": 3})
+    assert lm_fitter.name == "lm" and lm_fitter.options == {"max_iter": 3}
+    with pytest.raises(ValueError, match=r"fitter must be one of \('statmorph', 'lm'\), got 'imfit'"):
+        fitters.make_fitter("imfit")
+    with pytest.raises(ValueError, match="statmorph_mode"):
+        fitters.make_fitter("statmorph", statmorph_mode="fast")
+
+
+class _ExactFitter:
+    """A fitter that 'fits' every source with the true profile: fit_image must use whatever the registry gives."""
+
+    name = "exact"
+    FIT_IMAGE_OPTIONS: dict = {}
+    jobs: list = []
+
+    def fit(self, job):
+        _ExactFitter.jobs.append(job)
+        row = dict(sersic_amplitude=1.0, sersic_rhalf=TRUE["r_eff"], sersic_n=TRUE["n"], sersic_xc=47.8,
+                   sersic_yc=47.3, sersic_ellip=TRUE["ellip"], sersic_theta=TRUE["theta"], sersic_chi2_dof=1.0,
+                   flag=0, flag_sersic=0, error="", warnings="", time_fitter_s=0.0)
+        return [dict(row) for _ in job.labels]
+
+    def render(self, fits, shape, psf):
+        return sersic_model_image(pd.DataFrame(fits), shape, psf)
+
+
+def test_fit_image_goes_through_the_fitter_interface(monkeypatch):
+    monkeypatch.setitem(fitters.FITTERS, "exact", _ExactFitter)
+    _ExactFitter.jobs.clear()
+    image, clean = _galaxy()
+    result = fit_image(image, psf=PSF, fitter="exact")
+    (job,) = _ExactFitter.jobs
+    # the fitter gets the background-subtracted image, its segmentation and the noise map
+    assert job.data.shape == job.segmap.shape == job.sigma.shape == image.shape
+    assert list(job.labels) == result.sources["label"].tolist() and job.psf.sum() == pytest.approx(1.0)
+    assert result.status == "ok" and result.primary["sersic_n"] == TRUE["n"]
+    # its render is the model: the true profile, so the residual is the noise
+    np.testing.assert_allclose(result.model, clean, atol=2e-3 * clean.max())
+    assert np.std(result.residual) == pytest.approx(0.1, rel=0.1)
+
+
+def test_both_fitters_fill_the_interface_keys(isolated):
+    image, _, _ = isolated
+    for name in fitters.FITTERS:
+        result = fit_image(image, psf=PSF, fitter=name)
+        assert result.status == "ok", name
+        assert set(fitters.FIT_KEYS) <= set(result.sources.columns), name
+        assert (result.sources["time_fitter_s"] > 0).all(), name
+
+
+def test_the_background_default_is_the_same_in_the_library_and_the_profiles():
+    from galmerge.config import CHOICES, Parameters
+
+    assert Parameters().background == sersic.DEFAULT_BACKGROUND == sersic.FIT_DEFAULTS["background"]
+    assert set(CHOICES["background"]) == set(sersic.BACKGROUNDS)
+    assert inspect.signature(fit_image).parameters["background"].default == sersic.DEFAULT_BACKGROUND

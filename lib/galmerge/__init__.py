@@ -14,8 +14,10 @@ The package reads as the pipeline, one subpackage per stage (each module holds o
   rendering, observing) and its audit
 - :mod:`galmerge.data`      data in: ``catalog`` (read a dataset, assign splits), ``cosmology``,
   ``summary`` (tables of a catalogue)
-- :mod:`galmerge.sersic`    the Sérsic stage: ``fit`` (SEP + one image's fits), ``lm`` (the batched
-  Levenberg-Marquardt fitter), ``truth`` (GalSim truth), ``stage`` (Dask over a dataset), ``products``
+- :mod:`galmerge.sersic`    the Sérsic stage: ``fit`` (SEP + one image's fits), ``fitters`` (one fitter
+  interface, by name: ``statmorph_fitter``, and ``lm_fitter`` over ``lm``, the batched Levenberg-Marquardt
+  fitter), ``truth`` (GalSim truth), ``stage`` (Dask over a dataset), ``products``, ``diagnostics``
+  (notebook 01's tables)
 - :mod:`galmerge.nets`      the networks: ``cnn``, ``training``, ``occlusion``, ``transfer``
 - :mod:`galmerge.analysis`  ``metrics`` (threshold, bootstraps), ``evaluation`` (Tables 1-2, binned
   metrics), ``conclusions`` (the paper's three claims judged), ``baseline`` (non-CNN statistics)

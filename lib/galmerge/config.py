@@ -1,10 +1,11 @@
 """Compute profiles: ``smoke``, ``quick``, ``paper`` and ``sdss``, as overrides of one set of typed defaults.
 
 :class:`Parameters` holds every notebook parameter with its type and its default, which is the
-paper's value (Chudy et al. 2025) wherever the paper gives one. A profile is a YAML file in
-``profiles/`` that lists only the parameters it changes, each with the reason; :func:`load_profile`
-overlays it on the defaults and checks every value's type and allowed values, so that a typo or a
-wrong type is an error naming the file and the key.
+paper's value (Chudy et al. 2025) wherever the paper gives one, except the background (``background``:
+the flat sky level that keeps the galaxies' light; the paper profile sets the paper's SEP boxes). A
+profile is a YAML file in ``profiles/`` that lists only the parameters it changes, each with the
+reason; :func:`load_profile` overlays it on the defaults and checks every value's type and allowed
+values, so that a typo or a wrong type is an error naming the file and the key.
 
 The notebooks' ``parameters`` cells hold the ``quick`` values (a notebook opened by hand runs the
 quick profile; tests/test_repository.py checks that they agree); ``run_all.py`` injects the chosen
@@ -51,7 +52,10 @@ class Parameters:
     detect_thresh: float = 1.5  # SEP detection threshold, x the global background rms (paper, Sect. 3.1: 1.5)
     detect_minarea: int = 5  # SEP minimum segment area in pixels (paper, Sect. 3.1: 5)
     fitter: str = "statmorph"  # Sérsic fitter: statmorph (the paper's) or lm (galmerge.sersic.lm)
-    background: str = "sep"  # background: sep (SEP boxes, the paper's reading) or flat (one sky level)
+    # background: flat (one sky level far from the sources; keeps the galaxies' wings), sep (SEP's 64 px
+    # boxes, the paper's reading, which removed a median 17 % of an isolated galaxy's flux: issue 11) or
+    # none. The one default of the project, as galmerge.sersic.fit.DEFAULT_BACKGROUND; the paper profile sets sep.
+    background: str = "flat"
     truth_galaxies: int = 100  # GalSim galaxies per set on which both fitters are compared in 01 (not in the paper)
     # --- CNN training (02_train, once per input kind)
     input_kinds: list[str] = field(default_factory=lambda: list(INPUT_KINDS))  # networks to train
@@ -80,7 +84,7 @@ class Parameters:
 
 #: Allowed values of the parameters that take one of a few.
 CHOICES = {"cutout_mode": ("crop", "resample"), "fit_region": ("all", "cutout"), "fitter": ("statmorph", "lm"),
-           "background": ("auto", "flat", "sep", "none")}
+           "background": ("flat", "sep", "none")}
 
 
 def defaults() -> dict[str, Any]:

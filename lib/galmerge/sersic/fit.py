@@ -12,24 +12,29 @@ The paper's preprocessing (Chudy et al., Sect. 3.1, Fig 3), for one image:
    cut to 128 x 128 comes afterwards, :func:`cutout`).
 
 Fitters (``fitter``)
-    ``"statmorph"`` (default, the paper's): statmorph (Rodriguez-Gomez et al. 2019) per source,
-    its profile evaluated at pixel centres; the model image is rebuilt with astropy's
-    ``Sersic2D`` and convolved once with the PSF. ``"lm"``: :mod:`galmerge.sersic.lm`, a batched
+    Chosen by name through the fitter interface (:mod:`galmerge.sersic.fitters`: fit the sources of
+    a segmented image, render the model image). ``"statmorph"`` (default, the paper's):
+    statmorph (Rodriguez-Gomez et al. 2019) per source, its profile evaluated at pixel centres;
+    the model image is rebuilt with astropy's ``Sersic2D`` and convolved once with the PSF
+    (:mod:`galmerge.sersic.statmorph_fitter`). ``"lm"``: :mod:`galmerge.sersic.lm`, a batched
     Levenberg-Marquardt fit of all sources at once (pixel-integrated profile, PSF with its pixel
     response divided out, neighbours masked, sky pixels around the source fitted); its model
-    image is rendered by the same code the fit used. Both fill the same columns with the same
-    flag meanings; for "lm", ``flag`` equals ``flag_sersic``, ``warnings`` says why a fit is
-    suspect or failed, and ``time_statmorph_s`` is the source's share of its batch's fit time.
+    image is rendered by the same code the fit used (:mod:`galmerge.sersic.lm_fitter`). Both fill
+    the same columns with the same flag meanings; for "lm", ``flag`` equals ``flag_sersic``,
+    ``warnings`` says why a fit is suspect or failed, and ``time_fitter_s`` is the source's share
+    of its batch's fit time.
 
-Background (``background``)
-    ``"sep"``, the paper's reading: SEP's background map (box ``bkg_box`` 64 px, filter 3 boxes,
-    a second pass with the detected sources masked). On 128 px images a 64 px box follows a
-    large galaxy's wings: issue 11 measured a median 17 % (up to 61 %) of an isolated galaxy's
-    flux removed at S/N 50-300, after which every fitter underestimates r_e and n.
-    ``"flat"`` (default when detecting): one sky level per image, the clipped median of the
-    pixels outside every source's segment grown to its extent (:func:`_flat_background`); HSC
-    coadds and the merger challenge's cutouts are sky-subtracted already, so the level is a small
-    correction and a galaxy's wings stay in the image. ``"none"``: no subtraction.
+Background (``background``, default :data:`DEFAULT_BACKGROUND` = ``"flat"``)
+    ``"flat"``: one sky level per image, the clipped median of the pixels outside every source's
+    segment grown to its extent (:func:`_flat_background`); HSC coadds and the merger challenge's
+    cutouts are sky-subtracted already, so the level is a small correction and a galaxy's wings
+    stay in the image. ``"sep"``, the paper's reading (the paper profile's choice): SEP's
+    background map (box ``bkg_box`` 64 px, filter 3 boxes, a second pass with the detected
+    sources masked). On 128 px images a 64 px box follows a large galaxy's wings: issue 11
+    measured a median 17 % (up to 61 %) of an isolated galaxy's flux removed at S/N 50-300, after
+    which every fitter underestimates r_e and n; hence the flat default. ``"none"``: no
+    subtraction (an image that is background-subtracted already). A given ``segmap`` is used as
+    the source mask of "flat" and "sep".
 
 Noise model (``gain``)
     statmorph needs a per-pixel sigma. With ``gain`` given (electrons per image unit) statmorph's
@@ -61,40 +66,37 @@ Image status
 
 from __future__ import annotations
 
+import dataclasses
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.ndimage as ndi
 import sep
-import statmorph
-from astropy.modeling.models import Sersic2D
-from scipy.signal import fftconvolve
 from scipy.special import gammaincinv, gammaln
 
-from galmerge.sersic import lm as sersic_lm
+from galmerge.sersic.fitters import FitJob, make_fitter
+from galmerge.sersic.statmorph_fitter import SERSIC_PARAMS, normalised_psf
 
 FLAG_POLICIES = {"good": 0, "suspect": 1, "any": 2}
 CUTOUT_MODES = ("crop", "resample")
-FITTERS = ("statmorph", "lm")
-BACKGROUNDS = ("auto", "flat", "sep", "none")
+BACKGROUNDS = ("flat", "sep", "none")
+#: The one background default, here and in :class:`galmerge.config.Parameters` (a test checks they agree):
+#: a flat sky level keeps the galaxies' wings, where SEP's 64 px boxes removed a median 17 % of an
+#: isolated galaxy's flux (issue 11). The paper's reading, ``"sep"``, is the paper profile's choice.
+DEFAULT_BACKGROUND = "flat"
 #: fit_image's defaults of the options that the fitting stage always records.
-FIT_DEFAULTS = {"fitter": "statmorph", "background": "auto"}
-#: statmorph's names of the seven Sérsic parameters (pixels, radians, image units).
-SERSIC_PARAMS = ("sersic_amplitude", "sersic_rhalf", "sersic_n", "sersic_xc", "sersic_yc",
-                 "sersic_ellip", "sersic_theta")
+FIT_DEFAULTS = {"fitter": "statmorph", "background": DEFAULT_BACKGROUND}
 #: Columns of :attr:`FitResult.sources`, in order.
 SOURCE_COLUMNS = ("label", "x_centroid", "y_centroid", "area", "flux", "contains_centre",
                   "is_primary", *SERSIC_PARAMS, "sersic_chi2_dof", "flag", "flag_sersic",
                   "used_in_model", "exclusion", "model_flux_ratio", "chi_mean", "chi_rms", "error", "warnings",
-                  "time_statmorph_s")
+                  "time_fitter_s")
 
 #: Defaults of the detection options (SEP's names); any of them can be passed to fit_image.
 DETECTION_DEFAULTS = dict(thresh=1.5, minarea=5, deblend_nthresh=32, deblend_cont=0.005,
                           bkg_box=64, bkg_filter=3, mask_sources_in_background=True)
-
 
 @dataclass
 class FitResult:
@@ -117,7 +119,8 @@ class FitResult:
         "flag", "runaway", "failed", "skipped"; empty when used), ``model_flux_ratio`` (the
         profile's total flux over the segment's); ``chi_mean`` and ``chi_rms`` of
         ``(image - background - model) / sigma`` inside the segment; ``error`` (exception text),
-        ``warnings`` (statmorph's warnings joined by " | "), ``time_statmorph_s``.
+        ``warnings`` (the fitter's warnings joined by " | "), ``time_fitter_s`` (wall-clock seconds
+        in the fitter for this source: statmorph's call, or the source's share of LM's batch).
     segmap : numpy.ndarray of int32
         The (deblended) segmentation map used for the fits; 0 is background.
     segmap_undeblended : numpy.ndarray of int32 or None
@@ -135,7 +138,8 @@ class FitResult:
         non-finite parameters; sources not fitted because their segment lies outside ``fit_box``
         (``flag_sersic`` -2).
     timing : dict
-        Wall-clock seconds: ``time_detect_s``, ``time_statmorph_s``, ``time_model_s``, ``time_total_s``.
+        Wall-clock seconds: ``time_detect_s`` (background and detection), ``time_fitter_s`` (in the
+        fitter, whichever it is), ``time_model_s`` (model, residual, chi), ``time_total_s``.
     """
 
     status: str
@@ -159,9 +163,8 @@ class FitResult:
         rows = self.sources[self.sources["is_primary"]]
         return rows.iloc[0] if len(rows) else None
 
-
 def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="statmorph",
-              flag_policy="suspect", max_flux_ratio=5.0, background="auto", keep_undeblended=False,
+              flag_policy="suspect", max_flux_ratio=5.0, background=DEFAULT_BACKGROUND, keep_undeblended=False,
               seed=0, fit_box=None, min_fit_area=None, statmorph_mode="sersic",
               statmorph_options=None, lm_options=None, **detection) -> FitResult:
     """Segment one image with SEP and fit a Sérsic profile to every source (statmorph or LM).
@@ -171,32 +174,33 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
     image : array_like, 2-D
         The image (any float units, e.g. nanomaggies). Non-finite pixels are masked.
     psf : array_like, 2-D, optional
-        The PSF image (normalised here to sum 1). Used by statmorph's fit and to convolve the model.
+        The PSF image (normalised here to sum 1). Used by the fit and to convolve the model.
     gain : float, optional
-        Electrons per image unit for statmorph's Poisson weights; None: the sigma image is SEP's
-        background rms map (see the module docstring).
+        Electrons per image unit for Poisson weights; None: the sigma image is the background rms
+        map (see the module docstring).
     segmap : array_like of int, optional
-        A segmentation map to use as is (no detection, no deblending); 0 is background.
+        A segmentation map to use as is (no detection, no deblending); 0 is background. Its sources
+        mask the background estimate; pass ``background="none"`` for an image that is
+        background-subtracted already (statmorph's convention for its inputs).
     mask : array_like of bool, optional
-        Pixels to ignore (True = bad), passed to SEP and statmorph.
+        Pixels to ignore (True = bad), passed to SEP and the fitter.
     fitter : {"statmorph", "lm"}
-        "statmorph" (default): statmorph per source, the paper's fitter; "lm": the batched
-        Levenberg-Marquardt fitter of :mod:`galmerge.sersic.lm` (all sources of the image in one
-        vectorised fit, about 10x faster; same columns and flag meanings). See *Fitters*.
+        A name of :data:`galmerge.sersic.fitters.FITTERS`: "statmorph" (default), statmorph per
+        source, the paper's fitter; "lm": the batched Levenberg-Marquardt fitter of
+        :mod:`galmerge.sersic.lm` (all sources of the image in one vectorised fit, about 10x faster;
+        same columns and flag meanings). See *Fitters*.
     flag_policy : {"good", "suspect", "any"}
-        Which statmorph fits enter the model image (module docstring). Default "suspect".
+        Which fits enter the model image (module docstring). Default "suspect".
     max_flux_ratio : float or None
         Leave out "runaway" fits whose Sérsic profile holds more than this many times the flux of
         its segment (default 5): a faint source fitted with a huge r_e and n extrapolates light
         far beyond the data and would paint a broad halo over the whole model image. statmorph
         does not flag these. None disables the check.
-    background : {"auto", "flat", "sep", "none"} or float
-        "flat": a flat sky level, the sigma-clipped median of the pixels outside every source's
-        segment grown to its extent (see *Background*); "sep": subtract SEP's background map
-        (box ``bkg_box``, the paper's reading); "none": the image is background-subtracted
-        already; a float: subtract that constant. "auto" (default): "flat" when detecting,
-        "none" when a ``segmap`` is given (statmorph's own convention: its inputs are
-        background-subtracted).
+    background : {"flat", "sep", "none"} or float
+        "flat" (default, :data:`DEFAULT_BACKGROUND`): a flat sky level, the sigma-clipped median of
+        the pixels outside every source's segment grown to its extent (see *Background*); "sep":
+        subtract SEP's background map (box ``bkg_box``, the paper's reading); "none": the image is
+        background-subtracted already; a float: subtract that constant.
     keep_undeblended : bool
         Also keep the detection without deblending in ``segmap_undeblended`` (for figures).
     seed : int
@@ -212,13 +216,13 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
         whose fits fail, yet the slowest to fit) are kept unfitted like those outside
         ``fit_box``. None (default) fits every detection, as the paper does.
     statmorph_mode : {"sersic", "full"}
-        "sersic" (default): statmorph measures only the Sérsic fit and its prerequisites (same
-        Sérsic parameters and ``flag_sersic`` as "full", 2-3 times faster on small images);
+        statmorph only: "sersic" (default) measures only the Sérsic fit and its prerequisites
+        (same Sérsic parameters and ``flag_sersic`` as "full", 2-3 times faster on small images);
         "full": statmorph's every statistic (Gini, M20, CAS, MID...), as the paper ran it.
     statmorph_options : dict, optional
-        Extra keyword arguments of ``statmorph.SourceMorphology`` (e.g. ``n_sigma_outlier``).
+        statmorph only: extra keyword arguments of ``statmorph.SourceMorphology`` (e.g. ``n_sigma_outlier``).
     lm_options : dict, optional
-        Extra keyword arguments of :func:`galmerge.sersic.lm.fit_sources` (``max_iter``, ``dtype``).
+        lm only: extra keyword arguments of :func:`galmerge.sersic.lm.fit_sources` (``max_iter``, ``dtype``).
     **detection
         Detection options, defaults in :data:`DETECTION_DEFAULTS`: ``thresh`` (x global rms, 1.5),
         ``minarea`` (pixels, 5), ``deblend_nthresh`` (32), ``deblend_cont`` (0.005; 1.0 disables
@@ -235,58 +239,25 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
         ``image`` is not 2-D, or ``psf``/``segmap``/``mask`` do not fit it, or an option is unknown.
     """
     t_start = time.perf_counter()
-    unknown = set(detection) - set(DETECTION_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown fit_image option(s) {sorted(unknown)}; detection options are "
-                         f"{sorted(DETECTION_DEFAULTS)}")
-    _morphology_class(statmorph_mode)  # validates the mode before any work
-    if fitter not in FITTERS:
-        raise ValueError(f"fitter must be one of {FITTERS}, got {fitter!r}")
-    if not (background in BACKGROUNDS or isinstance(background, (int, float))):
-        raise ValueError(f"background must be one of {BACKGROUNDS} or a number, got {background!r}")
-    if flag_policy not in FLAG_POLICIES:
-        raise ValueError(f"flag_policy must be one of {sorted(FLAG_POLICIES)}, got {flag_policy!r}")
-    opts = {**DETECTION_DEFAULTS, **detection}
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"fit_image needs a 2-D image, got an array of shape {image.shape}")
-    image = np.ascontiguousarray(image, dtype=np.float64)
-    bad = ~np.isfinite(image)
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != image.shape:
-            raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
-        bad |= mask
-    psf = _normalised_psf(psf)
-    if segmap is not None:
-        segmap = np.asarray(segmap)
-        if segmap.shape != image.shape:
-            raise ValueError(f"segmap shape {segmap.shape} differs from image shape {image.shape}")
+    opts = _checked_options(detection, background, flag_policy)
+    engine = make_fitter(fitter, statmorph_mode=statmorph_mode, statmorph_options=statmorph_options,
+                         lm_options=lm_options)
+    image, bad = _checked_image(image, mask)
+    psf = normalised_psf(psf)
+    segmap = _checked_segmap(segmap, image.shape)
     clean = np.where(bad, 0.0, image)
 
     reason = _bad_input_reason(image, bad)
     if reason:
         return _empty_result(image, clean, "bad_input", reason, t_start)
-
-    if background == "auto":
-        background = "none" if segmap is not None else "flat"
     bkg_map, rms_map, global_rms = _background(clean, bad, background, opts, segmap)
     if not np.isfinite(global_rms) or global_rms <= 0:
         return _empty_result(image, clean, "bad_input", "background rms is zero: a noiseless image",
                              t_start, bkg_map)
     data = clean - bkg_map
-
-    undeblended = None
-    if segmap is None:
-        segmap, sep_table = _detect(data, bad, global_rms, opts)
-        if keep_undeblended:
-            undeblended, _ = _detect(data, bad, global_rms, {**opts, "deblend_cont": 1.0})
-    else:
-        segmap = np.ascontiguousarray(segmap, dtype=np.int32)
-        sep_table = None
+    segmap, sep_table, undeblended = _segment(data, bad, global_rms, opts, segmap, keep_undeblended)
     t_detect = time.perf_counter() - t_start
 
-    sigma = rms_map if gain is None else None
     noise = rms_map if gain is None else np.sqrt(np.abs(data) / gain + rms_map ** 2)
     sources = _source_table(data, segmap, sep_table)
     if sources.empty:
@@ -297,42 +268,92 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
         return result
 
     t0 = time.perf_counter()
-    inside = _inside_box(segmap, sources["label"].to_numpy(), fit_box)
-    large = sources["area"].to_numpy() >= (min_fit_area or 0)
-    todo = inside & large
-    skipped = [None if fit and big
-               else _skipped(f"segment outside fit_box {tuple(fit_box)}" if not fit
-                             else f"area < min_fit_area {min_fit_area}")
-               for fit, big in zip(inside, large)]
-    if fitter == "lm":
-        lm = sersic_lm.fit_sources(
-            data, segmap, sources["label"].to_numpy()[todo],
-            list(zip(sources["x_centroid"].to_numpy()[todo], sources["y_centroid"].to_numpy()[todo])),
-            sources["flux"].to_numpy()[todo], bad, noise, psf, **(lm_options or {}))
-        fitted = iter(lm)
-        fits = [next(fitted) if s is None else {**s, "_stamp": None} for s in skipped]
-    else:
-        fits = [_fit_source(data, segmap, int(label), bad, sigma, gain, psf, seed, statmorph_options,
-                            statmorph_mode) if s is None else s
-                for label, s in zip(sources["label"], skipped)]
-    t_statmorph = time.perf_counter() - t0
+    job = FitJob(data=data, segmap=segmap, labels=np.empty(0, np.int32), x_centroids=np.empty(0),
+                 y_centroids=np.empty(0), fluxes=np.empty(0), bad=bad, sigma=noise, gain=gain, psf=psf, seed=seed)
+    fits = _fit_selected(engine, job, sources, fit_box, min_fit_area)
+    t_fitter = time.perf_counter() - t0
     for column in SOURCE_COLUMNS:
         if column in fits[0]:
             sources[column] = [f[column] for f in fits]
     sources = _apply_policy(sources, flag_policy, max_flux_ratio)
 
     t0 = time.perf_counter()
-    if fitter == "lm":  # rendered by the code the fit used (same stamps, pixel response, PSF)
-        used = sources["used_in_model"].to_numpy()
-        model = sersic_lm.render_sources([f for f, u in zip(fits, used) if u], image.shape, psf)
-    else:
-        model = sersic_model_image(sources[sources["used_in_model"]], image.shape, psf)
+    used = sources["used_in_model"].to_numpy()
+    model = engine.render([f for f, u in zip(fits, used) if u], image.shape, psf)
     residual = clean - model
     with np.errstate(invalid="ignore", divide="ignore"):
         chi = np.where(noise > 0, (data - model) / noise, np.nan)
     _add_chi(sources, chi, segmap)
-    t_model = time.perf_counter() - t0
+    timing = dict(time_detect_s=t_detect, time_fitter_s=t_fitter, time_model_s=time.perf_counter() - t0)
+    return _fitted_result(sources, flag_policy, segmap, undeblended, bkg_map, noise, model, residual,
+                          {**timing, "time_total_s": time.perf_counter() - t_start})
 
+
+def _checked_options(detection: dict, background, flag_policy: str) -> dict:
+    """The detection options with their defaults; an unknown option or value is a ValueError."""
+    unknown = set(detection) - set(DETECTION_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown fit_image option(s) {sorted(unknown)}; detection options are "
+                         f"{sorted(DETECTION_DEFAULTS)}")
+    if not (background in BACKGROUNDS or isinstance(background, (int, float))):
+        raise ValueError(f"background must be one of {BACKGROUNDS} or a number, got {background!r}")
+    if flag_policy not in FLAG_POLICIES:
+        raise ValueError(f"flag_policy must be one of {sorted(FLAG_POLICIES)}, got {flag_policy!r}")
+    return {**DETECTION_DEFAULTS, **detection}
+
+
+def _checked_image(image, mask) -> tuple[np.ndarray, np.ndarray]:
+    """The image as contiguous float64 and its bad pixels (non-finite, or True in ``mask``)."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"fit_image needs a 2-D image, got an array of shape {image.shape}")
+    image = np.ascontiguousarray(image, dtype=np.float64)
+    bad = ~np.isfinite(image)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
+        bad |= mask
+    return image, bad
+
+
+def _checked_segmap(segmap, shape: tuple[int, int]):
+    if segmap is None:
+        return None
+    segmap = np.asarray(segmap)
+    if segmap.shape != shape:
+        raise ValueError(f"segmap shape {segmap.shape} differs from image shape {shape}")
+    return segmap
+
+
+def _segment(data, bad, global_rms, opts, segmap, keep_undeblended):
+    """(segmap int32, SEP's object table or None, undeblended segmap or None): SEP's detection, or the given map."""
+    if segmap is not None:
+        return np.ascontiguousarray(segmap, dtype=np.int32), None, None
+    segmap, sep_table = _detect(data, bad, global_rms, opts)
+    undeblended = _detect(data, bad, global_rms, {**opts, "deblend_cont": 1.0})[0] if keep_undeblended else None
+    return segmap, sep_table, undeblended
+
+
+def _fit_selected(engine, job: FitJob, sources: pd.DataFrame, fit_box, min_fit_area) -> list[dict]:
+    """One dict per row of ``sources``: the fitter's fit of the sources inside ``fit_box`` with at least
+    ``min_fit_area`` pixels (one call for all of them), :func:`_skipped` rows for the others."""
+    inside = _inside_box(job.segmap, sources["label"].to_numpy(), fit_box)
+    large = sources["area"].to_numpy() >= (min_fit_area or 0)
+    todo = inside & large
+    job = dataclasses.replace(job, labels=sources["label"].to_numpy()[todo],
+                              x_centroids=sources["x_centroid"].to_numpy()[todo],
+                              y_centroids=sources["y_centroid"].to_numpy()[todo],
+                              fluxes=sources["flux"].to_numpy()[todo])
+    fitted = iter(engine.fit(job))
+    return [next(fitted) if fit and big
+            else _skipped(f"segment outside fit_box {tuple(fit_box)}" if not fit
+                          else f"area < min_fit_area {min_fit_area}")
+            for fit, big in zip(inside, large)]
+
+
+def _fitted_result(sources, flag_policy, segmap, undeblended, bkg_map, noise, model, residual, timing) -> FitResult:
+    """The :class:`FitResult` of an image whose sources were fitted: counts and status from ``sources``."""
     n_used = int(sources["used_in_model"].sum())
     n_failed = int(((sources["flag_sersic"] == -1) | (sources["flag_sersic"] >= 4)).sum())
     n_skipped = int((sources["flag_sersic"] == SKIPPED).sum())
@@ -343,27 +364,7 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
         segmap_undeblended=undeblended, background=_as32(bkg_map), sigma=_as32(noise),
         model=_as32(model), residual=_as32(residual), n_used=n_used,
         n_excluded=len(sources) - n_used - n_failed - n_skipped, n_failed=n_failed, n_skipped=n_skipped,
-        timing=dict(time_detect_s=t_detect, time_statmorph_s=t_statmorph, time_model_s=t_model,
-                    time_total_s=time.perf_counter() - t_start))
-
-
-def sersic_model_image(sources: pd.DataFrame, shape: tuple[int, int], psf=None) -> np.ndarray:
-    """Sum of the Sérsic profiles in ``sources`` (statmorph's column names) on a full frame.
-
-    Each profile is astropy's ``Sersic2D`` evaluated at pixel centres (as statmorph fits it);
-    the sum is convolved once with the PSF (``fftconvolve``, mode "same", as statmorph's
-    ``ConvolvedSersic2D``), which equals convolving each profile because convolution is linear.
-    """
-    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
-    model = np.zeros(shape, dtype=np.float64)
-    for row in sources.itertuples(index=False):
-        with np.errstate(over="ignore"):  # tiny n: (r/r_e)**(1/n) overflows to inf, exp(-inf) = 0
-            model += Sersic2D(amplitude=row.sersic_amplitude, r_eff=row.sersic_rhalf, n=row.sersic_n,
-                              x_0=row.sersic_xc, y_0=row.sersic_yc, ellip=row.sersic_ellip,
-                              theta=row.sersic_theta)(x, y)
-    if psf is not None and len(sources):
-        model = fftconvolve(model, _normalised_psf(psf), mode="same")
-    return model
+        timing=timing)
 
 
 def cutout(image: np.ndarray, size: int = 128, mode: str = "crop") -> np.ndarray:
@@ -414,15 +415,6 @@ def _as32(array) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-def _normalised_psf(psf):
-    if psf is None:
-        return None
-    psf = np.asarray(psf, dtype=np.float64)
-    if psf.ndim != 2 or not np.all(np.isfinite(psf)) or psf.sum() <= 0:
-        raise ValueError(f"psf must be a finite 2-D array with a positive sum, got shape {psf.shape}")
-    return psf / psf.sum()
-
-
 def _bad_input_reason(image: np.ndarray, bad: np.ndarray) -> str:
     good = image[~bad]
     if good.size == 0:
@@ -439,7 +431,7 @@ def _empty_result(image, clean, status, message, t_start, bkg_map=None, segmap=N
         status=status, message=message, sources=sources,
         segmap=np.zeros(image.shape, np.int32) if segmap is None else segmap,
         background=zeros if bkg_map is None else _as32(bkg_map), sigma=zeros, model=zeros,
-        residual=_as32(clean), timing=dict(time_detect_s=0.0, time_statmorph_s=0.0, time_model_s=0.0,
+        residual=_as32(clean), timing=dict(time_detect_s=0.0, time_fitter_s=0.0, time_model_s=0.0,
                                            time_total_s=time.perf_counter() - t_start))
 
 
@@ -561,66 +553,6 @@ def _source_table(data, segmap, sep_table) -> pd.DataFrame:
     return table
 
 
-_SERSIC_CLASSES: dict = {}
-
-
-def _morphology_class(mode: str):
-    """statmorph's SourceMorphology ("full"), or a subclass that measures only the Sérsic fit ("sersic").
-
-    statmorph computes every statistic in its constructor; the Sérsic fit needs only some of them
-    (its initial guesses: asymmetry centre, concentration, elliptical half-light radius, asymmetry
-    ellipticity and orientation). The "sersic" subclass evaluates just the Sérsic quantities,
-    which pull in those prerequisites lazily, and skips the rest (the MID multimode basin hopping
-    dominates small images). The Sérsic parameters and ``flag_sersic`` are the same as in "full"
-    mode; ``flag`` then reflects only the statistics that were computed.
-    """
-    if mode == "full":
-        return statmorph.SourceMorphology
-    if mode != "sersic":
-        raise ValueError(f"statmorph_mode must be 'full' or 'sersic', got {mode!r}")
-    base = statmorph.SourceMorphology
-    if base not in _SERSIC_CLASSES:
-        class SersicOnlyMorphology(base):
-            def _calculate_morphology(self):
-                for quantity in (*SERSIC_PARAMS, "sersic_chi2_dof"):
-                    _ = self[quantity]
-
-        _SERSIC_CLASSES[base] = SersicOnlyMorphology
-    return _SERSIC_CLASSES[base]
-
-
-def _fit_source(data, segmap, label, bad, sigma, gain, psf, seed, statmorph_options,
-                statmorph_mode="sersic") -> dict:
-    """statmorph on one label; never raises: errors and warnings are recorded."""
-    out = {p: np.nan for p in SERSIC_PARAMS}
-    out.update(sersic_chi2_dof=np.nan, flag=-1, flag_sersic=-1, error="", warnings="",
-               time_statmorph_s=0.0)
-    t0 = time.perf_counter()
-    np.random.seed(seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            morph = _morphology_class(statmorph_mode)(
-                data, segmap, label, mask=bad, weightmap=sigma, gain=gain, psf=psf,
-                **(statmorph_options or {}))
-            for p in SERSIC_PARAMS:
-                out[p] = float(morph[p])
-            out["sersic_chi2_dof"] = float(morph["sersic_chi2_dof"])
-            out["flag"], out["flag_sersic"] = int(morph.flag), int(morph.flag_sersic)
-            if out["flag_sersic"] >= 4 or not np.all(np.isfinite([out[p] for p in SERSIC_PARAMS])):
-                # statmorph fills -99 when it aborts: keep NaN instead, so no statistic uses them
-                out["error"] = "statmorph measured nothing (flag 4 or non-finite parameters)"
-                out["flag_sersic"] = max(out["flag_sersic"], 4)
-                for p in (*SERSIC_PARAMS, "sersic_chi2_dof"):
-                    out[p] = np.nan
-        except Exception as err:  # any statmorph failure is recorded, never fatal
-            out["error"] = f"{type(err).__name__}: {err}"
-            out["flag"], out["flag_sersic"] = -1, -1
-    out["warnings"] = " | ".join(dict.fromkeys(str(w.message) for w in caught))
-    out["time_statmorph_s"] = time.perf_counter() - t0
-    return out
-
-
 #: ``flag_sersic`` of a source that was not fitted because it lies outside ``fit_box``.
 SKIPPED = -2
 
@@ -641,7 +573,7 @@ def _inside_box(segmap: np.ndarray, labels: np.ndarray, box) -> np.ndarray:
 def _skipped(why: str) -> dict:
     out = {p: np.nan for p in (*SERSIC_PARAMS, "sersic_chi2_dof")}
     out.update(flag=SKIPPED, flag_sersic=SKIPPED, error=f"not fitted: {why}",
-               warnings="", time_statmorph_s=0.0)
+               warnings="", time_fitter_s=0.0)
     return out
 
 

@@ -21,8 +21,10 @@ Resuming and atomicity
     with :func:`galmerge.sersic.products.write_products` (built beside the folder, then renamed in, with
     the ``COMPLETE`` mark last), which also removes the parts. ``stage.json`` records the cache
     key, the full effective configuration (:func:`stage_config`: every fit option with the library's
-    defaults filled in, the PSF's hash, the package version); parts or products made with another
-    key are recomputed, with a message and a :class:`CacheWarning` naming what changed.
+    defaults filled in, the PSF's hash, a fingerprint of the code of :data:`FITTING_MODULES` and the
+    versions of :data:`FITTING_LIBRARIES`); parts or products made with another key are recomputed,
+    with a message and a :class:`CacheWarning` naming what changed (``code_fingerprint`` when the
+    fitting code changed). Nobody has to remember to bump a number.
 
 Determinism
     The same catalogue, images and options give the same products, resumed or not, with 1 or N
@@ -51,7 +53,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
-from galmerge.runs import write_json
+from galmerge.runs import source_fingerprint, write_json
 from galmerge.sersic.fit import (
     CUTOUT_MODES,
     DETECTION_DEFAULTS,
@@ -71,11 +73,17 @@ REQUIRED_CATALOG_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger
 FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_bad_pixels", "n_sources", "n_used",
                "n_excluded", "n_failed", "n_skipped", "primary_label", *SERSIC_PARAMS, "sersic_chi2_dof", "flag",
                "flag_sersic", "primary_used_in_model", "chi_mean", "chi_rms", "time_detect_s",
-               "time_statmorph_s", "time_model_s", "time_fit_s", "time_image_s", "time_cpu_s")
+               "time_fitter_s", "time_model_s", "time_fit_s", "time_image_s", "time_cpu_s")
 PARTS_DIR = "parts"
 STAGE_FILE = "stage.json"
-#: Bump when the content of a part changes, so that old parts are not mixed with new ones.
-PART_FORMAT = 3  # 3: fitter and background recorded; "auto" background became "flat" (issue 11)
+#: The modules whose code makes the parts and products (fit, fitters, loading, the stage, the products'
+#: format): their fingerprint (:func:`galmerge.runs.source_fingerprint`) is part of the cache key, so
+#: that any change to their code refits, and old parts are never mixed with new ones.
+FITTING_MODULES = ("galmerge.sersic.fit", "galmerge.sersic.fitters", "galmerge.sersic.statmorph_fitter",
+                   "galmerge.sersic.lm_fitter", "galmerge.sersic.lm", "galmerge.sersic.stage",
+                   "galmerge.sersic.products", "galmerge.data.catalog")
+#: Libraries whose code makes the fits too; their versions are part of the cache key.
+FITTING_LIBRARIES = ("statmorph", "sep", "astropy", "scipy", "numpy")
 
 
 class StageError(RuntimeError):
@@ -253,14 +261,17 @@ def stage_config(psf, cutout_mode: str, fit_options: dict, fit_region: str = "al
 
     Every option of :func:`~galmerge.sersic.fit.fit_image` is recorded, the defaults included
     (:func:`effective_fit_options`), with the cutout mode, the fit region, the PSF's hash, the
-    parts' format and the package version, so that products made by other options, other library
-    defaults or another version of galmerge are recomputed (:func:`config_change` says why).
+    fingerprint of the fitting code (``code_fingerprint``: :func:`galmerge.runs.source_fingerprint`
+    of :data:`FITTING_MODULES`) and the versions of :data:`FITTING_LIBRARIES`, so that products
+    made by other options, other defaults, other code or other libraries are recomputed
+    (:func:`config_change` says why).
     """
-    import galmerge
+    from importlib.metadata import version
 
     psf_hash = None if psf is None else hashlib.sha1(np.ascontiguousarray(psf, np.float32).tobytes()).hexdigest()
-    return {"part_format": PART_FORMAT, "cutout_mode": cutout_mode, "psf_sha1": psf_hash,
-            "fit_region": fit_region, "galmerge_version": galmerge.__version__,
+    return {"cutout_mode": cutout_mode, "psf_sha1": psf_hash, "fit_region": fit_region,
+            "code_fingerprint": source_fingerprint(FITTING_MODULES),
+            "libraries": {name: version(name) for name in FITTING_LIBRARIES},
             "fit_options": effective_fit_options(fit_options)}
 
 
@@ -363,18 +374,9 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
     config = stage_config(psf, cutout_mode, fit_options, fit_region)
 
     if is_complete(products_dir) and not force:
-        why = config_change(_recorded_config(products_dir), config)
-        if why is None:
-            finished = Products(products_dir)
-            if np.array_equal(finished.images["ID"].to_numpy(), catalog["ID"].to_numpy()):
-                print(f"{products_dir}: finished products for all {len(catalog)} images found; reusing them "
-                      "(force=True refits)")
-                return finished
-            finished.close()
-            raise StageError(f"{products_dir}: finished products hold other IDs than the catalogue "
-                             f"({len(finished.images)} vs {len(catalog)} images); pass force=True to refit")
-        _say(f"{products_dir}: finished products were made with another configuration; refitting "
-             f"every image ({why})")
+        finished = _finished_products(products_dir, catalog, config)
+        if finished is not None:
+            return finished
     if parts.exists() and not force:
         why = config_change(_recorded_config(parts), config)
         if why is not None:
@@ -397,6 +399,25 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
     if len(_finished_ids(parts, catalog)) < len(catalog):
         return None  # stopped by ``limit``: the next call resumes
     return consolidate(catalog, products_dir, config)
+
+
+def _finished_products(products_dir: Path, catalog: pd.DataFrame, config: dict) -> Products | None:
+    """The finished products in ``products_dir`` when they were made with ``config``; None, with a
+    message saying what changed, when every image must be refitted. Products of other IDs than the
+    catalogue's are a :class:`StageError` (``force=True`` refits)."""
+    why = config_change(_recorded_config(products_dir), config)
+    if why is not None:
+        _say(f"{products_dir}: finished products were made with another configuration; refitting "
+             f"every image ({why})")
+        return None
+    finished = Products(products_dir)
+    if np.array_equal(finished.images["ID"].to_numpy(), catalog["ID"].to_numpy()):
+        print(f"{products_dir}: finished products for all {len(catalog)} images found; reusing them "
+              "(force=True refits)")
+        return finished
+    finished.close()
+    raise StageError(f"{products_dir}: finished products hold other IDs than the catalogue "
+                     f"({len(finished.images)} vs {len(catalog)} images); pass force=True to refit")
 
 
 def _say(message: str) -> None:
@@ -507,151 +528,3 @@ def consolidate(catalog: pd.DataFrame, products_dir: str | Path, config: dict | 
     if config is not None:
         write_json(products_dir / STAGE_FILE, config)
     return Products(products_dir)
-
-
-
-# --------------------------------------------------------------------------- summaries of the products
-
-#: Mock truth columns of the main galaxy matched to the primary's fitted parameters.
-TRUTH_PAIRS = {"sersic_n": "true_main_n", "sersic_rhalf": "true_main_r_e_px", "sersic_ellip": "true_main_ellip"}
-
-
-def status_table(images: pd.DataFrame) -> pd.DataFrame:
-    """Images per fit status, by class (label 1 merger / 0 non-merger) and in total."""
-    table = pd.crosstab(images["status"], images["label"].map({1: "mergers", 0: "non-mergers"}),
-                        margins=True, margins_name="all")
-    order = [s for s in FIT_STATUSES if s in table.index] + ["all"]
-    return table.reindex(order).fillna(0).astype(int)
-
-
-def flag_table(images: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """statmorph's ``flag_sersic`` counts for the primaries and for all sources (-1: statmorph raised,
-    -2: not fitted, outside the fit region; 4: nothing measured), with how many entered the model."""
-    rows = {}
-    for name, frame, used in (("primaries", images[images["primary_label"] > 0], "primary_used_in_model"),
-                              ("all sources", sources, "used_in_model")):
-        counts = frame.groupby("flag_sersic")[used].agg(["size", "sum"])
-        counts.columns = [f"{name}", f"{name} in model"]
-        rows[name] = counts
-    return pd.concat(rows.values(), axis=1).fillna(0).astype(int)
-
-
-def exclusion_table(sources: pd.DataFrame) -> pd.DataFrame:
-    """Sources in the model and left out of it, by reason ("flag": flag_sersic beyond the policy,
-    "runaway": profile flux > max_flux_ratio x segment flux, "failed", "skipped"), primaries apart."""
-    reason = sources["exclusion"].replace("", "in model")
-    return pd.DataFrame({"primaries": reason[sources["is_primary"]].value_counts(),
-                         "all sources": reason.value_counts()}).fillna(0).astype(int)
-
-
-def truth_comparison(images: pd.DataFrame, pairs: dict = TRUTH_PAIRS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fitted vs true parameters of the primaries (mock data).
-
-    Uses images with status ``ok`` whose primary entered the model and has finite truth. Returns
-    (the matched rows with ``<param>_frac_err = (fit - true) / true``, a summary per parameter:
-    count, median fractional error (signed: bias), median absolute fractional error, and the
-    median absolute error in the parameter's units).
-    """
-    usable = images[(images["status"] == "ok") & images["primary_used_in_model"].astype(bool)].copy()
-    summary = {}
-    for fit, true in pairs.items():
-        if true not in usable.columns:
-            continue
-        ok = np.isfinite(usable[fit]) & np.isfinite(usable[true]) & (usable[true] > 0)
-        frac = (usable[fit] - usable[true]) / usable[true]
-        usable[f"{fit}_frac_err"] = frac.where(ok)
-        summary[fit] = {"truth": true, "n": int(ok.sum()), "median_frac_err": float(frac[ok].median()),
-                        "median_abs_frac_err": float(frac[ok].abs().median()),
-                        "median_abs_err": float((usable[fit] - usable[true])[ok].abs().median())}
-    return usable, pd.DataFrame(summary).T
-
-
-def used_primaries(images: pd.DataFrame) -> pd.DataFrame:
-    """Images with status ``ok`` whose primary's fit entered the model (the primaries analysed)."""
-    return images[(images["status"] == "ok") & images["primary_used_in_model"].astype(bool)]
-
-
-def preprocessing_example(images: pd.DataFrame) -> pd.Series:
-    """The image of Fig 3: the first pre- or ongoing merger with at least two sources whose primary
-    entered the model; else the first such image of any class; else the first image."""
-    used = used_primaries(images)
-    candidates = used[(used["label"] == 1) & (used["n_sources"] >= 2) & used["stage"].isin(["pre", "ongoing"])]
-    return (candidates if len(candidates) else used if len(used) else images).iloc[0]
-
-
-def input_examples(images: pd.DataFrame, seed: int, n: int = 3) -> tuple[list[int], list[int]]:
-    """Rows of ``n`` random mergers and ``n`` random non-mergers with status ``ok`` (Fig 4)."""
-    rng = np.random.default_rng(seed)
-    rows = np.flatnonzero((images["status"] == "ok").to_numpy())
-    labels = images["label"].to_numpy()
-    mergers = [int(i) for i in rng.permutation(rows) if labels[i] == 1][:n]
-    non_mergers = [int(i) for i in rng.permutation(rows) if labels[i] == 0][:n]
-    return mergers, non_mergers
-
-
-def isolated_nonmergers(used: pd.DataFrame) -> pd.Series:
-    """Non-mergers; on mock data (``true_kind``) only those drawn without a companion."""
-    isolated = used["label"] == 0
-    if "true_kind" in used.columns:
-        isolated &= used["true_kind"] == "isolated"
-    return isolated
-
-
-def residual_chi_table(used: pd.DataFrame) -> pd.DataFrame:
-    """Median mean and rms χ inside the primary's segment, isolated non-mergers against mergers."""
-    isolated = isolated_nonmergers(used)
-    chi = pd.DataFrame({
-        "isolated non-mergers": used.loc[isolated, ["chi_mean", "chi_rms"]].median(),
-        "mergers": used.loc[used["label"] == 1, ["chi_mean", "chi_rms"]].median(),
-    }).T
-    chi["n"] = [int(isolated.sum()), int((used["label"] == 1).sum())]
-    return chi
-
-
-def cutout_scale_table(used: pd.DataFrame, size: int = CUTOUT_SIZE) -> pd.DataFrame:
-    """Per image size: images, median r_e (px), the same after resampling to ``size`` px, and the
-    share of primaries whose 5 r_e lies inside the central crop's half-width."""
-    table = used.groupby("image_ny").agg(images=("ID", "size"), median_r_e_px=("sersic_rhalf", "median"))
-    table["median_r_e_px_after_resample"] = [
-        float(np.median(used.loc[used["image_ny"] == n, "sersic_rhalf"] * size / n)) for n in table.index]
-    table["share_5r_e_inside_crop"] = [
-        float((5 * used.loc[used["image_ny"] == n, "sersic_rhalf"] < size / 2).mean()) for n in table.index]
-    return table
-
-
-def timing_table(images: pd.DataFrame, fitter: str = "statmorph") -> pd.DataFrame:
-    """Mean wall-clock, CPU and fitter seconds and sources per image, by image size."""
-    timing = images.groupby("image_ny")[["time_image_s", "time_cpu_s", "time_statmorph_s", "n_sources"]].mean()
-    timing.columns = ["mean s per image (wall)", "mean CPU s per image", f"mean s in the fitter ({fitter})",
-                      "mean sources"]
-    return timing
-
-
-def fitting_summary(images: pd.DataFrame, sources: pd.DataFrame, chi: pd.DataFrame,
-                    truth_summary: pd.DataFrame | None, cutout_mode: str) -> dict:
-    """Headline numbers of the fitting step for ``summary.json``."""
-    counts = images["status"].value_counts()
-    values = {
-        "n_images": len(images), "n_sources": len(sources), "cutout_mode": cutout_mode,
-        "status_counts": {k: int(v) for k, v in counts.items()},
-        "fraction_ok": float(counts.get("ok", 0) / max(len(images), 1)),
-        "primaries_in_model": int(len(used_primaries(images))),
-        "median_sources_per_image": float(images["n_sources"].median()),
-        "median_seconds_per_image": float(images["time_image_s"].median()),
-        "mean_cpu_seconds_per_image": float(images["time_cpu_s"].mean()),
-        "statmorph_time_share": float(images["time_statmorph_s"].sum() / images["time_image_s"].sum()),
-        "chi_rms_isolated_nonmergers": float(chi.loc["isolated non-mergers", "chi_rms"]),
-        "chi_mean_isolated_nonmergers": float(chi.loc["isolated non-mergers", "chi_mean"]),
-    }
-    if truth_summary is not None:
-        for fit, row in truth_summary.iterrows():
-            values[f"{fit}_median_abs_frac_err"] = float(row["median_abs_frac_err"])
-            values[f"{fit}_median_frac_err"] = float(row["median_frac_err"])
-    return values
-
-
-def primary_on_main_galaxy(matched: pd.DataFrame, radius_px: float = 3.0) -> float:
-    """Share of matched primaries (:func:`truth_comparison`) whose fitted centre lies within
-    ``radius_px`` pixels of the mock's main galaxy: the primary should be that galaxy."""
-    offset = np.hypot(matched["sersic_xc"] - matched["true_main_x"], matched["sersic_yc"] - matched["true_main_y"])
-    return float((offset < radius_px).mean()) if len(matched) else float("nan")
