@@ -249,9 +249,10 @@ def test_finished_run_with_same_parameters_is_reused(trained, products_dir):
     parameters = run_io.read_config(out)["parameters"]
     assert training._reusable(out, {**parameters, "epochs": 6}) is None
     assert "epochs" in training._changed(out, {**parameters, "epochs": 6})
-    # the package version is part of the key: another version retrains and says so
-    assert training._reusable(out, {**parameters, "galmerge_version": "99.0"}) is None
-    assert "galmerge_version" in training._changed(out, {**parameters, "galmerge_version": "99.0"})
+    # the training code's fingerprint is part of the key: other code retrains and says so
+    assert parameters["code_fingerprint"] == run_io.source_fingerprint(training.TRAINING_CODE)
+    assert training._reusable(out, {**parameters, "code_fingerprint": "0123456789ab"}) is None
+    assert "code_fingerprint" in training._changed(out, {**parameters, "code_fingerprint": "0123456789ab"})
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ from galmerge.runs import (
     read_history,
     read_network,
     scores_file,
+    source_fingerprint,
     write_history,
     write_json,
     write_scores,
@@ -493,6 +494,11 @@ def _accuracy(table: pd.DataFrame, threshold: float = 0.5) -> float:
     return float(((table["score"] > threshold).astype(int) == table["label"]).mean())
 
 
+#: The modules whose code makes a trained network (the network, the training loop, the threshold rule
+#: that picks the kept epoch): their fingerprint is part of the reuse key, so that a change retrains.
+TRAINING_CODE = ("galmerge.nets.training", "galmerge.nets.cnn", "galmerge.analysis.metrics")
+
+
 def _reusable(out_dir: Path, parameters: dict) -> dict | None:
     """The saved config when ``out_dir`` holds a finished run with these exact parameters."""
     if not is_finished(out_dir):
@@ -502,12 +508,6 @@ def _reusable(out_dir: Path, parameters: dict) -> dict | None:
     except (FileNotFoundError, ValueError):
         return None
     return saved if saved.get("parameters") == parameters else None
-
-
-def _package_version() -> str:
-    import galmerge
-
-    return galmerge.__version__
 
 
 def _changed(out_dir: Path, parameters: dict) -> str:
@@ -599,7 +599,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
             "batch_norm_momentum": float(batch_norm_momentum),
             "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
-            "epoch_selection": EPOCH_SELECTION, "galmerge_version": _package_version(),
+            "epoch_selection": EPOCH_SELECTION, "code_fingerprint": source_fingerprint(TRAINING_CODE),
             "products": str(products.path.resolve()), "products_fingerprint": products_fingerprint(products),
         }
         if reuse:
