@@ -352,3 +352,6 @@ def test_the_background_default_is_the_same_in_the_library_and_the_profiles():
     assert Parameters().background == sersic.DEFAULT_BACKGROUND == sersic.FIT_DEFAULTS["background"]
     assert set(CHOICES["background"]) == set(sersic.BACKGROUNDS)
     assert inspect.signature(fit_image).parameters["background"].default == sersic.DEFAULT_BACKGROUND
+    # the old meta-default, still in the stage.json of older runs, is an error that says what to pass
+    with pytest.raises(ValueError, match="'auto' was removed: it meant 'flat'"):
+        fit_image(np.ones((8, 8)), background="auto")

@@ -34,15 +34,24 @@ Background (``background``, default :data:`DEFAULT_BACKGROUND` = ``"flat"``)
     measured a median 17 % (up to 61 %) of an isolated galaxy's flux removed at S/N 50-300, after
     which every fitter underestimates r_e and n; hence the flat default. ``"none"``: no
     subtraction (an image that is background-subtracted already). A given ``segmap`` is used as
-    the source mask of "flat" and "sep".
+    the source mask of "flat" and "sep". The "lm" fitter also fits a sky level per source stamp
+    (issue 21): where the flat level was measured far from every source it is a small correction
+    held by a prior of the level's standard error; where too few pixels are far from the sources
+    (one bright galaxy filling a 128 px image: the level then comes from its wings, +0.3 sigma
+    median) the flat level is still subtracted but the stamp's sky is fitted freely.
 
 Noise model (``gain``)
-    statmorph needs a per-pixel sigma. With ``gain`` given (electrons per image unit) statmorph's
-    own recipe is used: ``sqrt(|image| / gain + sky_sigma**2)``. With ``gain=None`` (the merger
-    challenge images carry no gain) the sigma image is SEP's background rms map: the sky-limited
-    approximation, which neglects the sources' own Poisson noise. For the faint, sky-dominated
-    galaxies of HSC-like data this is close to the truth; for bright cores it overweights the
-    centre a little (all fits get the same weighting, so it does not bias one class).
+    Both fitters weight pixels by one sigma map (:func:`noise_map`). With ``gain`` given (electrons
+    per image unit) it is ``sqrt(sky_rms**2 + max(S, 0) / gain)``, the sources' Poisson variance
+    taken from ``S``, the data smoothed around each pixel *without* the pixel and its 8
+    neighbours. statmorph's own recipe takes it from the pixel itself (``|image| / gain``): pixels
+    that fluctuate low then get more weight, and the model sits ~1/gain below the data wherever the
+    source dominates (issue 21: with gain 1 and fluxes 3e4-2e5, r_e and n came out 7 % and 12 %
+    low on GalSim galaxies). With ``gain=None`` (the merger challenge images carry no gain) the
+    sigma image is the background rms map: the sky-limited approximation, which neglects the
+    sources' own Poisson noise. For the faint, sky-dominated galaxies of HSC-like data this is
+    close to the truth; for bright cores it overweights the centre a little (all fits get the same
+    weighting, so it does not bias one class).
 
 Flag policy (``flag_policy``)
     statmorph's ``flag_sersic`` is 0 (good), 1 (suspect: a parameter at a bound), 2 (bad: the
@@ -90,7 +99,8 @@ DEFAULT_BACKGROUND = "flat"
 FIT_DEFAULTS = {"fitter": "statmorph", "background": DEFAULT_BACKGROUND}
 #: Columns of :attr:`FitResult.sources`, in order.
 SOURCE_COLUMNS = ("label", "x_centroid", "y_centroid", "area", "flux", "contains_centre",
-                  "is_primary", *SERSIC_PARAMS, "sersic_chi2_dof", "flag", "flag_sersic",
+                  "is_primary", *SERSIC_PARAMS, "sersic_chi2_dof", "sersic_sky", "sersic_n_fixed",
+                  "sersic_ln_n_sigma", "flag", "flag_sersic",
                   "used_in_model", "exclusion", "model_flux_ratio", "chi_mean", "chi_rms", "error", "warnings",
                   "time_fitter_s")
 
@@ -250,7 +260,7 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
     reason = _bad_input_reason(image, bad)
     if reason:
         return _empty_result(image, clean, "bad_input", reason, t_start)
-    bkg_map, rms_map, global_rms = _background(clean, bad, background, opts, segmap)
+    bkg_map, rms_map, global_rms, sky_error = _background(clean, bad, background, opts, segmap)
     if not np.isfinite(global_rms) or global_rms <= 0:
         return _empty_result(image, clean, "bad_input", "background rms is zero: a noiseless image",
                              t_start, bkg_map)
@@ -258,7 +268,7 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
     segmap, sep_table, undeblended = _segment(data, bad, global_rms, opts, segmap, keep_undeblended)
     t_detect = time.perf_counter() - t_start
 
-    noise = rms_map if gain is None else np.sqrt(np.abs(data) / gain + rms_map ** 2)
+    noise = noise_map(data, rms_map, gain)
     sources = _source_table(data, segmap, sep_table)
     if sources.empty:
         result = _empty_result(image, clean, "no_source", "no source detected above the threshold",
@@ -269,12 +279,11 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
 
     t0 = time.perf_counter()
     job = FitJob(data=data, segmap=segmap, labels=np.empty(0, np.int32), x_centroids=np.empty(0),
-                 y_centroids=np.empty(0), fluxes=np.empty(0), bad=bad, sigma=noise, gain=gain, psf=psf, seed=seed)
+                 y_centroids=np.empty(0), fluxes=np.empty(0), bad=bad, sigma=noise, gain=gain, psf=psf, seed=seed,
+                 sky_error=sky_error)
     fits = _fit_selected(engine, job, sources, fit_box, min_fit_area)
     t_fitter = time.perf_counter() - t0
-    for column in SOURCE_COLUMNS:
-        if column in fits[0]:
-            sources[column] = [f[column] for f in fits]
+    _copy_fit_columns(sources, fits)
     sources = _apply_policy(sources, flag_policy, max_flux_ratio)
 
     t0 = time.perf_counter()
@@ -289,12 +298,65 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
                           {**timing, "time_total_s": time.perf_counter() - t_start})
 
 
+#: Per-source columns only the "lm" fitter fills (:func:`galmerge.sersic.lm.fit_sources`), and their
+#: value for other fitters and unfitted sources.
+LM_ONLY_COLUMNS = {"sersic_sky": np.nan, "sersic_n_fixed": False, "sersic_ln_n_sigma": np.nan}
+
+
+def _copy_fit_columns(sources: pd.DataFrame, fits: list[dict]) -> None:
+    """The fitter's per-source values into ``sources`` (in place); LM-only columns get their fill value."""
+    for column in SOURCE_COLUMNS:
+        if column in LM_ONLY_COLUMNS:
+            sources[column] = [f.get(column, LM_ONLY_COLUMNS[column]) for f in fits]
+        elif column in fits[0]:
+            sources[column] = [f[column] for f in fits]
+
+
+#: Gaussian sigma (px) of the smoothing that gives the sources' Poisson variance (:func:`noise_map`).
+POISSON_SMOOTH_PX = 1.5
+
+
+def noise_map(data: np.ndarray, rms_map: np.ndarray, gain: float | None) -> np.ndarray:
+    """Per-pixel sigma (image units): the sky rms, plus the sources' Poisson term when ``gain`` is known.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, 2-D
+        Background-subtracted image (image units; bad pixels 0).
+    rms_map : numpy.ndarray, 2-D
+        Sky noise rms (image units).
+    gain : float or None
+        Electrons per image unit; None: ``rms_map`` alone (sky-limited).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``sqrt(rms_map**2 + max(S, 0) / gain)``, ``S`` the data smoothed by a Gaussian of
+        :data:`POISSON_SMOOTH_PX` px (about the PSF's half width at half maximum on HSC images)
+        whose central 3 x 3 px are left out: a pixel's weight then does not depend on its own
+        noise, nor on noise correlated with it over ~1 px, so the fit's weighted residuals have
+        mean zero at the truth (weights from ``|data|`` do not: issue 21). The smoothed light
+        underestimates a sharp core's variance a little, which costs precision, not bias.
+    """
+    if gain is None:
+        return rms_map
+    radius = int(np.ceil(3 * POISSON_SMOOTH_PX))
+    y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    kernel = np.exp(-(x * x + y * y) / (2 * POISSON_SMOOTH_PX ** 2))
+    kernel[radius - 1:radius + 2, radius - 1:radius + 2] = 0.0
+    smooth = ndi.convolve(data, kernel / kernel.sum(), mode="nearest")
+    return np.sqrt(rms_map ** 2 + np.clip(smooth, 0.0, None) / gain)
+
+
 def _checked_options(detection: dict, background, flag_policy: str) -> dict:
     """The detection options with their defaults; an unknown option or value is a ValueError."""
     unknown = set(detection) - set(DETECTION_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown fit_image option(s) {sorted(unknown)}; detection options are "
                          f"{sorted(DETECTION_DEFAULTS)}")
+    if background == "auto":  # recorded in the stage.json of runs made before issue 19
+        raise ValueError("background 'auto' was removed: it meant 'flat' (the default now) when detecting and "
+                         "'none' with a given segmap; pass one of those")
     if not (background in BACKGROUNDS or isinstance(background, (int, float))):
         raise ValueError(f"background must be one of {BACKGROUNDS} or a number, got {background!r}")
     if flag_policy not in FLAG_POLICIES:
@@ -436,13 +498,18 @@ def _empty_result(image, clean, status, message, t_start, bkg_map=None, segmap=N
 
 
 _SOURCE_DTYPES = {"label": "int32", "area": "int64", "contains_centre": "bool", "is_primary": "bool",
+                  "sersic_n_fixed": "bool",
                   "flag": "int64", "flag_sersic": "int64", "used_in_model": "bool", "error": "object",
                   "exclusion": "object",
                   "warnings": "object"}
 
 
 def _background(clean, bad, how, opts, segmap):
-    """Background map, rms map and global rms (image units)."""
+    """Background map, rms map, global rms (image units) and the level's standard error.
+
+    The error (image units) is that of a flat level measured far from every source, None for every
+    other background (the "lm" fitter then fits each stamp's sky freely; see *Background*).
+    """
     box, filt = int(opts["bkg_box"]), int(opts["bkg_filter"])
     bkg = sep.Background(clean, mask=bad, bw=box, bh=box, fw=filt, fh=filt)
     if how == "flat":
@@ -460,7 +527,7 @@ def _background(clean, bad, how, opts, segmap):
         back = np.zeros_like(clean)
     else:
         back = np.full_like(clean, float(how))
-    return back, rms_map, float(bkg.globalrms)
+    return back, rms_map, float(bkg.globalrms), None
 
 
 #: "flat" background: each segment is grown by this many times its equivalent radius sqrt(area/pi)
@@ -479,8 +546,10 @@ def _flat_background(clean, bad, bkg, opts, segmap):
     far smaller than the scales of the coadd's residual sky, so one level per image is the right
     model. The sources are detected once over SEP's background (as before), each segment is grown
     by ``FLAT_GROW`` times its equivalent radius, and the sky level and rms are the 3-sigma-clipped
-    median and standard deviation of the pixels left. Fewer than 5 % of the pixels left: the
-    segments are not grown; still too few: the level is 0 and SEP's rms is used.
+    median and standard deviation of the pixels left, and its standard error that of a median,
+    ``1.2533 rms / sqrt(N)``. Fewer than 5 % of the pixels left: the segments are not grown (the
+    pixels just outside the segments hold the sources' wings, so no error is given: None); still
+    too few: the level is 0 and SEP's rms is used (error None).
     """
     seg = segmap if segmap is not None else _detect(clean - bkg.back(), bad, bkg.globalrms, opts)[0]
     good = ~bad
@@ -492,18 +561,19 @@ def _flat_background(clean, bad, bkg, opts, segmap):
         distance, (iy, ix) = ndi.distance_transform_edt(~sources, return_indices=True)
         nearest = seg[iy, ix]
         grown = distance <= np.where(nearest > 0, grow[np.maximum(nearest, 1) - 1], 0.0)
-        for mask in (grown | bad, sources | bad):
-            if (~mask).sum() >= 0.05 * clean.size:
-                good = ~mask
-                break
-        else:
-            return np.zeros_like(clean), bkg.rms(), float(bkg.globalrms)
+        far = (~(grown | bad)).sum() >= 0.05 * clean.size
+        good = ~(grown | bad) if far else ~(sources | bad)
+        if good.sum() < 0.05 * clean.size:
+            return np.zeros_like(clean), bkg.rms(), float(bkg.globalrms), None
+    else:
+        far = True
     from astropy.stats import sigma_clipped_stats
 
     _, level, rms = sigma_clipped_stats(clean[good], sigma=3.0, maxiters=10)
     if not np.isfinite(rms) or rms <= 0:
-        return np.zeros_like(clean), bkg.rms(), float(bkg.globalrms)
-    return np.full_like(clean, float(level)), np.full_like(clean, float(rms)), float(rms)
+        return np.zeros_like(clean), bkg.rms(), float(bkg.globalrms), None
+    error = 1.2533 * float(rms) / np.sqrt(good.sum()) if far else None
+    return np.full_like(clean, float(level)), np.full_like(clean, float(rms)), float(rms), error
 
 
 def _detect(data, bad, global_rms, opts):
