@@ -103,8 +103,8 @@ def accuracy(n: int, seed: int, pairs, kinds=None) -> None:
             columns[pair] = sersic_truth.summarise(table)
         summary = pd.DataFrame(columns)
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
-        if kind == "isolated":
-            print("\nfraction of the primary's light kept by the background (isolated galaxies):")
+        if kind in ("isolated", "bright"):
+            print(f"\nfraction of the primary's light kept by the background ({kind} galaxies):")
             rows = {}
             for background in ("flat", "sep"):
                 for region in ("aperture", "image"):
@@ -192,7 +192,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=100, help="galaxies per set (default 100)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), help="fitter/background pairs")
-    parser.add_argument("--kinds", nargs="+", default=None, help="sets to run (isolated, neighbours; default both)")
+    parser.add_argument("--kinds", nargs="+", default=None,
+                        help="sets to run (isolated, neighbours, bright, bright_neighbours; default all)")
     parser.add_argument("--kernel", action="store_true", help="time numpy vs TensorFlow instead")
     args = parser.parse_args(argv)
     if args.kernel:

@@ -63,6 +63,9 @@ class FitJob:
         The PSF normalised to sum 1.
     seed : int
         Seed for fitters with a random element (statmorph).
+    sky_error : float or None
+        Standard error of the background level subtracted from ``data`` (image units) when it was
+        measured far from every source; None otherwise. The "lm" fitter's prior on each stamp's sky.
     """
 
     data: np.ndarray
@@ -76,6 +79,7 @@ class FitJob:
     gain: float | None
     psf: np.ndarray | None
     seed: int
+    sky_error: float | None = None
 
 
 class SersicFitter(Protocol):

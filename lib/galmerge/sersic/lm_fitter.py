@@ -29,7 +29,8 @@ class LMFitter:
     Parameters
     ----------
     options : dict, optional
-        Keyword arguments of :func:`galmerge.sersic.lm.fit_sources` (``max_iter``, ``dtype``).
+        Keyword arguments of :func:`galmerge.sersic.lm.fit_sources` (``max_iter``, ``dtype``,
+        ``sky_sigma``: by default the job's ``sky_error``).
     """
 
     name = "lm"
@@ -43,8 +44,9 @@ class LMFitter:
         """One batched fit of every label of ``job`` (see :meth:`galmerge.sersic.fitters.SersicFitter.fit`)."""
         if not len(job.labels):
             return []
+        options = {"sky_sigma": job.sky_error, **self.options}  # the sky prior, unless lm_options sets one
         fits = lm.fit_sources(job.data, job.segmap, job.labels, list(zip(job.x_centroids, job.y_centroids)),
-                              job.fluxes, job.bad, job.sigma, job.psf, **self.options)
+                              job.fluxes, job.bad, job.sigma, job.psf, **options)
         for fit in fits:
             if _LM_SECONDS_KEY in fit:
                 fit["time_fitter_s"] = fit.pop(_LM_SECONDS_KEY)
