@@ -293,7 +293,9 @@ def test_resample_by_an_integer_factor_is_a_block_sum():
 
 
 def test_fitters_are_chosen_by_name_with_a_clear_error_on_an_unknown_one():
-    assert set(fitters.FITTERS) == {"statmorph", "lm"}
+    from galmerge.config import CHOICES
+
+    assert set(fitters.FITTERS) == {"statmorph", "lm"} == set(CHOICES["fitter"])  # profiles name the same ones
     statmorph_fitter = fitters.make_fitter("statmorph", statmorph_mode="full", lm_options={"max_iter": 3})
     assert statmorph_fitter.name == "statmorph" and statmorph_fitter.morphology is statmorph.SourceMorphology
     lm_fitter = fitters.make_fitter("lm", statmorph_mode="full", lm_options={"max_iter": 3})
