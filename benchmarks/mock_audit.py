@@ -11,6 +11,9 @@ Prints, for a few-thousand-object mock:
    of the central segment, and a Sérsic fit of the primary on a subsample; paper Fig 9);
 4. the pre-mergers' projected companion separation against merger time, beside Kitzbichler &
    White (2008);
+4b. the light in undetected pixels 12-40 kpc from the centre of major encounters per bin of time
+   from coalescence (expected: rising toward coalescence, fading after), with its AUC against
+   isolated galaxies, and the non-merger class's make-up (issue 20);
 5. generation speed (objects/s) of the current mock and of a reference commit's mock, measured
    alternately in the same run (the machine is shared: quote the ratio).
 
@@ -160,6 +163,15 @@ def main() -> None:
         print("\n== pre-mergers: projected companion separation (kpc) against merger time; "
               "kw08: Kitzbichler & White (2008) at M* = 4e10 Msun")
         print(audit.separation_against_time(catalog).to_string())
+    if "true_encounter_time" in catalog:
+        print("\n== diffuse light (undetected pixels 12-40 kpc from the centre, / sky rms) of major encounters "
+              "against time from coalescence; expected: rising toward coalescence, fading after")
+        print(audit.diffuse_light_by_time(catalog, stats).to_string())
+        non = catalog[catalog["label"] == 0]
+        major = non["true_kind"] == "major"
+        phase = np.select([major & (non["true_encounter_time"] < 0), major],
+                          ["major pair > 0.8 Gyr before", "major remnant > 0.3 Gyr after"], non["true_kind"])
+        print("\nnon-merger class:", pd.Series(phase).value_counts(normalize=True).round(3).to_dict())
     print(f"\naudit wall time {time.perf_counter() - started:.0f} s")
 
 

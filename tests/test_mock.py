@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table
@@ -244,3 +245,83 @@ def test_orbit_frame_before_coalescence_has_a_companion():
         assert np.isfinite(orbit.companion[orbit.frame(t)]).all(), t
     assert orbit.frame(0.0) == int(np.argmin(np.abs(times)))
     assert orbit.frame(0.32) == len(times) - 1
+
+
+def test_labels_follow_the_papers_definition_and_non_mergers_hold_tngs_hard_cases():
+    """Mergers are exactly the major encounters within -0.8..+0.3 Gyr of coalescence; the non-merger
+    class also holds earlier major pairs, later remnants, flybys and minor mergers, in the
+    proportions of :func:`non_merger_mix` (merger rates times phase durations)."""
+    from galmerge.mock import plan as plan_module
+
+    big = plan_catalogue(4000, 11)
+    t = big["merger_time"]
+    merger = (big["kind"] == "major") & t.between(-0.8, 0.3)
+    assert ((big["stage"] != "non") == merger).all()
+    assert abs(merger.mean() - 0.5) < 0.01
+    non = big[~merger]
+    major = non.kind == "major"
+    phase = np.select([major & (non.merger_time < -0.8), major & (non.merger_time > 0.3)], ["early", "late"], non.kind)
+    assert set(phase) == {"early", "late", "flyby", "minor", "isolated"}
+    shares = pd.Series(phase).value_counts(normalize=True)
+    for kind, expected in plan_module.non_merger_mix().items():
+        assert shares[kind] == pytest.approx(expected, abs=0.01), kind
+    assert non.loc[non.kind == "major", "merger_time"].between(-1.6, 1.5).all()
+    assert non.loc[non.kind == "flyby", "merger_time"].between(-0.3, 1.0).all()
+    # the rates behind the mix: 0.05 major mergers per galaxy per Gyr (Rodriguez-Gomez et al. 2015)
+    mix = plan_module.non_merger_mix()
+    assert mix["late"] / mix["early"] == pytest.approx(1.2 / 0.8)
+    assert sum(mix.values()) == pytest.approx(1.0)
+
+
+def test_test_and_validation_hold_out_whole_orbits():
+    """No library orbit of a test sequence is used by a training or validation sequence, and the
+    catalogue's splitter keeps every orbit in one split (issue 20)."""
+    from galmerge.data.catalog import assign_splits
+
+    big = plan_catalogue(4000, 11)
+    encounters = big[big["kind"] != "isolated"]
+    by_orbit = encounters.groupby(["kind", "orbit"])["split"].nunique()
+    assert (by_orbit == 1).all()
+    assert (big.groupby("split_group")["split"].nunique() == 1).all()
+    test_orbits = encounters.loc[encounters.split == "test", ["kind", "orbit"]].drop_duplicates()
+    assert len(test_orbits[test_orbits.kind == "major"]) >= 8
+    assert 0.08 <= (big.split == "test").mean() <= 0.12
+    assert abs((big[big.split == "test"].stage != "non").mean() - 0.5) < 0.05
+    catalog = pd.DataFrame({"ID": big["ID"], "sequence_ID": big["sequence_ID"], "split_group": big["split_group"],
+                            "label": (big["stage"] != "non").astype(int), "source_folder": big["split"]})
+    split = assign_splits(catalog, seed=42)
+    assert (split[big["split"] == "test"] == "test").all()
+    assert (catalog.assign(split=split).groupby("split_group")["split"].nunique() == 1).all()
+    validation = split == "validation"
+    assert 0.12 <= validation.mean() <= 0.18
+    assert abs(catalog.loc[validation, "label"].mean() - 0.5) < 0.08
+
+
+def test_diffuse_light_reads_the_annulus_in_sky_rms_units():
+    from galmerge.mock import audit
+
+    size, kpc_px = 101, 1.0
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(xx - 50, yy - 50)
+    image = np.where((r >= 12) & (r < 40), 0.3, 5.0)  # light only in the annulus counts
+    sky = np.ones_like(image, bool)
+    assert audit.diffuse_light(image, sky, 0.1, kpc_px) == pytest.approx(3.0)
+    assert audit.diffuse_light(image, sky, 0.1, kpc_px / 4) == pytest.approx(50.0)  # 48-160 px: outside it
+    assert np.isnan(audit.diffuse_light(image, sky, 0.1, np.nan))
+    assert "sky_level" in audit.NOT_IN_TNG and "diffuse_light" not in audit.NOT_IN_TNG
+
+
+def test_library_orbits_cover_their_windows_and_flybys_never_merge(mock48):
+    from galmerge.mock import orbits
+
+    library = orbits.get_library()
+    for kind, (count, (qlo, qhi), _) in orbits.KINDS.items():
+        lo, hi = orbits.WINDOWS[kind]
+        assert len(library[kind]) == count
+        for orbit in library[kind]:
+            assert orbit.times[0] <= lo + 1e-6 and orbit.times[-1] >= hi - 1e-6, kind
+            assert qlo <= orbit.mass_ratio <= qhi
+            if kind == "flyby":
+                assert np.isfinite(orbit.companion).all()
+            else:  # the companion is gone from coalescence on
+                assert np.isnan(orbit.companion[orbit.times > 0.5 * orbits.FRAME_DT]).all()

@@ -635,10 +635,19 @@ def load_catalog(path: str | Path, split_seed: int = 42, on_missing: str = "rais
 
 
 def split_groups(catalog: pd.DataFrame) -> pd.Series:
-    """Group key of each row: its sequence_ID, or a key of its own when it has none (-1)."""
+    """Group key of each row: its sequence_ID, or a key of its own when it has none (-1).
+
+    A ``split_group`` column (the mock writes one: ``major:17`` for every object on library orbit
+    17, ``seq:42`` for an isolated galaxy's sequence) overrides it where not empty, so that all
+    objects sharing an orbit land in one split (issue 20: validation and test hold out orbits).
+    """
     sequence = catalog["sequence_ID"].astype(np.int64)
     own = "id:" + catalog["ID"].astype(np.int64).astype(str)
-    return pd.Series(np.where(sequence >= 0, "seq:" + sequence.astype(str), own), index=catalog.index)
+    keys = np.where(sequence >= 0, "seq:" + sequence.astype(str), own)
+    if "split_group" in catalog:
+        given = catalog["split_group"].fillna("").astype(str).str.strip().to_numpy()
+        keys = np.where(given != "", "grp:" + given, keys)
+    return pd.Series(keys, index=catalog.index)
 
 
 def _cut_groups(groups: pd.Series, fractions: Sequence[float], names: Sequence[str],

@@ -19,8 +19,8 @@ Geometry: like the real challenge, pixels are HSC's 0.168 arcsec and the side N 
 per folder (128/160/192/320 px), so a cutout spans 100-250 kpc (about 160 kpc on average)
 rather than exactly 160 kpc; each object's width is the catalogue column ``true_field_kpc``.
 
-The restricted N-body orbit library (192 integrations) is built once (~1-2.5 min, ~70 MB) and
-cached in ``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
+The restricted N-body orbit library (256 integrations: 128 major, 64 minor, 64 flybys) is built
+once and cached in ``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
 
 What the classes share and what they do not (issue 12; ``benchmarks/mock_audit.py`` measures
 it): every galaxy is drawn by one rendering path; chance neighbours, field sources, stars,
@@ -29,7 +29,10 @@ PSF, correlated noise and sky residuals follow the same laws in every cutout; ob
 carry no class; both classes have the same redshift law. What differs is physics: companions
 whose separation follows Kitzbichler & White (2008) against time, tidal tails and bridges,
 tidally stretched and unrelaxed, elongated remnants (mergers' primaries more elliptical, as in
-the paper's Fig 9), and minor-merger debris among the non-mergers.
+the paper's Fig 9). The non-merger class holds TNG's hard cases too (issue 20): major pairs more
+than 0.8 Gyr before coalescence, major remnants more than 0.3 Gyr after, flybys and minor
+mergers, in proportions from merger rates (:mod:`~galmerge.mock.plan`). Test and validation
+sequences use library orbits that no training sequence uses (catalogue column ``split_group``).
 
 Measured (``benchmarks/mock_audit.py --data`` on n=4000, seed 11, generated with --workers 2 in
 737 s on the shared 2-core machine at load 10-20, 5.4 objects/s; in the same speed run the mock
@@ -50,10 +53,12 @@ Modules: :mod:`~galmerge.mock.plan` (sequences, stages, snapshots, test split),
 
 Truth columns (all prefixed ``true_``): redshift, kpc_per_pixel, field_kpc, psf_fwhm (arcsec),
 psf_beta, sky_rms (counts/pixel), depth (5-sigma point-source mag), gain, kind ('major',
-'minor', 'isolated'), mass_ratio, orbit (library index, -1 none), separation_kpc (projected,
-kpc), companion_in_field, minor_merger_time (Gyr), features (comma-separated:
+'minor', 'flyby', 'isolated': the physics; a 'major' object is a merger only within -0.8..+0.3
+Gyr), mass_ratio, orbit (library index within the kind, -1 none), separation_kpc (projected,
+kpc), companion_in_field, encounter_time (Gyr from coalescence, or from a flyby's pericentre;
+NaN for isolated galaxies), features (comma-separated:
 spiral, bar, clumps, neighbour, companion, satellite, double_nucleus, tidal, remnant,
-minor_debris, major_merger, minor_merger), neighbour / neighbour_mag / neighbour_sep_px, the
+minor_debris, major_merger, minor_merger, flyby), neighbour / neighbour_mag / neighbour_sep_px, the
 main galaxy's (``main_``) and companion's (``comp_``) Sérsic x, y (pixels), mag, n, r_e_px,
 r_e_kpc, ellip (1 - b/a), theta (radians, CCW from +x, astropy Sersic2D convention),
 n_field_galaxies, n_stars, n_bright_stars (i < 16 stars whose wings reach the cutout),

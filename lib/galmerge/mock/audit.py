@@ -7,7 +7,9 @@ the baseline's morphology statistics; :func:`leak_table` gives each statistic's 
 merger label and flags the statistics that TNG would not show, which must sit at 0.5 +- 0.03
 (:data:`LEAK_TOLERANCE`); :func:`ellipticity_difference` compares the primary's ellipticity of
 mergers and non-mergers (paper Fig 9: mergers more elliptical); :func:`separation_against_time`
-compares the pre-mergers' projected separation with Kitzbichler & White (2008).
+compares the pre-mergers' projected separation with Kitzbichler & White (2008);
+:func:`diffuse_light_by_time` follows the light in undetected pixels 12-40 kpc from the centre
+along the merger clock (issue 20).
 
 Works on any dataset read by :func:`galmerge.data.catalog.load_catalog` (the ``true_*`` columns of the
 mock are used only where present).
@@ -29,7 +31,8 @@ LEAK_TOLERANCE = 0.03
 DESCRIPTIONS = {
     "sky_rms": "SEP global background rms (counts)",
     "noise_correlation": "lag-1 correlation of background pixels (mean of x and y)",
-    "sky_level": "median of undetected pixels (counts; includes faint tidal light, which TNG has too)",
+    "sky_level": "median of undetected pixels (counts)",
+    "diffuse_light": "mean of undetected pixels 12-40 kpc from the centre, in units of the sky rms (tidal light)",
     "image_size": "image side (pixels)",
     "n_header_keys": "number of FITS header cards",
     "header_skyrms": "header SKYRMS",
@@ -40,14 +43,20 @@ DESCRIPTIONS = {
     "redshift": "snapshot redshift",
     **{name: f"baseline statistic {name}" for name in baseline.FEATURES},
 }
-NOT_IN_TNG = ("sky_rms", "noise_correlation", "image_size", "n_header_keys", "header_skyrms",
+#: Issue 20: the sky level is held to the tolerance too (its AUC of 0.65 had been excused as tidal
+#: light; it was the integrator's error). Light below the detection threshold near the galaxy is
+#: tidal light that TNG has as well: ``diffuse_light`` (:func:`diffuse_light_by_time`).
+NOT_IN_TNG = ("sky_rms", "noise_correlation", "sky_level", "image_size", "n_header_keys", "header_skyrms",
               "header_psffwhm", "sequence_ID", "ID", "file_order", "redshift")
+#: Annulus (kpc from the cutout centre) of the diffuse-light statistic.
+DIFFUSE_ANNULUS_KPC = (12.0, 40.0)
 
 
-def observing_statistics(path, detection: dict | None = None) -> dict:
+def observing_statistics(path, detection: dict | None = None, kpc_per_px: float = np.nan) -> dict:
     """Noise and header statistics of one image file (see :data:`DESCRIPTIONS`).
 
-    ``detection``: :func:`galmerge.analysis.baseline.detect` of the image when already computed.
+    ``detection``: :func:`galmerge.analysis.baseline.detect` of the image when already computed;
+    ``kpc_per_px``: the image's scale (kpc per pixel), for ``diffuse_light`` (NaN without it).
     """
     with fits.open(path) as hdus:
         header = hdus[0].header
@@ -64,9 +73,22 @@ def observing_statistics(path, detection: dict | None = None) -> dict:
             corr.append(float(np.corrcoef(a[ok], b[ok])[0, 1]))
     return {"sky_rms": rms, "noise_correlation": float(np.mean(corr)) if corr else np.nan,
             "sky_level": float(np.median(data[sky])) if sky.any() else np.nan,
+            "diffuse_light": diffuse_light(data, sky, rms, kpc_per_px),
             "image_size": int(data.shape[0]), "n_header_keys": len(header),
             "header_skyrms": float(header.get("SKYRMS", np.nan)),
             "header_psffwhm": float(header.get("PSFFWHM", np.nan))}
+
+
+def diffuse_light(data: np.ndarray, sky: np.ndarray, rms: float, kpc_per_px: float) -> float:
+    """Mean of the undetected pixels (``sky`` mask) 12-40 kpc from the cutout centre, in units of
+    the background rms ``rms`` (NaN when the scale is unknown or no pixel qualifies)."""
+    if not np.isfinite(kpc_per_px) or rms <= 0:
+        return np.nan
+    ny, nx = data.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    r_kpc = np.hypot(xx - (nx - 1) / 2, yy - (ny - 1) / 2) * kpc_per_px
+    ring = sky & (r_kpc >= DIFFUSE_ANNULUS_KPC[0]) & (r_kpc < DIFFUSE_ANNULUS_KPC[1])
+    return float(data[ring].mean() / rms) if ring.sum() >= 20 else np.nan
 
 
 def image_statistics(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
@@ -79,12 +101,15 @@ def image_statistics(catalog: pd.DataFrame, progress: bool = True) -> pd.DataFra
     SEP moments of the central segment), sequence_ID, file_order and redshift.
     """
     from galmerge.data.catalog import load_image
+    from galmerge.data.cosmology import kpc_per_pixel
 
     rows = []
-    for path in tqdm(catalog["image_path"], desc="audit statistics", disable=not progress):
+    redshifts = catalog["redshift"].to_numpy(float) if "redshift" in catalog else np.full(len(catalog), np.nan)
+    for path, z in tqdm(zip(catalog["image_path"], redshifts), total=len(catalog), desc="audit statistics",
+                        disable=not progress):
         image = load_image(path)
         detection = baseline.detect(image)
-        row = observing_statistics(path, detection)
+        row = observing_statistics(path, detection, float(kpc_per_pixel(z)) if np.isfinite(z) else np.nan)
         row.update(baseline.image_features(image, detection))
         rows.append(row)
     stats = pd.DataFrame(rows, index=catalog.index)
@@ -181,4 +206,37 @@ def separation_against_time(catalog: pd.DataFrame, bins=(-0.8, -0.6, -0.4, -0.2,
                      "q75_kpc": float(sep_kpc.quantile(0.75)) if sel.any() else np.nan,
                      "in_cutout": float(pre.loc[sel, "true_companion_in_field"].mean()) if sel.any() else np.nan,
                      "kw08_kpc": float(kw08_separation_kpc(-(lo + hi) / 2, stellar_mass_msun))})
+    return pd.DataFrame(rows).set_index("time_gyr").round(3)
+
+
+#: Merger-time bins (Gyr from coalescence) of :func:`diffuse_light_by_time`.
+TIME_BINS = (-1.6, -0.8, -0.5, -0.2, 0.0, 0.3, 0.8, 1.5)
+
+
+def diffuse_light_by_time(catalog: pd.DataFrame, stats: pd.DataFrame, bins=TIME_BINS) -> pd.DataFrame:
+    """Diffuse light (:func:`diffuse_light`) of major encounters per bin of time from coalescence.
+
+    Expected shape (tidal features in simulations, e.g. Lotz et al. 2008, MNRAS 391, 1137): rising
+    toward coalescence as tails and bridges grow, highest around it, fading after as the debris
+    phase-mixes. Each row: the bin, its objects ``n``, whether the bin is labelled a merger
+    (-0.8..+0.3 Gyr), the median ``diffuse_light`` and its AUC against isolated galaxies (> 0.5:
+    brighter). Needs the mock's ``true_kind`` and ``true_encounter_time`` columns.
+    """
+    for column in ("true_kind", "true_encounter_time"):
+        if column not in catalog:
+            raise KeyError(f"diffuse_light_by_time needs the mock's {column} column")
+    light = stats["diffuse_light"].to_numpy(float)
+    kind = catalog["true_kind"].to_numpy()
+    t = catalog["true_encounter_time"].to_numpy(float)
+    isolated = light[kind == "isolated"]
+    rows = []
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        sel = light[(kind == "major") & (t >= lo) & (t < hi)]
+        labels = np.r_[np.ones(sel.size), np.zeros(isolated.size)]
+        rows.append({"time_gyr": f"{lo:+.1f}..{hi:+.1f}", "n": int(sel.size),
+                     "merger_label": bool(lo >= -0.8 and hi <= 0.3),
+                     "median": float(np.nanmedian(sel)) if sel.size else np.nan,
+                     "auc_vs_isolated": auc(labels, np.r_[sel, isolated]) if sel.size else np.nan})
+    rows.append({"time_gyr": "isolated", "n": int(isolated.size), "merger_label": False,
+                 "median": float(np.nanmedian(isolated)) if isolated.size else np.nan, "auc_vs_isolated": 0.5})
     return pd.DataFrame(rows).set_index("time_gyr").round(3)

@@ -133,7 +133,7 @@ def _render_and_write(task):
 
 def _render_and_write_one(row, seed, out):
     sequence = scene.draw_sequence(np.random.default_rng(np.random.SeedSequence([seed, 1, row["group"]])),
-                                   row["kind"])
+                                   row["kind"], row["orbit"])
     image, truth, cond = scene.render_object(row, sequence, np.random.SeedSequence([seed, 2, row["ID"]]))
     path = Path(out) / row["split"] / folder_for_snapnum(row["snapnum"]) / f"objID_{row['ID']}.fits"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,13 +150,14 @@ def _render_and_write_one(row, seed, out):
     header["PSFBETA"] = (round(cond["psf_beta"], 4), "PSF Moffat beta")
     header["FILTER"] = ("HSC-i", "mock HSC-Wide i band")
     hdu.writeto(path, overwrite=True)
-    truth["true_minor_merger_time"] = float(row["merger_time"]) if row["kind"] == "minor" else np.nan
+    # Gyr from coalescence (or a flyby's pericentre) for every encounter, mergers and non-mergers alike.
+    truth["true_encounter_time"] = float(row["merger_time"])
     return truth
 
 
 def _catalogue(planned: pd.DataFrame, truths: list[dict]) -> pd.DataFrame:
     truth = pd.DataFrame(truths)
-    major = planned["kind"] == "major"
+    major = planned["stage"] != "non"  # the paper's label: major, within -0.8..+0.3 Gyr (plan.is_merger)
     t = planned["merger_time"].where(major)
     cat = pd.DataFrame({
         "ID": planned["ID"].astype(np.int64),
@@ -171,6 +172,9 @@ def _catalogue(planned: pd.DataFrame, truths: list[dict]) -> pd.DataFrame:
         "time_after_merger": t.where(t >= 0),
     })
     cat = pd.concat([cat, truth[sorted(truth.columns)]], axis=1)
+    # Objects that must share a split (one library orbit, or one isolated galaxy's sequence), so
+    # that validation, like the test folder, holds out whole orbits (galmerge.data.catalog).
+    cat["split_group"] = planned["split_group"].to_numpy()
     cat["split"] = planned["split"].to_numpy()
     return cat
 

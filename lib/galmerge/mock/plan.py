@@ -1,24 +1,47 @@
 """The catalogue plan: which objects exist, their class, merger sequence, snapshot and merger time.
 
-Sequences follow the merger clock through the TNG snapshots, as in the challenge: a merger
-sequence has a coalescence time ``t_c`` (cosmic age, Gyr, uniform over the range whose window
-reaches the ages of snapshots 50-91); every snapshot whose age lies in ``t_c - 0.8 .. t_c + 0.3``
-Gyr can show it, and the sequence contributes 1-4 of those snapshots (one object each, same galaxies, same orbit and
-viewing angle). Minor mergers (mass ratio 4-10) form sequences of non-mergers the same way
-(window -1.0 .. +1.2 Gyr). Isolated non-mergers are followed through the snapshots too
-(a TNG galaxy is in every snapshot): 1-4 snapshots of one galaxy form a sequence, drawn with
-the same objects-per-sequence law as the mergers, so the size of a sequence says nothing of its
-class. ``sequence_ID`` is a random permutation of the sequence numbers (class-free: mergers'
-sequences are not numbered first), and object IDs follow a random shuffle of all rows.
-Non-mergers draw their snapshot through the same age -> snapshot mapping, so both classes have
-the same redshift distribution (otherwise the image size would leak the label). The counts per
-snapshot then follow the snapshots' spacing in age, roughly flat over the four folders with a
-few more at low redshift (n=2000, seed 3: 24 % / 21 % / 27 % / 28 % in the 128 / 160 / 192 /
-320 px folders).
+Sequences follow the merger clock through the TNG snapshots, as in the challenge: an encounter
+sequence has a reference time ``t_c`` (cosmic age, Gyr, uniform over the range whose window
+reaches the ages of snapshots 50-91: coalescence, or the first pericentre of a flyby); every
+snapshot whose age lies in the kind's window around ``t_c`` can show it, and the sequence
+contributes 1-4 of those snapshots (one object each, same galaxies, same orbit and viewing
+angle). Isolated galaxies are followed through the snapshots too (a TNG galaxy is in every
+snapshot): 1-4 snapshots of one galaxy form a sequence, drawn with the same objects-per-sequence
+law, so the size of a sequence says nothing of its class. ``sequence_ID`` is a random
+permutation of the sequence numbers (class-free), and object IDs follow a random shuffle of all
+rows. Every kind draws its snapshot through the same age -> snapshot mapping, so all share one
+redshift law (otherwise the image size would leak the label).
 
-The test folder (:data:`TEST_FRACTION` of the objects, whole sequences) is stratified by class:
-major mergers' and non-mergers' sequences are picked separately, each up to the fraction of its
-own class, so the test folder has the dataset's merger fraction.
+Labels follow the paper's definition exactly (Sect. 2.1, after Margalef-Bentabol et al. 2024): a
+merger is a major merger (stellar mass ratio 1-4) within -0.8..+0.3 Gyr of coalescence;
+everything else is a non-merger, as in TNG (issue 20):
+
+* ``major`` objects outside that window: pairs 0.8-1.6 Gyr before coalescence (KW08 separations
+  of ~26-50 kpc; earlier, the companion mostly leaves the cutout) and remnants 0.3-1.5 Gyr after
+  (tidal features fade over ~1-2 Gyr);
+* ``minor`` mergers (mass ratio 4-10), -1.0..+1.2 Gyr around coalescence;
+* ``flyby`` encounters (mass ratio 1-10) that do not merge, -0.3..+1.0 Gyr around pericentre;
+* ``isolated`` galaxies (with chance projected neighbours like every cutout).
+
+Proportions (:func:`non_merger_mix`): with a steady rate per galaxy, the number of galaxies in
+each phase is the rate times the phase's duration. Rodriguez-Gomez et al. (2015, MNRAS 449, 49)
+give for Illustris a major-merger (mu > 1/4) rate of ~0.05 per galaxy per Gyr at M* ~ 4e10 Msun
+and z ~ 0.5 (:data:`MAJOR_RATE_PER_GYR`; rising as (1+z)^2.4-2.8, a power law in the mass ratio
+with slope ~ -1.3, so 1/10-1/4 mergers are :data:`MINOR_PER_MAJOR` = 0.93 times as frequent);
+flybys are taken as frequent as major mergers (Sinha & Holley-Bockelmann 2012, ApJ 751, 17: the
+flyby rate is comparable to the merger rate below z ~ 1). The rest of the galaxies are
+isolated. With the windows above this gives the non-merger class 4 % early major pairs, 6 %
+late major remnants, 7 % flybys, 11 % minor mergers and 72 % isolated galaxies.
+
+Orbits held out (issue 20): every encounter sequence is given its library orbit here, and the
+test folder (:data:`TEST_FRACTION` of the objects) takes whole orbits: no training sequence uses
+an orbit of a test sequence. Objects are cut per library kind (major-library objects, minor,
+flyby, isolated), each kind up to the fraction, so the test folder keeps the dataset's merger
+fraction. The catalogue's ``split_group`` column (``major:17``, ``seq:42``) tells
+:func:`galmerge.data.catalog.assign_splits` to keep every orbit in one split, so validation is
+held out the same way. With the library's 128 major orbits the test folder holds ~13 of them
+and validation ~17, each seen from many views: a test set whose tidal morphology is as varied
+as training's needs N_MAJOR >= 10x the distinct test orbits wanted.
 
 Stages (Sect. 2.1 of the paper): pre-merger -0.8 .. -0.1 Gyr, ongoing -0.1 .. +0.1 Gyr,
 post-merger +0.1 .. +0.3 Gyr.
@@ -30,11 +53,24 @@ import numpy as np
 import pandas as pd
 
 from galmerge.data.cosmology import COSMOLOGY, SNAPSHOT_REDSHIFTS
+from galmerge.mock.orbits import KINDS as LIBRARY_KINDS
 
 MERGER_WINDOW = (-0.8, 0.3)
+#: Windows (Gyr around coalescence, or a flyby's pericentre) of the non-merger encounters.
+EARLY_WINDOW, LATE_WINDOW = (-1.6, -0.8), (0.3, 1.5)
 MINOR_WINDOW = (-1.0, 1.2)
-#: Fraction of non-mergers that belong to a minor-merger sequence.
-MINOR_FRACTION = 0.3
+FLYBY_WINDOW = (-0.3, 1.0)
+#: Major-merger (mass ratio > 1/4) rate per galaxy (1/Gyr), Rodriguez-Gomez et al. (2015) at
+#: M* ~ 4e10 Msun, z ~ 0.5.
+MAJOR_RATE_PER_GYR = 0.05
+#: Minor (1/10-1/4) to major merger rate: the mass-ratio power law of Rodriguez-Gomez et al.
+#: (2015), dN/dmu ~ mu^-1.3.
+MINOR_PER_MAJOR = 0.93
+#: Flyby to major merger rate (Sinha & Holley-Bockelmann 2012: comparable below z ~ 1).
+FLYBY_PER_MAJOR = 1.0
+#: Plan kind -> (library kind, window): the encounters among the non-mergers.
+NON_MERGER_ENCOUNTERS = {"early": ("major", EARLY_WINDOW), "late": ("major", LATE_WINDOW),
+                         "flyby": ("flyby", FLYBY_WINDOW), "minor": ("minor", MINOR_WINDOW)}
 #: Probabilities of 1, 2, 3, 4 objects from one sequence.
 OBJECTS_PER_SEQUENCE = (0.4, 0.3, 0.2, 0.1)
 TEST_FRACTION = 0.10
@@ -73,15 +109,48 @@ def _sequence_objects(rng, snaps, ages, window, wanted):
     return snaps[chosen], offset[chosen]
 
 
+def non_merger_mix() -> dict[str, float]:
+    """Fraction of the non-merger class in each kind: 'early' and 'late' major encounters,
+    'flyby', 'minor' and 'isolated' (steady rates times phase durations; see the module docstring)."""
+    def span(window):
+        return window[1] - window[0]
+
+    rate = MAJOR_RATE_PER_GYR
+    per_galaxy = {"early": rate * span(EARLY_WINDOW), "late": rate * span(LATE_WINDOW),
+                  "flyby": FLYBY_PER_MAJOR * rate * span(FLYBY_WINDOW),
+                  "minor": MINOR_PER_MAJOR * rate * span(MINOR_WINDOW)}
+    non_mergers = 1.0 - rate * span(MERGER_WINDOW)
+    mix = {kind: value / non_mergers for kind, value in per_galaxy.items()}
+    mix["isolated"] = 1.0 - sum(mix.values())
+    return mix
+
+
+def _plan_sequences(rng, snaps, ages, library_kind, window, count, group):
+    """Rows (snapnum, group, kind, merger_time, orbit) of sequences adding up to ``count`` objects."""
+    rows, made = [], 0
+    while made < count:
+        sn, times = _sequence_objects(rng, snaps, ages, window, count - made)
+        if library_kind is None:  # isolated: no merger time, no orbit
+            rows.extend((int(s), group, "isolated", np.nan, -1) for s in sn)
+        else:
+            orbit = int(rng.integers(LIBRARY_KINDS[library_kind][0]))
+            rows.extend((int(s), group, library_kind, float(t), orbit) for s, t in zip(sn, times))
+        made += len(sn)
+        group += 1
+    return rows, group
+
+
 def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5) -> pd.DataFrame:
     """Plan ``n`` objects: one row per object, one group per sequence.
 
     Returns
     -------
     DataFrame with columns ID, snapnum, sequence_ID, group (int: a key shared by the objects
-    of one sequence, unique for isolated objects), kind ('major', 'minor', 'isolated'),
-    merger_time (Gyr: major and minor mergers; NaN for isolated galaxies), stage
-    ('pre', 'ongoing', 'post', 'non') and split ('train' or 'test').
+    of one sequence, unique for isolated objects), kind ('major', 'minor', 'flyby', 'isolated':
+    the physics, whatever the label), merger_time (Gyr relative to coalescence, or to a flyby's
+    pericentre; NaN for isolated galaxies), orbit (library index within the kind, -1 none),
+    split_group (objects that must share a split: ``<kind>:<orbit>`` or ``seq:<group>``), stage
+    ('pre', 'ongoing', 'post' for mergers, 'non') and split ('train' or 'test').
     """
     if n < 1:
         raise ValueError(f"number of objects must be >= 1, got {n}")
@@ -91,38 +160,35 @@ def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5) -> pd.DataFr
     snaps, ages = snapshot_ages()
     n_major = int(round(n * merger_fraction))
     n_non = n - n_major
-    n_minor = int(round(n_non * MINOR_FRACTION))
-    rows = []
-    group = 0
-    for kind, count, window in (("major", n_major, MERGER_WINDOW), ("minor", n_minor, MINOR_WINDOW)):
-        made = 0
-        while made < count:
-            sn, times = _sequence_objects(rng, snaps, ages, window, count - made)
-            for s, t in zip(sn, times):
-                rows.append((int(s), group, kind, float(t)))
-            made += len(sn)
-            group += 1
-    made, count = 0, n_non - n_minor
-    while made < count:  # isolated galaxies: the same sequence law, no merger time
-        sn, _times = _sequence_objects(rng, snaps, ages, MERGER_WINDOW, count - made)
-        for s in sn:
-            rows.append((int(s), group, "isolated", np.nan))
-        made += len(sn)
-        group += 1
-    plan = pd.DataFrame(rows, columns=["snapnum", "group", "kind", "merger_time"])
+    mix = non_merger_mix()
+    wanted = [("major", MERGER_WINDOW, n_major)]
+    wanted += [(lib, window, int(round(n_non * mix[kind]))) for kind, (lib, window) in NON_MERGER_ENCOUNTERS.items()]
+    wanted.append((None, MERGER_WINDOW, n_non - sum(count for _, _, count in wanted[1:])))
+    rows, group = [], 0
+    for library_kind, window, count in wanted:
+        new, group = _plan_sequences(rng, snaps, ages, library_kind, window, count, group)
+        rows.extend(new)
+    plan = pd.DataFrame(rows, columns=["snapnum", "group", "kind", "merger_time", "orbit"])
     plan = plan.iloc[rng.permutation(len(plan))].reset_index(drop=True)
     plan.insert(0, "ID", np.arange(FIRST_ID, FIRST_ID + len(plan), dtype=np.int64))
     # Class-free sequence IDs: a random permutation of the sequence numbers.
     numbering = rng.permutation(group)
     plan["sequence_ID"] = (FIRST_SEQUENCE_ID + numbering[plan["group"].to_numpy()]).astype(np.int64)
-    plan["stage"] = [stage_of(t) if k == "major" else "non"
-                     for k, t in zip(plan["kind"], plan["merger_time"])]
-    major = (plan["kind"] == "major").to_numpy()
+    plan["split_group"] = np.where(plan["kind"] == "isolated", "seq:" + plan["group"].astype(str),
+                                   plan["kind"] + ":" + plan["orbit"].astype(str))
+    plan["stage"] = [stage_of(t) if is_merger(k, t) else "non" for k, t in zip(plan["kind"], plan["merger_time"])]
+    keys, kinds = plan["split_group"].to_numpy(), plan["kind"].to_numpy()
     test = np.zeros(len(plan), bool)
-    for members in (major, ~major):  # stratified: each class up to TEST_FRACTION of its objects
-        test[members] = _test_split(rng, plan["group"].to_numpy()[members]) == "test"
+    for kind in ("major", "minor", "flyby", "isolated"):  # whole orbits, each kind up to TEST_FRACTION
+        members = kinds == kind
+        test[members] = _test_split(rng, keys[members]) == "test"
     plan["split"] = np.where(test, "test", "train")
     return plan
+
+
+def is_merger(kind: str, merger_time: float) -> bool:
+    """The paper's label: a major merger within -0.8..+0.3 Gyr of coalescence."""
+    return kind == "major" and MERGER_WINDOW[0] <= merger_time <= MERGER_WINDOW[1]
 
 
 def _test_split(rng, groups: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ One rendering path
     :func:`paint_galaxy` (Sérsic core with its bar, clumps and arms) plus :data:`orbits.N_PART_DISC`
     outer-disc test particles smoothed by :data:`PARTICLE_SMOOTH_KPC` at the galaxy's own
     redshift, so neither texture nor brightness order tells a companion from a neighbour.
-Mergers and minor mergers (same code path, mass ratio 1-4 vs 4-10)
+Encounters: major and minor mergers, flybys (same code path; mass ratio 1-4, 4-10, 1-10)
     An orbit of the restricted N-body library (:mod:`galmerge.mock.orbits`: hundreds of
     integrations with continuous parameters), a random viewing rotation and mirror parity, and
     a homologous size scale; at the object's merger time the particles give bridges, tails,
@@ -34,9 +34,14 @@ Remnants (after coalescence)
     profile, the rest (tails, shells, plumes, asymmetric envelope) stays as particle light and
     fades by phase mixing; a second nucleus (offset core) sinks and fades over 0.1 Gyr.
 Non-mergers
-    Isolated galaxies (undisturbed particle disc at the Sérsic's inclination and angle) or
-    minor mergers; chance projected neighbours at another redshift occur with the same
-    probability whatever the class, drawn from the same galaxy population.
+    Everything that is not a major merger within -0.8..+0.3 Gyr of coalescence (issue 20, see
+    :mod:`galmerge.mock.plan`): isolated galaxies (undisturbed particle disc at the Sérsic's
+    inclination and angle), minor mergers, major pairs more than 0.8 Gyr before coalescence,
+    major remnants more than 0.3 Gyr after (drawn by the same code as the mergers, only at
+    other times) and flybys (a companion on a hyperbolic orbit, times from its pericentre; its
+    discs are tidally disturbed but never merge). Chance projected neighbours at another
+    redshift occur with the same probability whatever the class, drawn from the same galaxy
+    population.
 Field
     Unrelated faint galaxies (i-band counts ~55 arcmin^-2 to i = 26, slope 0.33 dex/mag; too
     small for an outer disc to matter, so plain Sérsics) and stars (1.5 arcmin^-2, i 17-24.5),
@@ -108,12 +113,18 @@ def draw_galaxy(rng, abs_mag0: float | None = None) -> dict:
     return galaxy
 
 
-def draw_sequence(rng, kind: str) -> dict:
-    """Everything shared by the objects of one sequence: galaxies, orbit, viewing rotation."""
+def draw_sequence(rng, kind: str, orbit: int) -> dict:
+    """Everything shared by the objects of one sequence: galaxies, orbit, viewing rotation.
+
+    ``kind``: 'isolated' or an orbit-library kind ('major', 'minor', 'flyby'); ``orbit``: the
+    library index the plan gave the sequence (ignored for isolated galaxies).
+    """
     sequence = {"kind": kind, "main": draw_galaxy(rng)}
-    if kind in ("major", "minor"):
+    if kind in orbits.KINDS:
         library = orbits.get_library()[kind]
-        index = int(rng.integers(len(library)))
+        index = int(orbit)
+        if not 0 <= index < len(library):
+            raise ValueError(f"orbit {index} is not in the {kind} library ({len(library)} orbits)")
         q = library[index].mass_ratio
         # A mirror image of an orbit is an equally valid solution (Newtonian gravity is parity
         # invariant): an improper view doubles the distinct realisations.
@@ -272,7 +283,7 @@ def _component(prefix, xy, flux, n, at_z, ellip, theta):
 
 
 def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, features, truth):
-    """A major or minor merger at the object's merger time: nuclei, Sérsic cores and particles."""
+    """An encounter (major or minor merger, flyby) at the object's time: nuclei, Sérsic cores, particles."""
     kind, t = sequence["kind"], float(obj["merger_time"])
     orbit = orbits.get_library()[kind][sequence["orbit"]]
     main, comp = sequence["main"], sequence["companion"]
@@ -290,18 +301,18 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
     render.add_particles(debris, xy, weights, smooth_px)
     relaxed_flux = 0.0
     relax = float(np.clip(t / T_RELAX, 0.0, 1.0))
-    if t >= 0:
+    if t >= 0 and kind != "flyby":
         # Partial relaxation: the part of the debris' azimuthal mean that has settled by now
         # joins the remnant's Sérsic light; tails, shells, plumes and the lopsided envelope stay.
         debris, relaxed_flux = remove_axisymmetric(debris, centre, RELAXED_MAX * relax)
     canvas += debris
     core1 = main_z["flux_total"] * (1 - main["f_outer"])
     core2 = comp_z["flux_total"] * (1 - comp["f_outer"])
-    features.add("minor_merger" if kind == "minor" else "major_merger")
+    features.add({"major": "major_merger", "minor": "minor_merger", "flyby": "flyby"}[kind])
     truth.update(true_mass_ratio=sequence["mass_ratio"], true_orbit=sequence["orbit"])
     # Tidal deformation of the primary's light: its own particles now against the start.
     e1, th1 = tidal_shape(xy_kpc[:n1], ref_kpc[:n1], 2.5 * main_z["r_e_kpc"], main["ellip"], main["theta"])
-    if t < 0:
+    if t < 0 or kind == "flyby":  # a flyby's companion never merges (times from its pericentre)
         f1 = paint_galaxy(rng, canvas, main, *centre, core1, main_z["r_e_px"], main["n"], e1, th1, features)
         comp_xy = centre + comp_kpc / kpc_px
         e2, th2 = tidal_shape(xy_kpc[n1:] - comp_kpc, ref_kpc[n1:] - ref_comp_kpc, 2.5 * comp_z["r_e_kpc"],
@@ -309,7 +320,7 @@ def _paint_encounter(rng, canvas, obj, sequence, z, kpc_px, centre, smooth_px, f
         f2 = paint_galaxy(rng, canvas, comp, *comp_xy, core2, comp_z["r_e_px"], comp["n"], e2, th2, features)
         separation = float(np.hypot(*comp_kpc))
         in_field = bool(np.all((comp_xy >= 0) & (comp_xy <= canvas.shape[0] - 1)))
-        features.add("companion" if kind == "major" else "satellite")
+        features.add("companion" if sequence["mass_ratio"] <= 4 else "satellite")
         if in_field and separation < 10.0 and kind == "major":
             features.add("double_nucleus")
         truth.update(_component("main", centre, f1, main["n"], main_z, e1, th1))
