@@ -35,7 +35,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 sys.path.insert(0, str(REPO / "lib"))  # run_all.py works before `pip install -e .` too
 
 from galmerge.config import PROFILES, ProfileError, load_profile, parse_overrides  # noqa: E402
-from galmerge.runs import Run  # noqa: E402
+from galmerge.runs import Run, read_json, source_fingerprint, write_json  # noqa: E402
 
 
 @dataclass
@@ -106,24 +106,59 @@ def resolve_parameters(args) -> dict:
     return params
 
 
-def ensure_dataset(args, params) -> Path:
-    """The dataset folder; the profile's mock is generated when no --data is given and it is absent."""
+#: Modules whose code makes the mock's pixels and catalogue: the profile's mock is regenerated when it changes.
+MOCK_CODE = ("galmerge.mock.generate", "galmerge.mock.orbits", "galmerge.mock.plan", "galmerge.mock.scene",
+             "galmerge.mock.render", "galmerge.mock.observe", "galmerge.data.cosmology")
+#: Written beside the profile's mock: what made it (objects, seed, code fingerprint).
+MOCK_KEY_FILE = "mock_key.json"
+
+
+def mock_key(params: dict) -> dict:
+    """The cache key of the profile's mock: its size, seed and the fingerprint of the code that draws it."""
+    return {"n": int(params["mock_n"]), "seed": int(params["mock_seed"]),
+            "code_fingerprint": source_fingerprint(MOCK_CODE)}
+
+
+def mock_key_change(data: Path, key: dict) -> str | None:
+    """Why the mock in ``data`` cannot stand for ``key``, in words; None when it can be reused."""
+    if not (data / "catalog_merger_challenge_TNG_train.fits").exists():
+        return None if not data.exists() else "it is incomplete"
+    path = data / MOCK_KEY_FILE
+    if not path.exists():
+        return f"it has no {MOCK_KEY_FILE} saying what made it"
+    recorded = read_json(path, "mock key")
+    changed = [f"{name} {recorded.get(name)!r} -> {value!r}" for name, value in key.items()
+               if recorded.get(name) != value]
+    return "; ".join(changed) or None
+
+
+def ensure_dataset(args, params) -> tuple[Path, bool]:
+    """The dataset folder, and whether it was (re)generated now.
+
+    With ``--data`` the folder is used as it is. Otherwise the profile's mock in ``data/mock_<profile>``
+    is reused only when its recorded key (:func:`mock_key`) matches; a change of size, seed or mock code
+    regenerates it, saying which.
+    """
     if args.data is not None:
         data = args.data.resolve()
         if not data.is_dir():
             raise SystemExit(f"--data {data}: no such folder")
-        return data
+        return data, False
     data = REPO / "data" / f"mock_{args.profile}"
-    marker = data / "catalog_merger_challenge_TNG_train.fits"
-    if marker.exists():
+    key = mock_key(params)
+    why = mock_key_change(data, key)
+    exists = (data / "catalog_merger_challenge_TNG_train.fits").exists()
+    if exists and why is None:
         print(f"mock dataset: reusing {data.relative_to(REPO)}")
-        return data
-    print(f"mock dataset: generating {params['mock_n']} objects into {data.relative_to(REPO)}")
+        return data, False
+    action = f"regenerating ({why})" if exists else "generating"
+    print(f"mock dataset: {action} {key['n']} objects into {data.relative_to(REPO)}")
     cmd = [sys.executable, "-m", "galmerge.mock", "--out", str(data),
-           "--n", str(params["mock_n"]), "--seed", str(params["mock_seed"])]
+           "--n", str(key["n"]), "--seed", str(key["seed"])] + (["--overwrite"] if exists else [])
     if subprocess.run(cmd, env=_child_env()).returncode != 0:
         raise SystemExit("mock generation failed (see the messages above)")
-    return data
+    write_json(data / MOCK_KEY_FILE, key)
+    return data, True
 
 
 def _child_env() -> dict:
@@ -260,7 +295,11 @@ def main(argv=None) -> int:
             print(f"{mark} {step.name:<22} notebooks/{step.notebook}.py {step.extra or ''}")
         return 0
 
-    data = ensure_dataset(args, params)
+    data, data_is_new = ensure_dataset(args, params)
+    if data_is_new and not args.force:
+        # fits and networks of the same run name were made from other images: recompute them
+        print("mock dataset is new: this run's cached fits and networks are recomputed (as with --force)")
+        args.force = True
     run_name = f"{args.profile}-{data.name}"
     run_dir = (args.out or REPO / "runs" / run_name).resolve()
     figures_dir = (args.figures or REPO / "figures" / run_dir.name).resolve()

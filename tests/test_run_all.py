@@ -1,0 +1,82 @@
+"""run_all.py's cache of the profile's mock: reused only while its size, seed and code are unchanged."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_run_all(monkeypatch):
+    """run_all.py imported as a module (registered while the test runs: its dataclasses need that)."""
+    spec = importlib.util.spec_from_file_location("run_all_under_test", REPO / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def run_all(monkeypatch, tmp_path):
+    """run_all.py with its REPO pointed at tmp_path and mock generation faked."""
+    module = load_run_all(monkeypatch)
+    monkeypatch.setattr(module, "REPO", tmp_path)
+    calls = []
+
+    def fake_generate(cmd, env=None):
+        out = Path(cmd[cmd.index("--out") + 1])
+        if out.exists() and "--overwrite" not in cmd:
+            raise AssertionError("an existing mock must be replaced with --overwrite")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "catalog_merger_challenge_TNG_train.fits").write_text("fake")
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(module.subprocess, "run", fake_generate)
+    module.calls = calls
+    return module
+
+
+def _args():
+    return Namespace(data=None, profile="smoke", force=False)
+
+
+def test_mock_is_generated_once_then_reused(run_all, capsys):
+    params = {"mock_n": 64, "mock_seed": 0}
+    data, new = run_all.ensure_dataset(_args(), params)
+    assert new and len(run_all.calls) == 1
+    assert (data / run_all.MOCK_KEY_FILE).exists()
+    data_again, new_again = run_all.ensure_dataset(_args(), params)
+    assert data_again == data and not new_again and len(run_all.calls) == 1
+    assert "reusing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change", ["size", "code", "no key"])
+def test_mock_is_regenerated_when_what_made_it_changed(run_all, monkeypatch, capsys, change):
+    params = {"mock_n": 64, "mock_seed": 0}
+    data, _ = run_all.ensure_dataset(_args(), params)
+    if change == "size":
+        params = {"mock_n": 65, "mock_seed": 0}
+    elif change == "code":
+        monkeypatch.setattr(run_all, "source_fingerprint", lambda modules: "0123456789ab")
+    else:
+        (data / run_all.MOCK_KEY_FILE).unlink()
+    _, new = run_all.ensure_dataset(_args(), params)
+    assert new and len(run_all.calls) == 2 and "--overwrite" in run_all.calls[-1]
+    out = capsys.readouterr().out
+    assert "regenerating" in out
+    expected = {"size": "n 64 -> 65", "code": "code_fingerprint", "no key": "mock_key.json"}[change]
+    assert expected in out
+
+
+def test_mock_key_names_existing_modules(monkeypatch):
+    module = load_run_all(monkeypatch)
+    for name in module.MOCK_CODE:  # every module named exists (a rename must not silently drop one)
+        assert importlib.util.find_spec(name) is not None, name
+    assert "galmerge.mock.orbits" in module.MOCK_CODE
