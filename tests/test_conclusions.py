@@ -191,3 +191,13 @@ def test_the_split_groups_by_the_same_units_as_the_bootstraps():
     catalog = pd.DataFrame({"ID": np.arange(12) + 100, "sequence_ID": [4, 4, -1, 7, 7, 7, -1, -1, 2, 4, 2, -1]})
     assert _same_partition(split_groups(catalog).to_numpy(), resampling_units(catalog))
     assert len(set(resampling_units(catalog).tolist())) == 3 + 4
+    # the mock's split_group (one library orbit for several sequences) joins sequences in both
+    catalog["split_group"] = ["major:1", "major:1", "", "major:1", "major:1", "major:1", "", "flyby:2", "seq:2",
+                              "major:1", "seq:2", "flyby:2"]
+    assert _same_partition(split_groups(catalog).to_numpy(), resampling_units(catalog))
+    units = resampling_units(catalog)
+    assert len(set(units[[0, 1, 3, 4, 5, 9]].tolist())) == 1  # sequences 4 and 7 share orbit 1: one unit
+    assert units[7] == units[11] and units[8] == units[10]
+    assert len(set(units.tolist())) == 5  # orbit 1, flyby orbit 2, sequence 2, and objects 102 and 106 alone
+    shuffled = catalog.sample(frac=1, random_state=0)
+    assert _same_partition(resampling_units(shuffled), units[shuffled.index.to_numpy()])

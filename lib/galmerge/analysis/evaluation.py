@@ -43,7 +43,7 @@ from galmerge.vocab import (  # noqa: F401 (re-exported: the notebooks read them
 
 #: Columns of the products' images table carried into :func:`load_run_scores`.
 IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "snapnum", "merger_time",
-                 "sequence_ID", "sersic_ellip", "status", "flag_sersic", "primary_used_in_model")
+                 "sequence_ID", "split_group", "sersic_ellip", "status", "flag_sersic", "primary_used_in_model")
 REQUIRED_IMAGE_COLUMNS = ("ID", "split", "label", "stage", "redshift", "merger_time", "sersic_ellip")
 
 
@@ -81,8 +81,9 @@ def load_run_scores(run: Run | str | Path, split: str, thresholds: dict[str, flo
     -------
     pandas.DataFrame
         One row per galaxy of the split scored by every network: ``ID, label, stage, redshift,
-        snapnum, merger_time, sequence_ID, sersic_ellip, status, flag_sersic,
-        primary_used_in_model`` (those the products have),
+        snapnum, merger_time, sequence_ID, split_group, sersic_ellip, status, flag_sersic,
+        primary_used_in_model`` (those the products have; ``sequence_ID`` and ``split_group`` give
+        the bootstraps' units, :func:`galmerge.analysis.metrics.resampling_units`),
         then ``score_<kind>`` and ``pred_<kind>`` (0/1, ``score >= threshold``) per network.
         ``frame.attrs["kinds"]`` lists the networks, ``frame.attrs["thresholds"]`` their
         thresholds and ``frame.attrs["dropped"]`` how many galaxies were dropped because a

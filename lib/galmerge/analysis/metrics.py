@@ -11,10 +11,11 @@ Conventions used throughout
 
 Uncertainties: resampling merger sequences
 ------------------------------------------
-The objects of one merger sequence (the same galaxy pair seen at several snapshots) look alike
-and are classified alike, so they are not independent draws. A bootstrap that resamples
+The objects of one merger sequence (the same galaxy pair seen at several snapshots), and in the
+mock those drawn on one library orbit, look alike and are classified alike, so they are not
+independent draws. A bootstrap that resamples
 galaxies treats them as independent and gives intervals that are too narrow. Every bootstrap
-here therefore takes ``groups`` (from :func:`sequence_groups`): whole groups are drawn with
+here therefore takes ``groups`` (from :func:`resampling_units`): whole groups are drawn with
 replacement, each bringing all of its objects (the cluster bootstrap; Davison & Hinkley 1997,
 Sect. 3.8; Field & Welsh 2007, JRSS B 69, 369), and an object without a sequence is a group of
 its own. Without ``groups`` every object is its own group, which is the paper's galaxy
@@ -387,39 +388,50 @@ RESAMPLING = ("sequence", "galaxy")
 def resampling_units(frame: pd.DataFrame, resample: str = "sequence") -> np.ndarray:
     """The resampling unit of each galaxy: the project's one rule, used by every bootstrap.
 
-    ``resample="sequence"`` (the default) groups the objects of one merger sequence, or of one
-    labelled group (the catalogue turns a labelled dataset's ``group`` column into ``sequence_ID``,
-    :func:`galmerge.data.catalog.load_catalog`); an object without one (-1 or missing) is a unit of
-    its own (:func:`sequence_groups`). ``"galaxy"`` makes every galaxy its own unit (the paper's
-    bootstrap). A frame without a ``sequence_ID`` column falls back to galaxies, *with a warning*:
-    the intervals are then too narrow wherever objects share a sequence.
+    ``resample="sequence"`` (the default) puts together the objects that are not independent: those
+    of one merger sequence or labelled group (the catalogue turns a labelled dataset's ``group``
+    column into ``sequence_ID``), and those sharing a ``split_group`` (the mock's objects on one
+    library orbit). The key is the split's own, :func:`galmerge.data.catalog.split_groups`, so the
+    units resampled are exactly the groups that never straddle two splits; an object without a
+    sequence or group (``sequence_ID`` -1 or missing) is a unit of its own. ``"galaxy"`` makes
+    every galaxy its own unit (the paper's bootstrap). A frame with neither ``sequence_ID`` nor
+    ``split_group`` falls back to galaxies, *with a warning*: the intervals are then too narrow
+    wherever objects share a sequence.
 
     The verdicts (:mod:`galmerge.analysis.conclusions`), the binned figures and Table 2
     (:mod:`galmerge.analysis.evaluation`) and the baseline's grouped cross-validation
     (:mod:`galmerge.analysis.baseline`) all take their units from here, so that on the same galaxies
-    they resample the same units. The train/validation/test split groups by the same rule
-    (:func:`galmerge.data.catalog.split_groups`; the tests check the two partitions agree).
+    they resample the same units.
 
     Parameters
     ----------
     frame : pandas.DataFrame
-        One row per galaxy; ``sequence_ID`` (int, -1 or NaN for none) when known.
+        One row per galaxy: ``sequence_ID`` (int, -1 or NaN for none) and/or ``split_group`` (str,
+        empty for none) when known; ``ID`` (else the row number names an object of its own).
     resample : {"sequence", "galaxy"}
 
     Returns
     -------
     numpy.ndarray of int64, shape (len(frame),)
-        Unit code of each row (0 .. U-1).
+        Unit code of each row (0 .. U-1, in the order of the sorted keys, so independent of row order).
     """
+    from galmerge.data.catalog import NO_SEQUENCE, split_groups
+
     if resample not in RESAMPLING:
         raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}")
     if resample == "galaxy":
         return np.arange(len(frame), dtype=np.int64)
-    if "sequence_ID" not in frame.columns:
+    if "sequence_ID" not in frame.columns and "split_group" not in frame.columns:
         warnings.warn("the frame has no sequence_ID column: the bootstrap resamples galaxies, and its "
                       "intervals are too narrow where objects share a merger sequence", stacklevel=2)
         return np.arange(len(frame), dtype=np.int64)
-    return sequence_groups(frame["sequence_ID"].to_numpy())
+    keyed = pd.DataFrame({"ID": frame["ID"].to_numpy() if "ID" in frame.columns else np.arange(len(frame))})
+    sequence = frame["sequence_ID"] if "sequence_ID" in frame.columns else pd.Series(NO_SEQUENCE, frame.index)
+    keyed["sequence_ID"] = pd.to_numeric(sequence, errors="coerce").fillna(NO_SEQUENCE).to_numpy()
+    if "split_group" in frame.columns:
+        keyed["split_group"] = frame["split_group"].to_numpy()
+    _, codes = np.unique(split_groups(keyed).to_numpy(), return_inverse=True)
+    return codes.astype(np.int64)
 
 
 def _as_groups(groups, n: int) -> np.ndarray | None:
