@@ -191,6 +191,27 @@ def test_noise_map_poisson_term_does_not_use_the_pixel_itself():
     assert noise_map(clean, rms, None) is rms
 
 
+def test_flat_level_is_not_taken_from_a_bright_galaxys_wings(truth_galaxies):
+    """Issue 21: with too few pixels far from the sources the level came from the wings (+0.3 sigma)."""
+    from galmerge.sersic.fit import DETECTION_DEFAULTS, _background
+
+    image, _ = _galsim_stamp(4.0, 11.0, 0.8, 1e5, size=128, seed=1)
+    level, rms, _, error = _background(image, np.zeros(image.shape, bool), "flat", DETECTION_DEFAULTS, None)
+    # the rms of the pixels just outside the segment holds the wings' Poisson noise too (sky alone: 1)
+    assert error is None and np.all(level == 0) and 0.95 < rms[0, 0] < 1.6
+    g = truth_galaxies[3]  # S/N 264, r_e 7 px: plenty of sky far from it
+    level, rms, _, error = _background(g["image"], np.zeros(g["image"].shape, bool), "flat", DETECTION_DEFAULTS, None)
+    assert 0 < error < 0.03 * g["sigma"] and abs(level[0, 0]) < 5 * error
+
+
+@pytest.mark.slow
+def test_statmorph_is_not_biased_on_bright_galaxies_either():
+    """statmorph gets fit_image's noise map, not its own |image|-based one (issue 21: -7 % / -13 % before)."""
+    table = sersic_truth.fit_truth_set(sersic_truth.render_truth_set(6, "bright", seed=2), "statmorph")
+    assert not table["failed"].any()
+    assert table["dr_rel"].abs().median() <= 0.02 and table["dn_rel"].abs().median() <= 0.03
+
+
 def test_flat_background_keeps_the_galaxy_light(truth_galaxies):
     flat = sersic_truth.flux_kept(truth_galaxies, "flat")
     assert abs(np.median(flat) - 1) < 0.02 and flat.min() > 0.95

@@ -5,9 +5,10 @@ segment of the image is fitted by ``statmorph.SourceMorphology`` (astropy's ``Se
 pixel centres and convolved with the PSF, Levenberg-Marquardt through astropy's fitter) and the model
 image is rebuilt with ``Sersic2D`` and convolved once with the PSF (:func:`sersic_model_image`).
 
-Noise model: with ``gain`` unknown (the merger challenge's images carry none) statmorph gets the
-sky-limited sigma map of :func:`galmerge.sersic.fit.fit_image` as its weight map; with ``gain`` given
-it builds its own, ``sqrt(|image| / gain + sky_sigma**2)``.
+Noise model: statmorph always gets the sigma map of :func:`galmerge.sersic.fit.fit_image` as its weight
+map (:func:`galmerge.sersic.fit.noise_map`: sky-limited without a gain, with the sources' Poisson term
+from the smoothed data with one), never its own recipe ``sqrt(|image| / gain + sky_sigma**2)``: weights
+from the pixel's own value bias the fit low wherever the source dominates (issue 21).
 """
 
 from __future__ import annotations
@@ -61,9 +62,8 @@ class StatmorphFitter:
 
     def fit(self, job: FitJob) -> list[dict]:
         """One statmorph fit per label of ``job`` (see :meth:`galmerge.sersic.fitters.SersicFitter.fit`)."""
-        # statmorph builds its own weights from the gain when one is given
-        weightmap = job.sigma if job.gain is None else None
-        return [fit_one_source(self.morphology, job.data, job.segmap, int(label), job.bad, weightmap, job.gain,
+        # the weight map, not the gain: statmorph's own weights would come from |image| (issue 21)
+        return [fit_one_source(self.morphology, job.data, job.segmap, int(label), job.bad, job.sigma, None,
                                job.psf, job.seed, self.options)
                 for label in job.labels]
 
