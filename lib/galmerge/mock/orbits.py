@@ -28,8 +28,9 @@ their centres alone; unbound debris feels gravity only. In the halo's core a slo
 orbit decays as ``exp(-gamma t)`` with ``gamma = 4 sqrt(2 pi) G^2 m rho0 lnL / (3 sigma^3)``,
 the low-velocity limit the tests hold the integrator to within 20 %.
 
-Orbit parameters are continuous (start 130-170 kpc; mergers: pericentre 4-20 kpc, eccentricity
-0.7-1; flybys: pericentre 15-40 kpc, eccentricity 1.05-1.5; log-uniform mass ratio, isotropic
+Orbit parameters are continuous (start 130-170 kpc for major mergers, 80-110 kpc for the
+others; mergers: pericentre 4-20 kpc, eccentricity 0.7-1; flybys: pericentre 15-40 kpc,
+eccentricity 1.05-1.5; log-uniform mass ratio, isotropic
 disc spins). The library holds :data:`N_MAJOR` major mergers (mass ratio 1-4), :data:`N_MINOR`
 minor mergers (4-10) and :data:`N_FLYBY` flybys (1-10) that do not merge within their window;
 each mock sequence adds a random viewing rotation, a mirror image (the parity-reflected orbit
@@ -100,10 +101,12 @@ DT, T_MAX, R_COALESCE = 0.002, 6.0, 1.5
 V_HALO, R_CORE, LN_LAMBDA = 200.0 / 0.9778, 3.0, 0.55
 #: Flybys: hyperbolic encounters, pericentre (kpc) and eccentricity ranges.
 FLYBY_PERICENTRE, FLYBY_ECCENTRICITY = (15.0, 40.0), (1.05, 1.5)
-#: Initial separation (kpc) of every encounter: far enough that 90 % of the mergers last the
-#: 1.6 Gyr the major window needs (from 80-110 kpc only 57 % did, and keeping those biased the
-#: library to slow mergers with small separations).
-START_KPC = (130.0, 170.0)
+#: Initial separation (kpc) per kind: far enough that 90 % of the major mergers last the 1.6 Gyr
+#: their window needs (from 80-110 kpc only 57 % did, and keeping those biased the library to slow
+#: mergers with small separations); minor mergers (window from -1.0 Gyr; their weaker friction
+#: makes them slow) and flybys (from -0.3 Gyr) start closer: from 80-110 kpc 71 % of the minor
+#: mergers coalesce within the window, from 130-170 kpc only 34 %.
+START_KPC = {"major": (130.0, 170.0), "minor": (80.0, 110.0), "flyby": (80.0, 110.0)}
 #: Force evaluations between two refreshes of which galaxy each particle is bound to.
 HOST_EVERY = 5
 
@@ -186,19 +189,20 @@ def kw08_separation_kpc(time_to_merger_gyr, stellar_mass_msun=4e10, h=0.677):
     return 25.0 / h * (t / 1.1) * (stellar_mass_msun / (3e10 / h)) ** 0.3
 
 
-def _initial_conditions(rng, mass_ratio: float, flyby: bool = False, n_part: int = N_PART_DISC):
+def _initial_conditions(rng, mass_ratio: float, flyby: bool = False, n_part: int = N_PART_DISC,
+                        start_kpc=START_KPC["major"]):
     """Bodies and disc particles of one encounter (see :func:`integrate_batch`).
 
-    Mergers: start :data:`START_KPC` apart on a bound orbit (pericentre 4-20 kpc, eccentricity
+    Mergers: start ``start_kpc`` apart (:data:`START_KPC`) on a bound orbit (pericentre 4-20 kpc, eccentricity
     0.7-1; where the start lies beyond the apocentre the pair starts at rest radially).
-    Flybys: start :data:`START_KPC` apart on a hyperbolic orbit (pericentre :data:`FLYBY_PERICENTRE`,
+    Flybys: start ``start_kpc`` apart on a hyperbolic orbit (pericentre :data:`FLYBY_PERICENTRE`,
     eccentricity :data:`FLYBY_ECCENTRICITY`).
     """
     m1, a1 = M_PRIMARY, A_PRIMARY
     m2, a2 = m1 / mass_ratio, A_PRIMARY * mass_ratio ** (-1 / 3)
     h2 = H_PRIMARY * mass_ratio ** (-1 / 3)
     mtot = m1 + m2
-    d0 = rng.uniform(*START_KPC)
+    d0 = rng.uniform(*start_kpc)
     rp = rng.uniform(*(FLYBY_PERICENTRE if flyby else (4, 20)))
     ecc = rng.uniform(*(FLYBY_ECCENTRICITY if flyby else (0.7, 1.0)))
     p = rp * (1 + ecc)                       # semi-latus rectum
@@ -445,7 +449,8 @@ def _run(state: Encounter, window, reference: str):
     return ([np.stack(f) for f in frames], [np.array(c) for c in comps], [np.array(x) for x in times], t_ref)
 
 
-def integrate_batch(rng, mass_ratios, window=WINDOW, kind: str = "merger") -> list[Orbit | None]:
+def integrate_batch(rng, mass_ratios, window=WINDOW, kind: str = "merger",
+                    start_kpc=START_KPC["major"]) -> list[Orbit | None]:
     """Integrate several encounters at once (vectorised over orbits).
 
     Parameters
@@ -461,9 +466,11 @@ def integrate_batch(rng, mass_ratios, window=WINDOW, kind: str = "merger") -> li
         that does not coalesce within :data:`T_MAX`, or too early for ``window``, gives None.
         Flybys: unbound (hyperbolic) encounters; times relative to the first pericentre, and one
         that coalesces (or never reaches pericentre) within the stored window gives None.
+    start_kpc : (float, float)
+        Range of the initial separation (kpc).
     """
     flyby = kind == "flyby"
-    ics = [_initial_conditions(rng, float(q), flyby=flyby) for q in mass_ratios]
+    ics = [_initial_conditions(rng, float(q), flyby=flyby, start_kpc=start_kpc) for q in mass_ratios]
     state = _encounter(ics)
     frames, comps, times, t_ref = _run(state, window, "pericentre" if flyby else "coalescence")
     out = []
@@ -507,7 +514,7 @@ def build_library(progress: bool = False) -> dict[str, list[Orbit]]:
                 raise RuntimeError(f"orbit library: only {len(library[kind])} of {count} {kind} orbits "
                                    f"covered the window {WINDOWS[kind]} Gyr; change LN_LAMBDA or T_MAX")
             q = np.exp(rng.uniform(np.log(qlo), np.log(qhi), BATCH))
-            for orbit in integrate_batch(rng, q, WINDOWS[kind], how):
+            for orbit in integrate_batch(rng, q, WINDOWS[kind], how, START_KPC[kind]):
                 if orbit is not None and len(library[kind]) < count:
                     library[kind].append(orbit)
                     bar.update()
