@@ -54,12 +54,12 @@ from IPython.display import display
 
 import galmerge.data.catalog as gdata
 from galmerge.report import figures
-from galmerge.runs import RunPaths, update_summary
+from galmerge.runs import Run
 from galmerge.sersic import diagnostics
 from galmerge.sersic import stage as fitting
 from galmerge.sersic.fit import fit_image
 
-paths = RunPaths(run_dir)
+run = Run(run_dir)
 
 # %% [markdown]
 # ## The fitting stage
@@ -86,7 +86,7 @@ if "linear_flux" in catalog and not catalog["linear_flux"].astype(bool).all():
     print(f"{int((~catalog['linear_flux'].astype(bool)).sum())} display images (PNG/JPEG/TIFF): the fits below "
           "describe stretched display levels; their Sérsic parameters are not physical")
 t0 = time.perf_counter()
-products = fitting.run_fitting_stage(catalog, paths.products, psf=psf, n_workers=fit_workers,
+products = fitting.run_fitting_stage(catalog, run.products, psf=psf, n_workers=fit_workers,
                                    scheduler_address=scheduler_address, cutout_mode=cutout_mode,
                                    fit_region=fit_region, min_fit_area=min_fit_area, fitter=fitter,
                                    background=background, thresh=detect_thresh, minarea=detect_minarea)
@@ -109,9 +109,9 @@ print(f"stage: {stage_seconds:.0f} s in this session; {len(images)} images, {len
 status = diagnostics.status_table(images)
 flags = diagnostics.flag_table(images, sources)
 exclusions = diagnostics.exclusion_table(sources)
-status.to_csv(paths.table("sersic_fit_status"))
-flags.to_csv(paths.table("sersic_flags"))
-exclusions.to_csv(paths.table("sersic_exclusions"))
+run.write_table("sersic_fit_status", status)
+run.write_table("sersic_flags", flags)
+run.write_table("sersic_exclusions", exclusions)
 display(status)
 display(flags)
 display(exclusions)
@@ -172,7 +172,7 @@ if "true_main_n" in images.columns:
     matched, truth_summary = diagnostics.truth_comparison(images)
     share = diagnostics.primary_on_main_galaxy(matched)
     print(f"primary centred on the main galaxy (< 3 px) in {share:.1%} of {len(matched)} images")
-    truth_summary.to_csv(paths.table("sersic_vs_truth"))
+    run.write_table("sersic_vs_truth", truth_summary)
     display(truth_summary)
     figures.show("sersic_fit_vs_truth", figures_dir, matched, truth_summary, diagnostics.TRUTH_PAIRS)
 else:
@@ -200,7 +200,7 @@ except ImportError:  # GalSim is in the test extra: pip install -e '.[test]'
 if sersic_truth is not None and truth_galaxies > 0:
     truth_fits, truth_table = sersic_truth.compare_fitters(truth_galaxies, seed=split_seed,
                                                            pairs=sersic_truth.COMPARED[:2])
-    truth_table.to_csv(paths.table("sersic_fitters_vs_galsim"))
+    run.write_table("sersic_fitters_vs_galsim", truth_table)
     display(truth_table.round(3))
     figures.show("sersic_fitters_vs_galsim", figures_dir, truth_fits)
 
@@ -214,7 +214,7 @@ if sersic_truth is not None and truth_galaxies > 0:
 
 # %%
 chi = diagnostics.residual_chi_table(used)
-chi.to_csv(paths.table("sersic_residual_chi"))
+run.write_table("sersic_residual_chi", chi)
 display(chi)
 figures.show("sersic_residual_chi", figures_dir, used, diagnostics.isolated_nonmergers(used))
 
@@ -236,7 +236,7 @@ figures.show("sersic_residual_chi", figures_dir, used, diagnostics.isolated_nonm
 
 # %%
 size_table = diagnostics.cutout_scale_table(used)
-size_table.to_csv(paths.table("sersic_cutout_scale"))
+run.write_table("sersic_cutout_scale", size_table)
 size_table
 
 # %% [markdown]
@@ -244,7 +244,7 @@ size_table
 
 # %%
 timing = diagnostics.timing_table(images, fitter)
-timing.to_csv(paths.table("sersic_timing"))
+run.write_table("sersic_timing", timing)
 display(timing)
 values = diagnostics.fitting_summary(images, sources, chi, truth_summary, cutout_mode)
 print(f"the fitter's ({fitter}) share of the per-image time: {values['fitter_time_share']:.1%}")
@@ -252,5 +252,5 @@ if sersic_truth is not None and truth_galaxies > 0:
     for (kind, pair), row in truth_table.iterrows():
         for key in ("median |dr_e|/r_e", "median |dn|/n", "median |de|", "failures", "mean CPU s per image"):
             values[f"galsim_{kind}_{pair}_{key}"] = float(row[key])
-update_summary(run_dir, "sersic", values)
+run.update_summary("sersic", values)
 values

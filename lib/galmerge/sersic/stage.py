@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
 
-from galmerge.runs import source_fingerprint, write_json
+from galmerge.runs import read_stage_record, source_fingerprint, write_stage_record
 from galmerge.sersic.fit import (
     CUTOUT_MODES,
     DETECTION_DEFAULTS,
@@ -75,7 +75,6 @@ FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_bad_pixels", "n_s
                "flag_sersic", "primary_used_in_model", "chi_mean", "chi_rms", "time_detect_s",
                "time_fitter_s", "time_model_s", "time_fit_s", "time_image_s", "time_cpu_s")
 PARTS_DIR = "parts"
-STAGE_FILE = "stage.json"
 #: The modules whose code makes the parts and products (fit, fitters, loading, the stage, the products'
 #: format): their fingerprint (:func:`galmerge.runs.source_fingerprint`) is part of the cache key, so
 #: that any change to their code refits, and old parts are never mixed with new ones.
@@ -298,14 +297,6 @@ def config_change(old: dict | None, new: dict) -> str | None:
     return "; ".join(f"{k}: {old_flat.get(k, absent)!r} -> {new_flat.get(k, absent)!r}" for k in keys)
 
 
-def _recorded_config(folder: Path) -> dict | None:
-    path = folder / STAGE_FILE
-    try:
-        return json.loads(path.read_text()) if path.exists() else None
-    except json.JSONDecodeError:
-        return None
-
-
 # --------------------------------------------------------------------------- the stage
 
 
@@ -321,7 +312,7 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         From :func:`galmerge.data.catalog.load_catalog`; needs :data:`REQUIRED_CATALOG_COLUMNS`, unique IDs.
         All its columns are copied into ``images.parquet``; rows keep the catalogue's order.
     products_dir : str or Path
-        The products folder (``RunPaths(run_dir).products``).
+        The products folder (``Run(run_dir).products``).
     psf : numpy.ndarray, optional
         PSF image (:func:`galmerge.data.catalog.load_psf`); None fits without PSF.
     n_workers : int
@@ -378,14 +369,14 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         if finished is not None:
             return finished
     if parts.exists() and not force:
-        why = config_change(_recorded_config(parts), config)
+        why = config_change(read_stage_record(parts), config)
         if why is not None:
             _say(f"{parts}: parts were made with another configuration; discarding them ({why})")
             force = True
     if force and parts.exists():
         shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
-    write_json(parts / STAGE_FILE, config)
+    write_stage_record(parts, config)
 
     done = _finished_ids(parts, catalog)
     todo = catalog.loc[~catalog["ID"].isin(done), ["ID", "image_path"]]
@@ -405,7 +396,7 @@ def _finished_products(products_dir: Path, catalog: pd.DataFrame, config: dict) 
     """The finished products in ``products_dir`` when they were made with ``config``; None, with a
     message saying what changed, when every image must be refitted. Products of other IDs than the
     catalogue's are a :class:`StageError` (``force=True`` refits)."""
-    why = config_change(_recorded_config(products_dir), config)
+    why = config_change(read_stage_record(products_dir), config)
     if why is not None:
         _say(f"{products_dir}: finished products were made with another configuration; refitting "
              f"every image ({why})")
@@ -526,5 +517,5 @@ def consolidate(catalog: pd.DataFrame, products_dir: str | Path, config: dict | 
     write_products(products_dir, images, table, cubes)
     del cubes  # closes the memory maps (their files went with the replaced folder)
     if config is not None:
-        write_json(products_dir / STAGE_FILE, config)
+        write_stage_record(products_dir, config)
     return Products(products_dir)
