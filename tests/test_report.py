@@ -117,3 +117,21 @@ def test_cnn1_is_put_beside_the_baseline_on_the_same_galaxies():
     text = " ".join(baseline_comparison(table1, other))
     assert "below" in text and "on 390 (CNN1) and 400 (baseline)" in text
     assert baseline_comparison(table1, {}) == []
+
+
+def test_report_written_from_the_runs_own_notebooks_folder(tmp_path, monkeypatch):
+    """run_all.py executes the notebooks inside runs/<run>/notebooks/ with run_dir='..': the report
+    still names the run and links each figure relative to the run folder."""
+    import os
+
+    run_dir, figures = tmp_path / "runs" / "quick-mock_quick", tmp_path / "figures" / "quick-mock_quick"
+    (run_dir / "notebooks").mkdir(parents=True)
+    figures.mkdir(parents=True)
+    (figures / "fig12_roc.png").write_bytes(b"\x89PNG")
+    monkeypatch.chdir(run_dir / "notebooks")
+    paths = write_report("..", os.path.relpath(figures), PAPER_TABLE1, PAPER_TABLE2, VERDICTS)
+    text = (run_dir / "REPORT.md").read_text()
+    assert paths["markdown"].resolve() == (run_dir / "REPORT.md").resolve()
+    assert text.startswith("# Reproduction report: quick-mock_quick\n")
+    link = text.split("![fig12_roc](")[1].split(")")[0]
+    assert (run_dir / link).resolve() == (figures / "fig12_roc.png").resolve()

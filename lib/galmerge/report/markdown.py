@@ -299,7 +299,7 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
                     counts: pd.DataFrame | None = None, caption_values: dict | None = None,
                     figures_dir: Path | None = None) -> str:
     """The text of REPORT.md (``figures_dir``: where 08_transfer's score figure is, if any)."""
-    lines = [f"# Reproduction report: {run_dir.name}", ""]
+    lines = [f"# Reproduction report: {as_run(run_dir).name}", ""]  # resolved: run_all passes run_dir=".."
     lines += dataset_tables(summary, counts)
     for note in dataset_notes(summary):
         lines += [note, ""]
