@@ -13,7 +13,7 @@ its caption under it. ``tests/test_figures.py`` checks that the registry, the ca
 the notebooks pass to :func:`show` agree.
 
 No function here reads a run folder or computes a statistic; the notebooks compute with
-:mod:`galmerge.analysis.evaluation`, :mod:`galmerge.nets.occlusion`, :mod:`galmerge.sersic.stage`,
+:mod:`galmerge.analysis.evaluation`, :mod:`galmerge.nets.occlusion`, :mod:`galmerge.sersic.diagnostics`,
 :mod:`galmerge.nets.transfer` and :mod:`galmerge.data.summary`, then draw with :func:`show`.
 Colours, line styles and the display stretch are in :mod:`galmerge.report.plotting`.
 """
