@@ -128,6 +128,59 @@ def test_correlated_sequences_widen_the_interval():
     assert wide["upper"] - wide["lower"] > 2 * (narrow["upper"] - narrow["lower"])
 
 
+# --------------------------------------------------------------------------- minimum detectable difference
+def _independent_pair(n: int, p_better: float, p_worse: float, seed: int) -> pd.DataFrame:
+    """``n`` test galaxies, each its own unit, that two networks classify correctly independently with
+    probabilities ``p_better`` and ``p_worse``: the per-galaxy difference of correctness then has the
+    known variance ``p_b (1 - p_b) + p_w (1 - p_w)``, and the accuracy difference's standard error is
+    sqrt(variance / n)."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    right = {"raw": rng.random(n) < p_better, "model": rng.random(n) < p_worse}
+    frame = pd.DataFrame({"label": label, "stage": np.where(label == 1, "pre", "non"), "sequence_ID": -1})
+    for kind, ok in right.items():
+        frame[f"pred_{kind}"] = np.where(ok, label, 1 - label)
+    return frame
+
+
+def test_minimum_detectable_difference_is_bloom_s_multiple_of_the_standard_error():
+    assert gc.minimum_detectable_difference(1.0) == pytest.approx(1.959964 + 0.841621, abs=1e-5)  # 2.80
+    assert gc.minimum_detectable_difference(0.01, confidence=0.9, power=0.5) == pytest.approx(0.01644854, rel=1e-5)
+    assert np.isnan(gc.minimum_detectable_difference(float("nan")))
+    with pytest.raises(ValueError, match="power"):
+        gc.minimum_detectable_difference(0.01, power=1.0)
+
+
+def test_detectable_difference_matches_the_known_variance_and_shrinks_as_one_over_root_n():
+    claim = gc.CONCLUSIONS[0].claims[0]  # CNN1 > CNN2, accuracy on every test galaxy
+    p_better, p_worse = 0.72, 0.68
+    mdd = {}
+    for n in (400, 1600, 6400):
+        row = gc.judge_claim(_independent_pair(n, p_better, p_worse, seed=n), claim, 2000, np.random.default_rng(1))
+        analytic = 2.8016 * np.sqrt((p_better * (1 - p_better) + p_worse * (1 - p_worse)) / n)
+        assert row["detectable"] == pytest.approx(analytic, rel=0.08), n  # bootstrap SE within ~3 % at 2000
+        mdd[n] = row["detectable"]
+    assert mdd[400] / mdd[1600] == pytest.approx(2.0, rel=0.1)
+    assert mdd[1600] / mdd[6400] == pytest.approx(2.0, rel=0.1)
+
+
+def test_an_inconclusive_verdict_names_its_detectable_difference():
+    frame = _independent_pair(300, 0.70, 0.70, seed=5)
+    frame["pred_residual"] = frame["pred_model"]
+    verdicts, claims = gc.judge_conclusions(frame, n_resamples=400, seed=2)
+    first = claims.iloc[0]
+    assert verdicts[0].verdict == "inconclusive" and first["outcome"] == "unresolved"
+    points = f"{100 * first['detectable']:.1f} points"
+    assert 5 < 100 * first["detectable"] < 15  # 2.80 sqrt(2 * 0.21 / 300) = 10.5 points
+    assert f"the smallest difference this run could detect is {points}" in verdicts[0].reason
+    assert f"detectable from {points} at 80% power (paper: +4.0)" in verdicts[0].evidence
+    assert verdicts[0].detectable["CNN1 > CNN2 (accuracy, test galaxies)"] == pytest.approx(
+        100 * first["detectable"], abs=0.01)
+    assert claims["paper_difference"].round(3).tolist() == [0.04, 0.06, 0.06, 0.033, 0.021]
+    # CNN2 and CNN3 never disagree: no spread, so no detectable difference is claimed
+    assert np.isnan(claims.iloc[3]["detectable"]) and "not estimable" in verdicts[1].evidence
+
+
 # --------------------------------------------------------------------------- one rule for resampling units
 def _same_partition(a, b) -> bool:
     """True when two unit labellings group the same rows together (whatever the codes)."""
@@ -155,6 +208,7 @@ def _captured_units(monkeypatch, frame):
     monkeypatch.setattr(gm, "paired_bootstrap_difference", spy_paired)
     monkeypatch.setattr(gm, "bootstrap_weights", spy_weights)
     gc.judge_conclusions(frame, n_resamples=20, seed=0)
+    seen.pop("binned", None)  # the verdicts draw their resamples through bootstrap_weights too
     frame.attrs["kinds"] = list(KINDS)
     ev.binned_bootstrap(frame, np.zeros(len(frame), dtype=int), ("accuracy",), n_resamples=20)
     return seen

@@ -26,7 +26,8 @@ CLAIMS = pd.DataFrame({"conclusion": ["I", "III"], "claim": ["CNN1 > CNN2 (accur
                                                              "CNN3 > CNN2 (fraction correct, post-mergers)"],
                        "n": [400, 8], "n_sequences": [300, 3], "value_better": [0.74, 0.5],
                        "value_worse": [0.70, 0.4], "difference": [0.04, 0.1], "lower": [0.01, -0.2],
-                       "upper": [0.07, 0.4], "mcnemar_p": [0.03, 1.0], "outcome": ["supported", "unresolved"]})
+                       "upper": [0.07, 0.4], "detectable": [0.085, 0.52], "paper_difference": [0.04, 0.021],
+                       "mcnemar_p": [0.03, 1.0], "outcome": ["supported", "unresolved"]})
 
 
 def test_write_report_writes_markdown_and_html_with_captions_and_claims(tmp_path):
@@ -39,7 +40,9 @@ def test_write_report_writes_markdown_and_html_with_captions_and_claims(tmp_path
     assert "Table 1" in text and "CNN3 (residual)" in text and "fig12_roc" in text
     assert "accuracy (paper)" in text and "sigmoid" in text
     assert "**II. pre-mergers**: **contradicted**. below 0." in text
-    assert "| III | CNN3 > CNN2 (fraction correct, post-mergers) | 8 | 3 | 50.0 | 40.0 | 10.0 | -20.0 | 40.0 |" in text
+    assert ("| III | CNN3 > CNN2 (fraction correct, post-mergers) | 8 | 3 | 50.0 | 40.0 | 10.0 | -20.0 | 40.0 "
+            "| 52.0 | 2.1 |") in text
+    assert "detectable (points) | paper (points)" in text and "minimum detectable difference" in text
     assert captions.caption("fig07_redshift") in text and "merger sequences" in captions.caption("fig07_redshift")
     assert "<table>" in paths["html"].read_text()
 

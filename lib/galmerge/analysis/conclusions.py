@@ -25,6 +25,14 @@ percentile interval itself is unreliable). A conclusion is *reproduced* when all
 supported, *contradicted* when one of them is contradicted, and *inconclusive* otherwise; the
 reason is always stated. Requiring every claim to be supported at the 95 % level is an
 intersection-union test, itself at the 5 % level (Berger 1982, Technometrics 24, 295).
+
+Beside each interval stands the *minimum detectable difference* (MDD): the smallest true difference
+this run would find with probability :data:`POWER` (80 %) by the same two-sided test at level
+``1 - confidence`` (5 %), ``MDD = (z_{1 - alpha/2} + z_{power}) * SE`` = 2.80 SE at 5 % and 80 %, the
+"minimum detectable effect" of Bloom (1995, Evaluation Review 19, 547, eq. 1 and Table 1). SE is
+the standard deviation of the paired difference over the same sequence-bootstrap resamples that give
+the interval. An *inconclusive* claim thereby says how large an effect the run could have seen: a
+paper difference below the MDD was never within reach of this test set.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from galmerge.analysis import metrics as gm
 from galmerge.vocab import NETWORK_NAMES as SHORT
@@ -44,6 +53,8 @@ VERDICTS = ("reproduced", "contradicted", "inconclusive")
 MIN_GALAXIES = 20
 #: Fewer independent units (merger sequences plus objects without one) than this leave it unresolved.
 MIN_SEQUENCES = 10
+#: Probability of detecting a true difference of the minimum detectable size (the usual 80 %; Bloom 1995).
+POWER = 0.8
 #: Subsets of the test set a claim can be about: the whole set or the mergers of one stage.
 SUBSETS = {"all": "test galaxies", "pre": "pre-mergers", "ongoing": "ongoing mergers", "post": "post-mergers"}
 
@@ -112,6 +123,15 @@ class Verdict:
     reason: str
     claims: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
+    @property
+    def detectable(self) -> dict[str, float]:
+        """Minimum detectable difference of each tested claim (per cent points, claim text -> MDD;
+        NaN where it could not be estimated), for ``summary.json``."""
+        if "detectable" not in self.claims.columns:
+            return {}
+        tested = self.claims[self.claims["outcome"] != "untested"]
+        return {str(r["claim"]): round(100 * float(r["detectable"]), 2) for _, r in tested.iterrows()}
+
 
 def _subset_mask(frame: pd.DataFrame, subset: str) -> np.ndarray:
     if subset == "all":
@@ -119,6 +139,75 @@ def _subset_mask(frame: pd.DataFrame, subset: str) -> np.ndarray:
     if "stage" not in frame.columns:
         raise ValueError("the scores frame has no 'stage' column; stage claims cannot be tested")
     return (frame["label"].to_numpy() == 1) & (frame["stage"].astype(str).to_numpy() == subset)
+
+
+def minimum_detectable_difference(standard_error: float, confidence: float = 0.95, power: float = POWER) -> float:
+    """Smallest true difference a two-sided test at level ``1 - confidence`` detects with probability ``power``.
+
+    ``MDD = (z_{(1 + confidence)/2} + z_{power}) * SE`` (Bloom 1995, Evaluation Review 19, 547, eq. 1):
+    2.80 SE at 95 % and 80 %. It assumes the difference is about normally distributed with the same
+    spread whatever its true value, as the paired bootstrap of a difference of two fractions is.
+
+    Parameters
+    ----------
+    standard_error : float
+        Standard error of the difference (same units as the MDD: fractions here).
+    confidence : float
+        Two-sided level of the test's interval, in (0, 1).
+    power : float
+        Probability of detection, in (0, 1).
+
+    Returns
+    -------
+    float
+        The MDD (NaN when the standard error is not finite).
+    """
+    if not (0 < confidence < 1 and 0 < power < 1):
+        raise ValueError(f"confidence and power must lie in (0, 1), got {confidence} and {power}")
+    if not np.isfinite(standard_error):
+        return float("nan")
+    z = stats.norm.ppf((1 + confidence) / 2) + stats.norm.ppf(power)
+    return float(z * standard_error)
+
+
+def paired_standard_error(y: np.ndarray, a: np.ndarray, b: np.ndarray, metric: str, weights: np.ndarray) -> float:
+    """Standard deviation of ``metric(a) - metric(b)`` over the bootstrap resamples ``weights``
+    (:func:`galmerge.analysis.metrics.bootstrap_weights`): the bootstrap standard error of the paired
+    difference (fraction). NaN with fewer than two resamples on which both are defined, or when it is
+    0 (the two never disagree: the spread under a real difference is then unknown)."""
+    da = gm.bootstrap_distribution(y, a, (metric,), weights=weights)[metric]
+    db = gm.bootstrap_distribution(y, b, (metric,), weights=weights)[metric]
+    d = (da - db)[np.isfinite(da) & np.isfinite(db)]
+    spread = float(d.std(ddof=1)) if d.size > 1 else float("nan")
+    # two networks that never disagree have no spread, and no estimate of it under a real difference
+    return spread if spread > 0 else float("nan")
+
+
+def paper_difference(claim: Claim) -> float:
+    """The paper's own difference for a claim (fraction): Table 1 accuracies for the whole test set,
+    Table 2 fractions correct for pre- and post-mergers (NaN where the paper gives none)."""
+    table, column = ((PAPER_TABLE1, "accuracy") if claim.subset == "all" else (PAPER_TABLE2, claim.subset))
+    try:
+        return (table[claim.better][column] - table[claim.worse][column]) / 100
+    except KeyError:
+        return float("nan")
+
+
+def _outcome(d: gm.PairedDifference, where: str, confidence: float, mdd: float) -> dict:
+    """``outcome`` and ``reason`` of a claim from its paired difference (see :func:`judge_claim`)."""
+    if d.n < MIN_GALAXIES or d.n_groups < MIN_SEQUENCES:
+        return {"outcome": "unresolved",
+                "reason": f"only {d.n} {where} from {d.n_groups} independent sequences "
+                          f"(at least {MIN_GALAXIES} and {MIN_SEQUENCES} needed)"}
+    if d.direction > 0:
+        return {"outcome": "supported", "reason": f"the {confidence:.0%} interval of the difference lies above 0"}
+    if d.direction < 0:
+        return {"outcome": "contradicted", "reason": f"the {confidence:.0%} interval of the difference lies below 0"}
+    reason = f"the {confidence:.0%} interval of the difference includes 0"
+    if np.isfinite(mdd):
+        reason += (f"; the smallest difference this run could detect is {100 * mdd:.1f} points "
+                   f"(minimum detectable difference, {POWER:.0%} power)")
+    return {"outcome": "unresolved", "reason": reason}
 
 
 def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=None,
@@ -132,12 +221,14 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
     dict
         ``claim, better, worse, subset, metric, n, n_sequences, value_better, value_worse,
         difference, lower, upper`` (fractions; the interval is the paired sequence bootstrap's),
-        ``p_not_better`` (fraction of resamples where the claimed winner does not win),
-        ``mcnemar_only_better, mcnemar_only_worse, mcnemar_p``, ``outcome`` ('supported',
-        'contradicted', 'unresolved', 'untested') and ``reason``.
+        ``standard_error`` (the bootstrap spread of the difference), ``detectable`` (its minimum
+        detectable difference, :func:`minimum_detectable_difference`), ``paper_difference``
+        (:func:`paper_difference`), ``p_not_better`` (fraction of resamples where the claimed winner
+        does not win), ``mcnemar_only_better, mcnemar_only_worse, mcnemar_p``, ``outcome``
+        ('supported', 'contradicted', 'unresolved', 'untested') and ``reason``.
     """
     row = {"claim": claim.text(), "better": claim.better, "worse": claim.worse, "subset": claim.subset,
-           "metric": claim.metric}
+           "metric": claim.metric, "paper_difference": paper_difference(claim)}
     missing = [k for k in (claim.better, claim.worse) if f"pred_{k}" not in frame.columns]
     if missing:
         return {**row, "n": 0, "n_sequences": 0, "outcome": "untested",
@@ -147,22 +238,18 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
     a = frame[f"pred_{claim.better}"].to_numpy()[mask]
     b = frame[f"pred_{claim.worse}"].to_numpy()[mask]
     groups = (gm.resampling_units(frame) if units is None else np.asarray(units))[mask]
-    d = gm.paired_bootstrap_difference(y, a, b, claim.metric, groups, n_resamples, rng, confidence)
+    # the resamples paired_bootstrap_difference would draw itself, shared with the standard error
+    weights = gm.bootstrap_weights(groups, n_resamples, rng, n=len(y))
+    d = gm.paired_bootstrap_difference(y, a, b, claim.metric, groups, n_resamples, confidence=confidence,
+                                       weights=weights)
+    se = paired_standard_error(y, a, b, claim.metric, weights)
+    mdd = minimum_detectable_difference(se, confidence)
     mc = gm.mcnemar_exact(y, a, b)
     row.update(n=d.n, n_sequences=d.n_groups, value_better=d.value_a, value_worse=d.value_b,
-               difference=d.difference, lower=d.lower, upper=d.upper, p_not_better=d.p_not_greater,
-               mcnemar_only_better=mc.only_a, mcnemar_only_worse=mc.only_b, mcnemar_p=mc.p_value)
-    where = SUBSETS[claim.subset]
-    if d.n < MIN_GALAXIES or d.n_groups < MIN_SEQUENCES:
-        row.update(outcome="unresolved",
-                   reason=f"only {d.n} {where} from {d.n_groups} independent sequences "
-                          f"(at least {MIN_GALAXIES} and {MIN_SEQUENCES} needed)")
-    elif d.direction > 0:
-        row.update(outcome="supported", reason=f"the {confidence:.0%} interval of the difference lies above 0")
-    elif d.direction < 0:
-        row.update(outcome="contradicted", reason=f"the {confidence:.0%} interval of the difference lies below 0")
-    else:
-        row.update(outcome="unresolved", reason=f"the {confidence:.0%} interval of the difference includes 0")
+               difference=d.difference, lower=d.lower, upper=d.upper, standard_error=se, detectable=mdd,
+               p_not_better=d.p_not_greater, mcnemar_only_better=mc.only_a, mcnemar_only_worse=mc.only_b,
+               mcnemar_p=mc.p_value)
+    row.update(_outcome(d, SUBSETS[claim.subset], confidence, mdd))
     return row
 
 
@@ -189,7 +276,16 @@ def _describe(row: pd.Series) -> str:
     mc = f"McNemar {int(row['mcnemar_only_better'])} vs {int(row['mcnemar_only_worse'])}, p = {row['mcnemar_p']:.2g}"
     return (f"{row['claim']}: {100 * row['value_better']:.1f} vs {100 * row['value_worse']:.1f} %, "
             f"difference {100 * row['difference']:+.1f} points [{100 * row['lower']:+.1f}, {100 * row['upper']:+.1f}] "
-            f"on {int(row['n'])} galaxies from {int(row['n_sequences'])} sequences ({mc})")
+            f"on {int(row['n'])} galaxies from {int(row['n_sequences'])} sequences, {_detectable(row)} ({mc})")
+
+
+def _detectable(row: pd.Series) -> str:
+    """'detectable from X points (paper: +Y)' for one claim row, in words."""
+    mdd = row.get("detectable", np.nan)
+    text = (f"detectable from {100 * mdd:.1f} points at {POWER:.0%} power" if np.isfinite(mdd)
+            else "detectable difference not estimable (the networks never disagree, or too few resamples)")
+    paper = row.get("paper_difference", np.nan)
+    return text + (f" (paper: {100 * paper:+.1f})" if np.isfinite(paper) else "")
 
 
 def verdicts_from_claims(claims: pd.DataFrame) -> list[Verdict]:

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from galmerge import vocab
-from galmerge.analysis.conclusions import CONCLUSIONS, MIN_GALAXIES, MIN_SEQUENCES, VERDICTS, Verdict, judge_conclusions
+from galmerge.analysis.conclusions import (
+    CONCLUSIONS,
+    MIN_GALAXIES,
+    MIN_SEQUENCES,
+    POWER,
+    VERDICTS,
+    Verdict,
+    judge_conclusions,
+)
 from galmerge.mock.audit import LEAK_TOLERANCE
 from galmerge.nets.transfer import TRANSFER_TABLE
 from galmerge.report.captions import caption
@@ -161,7 +169,8 @@ TABLE2_COLUMNS = ["n_pre", "pre", "pre_err", "n_ongoing", "ongoing", "ongoing_er
 #: Columns of the claims table (galmerge.analysis.conclusions) shown in the report.
 CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "value_better": "first (%)",
                  "value_worse": "second (%)", "difference": "difference (points)", "lower": "95 % low",
-                 "upper": "95 % high", "mcnemar_p": "McNemar p", "outcome": "outcome"}
+                 "upper": "95 % high", "detectable": "detectable (points)", "paper_difference": "paper (points)",
+                 "mcnemar_p": "McNemar p", "outcome": "outcome"}
 
 
 def load_tables(run: Run | str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -285,7 +294,7 @@ def baseline_comparison(table1: pd.DataFrame, summary: dict) -> list[str]:
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims behind the verdicts, in per cent, as the report shows them."""
     shown = claims[[c for c in CLAIM_COLUMNS if c in claims.columns]].copy()
-    for column in ("value_better", "value_worse", "difference", "lower", "upper"):
+    for column in ("value_better", "value_worse", "difference", "lower", "upper", "detectable", "paper_difference"):
         if column in shown.columns:
             shown[column] = 100 * shown[column].astype(float)
     if "mcnemar_p" in shown.columns:
@@ -328,7 +337,13 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               f"{MIN_GALAXIES} or come from fewer than {MIN_SEQUENCES} independent sequences. A conclusion is "
               "reproduced when all its claims are supported, contradicted when one is contradicted, inconclusive "
               "otherwise. McNemar's exact test (which treats galaxies as independent) is shown as a cross-check.",
-              ""]
+              "",
+              "Beside each interval, 'detectable' is the minimum detectable difference: the smallest true "
+              f"difference this test set would show as supported {POWER:.0%} of the time, "
+              "(z(0.975) + z(0.8)) × SE = 2.80 × SE, SE being the spread of the paired difference over the same "
+              "resamples (Bloom 1995, Evaluation Review 19, 547). An inconclusive claim whose paper difference "
+              "('paper') is below it was beyond this run's reach; one above it that still came out inconclusive "
+              "speaks against an effect as large as the paper's.", ""]
     if claims is not None and len(claims):
         lines += [_markdown_table(claims_table(claims)), ""]
     lines += ["## Deviations from the paper", ""]
