@@ -189,6 +189,40 @@ def test_kept_epoch_is_the_best_validation_accuracy_at_the_precision_recall_thre
     assert threshold == pytest.approx(best["val_threshold_pr"], rel=1e-5) == pytest.approx(result.val_threshold_best)
 
 
+# --- progress line ---------------------------------------------------------------------------
+def _drive_progress(line, epochs, steps, clock, batch_s, validation_s):
+    """Run a progress callback through a fake training: each batch takes ``batch_s`` seconds of
+    ``clock`` (a one-element list), each epoch's validation pass ``validation_s``."""
+    line.on_train_begin()
+    remaining = []
+    for epoch in range(epochs):
+        for batch in range(steps):
+            clock[0] += batch_s
+            line.on_train_batch_end(batch)
+        clock[0] += validation_s
+        line.on_epoch_end(epoch, {"loss": 0.5 - 0.1 * epoch, "val_accuracy_pr": 0.6 + 0.05 * epoch})
+        remaining.append(float(line.bar.format_meter(**{**line.bar.format_dict, "bar_format": "{remaining_s}"})))
+    line.on_train_end()
+    return remaining
+
+
+def test_progress_line_estimates_the_time_left_with_validation_and_draws_a_few_lines(monkeypatch, capsys):
+    clock = [1000.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: clock[0])
+    line = training._ProgressLine.make(4, 10, "training CNN1 (raw)", interval=15.0)
+    # 10 batches of 1 s and a 5 s validation pass per epoch: 15 s an epoch, so after epoch e of 4
+    # the time left is 15 (4 - e) s, which a rate of batches alone (10 s an epoch) would miss
+    remaining = _drive_progress(line, 4, 10, clock, batch_s=1.0, validation_s=5.0)
+    assert remaining == pytest.approx([45.0, 30.0, 15.0, 0.0])
+    err = capsys.readouterr().err
+    redraws = [part for part in err.replace("\n", "\r").split("\r") if part.startswith("training CNN1")]
+    assert 3 <= len(redraws) <= 7, redraws  # 60 s at most every 15 s, not one per batch (40)
+    assert redraws[-1].startswith("training CNN1 (raw): 4.0/4 epochs") and "[01:00<00:00]" in redraws[-1]
+    assert "loss 0.200, val acc 0.750" in redraws[-1]
+    done = [float(part.split(": ")[1].split("/")[0]) for part in redraws]
+    assert any(0 < d < 4 for d in done) and done == sorted(done)  # the line moves within the training
+
+
 def test_validation_scores_choose_the_threshold_on_the_epochs_own_scores():
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 0, 1, 0])
     scores = np.array([0.05, 0.1, 0.2, 0.3, 0.32, 0.35, 0.4, 0.45, 0.48, 0.6])

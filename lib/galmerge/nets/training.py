@@ -56,7 +56,7 @@ from galmerge.runs import (
     write_scores,
 )
 from galmerge.sersic.products import Products
-from galmerge.vocab import SCORED_SPLITS, SPLITS, input_channels
+from galmerge.vocab import NETWORK_LABELS, SCORED_SPLITS, SPLITS, input_channels
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 PREDICT_BATCH_SIZE = 64
 #: How the kept epoch is chosen (recorded in config.json; a run chosen otherwise is not reused).
 EPOCH_SELECTION = "highest validation accuracy at the validation precision = recall threshold"
+#: Seconds between redraws of the training progress line: through papermill every redraw is kept in
+#: the executed notebook's stream (run_all.py collapses them to the last), so a 7-minute network
+#: leaves about 30, not one per batch.
+PROGRESS_INTERVAL_S = 15.0
 
 
 class TrainingError(RuntimeError):
@@ -404,6 +408,40 @@ class _EpochTimer:
         return EpochTimer()
 
 
+class _ProgressLine:
+    """Keras callback factory: one tqdm line for a whole training, counting epochs in fractions of an
+    epoch (batch by batch), with the time left estimated from the mean rate since the start (tqdm's
+    ``smoothing=0``: the validation pass after every epoch is in the rate, so the estimate holds across
+    epochs), the last epoch's loss and validation accuracy beside it, redrawn at most every
+    :data:`PROGRESS_INTERVAL_S` seconds."""
+
+    @staticmethod
+    def make(epochs: int, steps_per_epoch: int, description: str, interval: float = PROGRESS_INTERVAL_S):
+        import keras
+        from tqdm import tqdm  # text bars: they stream through papermill and need no ipywidgets
+
+        class ProgressLine(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=epochs, desc=description, unit="epoch", smoothing=0, mininterval=interval,
+                                bar_format="{desc}: {n:.1f}/{total} epochs |{bar:20}| [{elapsed}<{remaining}]"
+                                           "{postfix}")
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.bar.update(1 / steps_per_epoch)
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.bar.n = epoch + 1  # whole epochs exactly, whatever the rounding of the fractions
+                logs = logs or {}
+                shown = {"loss": logs.get("loss"), "val acc": logs.get("val_accuracy_pr")}
+                self.bar.set_postfix_str(", ".join(f"{k} {v:.3f}" for k, v in shown.items() if v is not None),
+                                         refresh=False)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        return ProgressLine()
+
+
 def validation_scores(labels, scores) -> dict[str, float]:
     """What the epoch choice looks at, from one epoch's validation scores.
 
@@ -541,7 +579,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                   batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False,
                   mixed_precision: bool = False, seed: int = 1, deterministic: bool | None = None,
                   reuse: bool = True, predict_batch_size: int = PREDICT_BATCH_SIZE,
-                  verbose: int = 2) -> TrainingResult:
+                  progress: bool = True, verbose: int = 0) -> TrainingResult:
     """Train one CNN on one input kind and save everything the analysis needs in ``out_dir``.
 
     Parameters
@@ -573,8 +611,10 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         products (:func:`products_fingerprint`), return it instead of training again.
     predict_batch_size : int
         Batch size of the final scoring of the validation and test splits.
+    progress : bool
+        Print one progress line (tqdm) with the epochs done and the time left (:class:`_ProgressLine`).
     verbose : int
-        Keras ``fit`` verbosity (2: one line per epoch).
+        Keras' own ``fit`` verbosity (0: silent, the progress line instead; 2: one line per epoch).
 
     Returns
     -------
@@ -629,8 +669,12 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         timer = _EpochTimer.make()
         # the validation monitor replaces Keras' validation pass (one scoring per epoch, not two)
         monitor = _ValidationMonitor.make(val_data, val_labels, out_dir / MODEL_FILE)
+        callbacks = [monitor, timer]  # the progress line last: its epoch ends after the validation pass
+        if progress:
+            callbacks.append(_ProgressLine.make(int(epochs), -(-len(rows["train"]) // int(batch_size)),
+                                                f"training {NETWORK_LABELS.get(kind, kind)}"))
         start = time.perf_counter()
-        fit = model.fit(train_data, epochs=int(epochs), callbacks=[monitor, timer], shuffle=False, verbose=verbose)
+        fit = model.fit(train_data, epochs=int(epochs), callbacks=callbacks, shuffle=False, verbose=verbose)
         seconds = time.perf_counter() - start
         history = history_table(fit.history, timer.seconds, monitor.records)
         write_history(out_dir, history)

@@ -75,6 +75,10 @@ FIT_COLUMNS = ("status", "message", "image_ny", "image_nx", "n_bad_pixels", "n_s
                "flag_sersic", "primary_used_in_model", "chi_mean", "chi_rms", "time_detect_s",
                "time_fitter_s", "time_model_s", "time_fit_s", "time_image_s", "time_cpu_s")
 PARTS_DIR = "parts"
+#: Seconds between redraws of the fitting progress line: through papermill every redraw is kept in the
+#: executed notebook (run_all.py collapses them to the last), so a 30-minute fit leaves about 120, not one
+#: per image.
+PROGRESS_INTERVAL_S = 15.0
 #: The modules whose code makes the parts and products (fit, fitters, loading, the stage, the products'
 #: format): their fingerprint (:func:`galmerge.runs.source_fingerprint`) is part of the cache key, so
 #: that any change to their code refits, and old parts are never mixed with new ones.
@@ -439,7 +443,9 @@ def _validate_catalog(catalog: pd.DataFrame) -> None:
 def _fit_all(todo, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address, progress,
              worker_memory, fit_region) -> None:
     """Fit the images of ``todo`` and write one part each as they finish."""
-    bar = tqdm(total=len(todo), desc="Sérsic fits", unit="img", disable=not progress)
+    # smoothing=0: time left from the mean rate since the start; images finish in bursts across workers
+    bar = tqdm(total=len(todo), desc="Sérsic fits", unit="img", disable=not progress, smoothing=0,
+               mininterval=PROGRESS_INTERVAL_S)
     paths = dict(zip(todo["ID"].astype(int), todo["image_path"].astype(str)))
     try:
         if scheduler_address is None and n_workers == 0:
