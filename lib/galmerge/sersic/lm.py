@@ -51,14 +51,20 @@ The fit, per source
     - **Starting values** from the segment's moments: flux-weighted centroid (SEP's), axis ratio
       and angle from the second moments, ``r_e`` from the segment's half-light radius,
       flux 1.2 x the segment's, ``n = 1.5``, sky 0.
-    - **Unconstrained indices**: a free fit that ends at an n bound, or whose 1-sigma error of
-      ``ln n`` (normal matrix, scaled by chi^2 / dof) exceeds :data:`LN_N_SIGMA_MAX` (ln 4 / 3:
-      a constrained index tells n = 1 from n = 4 at 3 sigma), is refitted with n fixed at
-      :data:`FIXED_N` = 1, from its free fit. The model image then draws such a source with a
-      plausible profile instead of an index the data do not hold (issue 21: on mock images a
-      quarter of the free fits ended at an n bound, mostly small faint segments, and the n = 8
-      ones painted a halo of ~2.6x their segment flux). Recorded per source: ``sersic_n_fixed``
-      and ``sersic_ln_n_sigma`` (the free fit's).
+    - **Unconstrained indices** (:func:`_fit_fixed_then_free`): every source is first fitted
+      with n fixed at :data:`FIXED_N` = 1. Where the 1-sigma error of ``ln n`` at that fit
+      (normal matrix, scaled by chi^2 / dof) exceeds :data:`LN_N_SIGMA_MAX` (ln 4 / 3: a
+      constrained index tells n = 1 from n = 4 at 3 sigma) the data cannot constrain the index
+      and the n = 1 fit is kept; the others are refitted with n free from it, and keep that fit
+      unless it ends at an n bound or its own error of ``ln n`` exceeds the limit. The model
+      image then draws a source with an index the data hold, or with an exponential profile,
+      never with an unconstrained index (issue 21: on mock images a quarter of the free fits
+      ended at an n bound, mostly small faint segments, and the n = 8 ones painted a halo of
+      ~2.6x their segment flux). Fitting n = 1 first spends no free fit on the faint majority:
+      on the 40 mock images of ``benchmarks/bench_fitting.py`` (all segments) 86 % of the
+      sources keep n = 1, and the fitting CPU time is that of one free fit per source before
+      issue 21. Recorded per source: ``sersic_n_fixed`` and ``sersic_ln_n_sigma`` (the error of
+      ``ln n`` that decided).
     - **Model image** (:func:`render_sources`): every profile over the whole frame, so the model
       and residual carry no stamp edges.
 
@@ -623,7 +629,7 @@ class _Fit:
     converged: bool
     normal: np.ndarray
     seconds: float
-    #: 1-sigma error of ln n of the fit with n free (kept when n is then fixed)
+    #: 1-sigma error of ln n that decided whether n is free (see :func:`_fit_fixed_then_free`)
     free_ln_n_sigma: float = np.nan
 
     def ln_n_sigma(self, n_pix: int) -> float:
@@ -676,8 +682,9 @@ def fit_sources(data, segmap, labels, centroids, fluxes, bad, sigma, psf, *, max
         ``sersic_chi2_dof``, ``flag``, ``flag_sersic``, ``error``, ``warnings``,
         ``time_statmorph_s`` (this source's share of its batches' fit time), ``n_iter``,
         ``sersic_sky`` (the stamp's fitted sky level, image units), ``sersic_n_fixed`` (True: the
-        free fit did not constrain n, see :data:`LN_N_SIGMA_MAX`, and n is :data:`FIXED_N`),
-        ``sersic_ln_n_sigma`` (the free fit's 1-sigma error of ln n) and ``_stamp`` = (y0, x0, size).
+        data do not constrain n, see :data:`LN_N_SIGMA_MAX`, and n is :data:`FIXED_N`),
+        ``sersic_ln_n_sigma`` (the 1-sigma error of ln n that decided: the free fit's when one
+        was made, else the n = 1 fit's) and ``_stamp`` = (y0, x0, size).
     """
     data = np.asarray(data, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -694,19 +701,41 @@ def fit_sources(data, segmap, labels, centroids, fluxes, bad, sigma, psf, *, max
         else:
             members.append(member)
     psf = None if psf is None else np.asarray(psf, dtype=np.float64)
-    fits = _fit_members(members, psf, dtype, max_iter, sky_sigma=sky_sigma)
-    loose = {m.index: why for m in members if (why := _unconstrained_index(fits[m.index], m))}
-    if loose:
-        fixed = [_Member(**{**m.__dict__, "u0": _with_fixed_n(fits[m.index].u)}) for m in members if m.index in loose]
-        refits = _fit_members(fixed, psf, dtype, max_iter, fix_n=True, sky_sigma=sky_sigma)
-        for index, refit in refits.items():
-            refit.seconds += fits[index].seconds
-            refit.free_ln_n_sigma = fits[index].free_ln_n_sigma
-            fits[index] = refit
+    fits, loose = _fit_fixed_then_free(members, psf, dtype, max_iter, sky_sigma)
     for m in members:
         fit = fits[m.index]
         out[m.index].update(_result_row(fit, m, loose.get(m.index, "")))
     return out
+
+
+def _fit_fixed_then_free(members, psf, dtype, max_iter, sky_sigma):
+    """Every member with n = :data:`FIXED_N`, then freely those whose data can constrain n.
+
+    The fixed fit's normal matrix gives sigma(ln n) at n = 1; where it exceeds :data:`LN_N_SIGMA_MAX`
+    the data cannot constrain the index and the fixed fit stays (most faint sources: no free fit is
+    spent on them). The others are refitted freely from the fixed fit, and keep the free fit unless
+    it ends at an n bound or its own sigma(ln n) exceeds the limit. Returns ({index: :class:`_Fit`},
+    {index: why n is fixed}).
+    """
+    start = [_Member(**{**m.__dict__, "u0": _with_fixed_n(m.u0)}) for m in members]
+    fits = _fit_members(start, psf, dtype, max_iter, fix_n=True, sky_sigma=sky_sigma)
+    loose = {}
+    for m in members:
+        sigma = fits[m.index].ln_n_sigma(m.n_pix)
+        fits[m.index].free_ln_n_sigma = sigma
+        if sigma > LN_N_SIGMA_MAX:
+            loose[m.index] = f"sigma(ln n) {sigma:.2f} at the n = {FIXED_N:g} fit > {LN_N_SIGMA_MAX:.2f}"
+    informative = [_Member(**{**m.__dict__, "u0": fits[m.index].u}) for m in members if m.index not in loose]
+    for index, free in _fit_members(informative, psf, dtype, max_iter, sky_sigma=sky_sigma).items():
+        free.seconds += fits[index].seconds
+        why = _unconstrained_index(free, next(m for m in informative if m.index == index))
+        if why:
+            fits[index].seconds = free.seconds
+            fits[index].free_ln_n_sigma = free.free_ln_n_sigma
+            loose[index] = why
+        else:
+            fits[index] = free
+    return fits, loose
 
 
 def _member(i, label, centre, flux, data, segmap, slices, inv):
