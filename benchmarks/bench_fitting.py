@@ -20,7 +20,14 @@ flat) and for a local Dask cluster of 1 and of 2 worker processes (one thread ea
 
 The machine's load average is printed: on a shared machine the numbers are noisy.
 
-Measured (2026-11-26, shared 2-core CPU, load average 5-20 from other jobs)::
+Measured after issue 21 (2026-12-03, shared 2-core CPU, load average 4-5; one run each)::
+
+    $ python benchmarks/bench_fitting.py --data /tmp/e_mock40 --n 40 --workers 1 --fit-region cutout
+    statmorph 17.7 CPU s per image, lm 1.46: 12.2x (target >= 8); primaries flag_sersic >= 2: 13 / 0
+    $ python benchmarks/bench_fitting.py --data /tmp/e_mock12 --n 12 --workers 1 --fit-region cutout
+    statmorph 11.9 CPU s per image, lm 1.18: 10.1x
+
+Measured before issue 21 (2026-11-26, shared 2-core CPU, load average 5-20 from other jobs)::
 
     $ python benchmarks/bench_fitting.py --data /tmp/mock12 --n 12 --fit-region cutout
     12 mock images (seed 3; 128-320 px), background flat, fit_region cutout
