@@ -186,8 +186,9 @@ else:
 # galaxies (S/N 50–300) and as many HSC-like ones with 1–4 neighbours (S/N 30–300), 128 px, are
 # fitted by the batched Levenberg-Marquardt fitter (`lm`) and by statmorph after the same flat
 # background. The table gives the median and 90th percentile of the errors, the failures and the
-# CPU seconds per image of each; `benchmarks/bench_fitter_accuracy.py` runs the same on 100 + 100
-# galaxies, with statmorph after SEP's 64 px boxes (the paper's reading) too.
+# CPU seconds per image of each; `benchmarks/bench_fitter_accuracy.py` runs the same on 100
+# galaxies per set, with two more sets of bright galaxies (3e4-2e5 e-, their own Poisson noise,
+# gain 1; alone and with neighbours) and statmorph after SEP's 64 px boxes (the paper's reading).
 
 # %%
 try:
