@@ -49,6 +49,20 @@ project's 2-core CPU one image-epoch of the quick width costs about 0.014 s of w
 images/s), so 9,000 images x 15 epochs x 3 networks is about 1.6 h of training alone, beyond the
 quick profile's budget (README, "What the quick run shows").
 
+On the mock after issue 20 (corrected integrator, TNG's hard non-mergers, test and validation
+orbits held out; 2026-12-03, shared 2-core machine at load 2-5; ``--data`` the 4000-object mock of
+seed 11 written by ``python -m galmerge.mock --n 4000 --seed 11 --workers 1``: 3009 training, 592
+validation, 399 test galaxies; curves in ``benchmarks/results/learning_curves_mock4000_issue20_*.csv``)::
+
+    .venv/bin/python benchmarks/learning_curves.py --data DIR --sizes 3000 --filters 16 --augment on \
+        --epochs 20 --workers 1 --out /tmp/lc
+
+    N train  kernels  kept epoch  val acc (P = R)  test acc  test AUC  baseline test acc  wall s
+    3000      16      16 / 20     0.628            0.627     0.660     0.684              1753
+
+With 3,000 training images CNN1 stays below the nine-statistic baseline on held-out orbits (by
+5.7 points; binomial error of each accuracy +-2.4 points on 399 galaxies), as on the older mock.
+
 Usage::
 
     .venv/bin/python benchmarks/learning_curves.py --n-objects 4000 --sizes 1000 3000 \\
