@@ -25,7 +25,7 @@ so the Coulomb logarithm :data:`LN_LAMBDA` is the one calibrated parameter (belo
 on each galaxy together with the particles bound to it (:func:`_particle_accelerations`), with
 momentum conserved (the primary takes the reaction), so discs are not stripped by a drag on
 their centres alone; unbound debris feels gravity only. In the halo's core a slow satellite's
-orbit decays as ``exp(-gamma t)`` with ``gamma = 4 sqrt(2 pi) G^2 m rho0 lnL / (3 sigma^3)``,
+velocity and angular momentum decay as ``exp(-gamma t)`` with ``gamma = 4 sqrt(2 pi) G^2 m rho0 lnL / (3 sigma^3)``,
 the low-velocity limit the tests hold the integrator to within 20 %.
 
 Orbit parameters are continuous (start 130-170 kpc for major mergers, 80-110 kpc for the
