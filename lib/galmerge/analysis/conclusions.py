@@ -174,12 +174,13 @@ def paired_standard_error(y: np.ndarray, a: np.ndarray, b: np.ndarray, metric: s
     """Standard deviation of ``metric(a) - metric(b)`` over the bootstrap resamples ``weights``
     (:func:`galmerge.analysis.metrics.bootstrap_weights`): the bootstrap standard error of the paired
     difference (fraction). NaN with fewer than two resamples on which both are defined, or when it is
-    0 (the two never disagree: the spread under a real difference is then unknown)."""
+    0 (the difference is the same in every resample: the two never disagree, or always disagree in the
+    same direction; the spread under another true difference is then unknown)."""
     da = gm.bootstrap_distribution(y, a, (metric,), weights=weights)[metric]
     db = gm.bootstrap_distribution(y, b, (metric,), weights=weights)[metric]
     d = (da - db)[np.isfinite(da) & np.isfinite(db)]
     spread = float(d.std(ddof=1)) if d.size > 1 else float("nan")
-    # two networks that never disagree have no spread, and no estimate of it under a real difference
+    # a difference that never varies has no spread, and gives no estimate of it under another difference
     return spread if spread > 0 else float("nan")
 
 
@@ -283,7 +284,8 @@ def _detectable(row: pd.Series) -> str:
     """'detectable from X points (paper: +Y)' for one claim row, in words."""
     mdd = row.get("detectable", np.nan)
     text = (f"detectable from {100 * mdd:.1f} points at {POWER:.0%} power" if np.isfinite(mdd)
-            else "detectable difference not estimable (the networks never disagree, or too few resamples)")
+            else "detectable difference not estimable (the difference is the same in every resample, "
+                 "or too few resamples)")
     paper = row.get("paper_difference", np.nan)
     return text + (f" (paper: {100 * paper:+.1f})" if np.isfinite(paper) else "")
 
