@@ -325,6 +325,21 @@ def outside_bins(groups: pd.Categorical, frame: pd.DataFrame, reason: str) -> di
 
 
 # --------------------------------------------------------------------------- binned metrics
+def _bins_of(frame: pd.DataFrame, groups) -> pd.Categorical:
+    """``groups`` (one bin per row of ``frame``) as a Categorical; a length mismatch is an error."""
+    groups = pd.Categorical(groups)
+    if len(groups) != len(frame):
+        raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
+    return groups
+
+
+def _members_per_bin(groups: pd.Categorical):
+    """``(bin name, row indices)`` of every bin, in the categories' order (empty bins included)."""
+    codes = np.asarray(groups.codes)
+    for code, name in enumerate(groups.categories):
+        yield name, np.flatnonzero(codes == code)
+
+
 def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.METRICS,
                      n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
                      resample: str = "sequence") -> pd.DataFrame:
@@ -358,16 +373,12 @@ def binned_bootstrap(frame: pd.DataFrame, groups, metrics: Sequence[str] = gm.ME
         upper, error, n_defined`` with ``bin`` categorical in the groups' order; ``n_sequences``
         counts the units resampled in the bin.
     """
-    groups = pd.Categorical(groups)
-    if len(groups) != len(frame):
-        raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
+    groups = _bins_of(frame, groups)
     rng = np.random.default_rng(seed)
     labels = frame["label"].to_numpy()
     units = gm.resampling_units(frame, resample)
     rows = []
-    codes = np.asarray(groups.codes)
-    for code, name in enumerate(groups.categories):
-        members = np.flatnonzero(codes == code)
+    for name, members in _members_per_bin(groups):
         weights = gm.bootstrap_weights(units[members], n_resamples, rng)
         for kind in frame.attrs["kinds"]:
             result = gm.bootstrap_metrics(labels[members], frame[f"pred_{kind}"].to_numpy()[members],
@@ -400,16 +411,12 @@ def binned_balanced(frame: pd.DataFrame, groups, metrics: Sequence[str] = ("accu
     n_sequences, n_mergers, per_class, n_draws, metric, mean, std, balanced, lower, upper``
     (``balanced``: the class-balanced metric on the bin); a bin lacking a class gives NaN.
     """
-    groups = pd.Categorical(groups)
-    if len(groups) != len(frame):
-        raise ValueError(f"groups has {len(groups)} entries, the frame {len(frame)} rows")
+    groups = _bins_of(frame, groups)
     rng = np.random.default_rng(seed)
     labels = frame["label"].to_numpy()
     units = gm.resampling_units(frame, resample)
-    codes = np.asarray(groups.codes)
     rows = []
-    for code, name in enumerate(groups.categories):
-        members = np.flatnonzero(codes == code)
+    for name, members in _members_per_bin(groups):
         draws = gm.balanced_draws(labels[members], per_class, n_draws, rng)
         weights = gm.bootstrap_weights(units[members], n_resamples, rng)
         for kind in frame.attrs["kinds"]:

@@ -352,11 +352,12 @@ class BootstrapSummary:
 
 
 def sequence_groups(sequence_ids) -> np.ndarray:
-    """Group code (0 .. G-1) of each object for the sequence bootstrap.
+    """Group code (0 .. G-1) of each object for the sequence bootstrap, from its sequence IDs alone.
 
     Objects sharing a ``sequence_ID`` share a group; an object whose ``sequence_ID`` is
     negative (the catalogue's -1, :data:`galmerge.data.catalog.NO_SEQUENCE`) or missing (NaN, None) is
-    a group of its own.
+    a group of its own. The same rule as :func:`resampling_units` (which it calls), for IDs without
+    a table.
 
     Parameters
     ----------
@@ -370,14 +371,7 @@ def sequence_groups(sequence_ids) -> np.ndarray:
     raw = np.asarray(sequence_ids, dtype=object)
     if raw.ndim != 1:
         raise ValueError(f"sequence_ids must be 1-D, got shape {raw.shape}")
-    values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
-    own = ~np.isfinite(values) | (values < 0)
-    codes = np.empty(len(values), dtype=np.int64)
-    _, inverse = np.unique(values[~own], return_inverse=True)
-    codes[~own] = inverse
-    n_shared = int(inverse.max()) + 1 if inverse.size else 0
-    codes[own] = n_shared + np.arange(int(own.sum()))
-    return codes
+    return resampling_units(pd.DataFrame({"sequence_ID": raw}))
 
 
 #: What a bootstrap resamples: merger sequences (an object without one is its own unit), or galaxies
