@@ -120,9 +120,7 @@ def mock_key(params: dict) -> dict:
 
 
 def mock_key_change(data: Path, key: dict) -> str | None:
-    """Why the mock in ``data`` cannot stand for ``key``, in words; None when it can be reused."""
-    if not (data / "catalog_merger_challenge_TNG_train.fits").exists():
-        return None if not data.exists() else "it is incomplete"
+    """Why the complete mock in ``data`` cannot stand for ``key``, in words; None when it can be reused."""
     path = data / MOCK_KEY_FILE
     if not path.exists():
         return f"it has no {MOCK_KEY_FILE} saying what made it"
@@ -146,8 +144,8 @@ def ensure_dataset(args, params) -> tuple[Path, bool]:
         return data, False
     data = REPO / "data" / f"mock_{args.profile}"
     key = mock_key(params)
-    why = mock_key_change(data, key)
-    exists = (data / "catalog_merger_challenge_TNG_train.fits").exists()
+    exists = (data / "catalog_merger_challenge_TNG_train.fits").exists()  # written last: the mock is complete
+    why = mock_key_change(data, key) if exists else None
     if exists and why is None:
         print(f"mock dataset: reusing {data.relative_to(REPO)}")
         return data, False
