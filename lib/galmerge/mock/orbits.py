@@ -78,7 +78,6 @@ import numpy as np
 from scipy.special import erf
 
 G = 4.4985e-6  # kpc^3 Msun^-1 Gyr^-2
-LIBRARY_VERSION = 7
 LIBRARY_SEED = 20250216
 #: Orbits per kind: major mergers (mass ratio 1-4), minor mergers (4-10) and flybys (1-10).
 N_MAJOR, N_MINOR, N_FLYBY = 128, 64, 64
@@ -139,12 +138,6 @@ class Orbit:
             # (the coalescence frame's stored time can be -2e-16, not 0: compare half a frame early)
             index = min(index, int(np.searchsorted(self.times, -0.5 * FRAME_DT)) - 1)
         return index
-
-
-def _plummer_acc(pos, centre, mass, scale):
-    d = pos - centre
-    r2 = np.einsum("...i,...i->...", d, d) + scale * scale
-    return -G * mass * d / (r2 * np.sqrt(r2))[..., None]
 
 
 def _disc_particles(rng, n, scale_length, mass, plummer_a, spin):
@@ -488,11 +481,6 @@ def integrate_batch(rng, mass_ratios, window=WINDOW, kind: str = "merger",
                          companion=comps[k][keep].astype(np.float32),
                          mass_ratio=float(mass_ratios[k]), n_primary=N_PART_PRIMARY))
     return out
-
-
-def integrate_orbit(rng, mass_ratio: float, window=WINDOW, kind: str = "merger") -> Orbit | None:
-    """Integrate one encounter (:func:`integrate_batch` of one)."""
-    return integrate_batch(rng, [mass_ratio], window, kind)[0]
 
 
 #: Orbits integrated together by :func:`build_library`.
