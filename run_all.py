@@ -114,8 +114,9 @@ MOCK_KEY_FILE = "mock_key.json"
 
 
 def mock_key(params: dict) -> dict:
-    """The cache key of the profile's mock: its size, seed and the fingerprint of the code that draws it."""
+    """The cache key of the profile's mock: size, seed, test fraction and the fingerprint of the code that draws it."""
     return {"n": int(params["mock_n"]), "seed": int(params["mock_seed"]),
+            "test_fraction": float(params["mock_test_fraction"]),
             "code_fingerprint": source_fingerprint(MOCK_CODE)}
 
 
@@ -152,7 +153,8 @@ def ensure_dataset(args, params) -> tuple[Path, bool]:
     action = f"regenerating ({why})" if exists else "generating"
     print(f"mock dataset: {action} {key['n']} objects into {data.relative_to(REPO)}")
     cmd = [sys.executable, "-m", "galmerge.mock", "--out", str(data),
-           "--n", str(key["n"]), "--seed", str(key["seed"])] + (["--overwrite"] if exists else [])
+           "--n", str(key["n"]), "--seed", str(key["seed"]), "--test-fraction", str(key["test_fraction"])]
+    cmd += ["--overwrite"] if exists else []
     if subprocess.run(cmd, env=_child_env()).returncode != 0:
         raise SystemExit("mock generation failed (see the messages above)")
     write_json(data / MOCK_KEY_FILE, key)

@@ -39,8 +39,9 @@
 run_dir = "../runs/quick-mock_quick"
 data_dir = "../data/mock_quick"
 figures_dir = "../figures/quick-mock_quick"
-mock_n = 4000
+mock_n = 5000
 mock_seed = 3
+mock_test_fraction = 0.28
 split_seed = 42
 
 # %% tags=["remove-input"]
@@ -62,7 +63,7 @@ run = Run(run_dir)
 # ## Dataset
 #
 # A missing dataset folder whose name starts with `mock` is generated with the profile's
-# `mock_n` and `mock_seed` (`run_all.py` normally does this before the notebook runs); any
+# `mock_n`, `mock_seed` and `mock_test_fraction` (`run_all.py` normally does this before the notebook runs); any
 # other missing folder is an error.
 
 # %%
@@ -72,7 +73,7 @@ if not data_dir.exists():
     from galmerge.mock import generate_mock
 
     print(f"generating a mock dataset of {mock_n} objects (seed {mock_seed}) in {data_dir}")
-    generate_mock(data_dir, n=mock_n, seed=mock_seed)
+    generate_mock(data_dir, n=mock_n, seed=mock_seed, test_fraction=mock_test_fraction)
 
 catalog = gdata.load_catalog(data_dir, split_seed=split_seed)
 print(f"{len(catalog)} objects from {catalog.attrs['dataset']}")

@@ -297,6 +297,26 @@ def test_test_and_validation_hold_out_whole_orbits():
     assert abs(catalog.loc[validation, "label"].mean() - 0.5) < 0.08
 
 
+@pytest.mark.parametrize("seed", [3, 11])
+def test_a_larger_test_fraction_holds_enough_stages_and_still_holds_out_orbits(seed):
+    """The quick profile's 5000 objects with 28 % in the test folder give >= 1200 test galaxies with
+    >= 400 pre- and >= 100 post-mergers (issue 23), and no orbit crosses the folders."""
+    big = plan_catalogue(5000, seed, test_fraction=0.28)
+    test = big[big.split == "test"]
+    assert 0.26 <= len(test) / len(big) <= 0.30
+    stages = test.stage.value_counts()
+    assert len(test) >= 1200 and stages["pre"] >= 400 and stages["post"] >= 100
+    encounters = big[big["kind"] != "isolated"]
+    assert (encounters.groupby(["kind", "orbit"])["split"].nunique() == 1).all()
+    assert abs((test.stage != "non").mean() - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_an_impossible_test_fraction_is_refused(fraction):
+    with pytest.raises(ValueError, match="test_fraction"):
+        plan_catalogue(50, 0, test_fraction=fraction)
+
+
 def test_diffuse_light_reads_the_annulus_in_sky_rms_units():
     from galmerge.mock import audit
 

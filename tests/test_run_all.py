@@ -48,7 +48,7 @@ def _args():
 
 
 def test_mock_is_generated_once_then_reused(run_all, capsys):
-    params = {"mock_n": 64, "mock_seed": 0}
+    params = {"mock_n": 64, "mock_seed": 0, "mock_test_fraction": 0.1}
     data, new = run_all.ensure_dataset(_args(), params)
     assert new and len(run_all.calls) == 1
     assert (data / run_all.MOCK_KEY_FILE).exists()
@@ -57,12 +57,14 @@ def test_mock_is_generated_once_then_reused(run_all, capsys):
     assert "reusing" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("change", ["size", "code", "no key"])
+@pytest.mark.parametrize("change", ["size", "test fraction", "code", "no key"])
 def test_mock_is_regenerated_when_what_made_it_changed(run_all, monkeypatch, capsys, change):
-    params = {"mock_n": 64, "mock_seed": 0}
+    params = {"mock_n": 64, "mock_seed": 0, "mock_test_fraction": 0.1}
     data, _ = run_all.ensure_dataset(_args(), params)
     if change == "size":
-        params = {"mock_n": 65, "mock_seed": 0}
+        params = {**params, "mock_n": 65}
+    elif change == "test fraction":
+        params = {**params, "mock_test_fraction": 0.28}
     elif change == "code":
         monkeypatch.setattr(run_all, "source_fingerprint", lambda modules: "0123456789ab")
     else:
@@ -71,7 +73,8 @@ def test_mock_is_regenerated_when_what_made_it_changed(run_all, monkeypatch, cap
     assert new and len(run_all.calls) == 2 and "--overwrite" in run_all.calls[-1]
     out = capsys.readouterr().out
     assert "regenerating" in out
-    expected = {"size": "n 64 -> 65", "code": "code_fingerprint", "no key": "mock_key.json"}[change]
+    expected = {"size": "n 64 -> 65", "test fraction": "test_fraction 0.1 -> 0.28", "code": "code_fingerprint",
+                "no key": "mock_key.json"}[change]
     assert expected in out
 
 

@@ -42,6 +42,7 @@ class Parameters:
     # --- data (00_data)
     mock_n: int = 20000  # objects in the mock dataset generated when --data is not given
     mock_seed: int = 3  # seed of the mock generator (same seed -> byte-identical files)
+    mock_test_fraction: float = 0.10  # fraction of the mock's objects in its test folder, whole orbits (paper: 10 %)
     split_seed: int = 42  # seed of the 75:15:10 train/validation/test split, grouped by sequence_ID
     # --- Sérsic fitting (01_sersic_fitting)
     fit_workers: int = 2  # Dask workers of the local cluster (ignored with scheduler_address)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m galmerge.mock --out DIR --n N --seed S [--workers W]``."""
+"""Command line: ``python -m galmerge.mock --out DIR --n N --seed S [--workers W] [--test-fraction F]``."""
 
 from __future__ import annotations
 
@@ -21,13 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: all CPUs)")
     parser.add_argument("--merger-fraction", type=float, default=0.5,
                         help="fraction of major mergers (default 0.5, balanced)")
+    parser.add_argument("--test-fraction", type=float, default=0.10,
+                        help="fraction of the objects in test/, whole orbits (default 0.10, the paper's 75:15:10)")
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         catalogue = generate_mock(args.out, args.n, args.seed, workers=args.workers,
-                                  merger_fraction=args.merger_fraction, overwrite=args.overwrite,
+                                  merger_fraction=args.merger_fraction, test_fraction=args.test_fraction,
+                                  overwrite=args.overwrite,
                                   progress=not args.quiet)
     except (ValueError, FileExistsError) as error:
         parser.exit(2, f"galmerge.mock: error: {error}\n")

@@ -28,7 +28,8 @@ CHALLENGE_COLUMNS = ["ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_
 
 
 def generate_mock(out_dir, n: int, seed: int, workers: int | None = None, merger_fraction: float = 0.5,
-                  overwrite: bool = False, progress: bool = True) -> pd.DataFrame:
+                  overwrite: bool = False, progress: bool = True,
+                  test_fraction: float = plan.TEST_FRACTION) -> pd.DataFrame:
     """Generate ``n`` mock HSC i-band cutouts of TNG-like mergers and non-mergers.
 
     Parameters
@@ -48,6 +49,10 @@ def generate_mock(out_dir, n: int, seed: int, workers: int | None = None, merger
         Replace an existing dataset in ``out_dir`` (otherwise an existing catalogue is an error).
     progress : bool
         Show tqdm progress bars.
+    test_fraction : float
+        Fraction of the objects in the ``test/`` folder, whole orbits and sequences (default 0.10,
+        the paper's; the quick profile's 0.28 gives a test set large enough to judge the paper's
+        3-6 point differences).
 
     Returns
     -------
@@ -63,8 +68,8 @@ def generate_mock(out_dir, n: int, seed: int, workers: int | None = None, merger
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    planned = plan.plan_catalogue(int(n), int(seed), merger_fraction, float(test_fraction))  # validates first
     _prepare_folder(out, overwrite)
-    planned = plan.plan_catalogue(int(n), int(seed), merger_fraction)
     orbits.get_library(progress=progress)  # build or load once, before the workers fork
     _write_psf(out / PSF_PATH)
     tasks = [(row, int(seed), str(out)) for row in planned.to_dict("records")]

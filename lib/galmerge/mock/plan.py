@@ -34,14 +34,15 @@ isolated. With the windows above this gives the non-merger class 4 % early major
 late major remnants, 7 % flybys, 11 % minor mergers and 72 % isolated galaxies.
 
 Orbits held out (issue 20): every encounter sequence is given its library orbit here, and the
-test folder (:data:`TEST_FRACTION` of the objects) takes whole orbits: no training sequence uses
-an orbit of a test sequence. Objects are cut per library kind (major-library objects, minor,
-flyby, isolated), each kind up to the fraction, so the test folder keeps the dataset's merger
-fraction. The catalogue's ``split_group`` column (``major:17``, ``seq:42``) tells
-:func:`galmerge.data.catalog.assign_splits` to keep every orbit in one split, so validation is
-held out the same way. With the library's 128 major orbits the test folder holds ~13 of them
-and validation ~17, each seen from many views: a test set whose tidal morphology is as varied
-as training's needs N_MAJOR >= 10x the distinct test orbits wanted.
+test folder (``test_fraction`` of the objects, default :data:`TEST_FRACTION`) takes whole orbits:
+no training sequence uses an orbit of a test sequence. Objects are cut per library kind
+(major-library objects, minor, flyby, isolated), each kind up to the fraction, so the test folder
+keeps the dataset's merger fraction. The catalogue's ``split_group`` column (``major:17``,
+``seq:42``) tells :func:`galmerge.data.catalog.assign_splits` to keep every orbit in one split, so
+validation is held out the same way. With the library's 128 major orbits a 10 % test folder holds
+~13 of them and validation ~17 (the quick profile's 28 % test folder: ~35), each seen from many
+views: a test set whose tidal morphology is as varied as training's needs N_MAJOR >= 10x the
+distinct test orbits wanted.
 
 Stages (Sect. 2.1 of the paper): pre-merger -0.8 .. -0.1 Gyr, ongoing -0.1 .. +0.1 Gyr,
 post-merger +0.1 .. +0.3 Gyr.
@@ -73,6 +74,7 @@ NON_MERGER_ENCOUNTERS = {"early": ("major", EARLY_WINDOW), "late": ("major", LAT
                          "flyby": ("flyby", FLYBY_WINDOW), "minor": ("minor", MINOR_WINDOW)}
 #: Probabilities of 1, 2, 3, 4 objects from one sequence.
 OBJECTS_PER_SEQUENCE = (0.4, 0.3, 0.2, 0.1)
+#: Default fraction of the objects in the test folder: the paper's 10 % (75:15:10, Sect. 2.2).
 TEST_FRACTION = 0.10
 FIRST_ID = 100_000
 FIRST_SEQUENCE_ID = 5_000
@@ -140,8 +142,10 @@ def _plan_sequences(rng, snaps, ages, library_kind, window, count, group):
     return rows, group
 
 
-def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5) -> pd.DataFrame:
-    """Plan ``n`` objects: one row per object, one group per sequence.
+def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5,
+                   test_fraction: float = TEST_FRACTION) -> pd.DataFrame:
+    """Plan ``n`` objects: one row per object, one group per sequence; about ``test_fraction`` of them,
+    whole orbits and sequences, in the test folder.
 
     Returns
     -------
@@ -156,6 +160,8 @@ def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5) -> pd.DataFr
         raise ValueError(f"number of objects must be >= 1, got {n}")
     if not 0.0 <= merger_fraction <= 1.0:
         raise ValueError(f"merger_fraction must be within [0, 1], got {merger_fraction}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be within [0, 1), got {test_fraction}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     snaps, ages = snapshot_ages()
     n_major = int(round(n * merger_fraction))
@@ -179,9 +185,9 @@ def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5) -> pd.DataFr
     plan["stage"] = [stage_of(t) if is_merger(k, t) else "non" for k, t in zip(plan["kind"], plan["merger_time"])]
     keys, kinds = plan["split_group"].to_numpy(), plan["kind"].to_numpy()
     test = np.zeros(len(plan), bool)
-    for kind in ("major", "minor", "flyby", "isolated"):  # whole orbits, each kind up to TEST_FRACTION
+    for kind in ("major", "minor", "flyby", "isolated"):  # whole orbits, each kind up to test_fraction
         members = kinds == kind
-        test[members] = _test_split(rng, keys[members]) == "test"
+        test[members] = _test_split(rng, keys[members], test_fraction) == "test"
     plan["split"] = np.where(test, "test", "train")
     return plan
 
@@ -191,13 +197,13 @@ def is_merger(kind: str, merger_time: float) -> bool:
     return kind == "major" and MERGER_WINDOW[0] <= merger_time <= MERGER_WINDOW[1]
 
 
-def _test_split(rng, groups: np.ndarray) -> np.ndarray:
-    """'test' for whole groups adding up to about :data:`TEST_FRACTION` of the objects."""
+def _test_split(rng, groups: np.ndarray, fraction: float = TEST_FRACTION) -> np.ndarray:
+    """'test' for whole groups adding up to about ``fraction`` of the objects."""
     if groups.size == 0:
         return np.array([], dtype=object)
     unique, counts = np.unique(groups, return_counts=True)
     order = rng.permutation(unique.size)
-    target = TEST_FRACTION * groups.size
+    target = fraction * groups.size
     test_groups, total = [], 0
     for i in order:
         if total >= target - 0.5:
