@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
@@ -17,11 +18,13 @@ from galmerge.data.summary import (  # noqa: E402
     count_table,
     merger_time_histogram,
     pick_examples,
+    redshift_edges,
     redshift_histogram,
     summary_counts,
 )
 from galmerge.report import figures  # noqa: E402
 from galmerge.report.captions import caption  # noqa: E402
+from galmerge.vocab import REDSHIFT_EDGES  # noqa: E402
 
 
 @pytest.fixture
@@ -48,7 +51,19 @@ def test_redshift_histogram_counts_every_snapshot_including_91():
     assert hist["total"].sum() == 4
     assert hist.loc[0, "mergers"] == 1 and hist.loc[hist["z_lo"] == 0.2, "total"].item() == 2
     with pytest.warns(DatasetWarning, match="1 objects have a redshift outside"):
-        redshift_histogram(pd.DataFrame({"redshift": [1.5], "label": [0]}))
+        redshift_histogram(pd.DataFrame({"redshift": [1.5, 0.5], "label": [0, 1]}), edges=REDSHIFT_EDGES)
+
+
+def test_a_local_sample_gets_its_own_redshift_bins_and_none_falls_outside():
+    """SDSS's z < 0.1 (issue 22) would fall almost wholly below the paper's first edge (0.09)."""
+    z = np.r_[np.linspace(0.005, 0.1, 99), 0.0994]
+    edges = redshift_edges(z)
+    assert edges[0] == 0.0 and edges[-1] == pytest.approx(0.1) and np.allclose(np.diff(edges), 0.02)
+    catalog = pd.DataFrame({"redshift": z, "label": np.arange(z.size) % 2})
+    assert redshift_histogram(catalog)["total"].sum() == z.size
+    np.testing.assert_array_equal(redshift_edges([0.1, 0.3, 0.95, 0.5]), REDSHIFT_EDGES)  # TNG-like: the paper's
+    np.testing.assert_array_equal(redshift_edges([np.nan]), REDSHIFT_EDGES)
+    assert redshift_edges([0.2, 1.5, 1.3])[-1] == pytest.approx(1.5)  # beyond the paper's range: 0.1 wide to the top
 
 
 def test_merger_time_histogram_fractions_and_signs(catalog):

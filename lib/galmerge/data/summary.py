@@ -52,8 +52,32 @@ def _warn_outside(n_outside: int, what: str, edges) -> None:
                       f"[{edges[0]}, {edges[-1]}] and are not counted in it", DatasetWarning, stacklevel=3)
 
 
-def redshift_histogram(catalog: pd.DataFrame, edges=REDSHIFT_EDGES) -> pd.DataFrame:
-    """Mergers and non-mergers per redshift bin (Fig 1).
+#: Width of the redshift bins of a local sample (all z <= :data:`LOCAL_MAX_Z`): SDSS's z < 0.1 in five bins.
+LOCAL_BIN_WIDTH = 0.02
+LOCAL_MAX_Z = 0.1
+
+
+def redshift_edges(redshifts) -> np.ndarray:
+    """Redshift bin edges for Figs 1 and 7: the paper's 0.1-wide bins over TNG's snapshots
+    (:data:`galmerge.vocab.REDSHIFT_EDGES`) when at least 90 % of the finite redshifts fall inside
+    them; otherwise, for a local sample such as SDSS's z < 0.1 (issue 22), bins of
+    :data:`LOCAL_BIN_WIDTH` from 0 to the largest redshift (or to z = 1 in 0.1 steps beyond the local
+    range), so that no galaxy falls outside.
+    """
+    z = np.asarray(redshifts, dtype=float)
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        return REDSHIFT_EDGES
+    inside = ((z >= REDSHIFT_EDGES[0]) & (z <= REDSHIFT_EDGES[-1])).mean()
+    if inside >= 0.9:
+        return REDSHIFT_EDGES
+    width = LOCAL_BIN_WIDTH if z.max() <= LOCAL_MAX_Z else 0.1
+    top = np.ceil(z.max() / width - 1e-9) * width
+    return np.round(np.arange(0.0, top + width / 2, width), 6)
+
+
+def redshift_histogram(catalog: pd.DataFrame, edges=None) -> pd.DataFrame:
+    """Mergers and non-mergers per redshift bin (Fig 1); ``edges`` default to :func:`redshift_edges`.
 
     Returns
     -------
@@ -61,8 +85,8 @@ def redshift_histogram(catalog: pd.DataFrame, edges=REDSHIFT_EDGES) -> pd.DataFr
         One row per bin: ``z_lo, z_hi, mergers, non-mergers, total``. Objects outside the edges
         are counted in a warning.
     """
-    edges = np.asarray(edges, dtype=float)
     z = catalog["redshift"].to_numpy(dtype=float)
+    edges = np.asarray(redshift_edges(z) if edges is None else edges, dtype=float)
     is_merger = catalog["label"].to_numpy() == 1
     mergers, _ = np.histogram(z[is_merger], edges)
     others, _ = np.histogram(z[~is_merger], edges)
