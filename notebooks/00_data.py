@@ -177,6 +177,8 @@ from galmerge.mock import audit
 stats = audit.image_statistics(catalog)
 baseline_result = baseline.run_baseline(catalog, features=stats[["ID", *baseline.FEATURES]])
 baseline_accuracy = float(baseline_result["test_accuracy"])  # the report compares it with CNN1's test accuracy
+run.write_table("baseline_scores", baseline.baseline_scores(baseline_result["model"], baseline_result["features"],
+                                                          catalog), index=False)  # beside the networks in 04
 print(f"baseline accuracy: grouped {baseline_result['cv_folds']}-fold CV {baseline_result['cv_accuracy']:.3f} "
       f"+- {baseline_result['cv_accuracy_std']:.3f}; train -> test {baseline_accuracy:.3f} "
       f"({baseline_result['n_test']} test objects, train {baseline_result['train_accuracy']:.3f})")

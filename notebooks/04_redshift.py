@@ -42,11 +42,13 @@ eval_seed = 7
 from IPython.display import display
 
 from galmerge.analysis import evaluation as ev
+from galmerge.analysis import matching
 from galmerge.analysis.metrics import METRICS
 from galmerge.data.catalog import available_information, not_available
 from galmerge.data.summary import redshift_edges
 from galmerge.report import figures
 from galmerge.runs import Run
+from galmerge.sersic.products import Products
 
 run = Run(run_dir)
 test = ev.load_run_scores(run, "test")
@@ -91,6 +93,46 @@ else:
     print("metrics per snapnum folder:", not_available("merger-challenge redshift folders"))
 
 # %% [markdown]
+# ## Selection: the mergers against a control sample matched in redshift and brightness
+#
+# Not in the paper. When the two classes are not drawn from one parent sample (the SDSS set's
+# Darg et al. mergers against Galaxy Zoo non-mergers, issue 22), a network can tell them apart by
+# distance or brightness instead of morphology. Each test merger is paired with one test
+# non-merger of nearly the same redshift and brightness (`galmerge.analysis.matching`: optimal
+# one-to-one assignment, every covariate within 0.2 standard deviations; brightness is the log of
+# the primary segment's flux in image units, since the merger catalogue has no magnitudes). The
+# networks keep their thresholds. A network that learned the selection loses specificity (the
+# non-mergers it keeps) and AUC on the matched pairs; one that learned mergers does not. The
+# non-CNN baseline (00_data) stands beside them. On the mock both classes share one redshift
+# law, so there the two rows should agree within their noise.
+
+# %%
+selection = matched = None
+if info["redshift"]:
+    with Products(run.products) as products:
+        log_flux = matching.primary_log_flux(products.images, products.sources)
+    candidates = test.assign(log_flux=test["ID"].map(log_flux).to_numpy())
+    compared, names = list(kinds), {k: ev.network_label(k) for k in kinds}
+    if run.has_table("baseline_scores"):
+        base = run.table("baseline_scores").set_index("ID")
+        candidates["score_baseline"] = candidates["ID"].map(base["score"]).to_numpy()
+        candidates["pred_baseline"] = candidates["ID"].map(base["pred"]).to_numpy()
+        if candidates["score_baseline"].notna().all():
+            compared.append("baseline")
+            names["baseline"] = "non-CNN baseline"
+    matched = matching.match_controls(candidates, ["redshift", "log_flux"])
+    print(f"{len(matched.frame) // 2} merger-control pairs; {matched.n_unmatched} of {matched.n_mergers} mergers "
+          f"had no control within {matched.caliper} sd")
+    display(matched.balance.round(3))
+    figures.show("selection_matching", figures_dir, candidates, matched.frame, ["redshift", "log_flux"],
+                 labels={"redshift": "redshift", "log_flux": "log10 primary flux (image units)"})
+    selection = matching.selection_table(candidates, matched.frame, compared, names)
+    run.write_table("selection_matched", selection, index=False)
+    display(selection.round(1))
+else:
+    print("selection check:", not_available("redshifts"))
+
+# %% [markdown]
 # ## Summary
 #
 # For each network: accuracy (bootstrap mean ± (upper − mean)) in each folder, from low to high redshift.
@@ -99,6 +141,11 @@ else:
 summary = {"n_test": len(test), "outside_bins": outside, "bootstrap_resamples": bootstrap_resamples,
            "bootstrap_unit": "merger sequence",
            "available": bool(info["redshift"]), "folders_available": bool(info["snapnum"])}
+if matched is not None:
+    summary["selection"] = {"n_pairs": len(matched.frame) // 2, "n_unmatched": matched.n_unmatched,
+                            "smd_before": matched.balance["smd_before"].round(3).to_dict(),
+                            "smd_after": matched.balance["smd_after"].round(3).to_dict(),
+                            "table": selection.round(2).to_dict("records")}
 if info["snapnum"]:
     accuracy = by_folder[by_folder["metric"] == "accuracy"]
     summary.update({

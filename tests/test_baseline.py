@@ -88,6 +88,12 @@ def test_run_baseline_on_a_tiny_mock(tmp_path):
     assert (result["features"]["n_sources"] >= 1).all()
     assert set(result["test_accuracy_by_stage"]) <= {"pre", "ongoing", "post", "non"}
     assert all(0.0 <= v <= 1.0 for v in result["test_accuracy_by_stage"].values())
+    scores = baseline.baseline_scores(result["model"], result["features"], catalog)
+    test = catalog[catalog["split"] == "test"]
+    assert scores["ID"].tolist() == test["ID"].tolist() and scores["label"].tolist() == test["label"].tolist()
+    assert ((scores["score"] >= 0) & (scores["score"] <= 1)).all()
+    assert (scores["pred"] == (scores["score"] >= 0.5)).all()
+    assert (scores["pred"] == scores["label"]).mean() == pytest.approx(result["test_accuracy"])  # the same calls
 
 
 def test_missing_columns_are_named():

@@ -173,6 +173,23 @@ def evaluate_baseline(model: Pipeline, features: pd.DataFrame, labels) -> float:
     return float(model.score(features[list(FEATURES)].to_numpy(float), labels))
 
 
+def baseline_scores(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFrame,
+                    split: str = "test") -> pd.DataFrame:
+    """The fitted baseline's merger probability and 0/1 call (threshold 0.5) per object of one split.
+
+    Returns
+    -------
+    DataFrame with ``ID, label, score, pred``: the networks' score tables' columns plus the call, so
+    that the baseline can stand in any table beside the networks on the same galaxies.
+    """
+    rows = (catalog["split"] == split).to_numpy()
+    if not rows.any():
+        raise ValueError(f"no {split} objects to score the baseline on")
+    score = model.predict_proba(features[rows][list(FEATURES)].to_numpy(float))[:, 1]
+    return pd.DataFrame({"ID": catalog["ID"][rows].to_numpy(np.int64), "label": catalog["label"][rows].to_numpy(int),
+                         "score": score, "pred": (score >= 0.5).astype(int)})
+
+
 def cross_validate(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS, seed: int = 0) -> dict:
     """Accuracy of the baseline in ``folds``-fold cross-validation grouped by ``groups``
     (stratified by class; no group is both trained on and scored).

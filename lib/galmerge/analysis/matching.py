@@ -164,3 +164,43 @@ def primary_log_flux(images: pd.DataFrame, sources: pd.DataFrame) -> pd.Series:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_flux = np.where(flux > 0, np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
     return pd.Series(log_flux, index=images["ID"].to_numpy(), name="log_flux")
+
+
+def selection_table(frame: pd.DataFrame, matched: pd.DataFrame, kinds: Sequence[str],
+                    names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Each classifier's metrics on all test galaxies beside the mergers with their matched controls.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        All test galaxies: ``label`` and, per classifier ``k`` in ``kinds``, ``score_<k>`` and
+        ``pred_<k>`` (0/1 at its decision threshold).
+    matched : DataFrame
+        The matched subsample (:attr:`MatchedSample.frame`), same columns.
+    kinds : sequence of str
+        Classifiers to tabulate.
+    names : dict, optional
+        Display name per kind.
+
+    Returns
+    -------
+    DataFrame
+        One row per classifier and sample (``all test galaxies``, ``matched control``): ``n``,
+        ``n_mergers``, then accuracy, recall (mergers found), specificity (non-mergers kept) and
+        ROC AUC in per cent. A classifier that learned the selection rather than the mergers loses
+        specificity (and AUC) on the matched controls.
+    """
+    from galmerge.analysis import metrics as gm  # the one home of the metrics
+
+    names = names or {}
+    rows = []
+    for kind in kinds:
+        for sample, table in (("all test galaxies", frame), ("matched control", matched)):
+            y, pred = table["label"].to_numpy(int), table[f"pred_{kind}"].to_numpy(int)
+            non = y == 0
+            rows.append({"network": names.get(kind, kind), "sample": sample, "n": int(y.size),
+                         "n_mergers": int(y.sum()), "accuracy": 100 * float((pred == y).mean()),
+                         "recall": 100 * float(pred[~non].mean()),
+                         "specificity": 100 * float(1 - pred[non].mean()),
+                         "auc": 100 * gm.roc_auc(y, table[f"score_{kind}"].to_numpy(float))})
+    return pd.DataFrame(rows)

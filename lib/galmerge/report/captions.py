@@ -61,6 +61,11 @@ CAPTIONS = {
     "fig07_redshift": "Accuracy, precision, recall and F1 per redshift bin on the test split (paper Fig. 7). "
                       + BOOTSTRAP_BARS,
     "fig07_redshift_folders": "The same per challenge redshift folder. " + BOOTSTRAP_BARS,
+    "selection_matching": "Selection check (not in the paper): redshift and brightness (log10 of the primary "
+                          "segment's flux in image units) of the test mergers, of all test non-mergers and of the "
+                          "non-mergers matched one to one to the mergers (optimal assignment, caliper 0.2 standard "
+                          "deviations; galmerge.analysis.matching). Matched controls that follow the mergers show "
+                          "that the selection was removed.",
     "fig08_merger_time": "Fraction of test mergers correctly classified per 0.1 Gyr of merger time (paper Fig. 8; "
                          "for mergers alone this is the recall). " + BOOTSTRAP_BARS,
     "fig09_ellipticity_distribution": "Mergers and non-mergers per bin of the primary's Sérsic ellipticity "

@@ -46,10 +46,13 @@ def fig01_redshift_distribution(hist: pd.DataFrame, ax=None):
            edgecolor="k", label="non-mergers")
     ax.bar(hist["z_lo"], hist["mergers"], width=width, bottom=hist["non-mergers"], align="edge",
            color="tab:red", edgecolor="k", label="mergers")
+    edges = list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]]
     for boundary in FOLDER_REDSHIFT_BOUNDARIES:
-        ax.axvline(boundary, color="k", linestyle=":", linewidth=1)
-    ax.set_xticks(list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]])
-    ax.set_xticklabels([f"{z:.1f}" for z in list(hist["z_lo"]) + [hist["z_hi"].iloc[-1]]])
+        if edges[0] < boundary < edges[-1]:  # a local sample (SDSS, z < 0.1) lies below every folder boundary
+            ax.axvline(boundary, color="k", linestyle=":", linewidth=1)
+    digits = 1 if float(width.min()) >= 0.1 - 1e-9 else 2
+    ax.set_xticks(edges)
+    ax.set_xticklabels([f"{z:.{digits}f}" for z in edges])
     ax.margins(y=0.1)
     ax.set_xlabel("redshift bin")
     ax.set_ylabel("number of galaxies")
@@ -636,6 +639,29 @@ def _truth_panel(ax, fits: pd.DataFrame, pairs, quantity: tuple[str, str, bool])
 
 
 # --------------------------------------------------------------------------- 08_transfer
+def selection_matching(frame: pd.DataFrame, matched: pd.DataFrame, covariates: Sequence[str],
+                       labels: dict[str, str] | None = None):
+    """The covariates of the mergers, of all non-mergers and of the matched controls, one panel each."""
+    import matplotlib.pyplot as plt
+
+    labels = labels or {}
+    fig, axes = plt.subplots(1, len(covariates), figsize=(4.5 * len(covariates), 3.6), squeeze=False)
+    groups = (("mergers", frame[frame["label"] == 1], "tab:red", "-"),
+              ("all non-mergers", frame[frame["label"] == 0], STAGE_COLORS["non"], "-"),
+              ("matched controls", matched[matched["label"] == 0], "k", "--"))
+    for ax, name in zip(axes[0], covariates):
+        values = frame[name].to_numpy(float)
+        bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=25)
+        for label, table, colour, style in groups:
+            ax.hist(table[name].dropna(), bins=bins, density=True, histtype="step", color=colour,
+                    linestyle=style, linewidth=1.6, label=f"{label} ({table[name].notna().sum()})")
+        ax.set_xlabel(labels.get(name, name))
+        ax.set_ylabel("density")
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def transfer_scores(own: pd.DataFrame | None, transfer: pd.DataFrame, thresholds: dict[str, float],
                     own_thresholds: dict[str, float] | None = None, bins: int = 20):
     """Score histograms of mergers and non-mergers: one column per network, rows trained here / transfer.
@@ -745,6 +771,7 @@ REGISTRY: dict[str, FigureSpec] = _registry(
     FigureSpec("fig13_confusion", fig13_confusion, "03_evaluate", 13),
     FigureSpec("fig07_redshift", fig07_redshift, "04_redshift", 7),
     FigureSpec("fig07_redshift_folders", fig07_redshift_folders, "04_redshift"),
+    FigureSpec("selection_matching", selection_matching, "04_redshift"),
     FigureSpec("fig08_merger_time", fig08_merger_time, "05_merger_time", 8),
     FigureSpec("fig09_ellipticity_distribution", fig09_class_counts, "06_ellipticity", 9),
     FigureSpec("fig10_ellipticity_metrics", fig10_ellipticity_metrics, "06_ellipticity", 10),
