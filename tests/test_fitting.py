@@ -62,27 +62,35 @@ def test_interrupted_run_resumes_to_identical_products(dataset, tmp_path, monkey
     _, catalog, psf = dataset
     clean = run_fitting_stage(catalog, tmp_path / "clean", psf=psf, **FAST)
 
-    real = fitting.fit_catalog_image
+    real = fitting.fit_catalog_images
     calls = []
 
-    def dies_after_two(*args, **kwargs):
+    def dies_after_two(images, *args, **kwargs):
         if len(calls) == 2:
             raise KeyboardInterrupt  # as a user's Ctrl-C (or a killed job) midway
-        calls.append(args[0])
-        return real(*args, **kwargs)
+        calls.extend(image_id for image_id, _ in images)
+        return real(images, *args, **kwargs)
 
-    monkeypatch.setattr(fitting, "fit_catalog_image", dies_after_two)
+    monkeypatch.setattr(fitting, "fit_catalog_images", dies_after_two)
     with pytest.raises(KeyboardInterrupt):
-        run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, **FAST)
+        run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, images_per_task=2, **FAST)
     parts = sorted((tmp_path / "resumed" / "parts").glob("*.npz"))
     assert len(parts) == 2 and not is_complete(tmp_path / "resumed")
     with pytest.raises(Exception, match="incomplete"):
         Products(tmp_path / "resumed")
 
-    monkeypatch.setattr(fitting, "fit_catalog_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(fitting, "fit_catalog_images", _recording(real, calls))
     resumed = run_fitting_stage(catalog, tmp_path / "resumed", psf=psf, **FAST)
     assert sorted(calls) == sorted(catalog["ID"].tolist())  # each image fitted exactly once overall
     _assert_same_products(clean, resumed)
+
+
+def _recording(real, calls):
+    """``fit_catalog_images`` that records the IDs it fits in ``calls``."""
+    def fit(images, *args, **kwargs):
+        calls.extend(image_id for image_id, _ in images)
+        return real(images, *args, **kwargs)
+    return fit
 
 
 @pytest.mark.slow
@@ -96,7 +104,7 @@ def test_limit_runs_in_slices_and_finished_products_are_reused(dataset, tmp_path
     def must_not_fit(*args, **kwargs):
         raise AssertionError("finished products must be reused, not refitted")
 
-    monkeypatch.setattr(fitting, "fit_catalog_image", must_not_fit)
+    monkeypatch.setattr(fitting, "fit_catalog_images", must_not_fit)
     again = run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
     _assert_same_products(products, again)
 
@@ -190,8 +198,7 @@ def test_finished_products_recompute_when_a_default_or_the_code_changes(dataset,
     _, catalog, psf = dataset
     run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
     fitted = []
-    real = fitting.fit_catalog_image
-    monkeypatch.setattr(fitting, "fit_catalog_image", lambda *a, **k: fitted.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(fitting, "fit_catalog_images", _recording(fitting.fit_catalog_images, fitted))
     run_fitting_stage(catalog, tmp_path / "p", psf=psf, **FAST)
     assert fitted == []  # same key: reused
     monkeypatch.setitem(sersic.DETECTION_DEFAULTS, "minarea", 6)

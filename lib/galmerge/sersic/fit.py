@@ -75,7 +75,6 @@ Image status
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -85,7 +84,7 @@ import scipy.ndimage as ndi
 import sep
 from scipy.special import gammaincinv, gammaln
 
-from galmerge.sersic.fitters import FitJob, make_fitter
+from galmerge.sersic.fitters import FitJob, fit_jobs, make_fitter
 from galmerge.sersic.statmorph_fitter import SERSIC_PARAMS, normalised_psf
 
 FLAG_POLICIES = {"good": 0, "suspect": 1, "any": 2}
@@ -248,15 +247,107 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
     ValueError
         ``image`` is not 2-D, or ``psf``/``segmap``/``mask`` do not fit it, or an option is unknown.
     """
-    t_start = time.perf_counter()
+    return fit_images([dict(image=image, segmap=segmap, mask=mask, seed=seed, fit_box=fit_box)], psf=psf,
+                      gain=gain, fitter=fitter, flag_policy=flag_policy, max_flux_ratio=max_flux_ratio,
+                      background=background, keep_undeblended=keep_undeblended, min_fit_area=min_fit_area,
+                      statmorph_mode=statmorph_mode, statmorph_options=statmorph_options,
+                      lm_options=lm_options, **detection)[0]
+
+
+#: The arguments of :func:`fit_image` that :func:`fit_images` takes per image (the rest are shared).
+PER_IMAGE_ARGUMENTS = ("image", "segmap", "mask", "seed", "fit_box")
+
+
+def fit_images(images, psf=None, gain=None, *, fitter="statmorph", flag_policy="suspect", max_flux_ratio=5.0,
+               background=DEFAULT_BACKGROUND, keep_undeblended=False, min_fit_area=None,
+               statmorph_mode="sersic", statmorph_options=None, lm_options=None, errors="raise",
+               **detection) -> list:
+    """:func:`fit_image` of several images, with the fitter's work on all of them in one call.
+
+    Each image is prepared (background, detection, noise map, sources) and finished (flag policy,
+    model, residual, chi) on its own exactly as :func:`fit_image` does; the fits of all the images'
+    sources are made in one call of the fitter (:func:`galmerge.sersic.fitters.fit_jobs`): the
+    "lm" fitter then batches the sources of every image into shared array operations, with the
+    same fits as image by image (issue 23: a few sources per image left each iteration's arrays
+    small, and their fixed cost dominated); statmorph fits one source at a time either way.
+
+    Parameters
+    ----------
+    images : sequence of dict
+        Per image, ``image`` (required) and optionally ``segmap``, ``mask``, ``seed`` and
+        ``fit_box``, as in :func:`fit_image` (:data:`PER_IMAGE_ARGUMENTS`).
+    psf, gain
+        As in :func:`fit_image`, shared by all the images.
+    errors : {"raise", "return"}
+        "raise" (default): an image's error (e.g. a non-2-D array) raises; "return": the
+        exception is returned in that image's place and the other images are fitted. Should the
+        one fitter call raise, each image's sources are fitted again on their own, so that one
+        image's error is not the others'.
+    fitter, flag_policy, max_flux_ratio, background, keep_undeblended, min_fit_area, statmorph_mode, \
+statmorph_options, lm_options, **detection
+        As in :func:`fit_image`, shared by all the images.
+
+    Returns
+    -------
+    list
+        One :class:`FitResult` per image, in order (or, with ``errors="return"``, the exception
+        an image raised). Its ``timing`` holds the image's own seconds and its share of the
+        fitter call, in proportion to its sources' ``time_fitter_s``.
+    """
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
     opts = _checked_options(detection, background, flag_policy)
     engine = make_fitter(fitter, statmorph_mode=statmorph_mode, statmorph_options=statmorph_options,
                          lm_options=lm_options)
-    image, bad = _checked_image(image, mask)
     psf = normalised_psf(psf)
-    segmap = _checked_segmap(segmap, image.shape)
-    clean = np.where(bad, 0.0, image)
+    prepared = [_guarded(errors, _prepare, item, psf, gain, background, opts, keep_undeblended, min_fit_area)
+                for item in images]
+    pending = [p for p in prepared if isinstance(p, _Prepared)]
+    fits, seconds = _fit_prepared(engine, pending, errors)
+    finished = iter(_guarded(errors, _finish, p, f, t, engine, psf, flag_policy, max_flux_ratio)
+                    for p, f, t in zip(pending, fits, seconds))
+    return [next(finished) if isinstance(p, _Prepared) else p for p in prepared]
 
+
+def _guarded(errors, function, *args):
+    """``function(*args)``, or with ``errors="return"`` the exception it raised."""
+    if errors == "raise":
+        return function(*args)
+    try:
+        return function(*args)
+    except Exception as err:  # an image's error is its own: the stage records it as the image's status
+        return err
+
+
+@dataclass
+class _Prepared:
+    """An image ready for its fits: what :func:`_prepare` computed and the fitter's job."""
+
+    image: np.ndarray
+    clean: np.ndarray
+    bkg_map: np.ndarray
+    data: np.ndarray
+    segmap: np.ndarray
+    undeblended: np.ndarray | None
+    noise: np.ndarray
+    sources: pd.DataFrame
+    job: FitJob
+    skipped: list          # per source: None when fitted, else why not
+    t_start: float
+    t_detect: float
+    t_prepare: float
+
+
+def _prepare(item: dict, psf, gain, background, opts, keep_undeblended, min_fit_area):
+    """Background, detection, noise map and sources of one image: a :class:`_Prepared`, or the
+    :class:`FitResult` of an image with nothing to fit (bad input, no source)."""
+    unknown = set(item) - set(PER_IMAGE_ARGUMENTS)
+    if unknown or "image" not in item:
+        raise ValueError(f"an image of fit_images takes {PER_IMAGE_ARGUMENTS} ('image' required), got {sorted(item)}")
+    t_start = time.perf_counter()
+    image, bad = _checked_image(item["image"], item.get("mask"))
+    segmap = _checked_segmap(item.get("segmap"), image.shape)
+    clean = np.where(bad, 0.0, image)
     reason = _bad_input_reason(image, bad)
     if reason:
         return _empty_result(image, clean, "bad_input", reason, t_start)
@@ -267,7 +358,6 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
     data = clean - bkg_map
     segmap, sep_table, undeblended = _segment(data, bad, global_rms, opts, segmap, keep_undeblended)
     t_detect = time.perf_counter() - t_start
-
     noise = noise_map(data, rms_map, gain)
     sources = _source_table(data, segmap, sep_table)
     if sources.empty:
@@ -276,26 +366,55 @@ def fit_image(image, psf=None, gain=None, segmap=None, mask=None, *, fitter="sta
         result.segmap_undeblended = undeblended
         result.sigma = _as32(rms_map)
         return result
+    todo, skipped = _selected(segmap, sources, item.get("fit_box"), min_fit_area)
+    job = FitJob(data=data, segmap=segmap, labels=sources["label"].to_numpy()[todo],
+                 x_centroids=sources["x_centroid"].to_numpy()[todo],
+                 y_centroids=sources["y_centroid"].to_numpy()[todo], fluxes=sources["flux"].to_numpy()[todo],
+                 bad=bad, sigma=noise, gain=gain, psf=psf, seed=int(item.get("seed", 0)), sky_error=sky_error)
+    return _Prepared(image, clean, bkg_map, data, segmap, undeblended, noise, sources, job, skipped, t_start,
+                     t_detect, time.perf_counter() - t_start)
 
+
+def _fit_prepared(engine, pending: list, errors: str) -> tuple[list, list]:
+    """The fitter's dicts for every prepared image (one call; image by image should it raise) and each
+    image's seconds in the fitter (the call's wall time shared by the sources' ``time_fitter_s``)."""
+    jobs = [p.job for p in pending]
     t0 = time.perf_counter()
-    job = FitJob(data=data, segmap=segmap, labels=np.empty(0, np.int32), x_centroids=np.empty(0),
-                 y_centroids=np.empty(0), fluxes=np.empty(0), bad=bad, sigma=noise, gain=gain, psf=psf, seed=seed,
-                 sky_error=sky_error)
-    fits = _fit_selected(engine, job, sources, fit_box, min_fit_area)
-    t_fitter = time.perf_counter() - t0
-    _copy_fit_columns(sources, fits)
+    try:
+        fits = fit_jobs(engine, jobs)
+    except Exception:
+        if errors == "raise" or len(jobs) == 1:
+            raise
+        fits = [_guarded(errors, lambda job: fit_jobs(engine, [job])[0], job) for job in jobs]
+    wall = time.perf_counter() - t0
+    weight = np.array([0.0 if isinstance(f, Exception) else sum(float(d.get("time_fitter_s", 0.0)) for d in f)
+                       for f in fits])
+    share = weight / weight.sum() if weight.sum() > 0 else np.full(len(fits), 1.0 / max(len(fits), 1))
+    return fits, list(wall * share)
+
+
+def _finish(prepared: _Prepared, fits, t_fitter: float, engine, psf, flag_policy, max_flux_ratio) -> FitResult:
+    """Flag policy, model, residual and chi of one prepared image from its fitter's dicts."""
+    if isinstance(fits, Exception):
+        raise fits
+    p = prepared
+    t0 = time.perf_counter()
+    fitted = iter(fits)
+    rows = [next(fitted) if why is None else _skipped(why) for why in p.skipped]
+    sources = p.sources
+    _copy_fit_columns(sources, rows)
     sources = _apply_policy(sources, flag_policy, max_flux_ratio)
-
-    t0 = time.perf_counter()
     used = sources["used_in_model"].to_numpy()
-    model = engine.render([f for f, u in zip(fits, used) if u], image.shape, psf)
-    residual = clean - model
+    model = engine.render([f for f, u in zip(rows, used) if u], p.image.shape, psf)
+    residual = p.clean - model
     with np.errstate(invalid="ignore", divide="ignore"):
-        chi = np.where(noise > 0, (data - model) / noise, np.nan)
-    _add_chi(sources, chi, segmap)
-    timing = dict(time_detect_s=t_detect, time_fitter_s=t_fitter, time_model_s=time.perf_counter() - t0)
-    return _fitted_result(sources, flag_policy, segmap, undeblended, bkg_map, noise, model, residual,
-                          {**timing, "time_total_s": time.perf_counter() - t_start})
+        chi = np.where(p.noise > 0, (p.data - model) / p.noise, np.nan)
+    _add_chi(sources, chi, p.segmap)
+    t_model = time.perf_counter() - t0
+    timing = dict(time_detect_s=p.t_detect, time_fitter_s=t_fitter, time_model_s=t_model,
+                  time_total_s=p.t_prepare + t_fitter + t_model)
+    return _fitted_result(sources, flag_policy, p.segmap, p.undeblended, p.bkg_map, p.noise, model, residual,
+                          timing)
 
 
 #: Per-source columns only the "lm" fitter fills (:func:`galmerge.sersic.lm.fit_sources`), and their
@@ -397,21 +516,15 @@ def _segment(data, bad, global_rms, opts, segmap, keep_undeblended):
     return segmap, sep_table, undeblended
 
 
-def _fit_selected(engine, job: FitJob, sources: pd.DataFrame, fit_box, min_fit_area) -> list[dict]:
-    """One dict per row of ``sources``: the fitter's fit of the sources inside ``fit_box`` with at least
-    ``min_fit_area`` pixels (one call for all of them), :func:`_skipped` rows for the others."""
-    inside = _inside_box(job.segmap, sources["label"].to_numpy(), fit_box)
+def _selected(segmap, sources: pd.DataFrame, fit_box, min_fit_area) -> tuple[np.ndarray, list]:
+    """Which rows of ``sources`` the fitter fits (inside ``fit_box``, at least ``min_fit_area`` pixels),
+    and per row None (fitted) or why it is not (a :func:`_skipped` row then stands for its fit)."""
+    inside = _inside_box(segmap, sources["label"].to_numpy(), fit_box)
     large = sources["area"].to_numpy() >= (min_fit_area or 0)
-    todo = inside & large
-    job = dataclasses.replace(job, labels=sources["label"].to_numpy()[todo],
-                              x_centroids=sources["x_centroid"].to_numpy()[todo],
-                              y_centroids=sources["y_centroid"].to_numpy()[todo],
-                              fluxes=sources["flux"].to_numpy()[todo])
-    fitted = iter(engine.fit(job))
-    return [next(fitted) if fit and big
-            else _skipped(f"segment outside fit_box {tuple(fit_box)}" if not fit
-                          else f"area < min_fit_area {min_fit_area}")
-            for fit, big in zip(inside, large)]
+    skipped = [None if fit and big else (f"segment outside fit_box {tuple(fit_box)}" if not fit
+                                         else f"area < min_fit_area {min_fit_area}")
+               for fit, big in zip(inside, large)]
+    return inside & large, skipped
 
 
 def _fitted_result(sources, flag_policy, segmap, undeblended, bkg_map, noise, model, residual, timing) -> FitResult:

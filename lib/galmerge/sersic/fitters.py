@@ -16,7 +16,8 @@ Fitters are chosen by name, once, through :data:`FITTERS` (:func:`make_fitter`):
 
 A new fitter is a class with a ``name``, a ``FIT_IMAGE_OPTIONS`` mapping (which keywords of
 ``fit_image`` it takes, and under which constructor argument), and the two methods of
-:class:`SersicFitter`, added to :data:`FITTERS`.
+:class:`SersicFitter`, added to :data:`FITTERS`. A fitter may also have ``fit_many(jobs)``, the fits
+of several images' jobs in one call (:func:`fit_jobs`; :func:`galmerge.sersic.fit.fit_images` uses it).
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ class SersicFitter(Protocol):
     def render(self, fits: list[dict], shape: tuple[int, int], psf: np.ndarray | None) -> np.ndarray:
         """The model image (float64, ``shape``): the PSF-convolved sum of the profiles of ``fits``
         (dicts this fitter returned)."""
+
+
+def fit_jobs(fitter: SersicFitter, jobs: list[FitJob]) -> list[list[dict]]:
+    """:meth:`SersicFitter.fit` of every job: in one call where the fitter has ``fit_many`` (the "lm"
+    fitter batches the sources of all the jobs, which must share one PSF), else one job at a time."""
+    fit_many = getattr(fitter, "fit_many", None)
+    if fit_many is not None:
+        return fit_many(list(jobs))
+    return [fitter.fit(job) for job in jobs]
 
 
 #: The fitters by name.

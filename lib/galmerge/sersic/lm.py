@@ -462,7 +462,7 @@ class Renderer:
 def _chi2(residuals: np.ndarray) -> np.ndarray:
     """Sum of squares per stamp, accumulated in float64 (float32 sums of 10^4 terms drift)."""
     flat = residuals.reshape(len(residuals), -1).astype(np.float64)
-    return np.einsum("bp,bp->b", flat, flat)
+    return np.square(flat).sum(axis=1)  # per row: a stamp's sum does not depend on the others in its batch
 
 
 def levenberg_marquardt(renderer: Renderer, stamps: Stamps, u0: np.ndarray, max_iter: int = 150,
@@ -526,9 +526,13 @@ def _evaluate(renderer, u, data, w, prior):
 
 
 def _normal_equations(jw, rf):
-    """``J^T J`` (B, 8, 8) and ``J^T r`` (B, 8) of weighted Jacobians and residuals, in float64."""
+    """``J^T J`` (B, 8, 8) and ``J^T r`` (B, 8) of weighted Jacobians and residuals, in float64.
+
+    Stacked matrix products (BLAS), not ``einsum``: the same sums in another order, 3x faster on
+    the quick profile's batches (issue 23).
+    """
     jwa = jw.astype(np.float64)
-    return np.einsum("bkp,blp->bkl", jwa, jwa), np.einsum("bkp,bp->bk", jwa, rf.astype(np.float64))
+    return jwa @ jwa.transpose(0, 2, 1), (jwa @ rf.astype(np.float64)[:, :, None])[:, :, 0]
 
 
 def _damped_step(A, g, lam, held):
@@ -609,7 +613,7 @@ FIXED_N = 1.0
 class _Member:
     """One source to fit: its stamp, weights (0 = not fitted), place in the image and start."""
 
-    index: int
+    index: tuple          # (image, source): its place in the results of :func:`fit_sources_many`
     data: np.ndarray
     weight: np.ndarray
     y0: int
@@ -617,6 +621,7 @@ class _Member:
     size: int
     u0: np.ndarray
     n_pix: int
+    sky_sigma: float | None = None  # the sky prior's width (image units); None: free; 0: not fitted
 
 
 @dataclass
@@ -686,29 +691,71 @@ def fit_sources(data, segmap, labels, centroids, fluxes, bad, sigma, psf, *, max
         ``sersic_ln_n_sigma`` (the 1-sigma error of ln n that decided: the free fit's when one
         was made, else the n = 1 fit's) and ``_stamp`` = (y0, x0, size).
     """
+    image = dict(data=data, segmap=segmap, labels=labels, centroids=centroids, fluxes=fluxes, bad=bad,
+                 sigma=sigma, sky_sigma=sky_sigma)
+    return fit_sources_many([image], psf, max_iter=max_iter, dtype=dtype)[0]
+
+
+def fit_sources_many(images, psf, *, max_iter: int = 150, dtype=np.float32) -> list[list[dict]]:
+    """:func:`fit_sources` on the sources of several images in one batched fit (issue 23).
+
+    Every source is still fitted on its own stamp with its own image's weights and sky prior; only
+    the array operations are shared: the sources of all images are grouped by stamp side, and each
+    Levenberg-Marquardt iteration evaluates every active source of a group at once. LM treats the
+    sources of a batch independently (per-source damping, acceptance and convergence), so a
+    source's fit does not depend on which other sources share its batch (tested: the results equal
+    those of :func:`fit_sources` per image). On the quick profile's images a handful of sources
+    per image made each iteration's array operations small, and their fixed cost dominated.
+
+    Parameters
+    ----------
+    images : sequence of dict
+        Per image, the arguments of :func:`fit_sources`: ``data``, ``segmap``, ``labels``,
+        ``centroids``, ``fluxes``, ``bad``, ``sigma`` and ``sky_sigma`` (optional, default None).
+    psf : numpy.ndarray or None
+        The normalised PSF, shared by all the images.
+    max_iter, dtype
+        As in :func:`fit_sources`.
+
+    Returns
+    -------
+    list of list of dict
+        Per image, what :func:`fit_sources` returns for it.
+    """
+    out, members = [], []
+    for k, image in enumerate(images):
+        rows, mine = _image_members(k, **image)
+        out.append(rows)
+        members += mine
+    psf = None if psf is None else np.asarray(psf, dtype=np.float64)
+    fits, loose = _fit_fixed_then_free(members, psf, dtype, max_iter)
+    for m in members:
+        k, i = m.index
+        out[k][i].update(_result_row(fits[m.index], m, loose.get(m.index, "")))
+    return out
+
+
+def _image_members(k, data, segmap, labels, centroids, fluxes, bad, sigma, sky_sigma=None):
+    """Blank result rows of image ``k``'s labels and the :class:`_Member` of each label that has light."""
     data = np.asarray(data, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(np.isfinite(sigma) & (sigma > 0) & ~bad, 1.0 / sigma, 0.0)
     inv = np.where(np.isfinite(data), inv, 0.0)
     data = np.where(inv > 0, data, 0.0)
-    out: list[dict] = [_blank() for _ in labels]
+    rows: list[dict] = [_blank() for _ in labels]
     members = []
     slices = ndi.find_objects(segmap)
     for i, (label, centre, flux) in enumerate(zip(labels, centroids, fluxes)):
-        member = _member(i, int(label), centre, flux, data, segmap, slices, inv)
+        member = _member((k, i), int(label), centre, flux, data, segmap, slices, inv)
         if member is None:
-            out[i].update(flag=4, flag_sersic=4, error="segment has no positive flux: nothing to fit")
+            rows[i].update(flag=4, flag_sersic=4, error="segment has no positive flux: nothing to fit")
         else:
+            member.sky_sigma = sky_sigma
             members.append(member)
-    psf = None if psf is None else np.asarray(psf, dtype=np.float64)
-    fits, loose = _fit_fixed_then_free(members, psf, dtype, max_iter, sky_sigma)
-    for m in members:
-        fit = fits[m.index]
-        out[m.index].update(_result_row(fit, m, loose.get(m.index, "")))
-    return out
+    return rows, members
 
 
-def _fit_fixed_then_free(members, psf, dtype, max_iter, sky_sigma):
+def _fit_fixed_then_free(members, psf, dtype, max_iter):
     """Every member with n = :data:`FIXED_N`, then freely those whose data can constrain n.
 
     The fixed fit's normal matrix gives sigma(ln n) at n = 1; where it exceeds :data:`LN_N_SIGMA_MAX`
@@ -718,17 +765,18 @@ def _fit_fixed_then_free(members, psf, dtype, max_iter, sky_sigma):
     {index: why n is fixed}).
     """
     start = [_Member(**{**m.__dict__, "u0": _with_fixed_n(m.u0)}) for m in members]
-    fits = _fit_members(start, psf, dtype, max_iter, fix_n=True, sky_sigma=sky_sigma)
+    fits = _fit_members(start, psf, dtype, max_iter, fix_n=True)
     loose = {}
     for m in members:
         sigma = fits[m.index].ln_n_sigma(m.n_pix)
         fits[m.index].free_ln_n_sigma = sigma
         if sigma > LN_N_SIGMA_MAX:
             loose[m.index] = f"sigma(ln n) {sigma:.2f} at the n = {FIXED_N:g} fit > {LN_N_SIGMA_MAX:.2f}"
-    informative = [_Member(**{**m.__dict__, "u0": fits[m.index].u}) for m in members if m.index not in loose]
-    for index, free in _fit_members(informative, psf, dtype, max_iter, sky_sigma=sky_sigma).items():
+    informative = {m.index: _Member(**{**m.__dict__, "u0": fits[m.index].u})
+                   for m in members if m.index not in loose}
+    for index, free in _fit_members(list(informative.values()), psf, dtype, max_iter).items():
         free.seconds += fits[index].seconds
-        why = _unconstrained_index(free, next(m for m in informative if m.index == index))
+        why = _unconstrained_index(free, informative[index])
         if why:
             fits[index].seconds = free.seconds
             fits[index].free_ln_n_sigma = free.free_ln_n_sigma
@@ -757,8 +805,9 @@ def _member(i, label, centre, flux, data, segmap, slices, inv):
     return _Member(i, _cut(data, y0, x0, size, 0.0), weight, y0, x0, size, u0, int((weight > 0).sum()))
 
 
-def _fit_members(members, psf, dtype, max_iter, fix_n=False, sky_sigma=None) -> dict:
-    """LM on every member, batched by stamp size; {member index: :class:`_Fit`}."""
+def _fit_members(members, psf, dtype, max_iter, fix_n=False) -> dict:
+    """LM on every member, batched by stamp size; {member index: :class:`_Fit`}. Each member's sky is
+    fitted with its own prior (``sky_sigma``: None free, 0 not fitted)."""
     groups: dict[int, list] = {}
     for m in members:
         groups.setdefault(m.size, []).append(m)
@@ -773,8 +822,8 @@ def _fit_members(members, psf, dtype, max_iter, fix_n=False, sky_sigma=None) -> 
                             np.array([m.y0 for m in part]), np.array([m.x0 for m in part]))
             frozen = np.zeros((len(part), N_PARAMS), bool)
             frozen[:, 4] = fix_n
-            frozen[:, PROFILE_PARAMS] = sky_sigma == 0
-            prior = np.full(len(part), 1.0 / sky_sigma if sky_sigma else 0.0)
+            frozen[:, PROFILE_PARAMS] = [m.sky_sigma == 0 for m in part]
+            prior = np.array([1.0 / m.sky_sigma if m.sky_sigma else 0.0 for m in part])
             u, chi2, n_iter, converged, normal = levenberg_marquardt(
                 renderer, stamps, np.stack([m.u0 for m in part]), max_iter, frozen, prior)
             seconds = (time.perf_counter() - t0) / len(part)

@@ -42,15 +42,27 @@ class LMFitter:
 
     def fit(self, job: FitJob) -> list[dict]:
         """One batched fit of every label of ``job`` (see :meth:`galmerge.sersic.fitters.SersicFitter.fit`)."""
-        if not len(job.labels):
-            return []
-        options = {"sky_sigma": job.sky_error, **self.options}  # the sky prior, unless lm_options sets one
-        fits = lm.fit_sources(job.data, job.segmap, job.labels, list(zip(job.x_centroids, job.y_centroids)),
-                              job.fluxes, job.bad, job.sigma, job.psf, **options)
-        for fit in fits:
-            if _LM_SECONDS_KEY in fit:
-                fit["time_fitter_s"] = fit.pop(_LM_SECONDS_KEY)
-        return fits
+        return self.fit_many([job])[0]
+
+    def fit_many(self, jobs: list[FitJob]) -> list[list[dict]]:
+        """The labels of several images' jobs in one batched fit (:func:`galmerge.sersic.lm.fit_sources_many`).
+
+        The jobs must share one PSF (the first job's is used). Each source keeps its own image's
+        weights and sky prior, and its fit equals that of :meth:`fit` on its job alone.
+        """
+        options = dict(self.options)
+        images = [dict(data=job.data, segmap=job.segmap, labels=job.labels,
+                       centroids=list(zip(job.x_centroids, job.y_centroids)), fluxes=job.fluxes, bad=job.bad,
+                       sigma=job.sigma, sky_sigma=options.get("sky_sigma", job.sky_error))  # lm_options wins
+                  for job in jobs if len(job.labels)]
+        options.pop("sky_sigma", None)
+        fitted = iter(lm.fit_sources_many(images, jobs[0].psf if jobs else None, **options) if images else [])
+        out = [next(fitted) if len(job.labels) else [] for job in jobs]
+        for fits in out:
+            for fit in fits:
+                if _LM_SECONDS_KEY in fit:
+                    fit["time_fitter_s"] = fit.pop(_LM_SECONDS_KEY)
+        return out
 
     def render(self, fits: list[dict], shape: tuple[int, int], psf) -> np.ndarray:
         """The model image of ``fits`` rendered by the code the fit used (:func:`galmerge.sersic.lm.render_sources`)."""

@@ -62,6 +62,7 @@ from galmerge.sersic.fit import (
     SOURCE_COLUMNS,
     cutout,
     fit_image,
+    fit_images,
 )
 from galmerge.sersic.products import Products, is_complete, write_products
 from galmerge.vocab import CHANNELS, CUTOUT_SIZE, FIT_STATUSES
@@ -85,6 +86,9 @@ PROGRESS_INTERVAL_S = 15.0
 FITTING_MODULES = ("galmerge.sersic.fit", "galmerge.sersic.fitters", "galmerge.sersic.statmorph_fitter",
                    "galmerge.sersic.lm_fitter", "galmerge.sersic.lm", "galmerge.sersic.stage",
                    "galmerge.sersic.products", "galmerge.data.catalog")
+#: Images per task of the stage (:func:`run_fitting_stage`'s ``images_per_task``): the "lm" fitter fits the
+#: sources of a task's images in one batch (issue 23; measured in benchmarks/bench_fitting.py).
+IMAGES_PER_TASK = 8
 #: Libraries whose code makes the fits too; their versions are part of the cache key.
 FITTING_LIBRARIES = ("statmorph", "sep", "astropy", "scipy", "numpy")
 
@@ -106,30 +110,87 @@ def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str
     Returns a dict with ``row`` (dict of :data:`FIT_COLUMNS`), ``sources`` (DataFrame, with ``ID``)
     and the float32 (128, 128) cutouts ``raw``, ``model``, ``residual``.
     """
+    return fit_catalog_images([(image_id, image_path)], psf, cutout_mode, fit_options, fit_region)[0]
+
+
+def fit_catalog_images(images, psf=None, cutout_mode: str = "crop", fit_options: dict | None = None,
+                       fit_region: str = "all") -> list[dict]:
+    """:func:`fit_catalog_image` of several images, their sources fitted in one fitter call.
+
+    Each image is loaded, prepared, finished and cut on its own, and its result is what
+    :func:`fit_catalog_image` gives for it alone; the fits of all the images' sources are one call
+    of the fitter (:func:`galmerge.sersic.fit.fit_images`: batched for "lm", issue 23). A bad image
+    becomes its own status and does not stop the others.
+
+    Parameters
+    ----------
+    images : sequence of (int, str)
+        ``(image_id, image_path)`` of each image.
+    psf, cutout_mode, fit_options, fit_region
+        As in :func:`fit_catalog_image`, shared by all the images.
+
+    Returns
+    -------
+    list of dict
+        One result per image, in order, as :func:`fit_catalog_image` returns. ``time_image_s`` is
+        the image's own wall time plus its share of the fitter call; ``time_cpu_s`` is the call's
+        CPU time shared in proportion to ``time_image_s``, so that its sum over the images is the
+        CPU the call took.
+    """
+    cpu0 = time.process_time()
+    loaded = [_load_for_fit(image_id, image_path, fit_region) for image_id, image_path in images]
+    items = [item for item in loaded if item["image"] is not None]
+    fitted = iter(fit_images([dict(image=item["image"], seed=int(item["id"]) % 2**32, fit_box=item["box"])
+                              for item in items], psf=psf, errors="return", **(fit_options or {}))
+                  if items else [])
+    results = []
+    for item in loaded:
+        t0 = time.perf_counter()
+        result = _catalog_result(item, next(fitted) if item["image"] is not None else item["error"], cutout_mode)
+        result["row"]["time_image_s"] = item["seconds"] + time.perf_counter() - t0 + (
+            result["row"]["time_fit_s"] if np.isfinite(result["row"]["time_fit_s"]) else 0.0)
+        results.append(result)
+    cpu = time.process_time() - cpu0
+    wall = np.array([r["row"]["time_image_s"] for r in results])
+    for r, w in zip(results, wall):
+        r["row"]["time_cpu_s"] = cpu * w / wall.sum() if wall.sum() > 0 else cpu / len(results)
+    return results
+
+
+def _load_for_fit(image_id: int, image_path: str, fit_region: str) -> dict:
+    """One image read for fitting: ``id``, ``image`` (None when it cannot be read), ``error``, its
+    ``box`` (:func:`crop_fit_box` with ``fit_region="cutout"``) and the ``seconds`` it took."""
     from galmerge.data.catalog import load_image  # imported here: workers need only what they use
 
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    blank = failed_result(image_id, "")
-    row, sources, cubes = blank["row"], _empty_sources(), {k: blank[k] for k in CHANNELS}
-    image = None
+    t0 = time.perf_counter()
+    item = dict(id=int(image_id), image=None, raw=None, error=None, box=None)
     try:
         image = load_image(image_path, nonfinite="keep")
-        row.update(image_ny=image.shape[0], image_nx=image.shape[1],
+        item["raw"] = image
+        if image.ndim == 2:
+            item["box"] = crop_fit_box(image.shape) if fit_region == "cutout" else None
+            item["image"] = image
+        else:
+            item["error"] = ValueError(f"fit_image needs a 2-D image, got an array of shape {image.shape}")
+    except Exception as err:  # a bad image must not stop the dataset; it is recorded instead
+        item["error"] = err
+    item["seconds"] = time.perf_counter() - t0
+    return item
+
+
+def _catalog_result(item: dict, result, cutout_mode: str) -> dict:
+    """The stage's result of one image from its :class:`~galmerge.sersic.fit.FitResult` (or the
+    exception that loading or fitting it raised)."""
+    blank = failed_result(item["id"], "")
+    row, sources, cubes = blank["row"], _empty_sources(), {k: blank[k] for k in CHANNELS}
+    image = item["raw"]
+    if image is not None:
+        row.update(image_ny=image.shape[0], image_nx=image.shape[1] if image.ndim > 1 else -1,
                    n_bad_pixels=int((~np.isfinite(image)).sum()))
-        box = crop_fit_box(image.shape) if fit_region == "cutout" else None
-        result = fit_image(image, psf=psf, seed=int(image_id) % 2**32, fit_box=box, **(fit_options or {}))
-        row.update(status=result.status, message=result.message, n_sources=len(result.sources),
-                   n_used=result.n_used, n_excluded=result.n_excluded, n_failed=result.n_failed,
-                   n_skipped=result.n_skipped,
-                   **{k: v for k, v in result.timing.items() if k != "time_total_s"},
-                   time_fit_s=result.timing["time_total_s"])
-        primary = result.primary
-        if primary is not None:
-            row.update(primary_label=int(primary["label"]), flag=int(primary["flag"]),
-                       flag_sersic=int(primary["flag_sersic"]),
-                       primary_used_in_model=bool(primary["used_in_model"]),
-                       **{k: float(primary[k]) for k in (*SERSIC_PARAMS, "sersic_chi2_dof",
-                                                          "chi_mean", "chi_rms")})
+    try:
+        if isinstance(result, Exception):
+            raise result
+        _fill_row(row, result)
         sources = result.sources
         cubes = {"raw": cutout(np.where(np.isfinite(image), image, 0.0), CUTOUT_SIZE, cutout_mode),
                  "model": cutout(result.model, CUTOUT_SIZE, cutout_mode),
@@ -145,10 +206,24 @@ def fit_catalog_image(image_id: int, image_path: str, psf=None, cutout_mode: str
             except ValueError:
                 pass  # too small to crop: the raw cube stays zero, the message says why
     sources = sources.copy()
-    sources.insert(0, "ID", np.full(len(sources), int(image_id), dtype=np.int64))
-    row["time_image_s"] = time.perf_counter() - t0
-    row["time_cpu_s"] = time.process_time() - cpu0  # CPU seconds: comparable on a loaded machine
+    sources.insert(0, "ID", np.full(len(sources), int(item["id"]), dtype=np.int64))
     return {"row": row, "sources": sources, **cubes}
+
+
+def _fill_row(row: dict, result) -> None:
+    """The per-image columns of ``images.parquet`` from a :class:`~galmerge.sersic.fit.FitResult`."""
+    row.update(status=result.status, message=result.message, n_sources=len(result.sources),
+               n_used=result.n_used, n_excluded=result.n_excluded, n_failed=result.n_failed,
+               n_skipped=result.n_skipped,
+               **{k: v for k, v in result.timing.items() if k != "time_total_s"},
+               time_fit_s=result.timing["time_total_s"])
+    primary = result.primary
+    if primary is not None:
+        row.update(primary_label=int(primary["label"]), flag=int(primary["flag"]),
+                   flag_sersic=int(primary["flag_sersic"]),
+                   primary_used_in_model=bool(primary["used_in_model"]),
+                   **{k: float(primary[k]) for k in (*SERSIC_PARAMS, "sersic_chi2_dof",
+                                                      "chi_mean", "chi_rms")})
 
 
 #: Margin (pixels) around the 128 x 128 crop within which sources are fitted with
@@ -177,18 +252,34 @@ def failed_result(image_id: int, message: str) -> dict:
 
 
 def _empty_sources() -> pd.DataFrame:
-    from galmerge.sersic.fit import _SOURCE_DTYPES
-    return pd.DataFrame({c: pd.Series(dtype=_SOURCE_DTYPES.get(c, "float64")) for c in SOURCE_COLUMNS})
+    """An empty table of :data:`~galmerge.sersic.fit.SOURCE_COLUMNS` with their dtypes (a copy of one
+    built once: building it took 11 ms, twice per image; issue 23)."""
+    global _EMPTY_SOURCES
+    if _EMPTY_SOURCES is None:
+        from galmerge.sersic.fit import _SOURCE_DTYPES
+        _EMPTY_SOURCES = pd.DataFrame({c: pd.Series(dtype=_SOURCE_DTYPES.get(c, "float64")) for c in SOURCE_COLUMNS})
+    return _EMPTY_SOURCES.copy()
 
 
-def _fit_task(image_id, image_path, psf, cutout_mode, fit_options, fit_region):
-    """The Dask task: :func:`fit_catalog_image` with BLAS/OpenMP pools held at one thread."""
+_EMPTY_SOURCES = None
+
+
+def _fit_task(images, psf, cutout_mode, fit_options, fit_region):
+    """The Dask task: :func:`fit_catalog_images` of a chunk of ``(image_id, image_path)`` with BLAS/OpenMP
+    pools held at one thread."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return fit_catalog_image(image_id, image_path, psf, cutout_mode, fit_options, fit_region)
+        return fit_catalog_images(images, psf, cutout_mode, fit_options, fit_region)
     with threadpool_limits(1):
-        return fit_catalog_image(image_id, image_path, psf, cutout_mode, fit_options, fit_region)
+        return fit_catalog_images(images, psf, cutout_mode, fit_options, fit_region)
+
+
+def _chunks(paths: dict, size: int) -> list[list[tuple[int, str]]]:
+    """``(image_id, image_path)`` pairs in consecutive chunks of at most ``size``."""
+    items = list(paths.items())
+    size = max(int(size), 1)
+    return [items[first:first + size] for first in range(0, len(items), size)]
 
 
 # --------------------------------------------------------------------------- parts on disk
@@ -307,7 +398,8 @@ def config_change(old: dict | None, new: dict) -> str | None:
 def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None, n_workers: int = 2,
                       scheduler_address: str | None = None, cutout_mode: str = "crop",
                       force: bool = False, progress: bool = True, limit: int | None = None,
-                      worker_memory: str = "2GiB", fit_region: str = "all", **fit_options) -> Products | None:
+                      worker_memory: str = "2GiB", fit_region: str = "all", images_per_task: int | None = None,
+                      **fit_options) -> Products | None:
     """Fit every image of ``catalog`` and write the products folder (resumable, see module docstring).
 
     Parameters
@@ -343,6 +435,13 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         crop; the others cannot change the 128 x 128 cubes beyond their faint outer wings, and
         skipping them saves most of the time on the large (192-320 px) images. Skipped sources
         stay in ``sources.parquet`` with ``flag_sersic`` -2 and are counted in ``n_skipped``.
+    images_per_task : int, optional
+        Images fitted per task (a Dask task, or a step in process): their sources go to the fitter
+        in one call, which the "lm" fitter batches (:func:`fit_catalog_images`; issue 23). The
+        products are the same for any value (tested); an image's part is written when its task
+        ends, so an interrupted run loses at most the unfinished tasks. A task that fails as a
+        whole (a worker killed) is retried one image per task. None (default):
+        :data:`IMAGES_PER_TASK`.
     **fit_options
         Options of :func:`galmerge.sersic.fit.fit_image` (``flag_policy``, ``gain``, detection options...).
 
@@ -390,7 +489,7 @@ def run_fitting_stage(catalog: pd.DataFrame, products_dir: str | Path, psf=None,
         todo = todo.iloc[:max(int(limit), 0)]
     if len(todo):
         _fit_all(todo, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address,
-                 progress, worker_memory, fit_region)
+                 progress, worker_memory, fit_region, IMAGES_PER_TASK if images_per_task is None else images_per_task)
     if len(_finished_ids(parts, catalog)) < len(catalog):
         return None  # stopped by ``limit``: the next call resumes
     return consolidate(catalog, products_dir, config)
@@ -441,27 +540,29 @@ def _validate_catalog(catalog: pd.DataFrame) -> None:
 
 
 def _fit_all(todo, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address, progress,
-             worker_memory, fit_region) -> None:
-    """Fit the images of ``todo`` and write one part each as they finish."""
+             worker_memory, fit_region, images_per_task=1) -> None:
+    """Fit the images of ``todo``, ``images_per_task`` per task, and write one part per image as its task
+    finishes."""
     # smoothing=0: time left from the mean rate since the start; images finish in bursts across workers
     bar = tqdm(total=len(todo), desc="Sérsic fits", unit="img", disable=not progress, smoothing=0,
                mininterval=PROGRESS_INTERVAL_S)
     paths = dict(zip(todo["ID"].astype(int), todo["image_path"].astype(str)))
     try:
         if scheduler_address is None and n_workers == 0:
-            for image_id, image_path in paths.items():
-                result = fit_catalog_image(image_id, image_path, psf, cutout_mode, fit_options, fit_region)
-                write_part(parts, image_id, image_path, result)
-                bar.update()
+            for chunk in _chunks(paths, images_per_task):
+                results = fit_catalog_images(chunk, psf, cutout_mode, fit_options, fit_region)
+                for (image_id, image_path), result in zip(chunk, results):
+                    write_part(parts, image_id, image_path, result)
+                bar.update(len(chunk))
             return
         _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address,
-                       bar, worker_memory, fit_region)
+                       bar, worker_memory, fit_region, images_per_task)
     finally:
         bar.close()
 
 
 def _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, scheduler_address, bar,
-                   worker_memory, fit_region) -> None:
+                   worker_memory, fit_region, images_per_task=1) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -476,17 +577,27 @@ def _fit_with_dask(paths, parts, psf, cutout_mode, fit_options, n_workers, sched
         client = Client(scheduler_address)
     try:
         psf_future = client.scatter(psf, broadcast=True) if psf is not None else None
-        futures = {client.submit(_fit_task, image_id, image_path, psf_future, cutout_mode, fit_options,
-                                 fit_region, key=f"sersic-fit-{image_id}", pure=False): image_id
-                   for image_id, image_path in paths.items()}
-        for future in as_completed(futures):
-            image_id = futures.pop(future)
+        futures = {client.submit(_fit_task, chunk, psf_future, cutout_mode, fit_options, fit_region,
+                                 key=f"sersic-fit-{chunk[0][0]}-{len(chunk)}", pure=False): chunk
+                   for chunk in _chunks(paths, images_per_task)}
+        running = as_completed(futures)
+        for future in running:
+            chunk = futures.pop(future)
             try:
-                result = future.result()
-            except Exception as err:  # e.g. KilledWorker: the image crashed or overflowed its worker
-                result = failed_result(image_id, f"{type(err).__name__}: {err}")
-            write_part(parts, image_id, paths[image_id], result)
-            bar.update()
+                results = future.result()
+            except Exception as err:  # e.g. KilledWorker: an image crashed or overflowed its worker
+                if len(chunk) > 1:  # one image's crash must not be its chunk's: each is tried alone
+                    for image in chunk:
+                        retry = client.submit(_fit_task, [image], psf_future, cutout_mode, fit_options, fit_region,
+                                              key=f"sersic-fit-{image[0]}-alone", pure=False)
+                        futures[retry] = [image]
+                        running.add(retry)
+                    future.release()
+                    continue
+                results = [failed_result(image_id, f"{type(err).__name__}: {err}") for image_id, _ in chunk]
+            for (image_id, image_path), result in zip(chunk, results):
+                write_part(parts, image_id, image_path, result)
+            bar.update(len(chunk))
             future.release()
     finally:
         client.close()
