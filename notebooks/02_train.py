@@ -36,6 +36,13 @@
 # `scores_validation.csv` and `scores_test.csv` (ID, label, score = P(merger)). A folder that
 # already holds a finished run with the same parameters and products is reused, not retrained.
 #
+# **Train seeds** (issue 23: two trainings of CNN1 on the same data differed by several accuracy
+# points): with `seeds = k` the network is trained k times, with train seeds `train_seed`, ...,
+# `train_seed + k - 1`; the first seed's outputs stay in `train/<input_kind>/`, each further seed's go
+# to `train/<input_kind>/seed_<s>/` (`galmerge.runs.Run.seed_dirs`), each reused on its own, and
+# `seeds.json` lists them. The analysis gives each seed its own validation threshold, reports the
+# seed mean and spread (Tables 1, 2) and resamples seeds with the merger sequences (conclusions).
+#
 # **Where this departs from the paper's text** (details in the docstring of `galmerge.nets.cnn`):
 #
 # * the output neuron uses a **sigmoid**: the paper's "softmax" on a single neuron is
@@ -63,6 +70,7 @@ learning_rate = 0.0003
 augment = True
 mixed_precision = False
 train_seed = 1
+seeds = 1
 
 # %% tags=["remove-input"]
 import tensorflow as tf
@@ -76,8 +84,10 @@ from galmerge.vocab import input_channels, network_label
 
 run = Run(run_dir)
 out_dir = run.train_dir(input_kind)
+seed_dirs = run.seed_dirs(input_kind, range(train_seed, train_seed + seeds))
 channels = input_channels(input_kind)
-print(f"{network_label(input_kind)}: input channels {channels}; outputs in {out_dir}")
+print(f"{network_label(input_kind)}: input channels {channels}; outputs in {out_dir}"
+      + (f" (train seed {train_seed}) and {seeds - 1} further seed folder(s)" if seeds > 1 else ""))
 print("devices:", [d.name for d in tf.config.list_physical_devices()])
 
 # %% [markdown]
@@ -118,24 +128,31 @@ del network
 #
 # Adam (learning rate `learning_rate`), binary cross-entropy, `epochs` passes; the kept epoch is
 # the one with the highest validation accuracy at its validation precision = recall threshold
-# (the first one, on a tie).
+# (the first one, on a tie). With `seeds` above 1, the same for every train seed in turn; the table
+# after the training lists each seed's kept epoch and accuracies.
 
 # %%
-result = training.train_network(
-    products, input_kind, out_dir, epochs=epochs, batch_size=batch_size, filters=cnn_filters,
+results = training.train_seeds(
+    products, input_kind, seed_dirs, epochs=epochs, batch_size=batch_size, filters=cnn_filters,
     kernel_sizes=cnn_kernel_sizes, dense_units=cnn_dense_units, learning_rate=learning_rate,
-    augment=augment, mixed_precision=mixed_precision, seed=train_seed)
-if result.reused:
-    print(f"{out_dir} already holds a finished run with the same parameters and products: reused, "
-          f"not retrained (it trained in {result.seconds:.0f} s). Delete the folder or use "
-          "run_all.py --force to retrain.")
-else:
-    rate = result.config["results"]["images_per_second"]
-    print(f"trained in {result.seconds:.0f} s ({rate:.1f} training images/s, validation passes included)")
-print(f"kept epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
+    augment=augment, mixed_precision=mixed_precision)
+run.write_train_seeds(input_kind, list(seed_dirs))
+result = results[train_seed]  # the first seed: the learning curves and scores shown below
+for seed, each in results.items():
+    if each.reused:
+        print(f"seed {seed}: {each.out_dir} already holds a finished run with the same parameters and products: "
+              f"reused, not retrained (it trained in {each.seconds:.0f} s). Delete the folder or use "
+              "run_all.py --force to retrain.")
+    else:
+        rate = each.config["results"]["images_per_second"]
+        print(f"seed {seed}: trained in {each.seconds:.0f} s ({rate:.1f} training images/s, "
+              "validation passes included)")
+print(f"seed {train_seed}: kept epoch {result.best_epoch} of {len(result.history)}: validation accuracy "
       f"{result.val_accuracy_best:.3f} at its precision = recall threshold {result.val_threshold_best:.3f}; "
       f"test accuracy at threshold 0.5: {result.test_accuracy:.3f}")
 display(result.history.round(4))
+if seeds > 1:
+    display(training.seed_summary(results).round(4))
 
 # %% [markdown]
 # ## Learning curves
@@ -159,7 +176,8 @@ scores = run.scores(input_kind, "validation")
 figures.show("scores", figures_dir, scores, kind=input_kind)
 
 # %%
-summary = run.update_summary(f"train_{input_kind}", {**result.summary(), "reused": result.reused})
+summary = run.update_summary(f"train_{input_kind}", {**result.summary(), "reused": result.reused,
+                                                    "seeds": {s: r.summary() for s, r in results.items()}})
 summary[f"train_{input_kind}"]
 
 # %%

@@ -27,6 +27,11 @@
 # F1 and ROC AUC on the test split, beside the paper's values), Fig 6 (metrics against the threshold),
 # Fig 12 (ROC curves) and Fig 13 (row-normalised confusion matrices). It works with whichever networks
 # the run trained.
+#
+# A network trained with several train seeds (profile parameter `seeds`, issue 23) gets each seed's
+# threshold on that seed's own validation scores; Table 1 then holds the mean over seeds of each metric
+# and its spread (`<metric>_seed_sd`, the sample SD over seeds), and `tables/table1_seeds.csv` every
+# seed's row. Figs 6, 12 and 13 show the first seed.
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick-mock_quick"
@@ -62,6 +67,12 @@ print(f"test split: {len(test)} galaxies, {int(test['label'].sum())} mergers, "
 table1 = ev.overall_table(test)
 run.write_table("table1", table1)
 display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
+by_seed = ev.seed_table(test)
+if (table1["seeds"] > 1).any():
+    run.write_table("table1_seeds", by_seed, index=False)
+    display(by_seed.round(1).assign(threshold=by_seed["threshold"].round(3)))
+else:
+    run.remove_table("table1_seeds")
 
 # %% [markdown]
 # ## Fig 6: metrics against the decision threshold (test split)
@@ -112,6 +123,8 @@ summary = {
     "threshold_method": dict(zip(thresholds_table["kind"], thresholds_table["method"])),
     "table1_percent": {k: {m: table1.at[k, m] for m in ("accuracy", "precision", "recall", "f1", "auc")}
                        for k in kinds},
+    "seeds": {k: int(table1.at[k, "seeds"]) for k in kinds},
+    "table1_seed_sd_percent": {k: {m: table1.at[k, f"{m}_seed_sd"] for m in ("accuracy", "auc")} for k in kinds},
     "correct_percent": {k: {"mergers": correct.at[k, "merger"], "non_mergers": correct.at[k, "non-merger"]}
                         for k in kinds},
 }
@@ -121,6 +134,8 @@ for kind in kinds:
     ours = table1.loc[kind]
     line = (f"{ev.network_label(kind)}: accuracy {ours['accuracy']:.1f} %, precision {ours['precision']:.1f} %, "
             f"recall {ours['recall']:.1f} %, F1 {ours['f1']:.1f} %, AUC {ours['auc']:.1f} %")
+    if ours["seeds"] > 1:
+        line += f", mean of {int(ours['seeds'])} seeds (accuracy SD {ours['accuracy_seed_sd']:.1f} points)"
     if paper:
         line += f" (paper: {paper['accuracy']}/{paper['precision']}/{paper['recall']}/{paper['f1']} %)"
     print(line)

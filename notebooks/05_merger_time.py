@@ -40,7 +40,7 @@ from galmerge.analysis import evaluation as ev
 from galmerge.data.catalog import available_information, not_available
 from galmerge.report import figures
 from galmerge.report.markdown import mark_unavailable
-from galmerge.runs import Run
+from galmerge.runs import Run, read_seed_variance
 
 run = Run(run_dir)
 test = ev.load_run_scores(run, "test")
@@ -80,7 +80,8 @@ run.write_table("table2", table2)
 run.write_table("table2_bootstrap", by_stage, index=False)
 columns = ["network", "pre", "pre_err", "pre (paper)", "pre_err (paper)", "ongoing", "ongoing_err",
            "post", "post_err", "post (paper)", "post_err (paper)", "non", "non_err",
-           "n_pre", "n_ongoing", "n_post", "n_non", "n_seq_pre", "n_seq_ongoing", "n_seq_post"]
+           "n_pre", "n_ongoing", "n_post", "n_non", "n_seq_pre", "n_seq_ongoing", "n_seq_post",
+           "seeds", "pre_seed_sd", "post_seed_sd"]
 display(table2[columns].round(1))
 
 # %% [markdown]
@@ -92,11 +93,18 @@ display(table2[columns].round(1))
 # is judged instead on the difference between the two networks on the same resampled sequences
 # (paired bootstrap, `galmerge.analysis.conclusions`), with McNemar's exact test beside it. 09_report writes
 # the same verdicts into REPORT.md.
+#
+# Training variance (issue 23): networks trained with several train seeds are resampled by seed too (each
+# resample draws one seed per network); with one seed, the intervals include the seed variance that
+# `benchmarks/seed_variance.py` measured for this profile (`benchmarks/results/seed_variance_<profile>.csv`)
+# when that file exists, and count test-set sampling only otherwise. The line under the table says which.
 
 # %%
-verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed)
+seed_variance = read_seed_variance(run.profile)  # None when the benchmark was not run for this profile
+verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed, seed_variance=seed_variance)
 verdicts = mark_unavailable(verdicts, stages=info["stage"])  # II and III need merger stages
 display(claims.drop(columns=["better", "worse"]).round(3))
+print(conclusions.variance_note(claims))
 for v in verdicts:
     print(f"{v.key}. {v.conclusion}: {v.verdict} ({v.reason})")
 

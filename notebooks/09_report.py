@@ -30,6 +30,12 @@
 # difference (95 % level, 80 % power; Bloom 1995), and the paper's own difference: an inconclusive
 # claim thereby says how large an effect this test set could have seen.
 #
+# Training variance (issue 23): with several train seeds per network (profile parameter `seeds`) Tables 1-2
+# give seed means and SDs, and each resample of a claim also draws one seed per network; with one seed the
+# intervals include the seed variance measured for the profile by `benchmarks/seed_variance.py`
+# (`benchmarks/results/seed_variance_<profile>.csv`), and the report says so, or that they count test-set
+# sampling only when that file is missing.
+#
 # On the mock dataset the verdicts test the method and the mock, not the paper's science; run
 # `python run_all.py --profile paper --data <merger-challenge folder>` for that.
 
@@ -47,7 +53,7 @@ from IPython.display import Markdown, display
 from galmerge.analysis import conclusions
 from galmerge.analysis import evaluation as ev
 from galmerge.report import markdown as report
-from galmerge.runs import Run
+from galmerge.runs import Run, read_seed_variance
 
 run = Run(run_dir)
 ours1, ours2 = report.load_tables(run)
@@ -58,14 +64,16 @@ print(f"test split: {len(test)} galaxies scored by {', '.join(ev.network_label(k
 # ## Table 1 and Table 2 beside the paper
 
 # %%
-display(report.beside_paper(ours1, report.PAPER_TABLE1).round(1))
-display(report.beside_paper(ours2, report.PAPER_TABLE2).round(1))
+seed_variance = read_seed_variance(run.profile)  # None when the benchmark was not run for this profile
+display(report.beside_paper(report.with_seed_spread(ours1.round(1), seed_variance), report.PAPER_TABLE1))
+display(report.beside_paper(report.with_seed_spread(ours2.round(1), seed_variance), report.PAPER_TABLE2))
+print(report.seed_spread_note(ours1, seed_variance))
 
 # %% [markdown]
 # ## The paper's three conclusions on this run
 
 # %%
-verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed)
+verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed, seed_variance=seed_variance)
 # conclusions II and III need merger stages, which a labelled dataset (galmerge.ingest) may not give
 summary = run.summary
 verdicts = report.mark_unavailable(verdicts, stages=summary.get("merger_time", {}).get("stages_available", True))
@@ -73,6 +81,7 @@ for note in report.dataset_notes(summary):
     display(Markdown(note))
 run.write_table("conclusions", claims, index=False)
 display(report.claims_table(claims).round(1))
+print(conclusions.variance_note(claims))
 for v in verdicts:
     print(f"{v.key}. {v.conclusion}: {v.verdict}\n    {v.reason}")
 
@@ -82,11 +91,12 @@ for v in verdicts:
 # %%
 written = report.write_report(run, figures_dir, ours1, ours2, verdicts, claims,
                               caption_values={"n_resamples": bootstrap_resamples, "n_draws": balanced_draws,
-                                              "per_class": balanced_per_class})
+                                              "per_class": balanced_per_class}, seed_variance=seed_variance)
 run.update_summary("report", {**{v.key: v.verdict for v in verdicts},
                               "reasons": {v.key: v.reason for v in verdicts},
                               # minimum detectable difference of each claim, per cent points (80 % power)
                               "detectable_points": {v.key: v.detectable for v in verdicts},
-                              "bootstrap_resamples": bootstrap_resamples})
+                              "bootstrap_resamples": bootstrap_resamples,
+                              "training_variance": conclusions.variance_note(claims)})
 print("\n".join(str(p) for p in written.values()))
 display(Markdown(written["markdown"].read_text().split("## Figures")[0]))

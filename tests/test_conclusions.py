@@ -195,17 +195,17 @@ def _captured_units(monkeypatch, frame):
     from galmerge.analysis import metrics as gm
 
     seen = {}
-    paired, weights = gm.paired_bootstrap_difference, gm.bootstrap_weights
+    paired, weights = gm.seed_sequence_difference, gm.bootstrap_weights
 
-    def spy_paired(y, a, b, metric, groups, *args, **kwargs):
+    def spy_paired(y, a, b, metric, w, rng, extra_sd, confidence, groups):
         seen.setdefault("verdicts", np.asarray(groups))  # the first claim: CNN1 vs CNN2 on all galaxies
-        return paired(y, a, b, metric, groups, *args, **kwargs)
+        return paired(y, a, b, metric, w, rng, extra_sd, confidence, groups)
 
     def spy_weights(groups, *args, **kwargs):
         seen.setdefault("binned", np.asarray(groups))
         return weights(groups, *args, **kwargs)
 
-    monkeypatch.setattr(gm, "paired_bootstrap_difference", spy_paired)
+    monkeypatch.setattr(gm, "seed_sequence_difference", spy_paired)
     monkeypatch.setattr(gm, "bootstrap_weights", spy_weights)
     gc.judge_conclusions(frame, n_resamples=20, seed=0)
     seen.pop("binned", None)  # the verdicts draw their resamples through bootstrap_weights too
@@ -255,3 +255,102 @@ def test_the_split_groups_by_the_same_units_as_the_bootstraps():
     assert len(set(units.tolist())) == 5  # orbit 1, flyby orbit 2, sequence 2, and objects 102 and 106 alone
     shuffled = catalog.sample(frac=1, random_state=0)
     assert _same_partition(resampling_units(shuffled), units[shuffled.index.to_numpy()])
+
+
+# --------------------------------------------------------------------------- training variance (issue 23)
+def _with_seeds(frame: pd.DataFrame, kind: str, preds: list[np.ndarray], seeds: list[int]) -> pd.DataFrame:
+    """``frame`` with ``kind`` trained with ``seeds`` (the per-seed columns load_run_scores adds)."""
+    from galmerge.analysis import evaluation as ev
+
+    out = frame.copy()
+    for seed, p in zip(seeds, preds):
+        out[ev.seed_column(kind, seed)] = np.asarray(p, dtype=np.int8)
+    out[f"pred_{kind}"] = np.asarray(preds[0], dtype=np.int8)
+    out.attrs = {**frame.attrs, "seeds": {**frame.attrs.get("seeds", {}), kind: list(seeds)}}
+    return out
+
+
+def _flip(pred: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(pred)) < fraction
+    return np.where(flip, 1 - pred, pred).astype(np.int8)
+
+
+def test_seeds_that_agree_give_the_sequence_bootstrap_interval():
+    frame = _frame(PAPER_LIKE)
+    claim = gc.CONCLUSIONS[0].claims[0]
+    alone = gc.judge_claim(frame, claim, n_resamples=300, rng=5)
+    same = _with_seeds(frame, "raw", [frame["pred_raw"].to_numpy()] * 3, [1, 2, 3])
+    seeded = gc.judge_claim(same, claim, n_resamples=300, rng=5)
+    for key in ("difference", "lower", "upper", "standard_error", "detectable", "p_not_better"):
+        assert seeded[key] == pytest.approx(alone[key], abs=1e-12), key
+    assert seeded["seeds_better"] == 3 and "train seeds" in seeded["variance"]
+    # and the one-seed path is the paired sequence bootstrap itself, on the same resamples
+    from galmerge.analysis import metrics as gm
+
+    mask = np.ones(len(frame), bool)
+    units = gm.resampling_units(frame)[mask]
+    weights = gm.bootstrap_weights(units, 300, np.random.default_rng(5), n=len(frame))
+    paired = gm.paired_bootstrap_difference(frame["label"], frame["pred_raw"], frame["pred_model"], "accuracy",
+                                            units, weights=weights)
+    assert (alone["lower"], alone["upper"]) == pytest.approx((paired.lower, paired.upper))
+
+
+def test_seeds_that_disagree_widen_the_interval():
+    frame = _frame(PAPER_LIKE)
+    claim = gc.CONCLUSIONS[0].claims[0]
+    first = frame["pred_raw"].to_numpy()
+    preds = [first, _flip(first, 0.10, 1), _flip(first, 0.20, 2)]  # three trainings 10-20 points apart
+    seeded = gc.judge_claim(_with_seeds(frame, "raw", preds, [1, 2, 3]), claim, n_resamples=400, rng=5)
+    alone = gc.judge_claim(frame, claim, n_resamples=400, rng=5)
+    assert seeded["upper"] - seeded["lower"] > 1.5 * (alone["upper"] - alone["lower"])
+    assert seeded["standard_error"] > alone["standard_error"]
+    # the point estimate is the difference of the seed means
+    y = frame["label"].to_numpy()
+    mean_raw = np.mean([(p == y).mean() for p in preds])
+    assert seeded["value_better"] == pytest.approx(mean_raw)
+    assert seeded["difference"] == pytest.approx(mean_raw - (frame["pred_model"] == y).mean())
+
+
+def _benchmark(tmp_path, sd_points: dict[str, float], seeds=(1, 2, 3, 4, 5), profile="quick"):
+    """A tiny seed-variance table (galmerge.runs.write_seed_variance) whose accuracy on every subset spreads
+    over the seeds with the given SD (points), read back as the report reads it."""
+    from galmerge.runs import read_seed_variance, write_seed_variance
+
+    z = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])[: len(seeds)]
+    z = z / z.std(ddof=1) if len(seeds) > 1 else z
+    rows = [{"profile": profile, "run": f"{profile}-mock_{profile}", "dataset": f"mock_{profile}", "kind": kind,
+             "seed": seed, "own_seed": i == 0, "subset": subset, "accuracy": 0.7 + sd / 100 * z[i],
+             "precision": np.nan, "recall": np.nan, "auc": np.nan, "n": 100, "threshold": 0.5}
+            for kind, sd in sd_points.items() for i, seed in enumerate(seeds) for subset in gc.SUBSETS]
+    write_seed_variance(pd.DataFrame(rows), profile, tmp_path)
+    return read_seed_variance(profile, tmp_path)
+
+
+def test_one_seed_intervals_include_the_benchmark_seed_variance(tmp_path):
+    frame = _frame(PAPER_LIKE)
+    claim = gc.CONCLUSIONS[0].claims[0]
+    table = _benchmark(tmp_path, {"raw": 3.0, "model": 4.0, "residual": 2.0})
+    sd_raw, n = gc.benchmark_seed_sd(table, "raw", "all")
+    assert sd_raw == pytest.approx(0.03) and n == 5
+    plain = gc.judge_claim(frame, claim, n_resamples=2000, rng=5)
+    added = gc.judge_claim(frame, claim, n_resamples=2000, rng=5, seed_variance=table)
+    assert added["extra_sd"] == pytest.approx(0.05)  # hypot(3, 4) points
+    # the variances add: SE^2 = SE_sampling^2 + 0.03^2 + 0.04^2, within the resampling's noise
+    expected = np.hypot(plain["standard_error"], 0.05)
+    assert added["standard_error"] == pytest.approx(expected, rel=0.08)
+    assert added["difference"] == pytest.approx(plain["difference"])
+    assert "benchmark (5 seeds" in added["variance"] and str(tmp_path) in added["variance"]
+    claims = gc.judge_claims(frame, n_resamples=50, seed_variance=table)
+    assert "benchmark (5 seeds" in gc.variance_note(claims)
+
+
+def test_without_a_benchmark_of_two_seeds_the_intervals_say_they_count_sampling_only(tmp_path):
+    frame = _frame(PAPER_LIKE)
+    claim = gc.CONCLUSIONS[0].claims[0]
+    one_seed = _benchmark(tmp_path, {"raw": 3.0, "model": 4.0}, seeds=(1,))
+    for table in (None, one_seed):
+        row = gc.judge_claim(frame, claim, n_resamples=200, rng=5, seed_variance=table)
+        assert row["extra_sd"] == 0 and "test-set sampling only" in row["variance"]
+    claims = gc.judge_claims(frame, n_resamples=50)
+    assert "test-set sampling only" in gc.variance_note(claims)

@@ -294,3 +294,77 @@ def test_balanced_bins_carry_a_sequence_bootstrap_interval_of_the_balanced_metri
     expected = (p[y == 1].mean() + (1 - p[y == 0]).mean()) / 2
     assert accuracy["balanced"] == pytest.approx(expected)
     assert abs(accuracy["mean"] - expected) < 0.05
+
+
+# --------------------------------------------------------------------------- train seeds (issue 23)
+def _add_seed(run_dir: Path, kind: str, seed: int, seeds: list[int], rng_seed: int) -> None:
+    """Scores of a further train seed of ``kind`` in its seed folder (Run.seed_dirs), as 02_train writes them."""
+    run = Run(run_dir)
+    folder = run.seed_dirs(kind, seeds)[seed]
+    folder.mkdir(parents=True, exist_ok=True)
+    images = ev.load_images(run)
+    rng = np.random.default_rng(rng_seed)
+    for split in ("validation", "test"):
+        sub = images[images["split"] == split]
+        logit = FAKE_SIGNAL.get(kind, 0.0) * (sub["label"] - 0.5) * 2 + rng.normal(0, 1.5, len(sub))
+        pd.DataFrame({"ID": sub["ID"], "label": sub["label"], "score": 1 / (1 + np.exp(-logit))}) \
+            .to_csv(folder / f"scores_{split}.csv", index=False)
+    run.write_train_seeds(kind, seeds)
+
+
+@pytest.fixture(scope="module")
+def seeded_run(tmp_path_factory):
+    """A fake run whose CNN1 has three train seeds (1, 2, 3) and CNN2 one."""
+    run_dir = make_fake_run(tmp_path_factory.mktemp("seeded") / "run", kinds=("raw", "model"))
+    for seed in (2, 3):
+        _add_seed(run_dir, "raw", seed, [1, 2, 3], rng_seed=10 + seed)
+    ev.write_thresholds(run_dir, ev.choose_thresholds(run_dir))
+    return run_dir
+
+
+def test_seed_folders_follow_one_rule_and_are_listed():
+    run = Run("runs/x")
+    dirs = run.seed_dirs("raw", [4, 5, 6])
+    assert dirs[4] == run.train_dir("raw")  # the first seed where a one-seed run keeps it
+    assert dirs[5] == run.train_dir("raw") / "seed_5" and dirs[6] == run.train_dir("raw") / "seed_6"
+    with pytest.raises(ValueError):
+        run.seed_dirs("raw", [1, 1])
+
+
+def test_table1_gives_the_seed_mean_and_spread_of_each_metric(seeded_run):
+    frame = ev.load_run_scores(seeded_run, "test")
+    # CNN2's folder has no seeds.json nor config.json (a run from before seeds): one seed, numbered 0
+    assert frame.attrs["seeds"] == {"raw": [1, 2, 3], "model": [0]}
+    run = Run(seeded_run)
+    table = ev.overall_table(frame)
+    # by hand: each seed at the threshold chosen on its own validation scores
+    accuracies, aucs = [], []
+    for seed, folder in run.seed_dirs("raw", [1, 2, 3]).items():
+        val = pd.read_csv(folder / "scores_validation.csv")
+        test = pd.read_csv(folder / "scores_test.csv").set_index("ID").loc[frame["ID"]]
+        threshold = ev.gm.choose_threshold(val["label"], val["score"]).threshold
+        assert frame.attrs["seed_thresholds"]["raw"][seed] == pytest.approx(threshold)
+        accuracies.append(100 * skm.accuracy_score(test["label"], test["score"] >= threshold))
+        aucs.append(100 * skm.roc_auc_score(test["label"], test["score"]))
+    assert len(set(np.round(accuracies, 6))) > 1  # the seeds disagree, so the spread is not trivially 0
+    assert table.at["raw", "seeds"] == 3
+    assert table.at["raw", "accuracy"] == pytest.approx(np.mean(accuracies))
+    assert table.at["raw", "accuracy_seed_sd"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert table.at["raw", "auc"] == pytest.approx(np.mean(aucs))
+    # one seed: today's numbers, and no spread
+    assert table.at["model", "seeds"] == 1 and np.isnan(table.at["model", "accuracy_seed_sd"])
+    model = frame["pred_model"] == frame["label"]
+    assert table.at["model", "accuracy"] == pytest.approx(100 * model.mean())
+    per_seed = ev.seed_table(frame)
+    assert per_seed.loc[per_seed["kind"] == "raw", "accuracy"].tolist() == pytest.approx(accuracies)
+
+
+def test_table2_gives_the_seed_spread_and_a_seed_and_sequence_interval(seeded_run):
+    frame = ev.load_run_scores(seeded_run, "test")
+    table, _ = ev.stage_table(frame, n_resamples=200, seed=0)
+    mergers = (frame["label"] == 1) & (frame["stage"] == "pre")
+    by_seed = [100 * (p[mergers.to_numpy()] == 1).mean() for p in ev.seed_predictions(frame, "raw")]
+    assert table.at["raw", "pre_seed_sd"] == pytest.approx(np.std(by_seed, ddof=1))
+    assert abs(table.at["raw", "pre"] - np.mean(by_seed)) < 5  # the resamples' mean, near the seeds' mean
+    assert table.at["raw", "pre_err"] > 0
+    assert np.isnan(table.at["model", "pre_seed_sd"])

@@ -69,6 +69,9 @@ class Parameters:
     augment: bool = False  # random flips and 90-degree rotations (the paper does not augment)
     mixed_precision: bool = False  # float16 compute on GPUs (no effect on CPU speed)
     train_seed: int = 1  # seed of weights, shuffling and dropout
+    # train seeds per network: train_seed, train_seed + 1, ..., train_seed + seeds - 1 (issue 23: two trainings
+    # of CNN1 on the same data differed by up to 2.8 accuracy points); Tables 1-2 and the conclusions use them all
+    seeds: int = 1
     # --- evaluation (03-06)
     bootstrap_resamples: int = 1000  # bootstrap resamples per bin (paper: 1000)
     balanced_per_class: int = 500  # at most this many mergers and non-mergers per balanced bin (paper: 500)
@@ -123,6 +126,8 @@ def validate(values: dict[str, Any], where: str = "parameters") -> dict[str, Any
             raise ProfileError(f"{where}: {key} = {value!r} is not one of {CHOICES[key]}")
         if hints[key] is float:
             out[key] = float(value)
+    if out.get("seeds", 1) < 1:
+        raise ProfileError(f"{where}: seeds = {out['seeds']!r} must be at least 1")
     unknown_kinds = [k for k in out.get("input_kinds", []) if k not in INPUT_KINDS]
     if unknown_kinds:
         raise ProfileError(f"{where}: input_kinds {unknown_kinds} not among {INPUT_KINDS}")

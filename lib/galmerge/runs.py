@@ -8,6 +8,9 @@ One run folder per (profile, dataset), ``runs/<profile>-<dataset>/``::
     products/stage.json   how the products were made (the fitting stage's record and cache key)
     train/<kind>/         per network: model.keras, history.csv, config.json,
                           scores_validation.csv and scores_test.csv (columns ID, label, score)
+                          of the run's first train seed, and seeds.json (the train seeds 02_train
+                          trained, first one first)
+    train/<kind>/seed_<s>/  the same files for every further train seed s (profile parameter seeds >= 2)
     tables/               every table of the analysis as CSV (thresholds.csv and table1.csv among them)
     summary.json          headline numbers, one section per notebook
 
@@ -18,6 +21,11 @@ Open a run with ``run = Run("runs/quick-mock_quick")`` and ask it for what you n
 ``run.network("raw")``, ``run.train_dir("raw")``. Nothing is read until asked for, and a file is read
 again on each access, because the notebooks write a run's files while others read them. A missing
 file is a :class:`RunError` that names it and the notebook that writes it.
+
+Training variance (issue 23): a network trained with k train seeds has k training folders, the first
+seed's in ``train/<kind>/`` (where a one-seed run keeps it), each further seed's in
+``train/<kind>/seed_<s>/`` (:meth:`Run.seed_dirs`, the one rule); ``train/<kind>/seeds.json`` lists the
+seeds of the run (:meth:`Run.train_seeds`), so folders of seeds a later run no longer asks for are not read.
 
 A *training folder* (``train/<kind>/``, or any folder :func:`galmerge.nets.training.train_network`
 wrote) is read with the ``read_*`` functions; the fitting stage's record (``stage.json`` of a
@@ -60,6 +68,13 @@ STAGE_FILE = "stage.json"
 SUMMARY_FILE = "summary.json"
 #: Name of the thresholds table under ``tables/`` (written by 03_evaluate).
 THRESHOLDS_TABLE = "thresholds"
+#: The train seeds of a network (``train/<kind>/seeds.json``, written by 02_train).
+SEEDS_FILE = "seeds.json"
+#: Where the seed-variance benchmark (``benchmarks/seed_variance.py``) keeps its tables, one per profile.
+BENCHMARK_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+#: Columns of a seed-variance table (:func:`write_seed_variance`), in order.
+SEED_VARIANCE_COLUMNS = ("profile", "run", "dataset", "kind", "seed", "own_seed", "subset", "accuracy",
+                         "precision", "recall", "auc", "n", "threshold")
 
 
 class RunError(FileNotFoundError):
@@ -121,8 +136,51 @@ class Run:
         return self.root / "tables"
 
     def train_dir(self, kind: str) -> Path:
-        """The training folder of one network, ``train/<kind>/`` (created by its training)."""
+        """The training folder of one network, ``train/<kind>/`` (created by its training); it holds the
+        run's first train seed (:meth:`seed_dirs`)."""
         return self.root / "train" / check_input_kind(kind)
+
+    def seed_dirs(self, kind: str, seeds: Sequence[int]) -> dict[int, Path]:
+        """``{seed: training folder}`` of one network trained with ``seeds``: the first seed in
+        ``train/<kind>/`` (:meth:`train_dir`, where a one-seed run keeps it), every further seed ``s`` in
+        ``train/<kind>/seed_<s>/``. The one rule of where a seed's training goes."""
+        seeds = [int(s) for s in seeds]
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+        first = self.train_dir(kind)
+        return {s: first if i == 0 else first / f"seed_{s}" for i, s in enumerate(seeds)}
+
+    def write_train_seeds(self, kind: str, seeds: Sequence[int]) -> Path:
+        """Record the train seeds of one network (``train/<kind>/seeds.json``, first seed first)."""
+        self.seed_dirs(kind, seeds)  # checks them
+        return write_json(self.train_dir(kind) / SEEDS_FILE, {"seeds": [int(s) for s in seeds]})
+
+    def train_seeds(self, kind: str) -> list[int]:
+        """The train seeds 02_train recorded for one network (first one first). A folder without the
+        record (made before seeds existed) holds one seed: the one its ``config.json`` names (0 when it
+        has no config either)."""
+        path = self.train_dir(kind) / SEEDS_FILE
+        if path.exists():
+            return [int(s) for s in read_json(path)["seeds"]]
+        config = self.train_dir(kind) / CONFIG_FILE
+        return [int(read_json(config).get("parameters", {}).get("seed", 0))] if config.exists() else [0]
+
+    def seed_scores(self, kind: str, split: str) -> dict[int, pd.DataFrame]:
+        """``{seed: scores}`` of one network on one split, for every recorded train seed
+        (:meth:`train_seeds`, :meth:`seed_dirs`); a seed without scores is a :class:`RunError`."""
+        folders = self.seed_dirs(kind, self.train_seeds(kind))
+        return {seed: read_scores(folder / scores_file(split)) for seed, folder in folders.items()}
+
+    @property
+    def profile(self) -> str:
+        """The profile the run was made with: the last one run_all.py logged in ``run_log.json``, else the
+        part of the run's name before the first '-' (``<profile>-<dataset>``)."""
+        log = self.root / "run_log.json"
+        if log.exists():
+            profiles = [v.get("profile") for v in read_json(log).values() if isinstance(v, dict) and v.get("profile")]
+            if profiles:
+                return str(profiles[-1])
+        return self.name.split("-", 1)[0]
 
     @property
     def report_markdown(self) -> Path:
@@ -427,6 +485,36 @@ def read_history(out_dir: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise RunError(f"{path}: missing; the training in {Path(out_dir)} did not finish")
     return pd.read_csv(path)
+
+
+# --------------------------------------------------------------------------- seed-variance benchmark
+def seed_variance_path(profile: str, folder: str | Path | None = None) -> Path:
+    """``seed_variance_<profile>.csv`` in ``folder`` (default :data:`BENCHMARK_RESULTS`)."""
+    return Path(folder or BENCHMARK_RESULTS) / f"seed_variance_{profile}.csv"
+
+
+def write_seed_variance(table: pd.DataFrame, profile: str, folder: str | Path | None = None) -> Path:
+    """Write the seed-variance benchmark's table (columns :data:`SEED_VARIANCE_COLUMNS`); returns the path."""
+    missing = [c for c in SEED_VARIANCE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"seed-variance table lacks column(s) {missing}")
+    path = seed_variance_path(profile, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table[list(SEED_VARIANCE_COLUMNS)].to_csv(path, index=False, float_format="%.9g")
+    return path
+
+
+def read_seed_variance(profile: str, folder: str | Path | None = None) -> pd.DataFrame | None:
+    """The seed-variance benchmark's table for ``profile`` (None when it was not measured)."""
+    path = seed_variance_path(profile, folder)
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    missing = [c for c in SEED_VARIANCE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    table.attrs["path"] = str(path)
+    return table
 
 
 # --------------------------------------------------------------------------- code fingerprints

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from galmerge.analysis import evaluation as ev
 from galmerge.analysis import metrics as gm
 from galmerge.vocab import NETWORK_NAMES as SHORT
 from galmerge.vocab import PAPER_TABLE1, PAPER_TABLE2, paper_values
@@ -211,11 +212,60 @@ def _outcome(d: gm.PairedDifference, where: str, confidence: float, mdd: float) 
     return {"outcome": "unresolved", "reason": reason}
 
 
+def benchmark_seed_sd(seed_variance: pd.DataFrame | None, kind: str, subset: str) -> tuple[float, int]:
+    """Training variance of one network on one subset from the seed-variance benchmark's table
+    (:func:`galmerge.runs.read_seed_variance`; ``benchmarks/seed_variance.py``): the sample standard
+    deviation over its train seeds of the accuracy on ``subset`` (fraction; on the mergers of one stage
+    that is the fraction correct), and the number of seeds. NaN when the table is None or holds fewer
+    than two seeds of that network and subset."""
+    if seed_variance is None or not len(seed_variance):
+        return float("nan"), 0
+    rows = seed_variance[(seed_variance["kind"] == kind) & (seed_variance["subset"] == subset)]
+    values = rows["accuracy"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return float("nan"), int(values.size)
+    return float(values.std(ddof=1)), int(values.size)
+
+
+def _variance(frame: pd.DataFrame, claim: Claim, seed_variance: pd.DataFrame | None) -> dict:
+    """What a claim's interval includes besides test-set sampling (issue 23): the train seeds resampled
+    when a network has two or more, else the benchmark's seed SD of both networks when it has them.
+    Returns ``seeds_better, seeds_worse, seed_sd_better, seed_sd_worse, benchmark_seeds, extra_sd, variance``
+    (``variance`` in words)."""
+    k_a, k_b = len(ev.frame_seeds(frame, claim.better)), len(ev.frame_seeds(frame, claim.worse))
+    row = {"seeds_better": k_a, "seeds_worse": k_b, "seed_sd_better": np.nan, "seed_sd_worse": np.nan,
+           "benchmark_seeds": 0, "extra_sd": 0.0}
+    if max(k_a, k_b) >= 2:
+        return {**row, "variance": f"merger sequences and train seeds ({k_a} and {k_b} seeds) resampled together"}
+    (sd_a, n_a), (sd_b, n_b) = (benchmark_seed_sd(seed_variance, k, claim.subset) for k in (claim.better, claim.worse))
+    if not (np.isfinite(sd_a) and np.isfinite(sd_b)):
+        return {**row, "variance": "test-set sampling only (one train seed, and no seed-variance benchmark of "
+                                   "at least 2 seeds for this profile)"}
+    where = str(seed_variance.attrs.get("path", "the seed-variance benchmark"))
+    runs = ", ".join(sorted(set(seed_variance["run"].astype(str))))
+    return {**row, "seed_sd_better": sd_a, "seed_sd_worse": sd_b, "benchmark_seeds": min(n_a, n_b),
+            "extra_sd": float(np.hypot(sd_a, sd_b)),
+            "variance": f"merger sequences resampled, plus the training variance between seeds measured by the "
+                        f"benchmark ({min(n_a, n_b)} seeds on {runs}, {where}; SD {100 * sd_a:.1f} and "
+                        f"{100 * sd_b:.1f} points)"}
+
+
 def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=None,
-               confidence: float = 0.95, units: np.ndarray | None = None) -> dict:
+               confidence: float = 0.95, units: np.ndarray | None = None,
+               seed_variance: pd.DataFrame | None = None) -> dict:
     """Test one claim on a :func:`galmerge.analysis.evaluation.load_run_scores` frame.
 
     ``units`` are the frame's resampling units (default :func:`galmerge.analysis.metrics.resampling_units`).
+
+    Training variance (issue 23): a network trained with k >= 2 train seeds has every seed's predictions
+    in the frame; each resample then draws one seed per network at random, so the interval holds both
+    test-set sampling and training variance, and the point estimate is the difference of the seed means
+    (:func:`galmerge.analysis.metrics.seed_sequence_difference`). When both networks have one seed,
+    ``seed_variance`` (the benchmark's table, :func:`galmerge.runs.read_seed_variance`) adds to every
+    resample's difference a draw from N(0, sd_a**2 + sd_b**2), the two networks' seed SDs on the claim's
+    subset (independent trainings; :func:`benchmark_seed_sd`); without it the interval counts test-set
+    sampling only, and the row's ``variance`` says so.
 
     Returns
     -------
@@ -225,8 +275,10 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
         ``standard_error`` (the bootstrap spread of the difference), ``detectable`` (its minimum
         detectable difference, :func:`minimum_detectable_difference`), ``paper_difference``
         (:func:`paper_difference`), ``p_not_better`` (fraction of resamples where the claimed winner
-        does not win), ``mcnemar_only_better, mcnemar_only_worse, mcnemar_p``, ``outcome``
-        ('supported', 'contradicted', 'unresolved', 'untested') and ``reason``.
+        does not win), ``mcnemar_only_better, mcnemar_only_worse, mcnemar_p`` (first seeds), the
+        training-variance columns of :func:`_variance` (``variance`` says in words what the interval
+        includes), ``outcome`` ('supported', 'contradicted', 'unresolved', 'untested') and ``reason``.
+        With seeds, ``value_better``, ``value_worse`` and ``difference`` are seed means.
     """
     row = {"claim": claim.text(), "better": claim.better, "worse": claim.worse, "subset": claim.subset,
            "metric": claim.metric, "paper_difference": paper_difference(claim)}
@@ -236,36 +288,39 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
                 "reason": f"{', '.join(SHORT.get(k, k) for k in missing)} not trained in this run"}
     mask = _subset_mask(frame, claim.subset)
     y = frame["label"].to_numpy()[mask]
-    a = frame[f"pred_{claim.better}"].to_numpy()[mask]
-    b = frame[f"pred_{claim.worse}"].to_numpy()[mask]
+    a = ev.seed_predictions(frame, claim.better)[:, mask]
+    b = ev.seed_predictions(frame, claim.worse)[:, mask]
     groups = (gm.resampling_units(frame) if units is None else np.asarray(units))[mask]
-    # the resamples paired_bootstrap_difference would draw itself, shared with the standard error
+    rng = np.random.default_rng(rng)
+    # the resamples of galaxies, shared by the two networks, their seeds' draws and the standard error
     weights = gm.bootstrap_weights(groups, n_resamples, rng, n=len(y))
-    d = gm.paired_bootstrap_difference(y, a, b, claim.metric, groups, n_resamples, confidence=confidence,
-                                       weights=weights)
-    se = paired_standard_error(y, a, b, claim.metric, weights)
+    variance = _variance(frame, claim, seed_variance)
+    d, resampled = gm.seed_sequence_difference(y, a, b, claim.metric, weights, rng, variance["extra_sd"],
+                                               confidence, groups)
+    spread = float(resampled.std(ddof=1)) if resampled.size > 1 else float("nan")
+    se = spread if spread > 0 else float("nan")  # no spread: no estimate of it under another difference
     mdd = minimum_detectable_difference(se, confidence)
-    mc = gm.mcnemar_exact(y, a, b)
+    mc = gm.mcnemar_exact(y, a[0], b[0])
     row.update(n=d.n, n_sequences=d.n_groups, value_better=d.value_a, value_worse=d.value_b,
                difference=d.difference, lower=d.lower, upper=d.upper, standard_error=se, detectable=mdd,
                p_not_better=d.p_not_greater, mcnemar_only_better=mc.only_a, mcnemar_only_worse=mc.only_b,
-               mcnemar_p=mc.p_value)
+               mcnemar_p=mc.p_value, **variance)
     row.update(_outcome(d, SUBSETS[claim.subset], confidence, mdd))
     return row
 
 
 def judge_claims(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
-                confidence: float = 0.95) -> pd.DataFrame:
-    """Every claim of the three conclusions (:data:`CONCLUSIONS`), one row each (:func:`judge_claim`),
-    with a ``conclusion`` column ('I', 'II', 'III'). Each claim gets its own random stream
-    from ``seed``, so adding a claim does not change the others' resamples."""
+                confidence: float = 0.95, seed_variance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every claim of the three conclusions (:data:`CONCLUSIONS`), one row each (:func:`judge_claim`,
+    ``seed_variance`` as there), with a ``conclusion`` column ('I', 'II', 'III'). Each claim gets its own
+    random stream from ``seed``, so adding a claim does not change the others' resamples."""
     units = gm.resampling_units(frame)  # once: one warning, should the frame lack sequences
     rows = []
     for c_index, conclusion in enumerate(CONCLUSIONS):
         for k_index, claim in enumerate(conclusion.claims):
             rng = np.random.default_rng([int(seed), c_index, k_index])
             rows.append({"conclusion": conclusion.key,
-                         **judge_claim(frame, claim, n_resamples, rng, confidence, units)})
+                         **judge_claim(frame, claim, n_resamples, rng, confidence, units, seed_variance)})
     return pd.DataFrame(rows)
 
 
@@ -312,8 +367,20 @@ def verdicts_from_claims(claims: pd.DataFrame) -> list[Verdict]:
     return verdicts
 
 
+def variance_note(claims: pd.DataFrame) -> str:
+    """One sentence on what the claims' intervals include besides test-set sampling (issue 23), for the
+    report and the notebooks: the distinct ``variance`` texts of the tested claims."""
+    if "variance" not in claims.columns:
+        return "The intervals count test-set sampling only."
+    texts = sorted(set(claims.loc[claims["outcome"] != "untested", "variance"].dropna().astype(str)))
+    if not texts:
+        return "No claim was tested."
+    return "The intervals include: " + "; ".join(texts) + "."
+
+
 def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
-                      confidence: float = 0.95) -> tuple[list[Verdict], pd.DataFrame]:
+                      confidence: float = 0.95,
+                      seed_variance: pd.DataFrame | None = None) -> tuple[list[Verdict], pd.DataFrame]:
     """The verdict on each of the paper's conclusions, and the claims table behind them.
 
     Parameters
@@ -326,6 +393,9 @@ def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     seed : int
     confidence : float
         Two-sided level of each claim's interval.
+    seed_variance : pandas.DataFrame, optional
+        The seed-variance benchmark's table for the run's profile (:func:`galmerge.runs.read_seed_variance`),
+        used for networks trained with one seed (:func:`judge_claim`).
 
     Returns
     -------
@@ -334,5 +404,5 @@ def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     claims : pandas.DataFrame
         :func:`judge_claims` (write it to ``tables/conclusions.csv``).
     """
-    claims = judge_claims(frame, n_resamples, seed, confidence)
+    claims = judge_claims(frame, n_resamples, seed, confidence, seed_variance)
     return verdicts_from_claims(claims), claims

@@ -119,6 +119,9 @@ def load_run_scores(run: Run | str | Path, split: str, thresholds: dict[str, flo
                              f"(first ID {int(frame.loc[disagree, 'ID'].iloc[0])})")
         frame = frame.drop(columns=f"label_{kind}")
         frame[f"pred_{kind}"] = gm.predict(frame[f"score_{kind}"], thresholds[kind])
+    seeds, seed_thr = {}, {}
+    for kind in kinds:
+        seeds[kind], seed_thr[kind] = _add_seed_columns(frame, run, kind, split, thresholds[kind])
     dropped = n_split - len(frame)
     if dropped:
         warnings.warn(f"{dropped} of {n_split} {split} images lack a score from at least one of {kinds}; "
@@ -126,8 +129,65 @@ def load_run_scores(run: Run | str | Path, split: str, thresholds: dict[str, flo
     frame = frame.reset_index(drop=True)
     frame["label"] = frame["label"].astype(np.int8)
     frame.attrs.update(kinds=kinds, thresholds={k: float(thresholds[k]) for k in kinds},
-                       dropped=int(dropped), split=split)
+                       dropped=int(dropped), split=split, seeds=seeds, seed_thresholds=seed_thr)
     return frame
+
+
+# --------------------------------------------------------------------------- train seeds
+def seed_column(kind: str, seed: int, what: str = "pred") -> str:
+    """Column of one train seed's ``pred`` (0/1) or ``score`` in a :func:`load_run_scores` frame:
+    ``pred_<kind>@<seed>``. Present only for networks trained with two seeds or more; ``pred_<kind>`` is
+    always the first seed's."""
+    if what not in ("pred", "score"):
+        raise ValueError(f"what must be 'pred' or 'score', got {what!r}")
+    return f"{what}_{kind}@{int(seed)}"
+
+
+def seed_thresholds(run: Run | str | Path, kind: str, first: float) -> dict[int, float]:
+    """``{seed: threshold}`` of one network's train seeds: ``first`` (the run's recorded threshold,
+    :func:`threshold_table`) for the first seed, and for every further seed the same rule on that seed's
+    own validation scores (:func:`galmerge.analysis.metrics.choose_threshold`)."""
+    run = as_run(run)
+    seeds = run.train_seeds(kind)
+    out = {seeds[0]: float(first)}
+    for seed, val in run.seed_scores(kind, "validation").items():
+        if seed != seeds[0]:
+            where = f"{run.seed_dirs(kind, seeds)[seed]} (validation)"
+            out[seed] = float(gm.choose_threshold(val["label"], val["score"], where=where).threshold)
+    return out
+
+
+def _add_seed_columns(frame: pd.DataFrame, run: Run, kind: str, split: str,
+                      first: float) -> tuple[list[int], dict[int, float]]:
+    """Add every seed's ``score`` and ``pred`` columns (:func:`seed_column`) of a network trained with two
+    seeds or more to ``frame`` (in place); returns its seeds and their thresholds."""
+    seeds = run.train_seeds(kind)
+    if len(seeds) < 2:
+        return seeds, {seeds[0]: float(first)}
+    thresholds = seed_thresholds(run, kind, first)
+    for seed, scores in run.seed_scores(kind, split).items():
+        score = frame["ID"].map(scores.set_index("ID")["score"])
+        if score.isna().any():
+            raise ValueError(f"{kind} seed {seed}: {int(score.isna().sum())} {split} galaxies lack a score "
+                             f"({run.seed_dirs(kind, seeds)[seed]})")
+        frame[seed_column(kind, seed, "score")] = score.to_numpy(float)
+        frame[seed_column(kind, seed)] = gm.predict(score.to_numpy(float), thresholds[seed])
+    return seeds, thresholds
+
+
+def frame_seeds(frame: pd.DataFrame, kind: str) -> list[int]:
+    """The train seeds of one network in a :func:`load_run_scores` frame (one entry for a one-seed run)."""
+    seeds = frame.attrs.get("seeds", {}).get(kind)
+    return list(seeds) if seeds else [0]
+
+
+def seed_predictions(frame: pd.DataFrame, kind: str, what: str = "pred") -> np.ndarray:
+    """Every train seed's ``pred`` (or ``score``) of one network, array (k seeds, n galaxies); a one-seed
+    network gives its ``pred_<kind>`` as one row."""
+    seeds = frame_seeds(frame, kind)
+    if len(seeds) < 2:
+        return frame[f"{what}_{kind}"].to_numpy()[None, :]
+    return np.stack([frame[seed_column(kind, s, what)].to_numpy() for s in seeds])
 
 
 def subset(frame: pd.DataFrame, mask) -> pd.DataFrame:
@@ -225,20 +285,43 @@ def overall_table(frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``kind``: ``network, threshold, n, n_mergers, accuracy, precision, recall,
-        f1, auc`` (per cent) and ``<metric> (paper)`` where the paper has a value.
+        Indexed by ``kind``: ``network, threshold, n, n_mergers, seeds, accuracy, precision, recall,
+        f1, auc`` (per cent), ``<metric>_seed_sd`` (per cent) and ``<metric> (paper)`` where the paper
+        has a value. A network trained with k >= 2 train seeds gets the mean over its seeds of each
+        metric (each seed at its own validation threshold; ``threshold`` is their mean) and the sample
+        standard deviation over seeds in ``<metric>_seed_sd`` (issue 23); with one seed that column is NaN.
     """
     rows = []
     for kind in frame.attrs["kinds"]:
-        m = gm.classification_metrics(frame["label"], frame[f"pred_{kind}"], frame[f"score_{kind}"])
-        row = {"kind": kind, "network": network_label(kind), "threshold": frame.attrs["thresholds"][kind],
-               "n": m["n"], "n_mergers": int(frame["label"].sum())}
-        row.update({k: 100 * m[k] for k in (*gm.METRICS, "auc")})
+        preds, scores = seed_predictions(frame, kind), seed_predictions(frame, kind, "score")
+        per_seed = pd.DataFrame([gm.classification_metrics(frame["label"], p, q) for p, q in zip(preds, scores)])
+        thresholds = frame.attrs.get("seed_thresholds", {}).get(kind) or {0: frame.attrs["thresholds"][kind]}
+        row = {"kind": kind, "network": network_label(kind), "threshold": float(np.mean(list(thresholds.values()))),
+               "n": int(per_seed["n"].iloc[0]), "n_mergers": int(frame["label"].sum()), "seeds": len(preds)}
+        for k in (*gm.METRICS, "auc"):
+            row[k] = 100 * per_seed[k].mean()
+            row[f"{k}_seed_sd"] = 100 * per_seed[k].std(ddof=1) if len(preds) > 1 else np.nan
         paper = PAPER_TABLE1.get(kind, {})
         row.update({f"{k} (paper)": paper.get(k, np.nan) for k in gm.METRICS})
         row["threshold (paper)"] = PAPER_THRESHOLDS.get(kind, np.nan)
         rows.append(row)
     return pd.DataFrame(rows).set_index("kind")
+
+
+def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 per train seed (issue 23): ``kind, network, seed, threshold, n, accuracy, precision, recall,
+    f1, auc`` (per cent), each seed at its own validation threshold; one row per seed of every network
+    (a one-seed network's row has its first seed)."""
+    rows = []
+    for kind in frame.attrs["kinds"]:
+        thresholds = frame.attrs.get("seed_thresholds", {}).get(kind) or {0: frame.attrs["thresholds"][kind]}
+        for seed, p, q in zip(frame_seeds(frame, kind), seed_predictions(frame, kind),
+                              seed_predictions(frame, kind, "score")):
+            m = gm.classification_metrics(frame["label"], p, q)
+            rows.append({"kind": kind, "network": network_label(kind), "seed": seed,
+                         "threshold": thresholds.get(seed, np.nan), "n": m["n"],
+                         **{k: 100 * m[k] for k in (*gm.METRICS, "auc")}})
+    return pd.DataFrame(rows)
 
 
 def threshold_curves(frame: pd.DataFrame, thresholds=None) -> pd.DataFrame:
@@ -451,13 +534,16 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
                 resample: str = "sequence") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 2: per cent of pre-, ongoing and post-mergers (and non-mergers) correctly classified,
     bootstrap mean and (upper - mean), beside the paper's. The bootstrap resamples merger
-    sequences (:func:`binned_bootstrap`); the paper's resamples galaxies.
+    sequences (:func:`binned_bootstrap`); the paper's resamples galaxies. A network trained with k >= 2
+    train seeds (issue 23) gets the mean and (upper - mean) of the fraction correct over a bootstrap
+    over sequences and seeds together (each resample scored by one seed drawn at random); ``long`` keeps
+    the first seed's sequence bootstrap.
 
     Returns
     -------
     wide : pandas.DataFrame
-        Indexed by ``kind``: ``network``, ``<stage>``, ``<stage>_err``, ``n_<stage>`` (galaxies),
-        ``n_seq_<stage>`` (independent sequences resampled) for
+        Indexed by ``kind``: ``network``, ``seeds``, ``<stage>``, ``<stage>_err``, ``n_<stage>`` (galaxies),
+        ``n_seq_<stage>`` (independent sequences resampled), ``<stage>_seed_sd`` (SD over train seeds) for
         stages pre, ongoing, post and non (per cent), then the paper's ``pre (paper)``,
         ``pre_err (paper)``, ``post (paper)``, ``post_err (paper)``.
     long : pandas.DataFrame
@@ -466,20 +552,42 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
     order = STAGES
     groups = pd.Categorical(frame["stage"], categories=order, ordered=True)
     long = binned_bootstrap(frame, groups, ("fraction_correct",), n_resamples, seed, resample=resample)
+    units = gm.resampling_units(frame, resample)
     rows = []
-    for kind in frame.attrs["kinds"]:
-        row = {"kind": kind, "network": network_label(kind)}
+    for k_index, kind in enumerate(frame.attrs["kinds"]):
+        row = {"kind": kind, "network": network_label(kind), "seeds": len(frame_seeds(frame, kind))}
         sub = long[long["kind"] == kind].set_index("bin")
-        for stage in order:
+        for s_index, (stage, members) in enumerate(_members_per_bin(groups)):
             row[stage] = 100 * sub.at[stage, "mean"]
             row[f"{stage}_err"] = 100 * sub.at[stage, "error"]
             row[f"n_{stage}"] = int(sub.at[stage, "n"])
             row[f"n_seq_{stage}"] = int(sub.at[stage, "n_sequences"])
+            rng = np.random.default_rng([int(seed), 1, k_index, s_index])
+            row.update({f"{stage}{k}": v for k, v in _seed_stage(frame, kind, members, units[members],
+                                                                 n_resamples, rng).items()})
         paper = PAPER_TABLE2.get(kind, {})
         for key in ("pre", "pre_err", "post", "post_err"):
             row[f"{key} (paper)"] = paper.get(key, np.nan)
         rows.append(row)
     return pd.DataFrame(rows).set_index("kind"), long
+
+
+def _seed_stage(frame: pd.DataFrame, kind: str, members: np.ndarray, units: np.ndarray, n_resamples: int,
+                rng) -> dict[str, float]:
+    """Table 2 entries of one network and stage over its train seeds (per cent): ``_seed_sd`` (sample SD
+    over seeds, NaN with one seed) and, with two seeds or more, the mean of the fraction correct (``""``)
+    and ``_err``, the (95 % upper - mean), over the bootstrap over sequences and seeds together
+    (:func:`galmerge.analysis.metrics.seed_resampled_metric`)."""
+    preds = seed_predictions(frame, kind)[:, members]
+    if len(preds) < 2:
+        return {"_seed_sd": np.nan}
+    if not len(members):
+        return {"": np.nan, "_err": np.nan, "_seed_sd": np.nan}
+    labels = frame["label"].to_numpy()[members]
+    weights = gm.bootstrap_weights(units, n_resamples, rng)
+    resampled, per_seed = gm.seed_resampled_metric(labels, preds, "fraction_correct", weights, rng)
+    summary = gm.summarise_bootstrap(resampled, float(per_seed.mean()), len(members))
+    return {"": 100 * summary.mean, "_err": 100 * summary.error, "_seed_sd": 100 * float(per_seed.std(ddof=1))}
 
 
 # --------------------------------------------------------------------------- fit failures

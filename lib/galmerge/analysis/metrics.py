@@ -717,6 +717,112 @@ def paired_bootstrap_difference(y_true, pred_a, pred_b, metric: str = "accuracy"
                             int(d.size), confidence)
 
 
+def _as_seed_predictions(pred, n: int, name: str) -> np.ndarray:
+    """``pred`` as an int8 array (k, n) of k seeds' predicted labels (one seed: shape (n,) is accepted)."""
+    p = np.asarray(pred)
+    p = p[None, :] if p.ndim == 1 else p
+    if p.ndim != 2 or p.shape[1] != n or p.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (k seeds, {n}), got {np.shape(pred)}")
+    return np.stack([_as_labels(row, name) for row in p])
+
+
+def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A metric over bootstrap resamples of galaxies *and* of train seeds (issue 23).
+
+    Resample ``r`` (row ``r`` of ``weights``, :func:`bootstrap_weights`) is scored with the predictions of
+    one of the k seeds, drawn uniformly and independently for each resample (with replacement): the
+    spread then holds both the test-set sampling and the training variance between seeds.
+
+    Parameters
+    ----------
+    y_true : array of {0, 1}, shape (n,)
+    preds : array of {0, 1}, shape (k, n)
+        Predicted labels of the same network trained with k seeds.
+    metric : str
+        One of :data:`BOOTSTRAP_METRICS`.
+    weights : array (n_resamples, n)
+    rng : numpy.random.Generator or int
+        Draws the seeds.
+
+    Returns
+    -------
+    resampled : numpy.ndarray, shape (n_resamples,)
+        The metric on each resample (NaN where undefined).
+    per_seed : numpy.ndarray, shape (k,)
+        The metric of each seed on the whole sample.
+    """
+    y = _as_labels(y_true)
+    p = _as_seed_predictions(preds, len(y), "preds")
+    (metric,) = _check_metrics((metric,))
+    w = _resample_weights(len(y), 0, None, None, None, weights)
+    per_resample = np.stack([metrics_from_counts(*_weighted_counts(y, row, w))[metric] for row in p])
+    pick = np.random.default_rng(rng).integers(0, len(p), size=w.shape[0])
+    per_seed = np.array([float(metrics_from_counts(*_counts(y, row))[metric]) for row in p])
+    return per_resample[pick, np.arange(w.shape[0])], per_seed
+
+
+def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.ndarray, rng=None,
+                             extra_sd: float = 0.0, confidence: float = 0.95,
+                             groups=None) -> tuple[PairedDifference, np.ndarray]:
+    """Paired bootstrap of ``metric(a) - metric(b)`` over merger sequences and train seeds together.
+
+    In every resample the galaxies (or sequences) come from row ``r`` of ``weights``, and each network
+    independently gets one of its k seeds, drawn at random (:func:`seed_resampled_metric`); the
+    difference is taken on that resample. With one seed each and ``extra_sd = 0`` this is
+    :func:`paired_bootstrap_difference` on the same ``weights``. ``extra_sd`` adds a normal draw
+    N(0, extra_sd**2) to every resample's difference: the training variance measured elsewhere
+    (the seed-variance benchmark), for networks trained with one seed only.
+
+    Parameters
+    ----------
+    y_true : array of {0, 1}, shape (n,)
+    preds_a, preds_b : array of {0, 1}, shape (k_a, n) and (k_b, n) (or (n,) for one seed)
+    metric : str
+        One of :data:`BOOTSTRAP_METRICS`.
+    weights : array (n_resamples, n)
+        :func:`bootstrap_weights`.
+    rng : numpy.random.Generator, int or None
+        Draws the seeds and the added normal term.
+    extra_sd : float
+        Standard deviation (fraction) of the added term; 0 adds nothing.
+    confidence : float
+        Two-sided level of the percentile interval.
+    groups : array (n,), optional
+        Resampling units, only to count them (``n_groups``).
+
+    Returns
+    -------
+    difference : PairedDifference
+        ``value_a``, ``value_b``: the seed means of the metric on the whole sample; ``difference``
+        their difference (the point estimate); the interval and one-sided fractions over the resamples.
+    resampled : numpy.ndarray
+        The difference on every resample where both metrics are defined (its standard deviation is
+        the standard error of the difference).
+    """
+    y = _as_labels(y_true)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if not (np.isfinite(extra_sd) and extra_sd >= 0):
+        raise ValueError(f"extra_sd must be a finite number >= 0, got {extra_sd}")
+    rng = np.random.default_rng(rng)
+    da, seeds_a = seed_resampled_metric(y, preds_a, metric, weights, rng)
+    db, seeds_b = seed_resampled_metric(y, preds_b, metric, weights, rng)
+    d = da - db
+    if extra_sd > 0:
+        d = d + rng.normal(0.0, extra_sd, size=d.shape)
+    d = d[np.isfinite(da) & np.isfinite(db)]
+    value_a, value_b = float(np.mean(seeds_a)), float(np.mean(seeds_b))
+    units = n_groups(_as_groups(groups, len(y)), len(y)) if groups is not None else -1
+    if d.size == 0:
+        return PairedDifference(metric, value_a, value_b, value_a - value_b, np.nan, np.nan, np.nan,
+                                np.nan, np.nan, len(y), units, 0, confidence), d
+    alpha = (1 - confidence) / 2
+    lower, upper = np.quantile(d, [alpha, 1 - alpha])
+    return PairedDifference(metric, value_a, value_b, value_a - value_b, float(d.mean()), float(lower),
+                            float(upper), float(np.mean(d <= 0)), float(np.mean(d >= 0)), len(y), units,
+                            int(d.size), confidence), d
+
+
 @dataclass(frozen=True)
 class McNemarResult:
     """McNemar's exact test of equal accuracy of two classifiers on the same galaxies.

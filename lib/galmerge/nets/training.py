@@ -714,3 +714,50 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
     finally:
         if opened:
             products.close()
+
+
+def train_seeds(products: Products | str | Path, kind: str, seed_dirs: dict[int, str | Path],
+                **kwargs) -> dict[int, TrainingResult]:
+    """Train one network once per train seed (issue 23: training variance), each into its own folder.
+
+    Parameters
+    ----------
+    products : Products, str or Path
+        The fitting stage's products (opened once for all seeds).
+    kind : str
+        Input kind (:func:`train_network`).
+    seed_dirs : dict of int -> str or Path
+        ``{train seed: training folder}``, from :meth:`galmerge.runs.Run.seed_dirs` (the one rule of
+        where a seed's training goes); trained in this order.
+    **kwargs
+        Every other argument of :func:`train_network` but ``seed`` (``reuse`` applies per seed: a seed's
+        finished training with the same parameters is reused, the others are trained).
+
+    Returns
+    -------
+    dict of int -> TrainingResult
+        One result per seed, in the order of ``seed_dirs``.
+    """
+    if "seed" in kwargs:
+        raise TypeError("train_seeds takes the seeds from seed_dirs, not from seed=")
+    if not seed_dirs:
+        raise ValueError("train_seeds: no seed given")
+    products, opened = _open_products(products)
+    try:
+        return {int(seed): train_network(products, kind, folder, seed=int(seed), **kwargs)
+                for seed, folder in seed_dirs.items()}
+    finally:
+        if opened:
+            products.close()
+
+
+def seed_summary(results: dict[int, TrainingResult]) -> pd.DataFrame:
+    """One row per train seed of :func:`train_seeds`: ``seed, best_epoch, val_accuracy_best,
+    val_threshold_best, test_accuracy_at_0.5, seconds, reused`` (accuracies as fractions, seconds of
+    training), with the mean and the sample standard deviation over seeds as two last rows."""
+    table = pd.DataFrame([{"seed": str(seed), **{k: v for k, v in r.summary().items() if k != "n_params"},
+                           "reused": r.reused} for seed, r in results.items()])
+    numeric = table.drop(columns=["seed", "reused"]).astype(float)
+    spread = pd.DataFrame([{"seed": "mean", **numeric.mean().to_dict()},
+                           {"seed": "SD", **numeric.std(ddof=1).to_dict()}])
+    return pd.concat([table, spread], ignore_index=True).set_index("seed")

@@ -23,6 +23,7 @@ from galmerge.analysis.conclusions import (
     VERDICTS,
     Verdict,
     judge_conclusions,
+    variance_note,
 )
 from galmerge.mock.audit import LEAK_TOLERANCE
 from galmerge.nets.transfer import TRANSFER_TABLE
@@ -173,12 +174,21 @@ CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "valu
                  "mcnemar_p": "McNemar p", "outcome": "outcome"}
 
 
+#: Training-variance columns (issue 23) shown when the tables have them: train seeds and the SD over seeds.
+TABLE1_SEED_COLUMNS = ["seeds", "accuracy_seed_sd"]
+TABLE2_SEED_COLUMNS = ["seeds", "pre_seed_sd", "post_seed_sd"]
+#: What a seed-SD cell says when the network has one seed and no benchmark measured its spread.
+NO_SEED_SPREAD = "n/a"
+
+
 def load_tables(run: Run | str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and Table 2 of a run (``tables/table1.csv``, ``table2.csv``), as the report shows them,
-    with the galaxy counts beside the percentages."""
+    with the galaxy counts beside the percentages, and the train seeds and seed SDs where the tables
+    have them (tables written before issue 23 lack them)."""
     run = as_run(run)
     tables = []
-    for name, columns in (("table1", TABLE1_COLUMNS), ("table2", TABLE2_COLUMNS)):
+    for name, columns, optional in (("table1", TABLE1_COLUMNS, TABLE1_SEED_COLUMNS),
+                                    ("table2", TABLE2_COLUMNS, TABLE2_SEED_COLUMNS)):
         if not run.has_table(name):
             raise RunError(f"{run.table_path(name)}: missing; run the evaluation notebooks "
                            "(03_evaluate, 05_merger_time) first")
@@ -186,8 +196,50 @@ def load_tables(run: Run | str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise ValueError(f"{run.table_path(name)}: lacks column(s) {missing}")
-        tables.append(table[columns])
+        tables.append(table[columns + [c for c in optional if c in table.columns]])
     return tables[0], tables[1]
+
+
+def _benchmark_sd(seed_variance: pd.DataFrame | None, kind: str, subset: str) -> float:
+    """The benchmark's seed SD (per cent) of one network's accuracy on ``subset``; NaN without one."""
+    from galmerge.analysis.conclusions import benchmark_seed_sd
+
+    return 100 * benchmark_seed_sd(seed_variance, kind, subset)[0]
+
+
+def with_seed_spread(table: pd.DataFrame, seed_variance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 1 or 2 with its ``*_seed_sd`` cells filled for one-seed networks: the seed-variance benchmark's
+    SD, marked ``(benchmark)``, where it measured one (:func:`galmerge.analysis.conclusions.benchmark_seed_sd`),
+    else :data:`NO_SEED_SPREAD`. Networks trained with several seeds keep their own SD."""
+    out = table.copy()
+    one_seed = out["seeds"] <= 1 if "seeds" in out.columns else pd.Series(True, index=out.index)
+    for column in [c for c in out.columns if str(c).endswith("_seed_sd")]:
+        subset = "all" if column.startswith("accuracy") else column.split("_")[0]
+        cells = []
+        for kind, value in out[column].items():
+            sd = _benchmark_sd(seed_variance, str(kind), subset) if one_seed[kind] else value
+            cells.append(f"{sd:.1f}" + (" (benchmark)" if one_seed[kind] else "") if np.isfinite(sd)
+                         else NO_SEED_SPREAD)
+        out[column] = cells
+    return out
+
+
+def seed_spread_note(table1: pd.DataFrame, seed_variance: pd.DataFrame | None = None) -> str:
+    """A sentence under Table 1 on what its seed-SD column holds (issue 23)."""
+    seeds = table1["seeds"] if "seeds" in table1.columns else pd.Series(1, index=table1.index)
+    if (seeds > 1).all():
+        return (f"Each network was trained with {', '.join(str(int(k)) for k in sorted(set(seeds)))} train seeds; "
+                "the table gives the mean over seeds (each at its own validation threshold) and `*_seed_sd`, the "
+                "sample standard deviation over seeds.")
+    if seed_variance is not None and len(seed_variance):
+        n = int(seed_variance["seed"].nunique())
+        runs = ", ".join(sorted(set(seed_variance["run"].astype(str))))
+        return (f"One train seed per network (profile parameter `seeds`). `*_seed_sd` marked (benchmark) is the "
+                f"training variance between {n} train seeds that `benchmarks/seed_variance.py` measured for this "
+                f"profile on {runs} ({seed_variance.attrs.get('path', 'benchmarks/results')}), not on this run.")
+    return ("One train seed per network (profile parameter `seeds`), and no seed-variance benchmark for this "
+            "profile: the spread between trainings is not measured (n/a), and the intervals count test-set "
+            "sampling only.")
 
 
 def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -208,7 +260,7 @@ def _markdown_table(frame: pd.DataFrame, digits: int = 1, index: bool = True) ->
         if isinstance(v, (int, float, np.integer, np.floating)):
             if np.isnan(v):
                 return "–"
-            is_count = column == "n" or str(column).startswith("n_")
+            is_count = column in ("n", "seeds") or str(column).startswith("n_")
             return f"{int(v)}" if is_count else f"{v:.{digits}f}"
         return str(v)
     columns = [str(c) for c in frame.columns]
@@ -306,20 +358,23 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
 def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[Verdict],
                     figures: list[Path], run_dir: Path, summary: dict, claims: pd.DataFrame | None = None,
                     counts: pd.DataFrame | None = None, caption_values: dict | None = None,
-                    figures_dir: Path | None = None) -> str:
-    """The text of REPORT.md (``figures_dir``: where 08_transfer's score figure is, if any)."""
+                    figures_dir: Path | None = None, seed_variance: pd.DataFrame | None = None) -> str:
+    """The text of REPORT.md (``figures_dir``: where 08_transfer's score figure is, if any;
+    ``seed_variance``: the seed-variance benchmark's table for the run's profile, if any)."""
     lines = [f"# Reproduction report: {as_run(run_dir).name}", ""]  # resolved: run_all passes run_dir=".."
     lines += dataset_tables(summary, counts)
     for note in dataset_notes(summary):
         lines += [note, ""]
     lines += ["## Table 1: overall performance on the test set (per cent)", "",
-              _markdown_table(beside_paper(table1, PAPER_TABLE1)), ""]
+              _markdown_table(beside_paper(with_seed_spread(table1, seed_variance), PAPER_TABLE1)), "",
+              seed_spread_note(table1, seed_variance), ""]
     lines += baseline_comparison(table1, summary)
     lines += [
               "## Table 2: fraction of mergers correctly classified, by stage", "",
               "Per cent; mean over bootstrap resamples of merger sequences ± (95 % upper bound − mean), the "
-              "paper's convention (the paper resamples galaxies); n_<stage> galaxies.", "",
-              _markdown_table(beside_paper(table2, PAPER_TABLE2)), "",
+              "paper's convention (the paper resamples galaxies); n_<stage> galaxies. With several train seeds "
+              "each resample also draws one seed per network.", "",
+              _markdown_table(beside_paper(with_seed_spread(table2, seed_variance), PAPER_TABLE2)), "",
               "## The paper's conclusions on this run", ""]
     chance = networks_at_chance(table1)
     if chance:
@@ -345,6 +400,8 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               "('paper') is below it was beyond this run's reach; one above it that still came out inconclusive "
               "speaks against an effect as large as the paper's.", ""]
     if claims is not None and len(claims):
+        lines += [f"**Training variance** (issue 23: two trainings of one network on the same data can differ by "
+                  f"several points). {variance_note(claims)}", ""]
         lines += [_markdown_table(claims_table(claims)), ""]
     lines += ["## Deviations from the paper", ""]
     lines += [f"- **{title}.** {text}" for title, text in DEVIATIONS]
@@ -362,7 +419,7 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
 
 def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFrame,
                  table2: pd.DataFrame, verdicts: list[Verdict], claims: pd.DataFrame | None = None,
-                 caption_values: dict | None = None) -> dict[str, Path]:
+                 caption_values: dict | None = None, seed_variance: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write ``REPORT.md`` and ``report.html`` into ``run_dir``; returns their paths.
 
     Parameters
@@ -378,6 +435,9 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
         The claims table behind the verdicts, shown under them.
     caption_values : dict, optional
         Values for the captions (``n_resamples``, ``n_draws``, ``per_class``).
+    seed_variance : pandas.DataFrame, optional
+        The seed-variance benchmark's table for the run's profile (:func:`galmerge.runs.read_seed_variance`):
+        the seed SD of one-seed networks in Tables 1-2, and the note under them.
     """
     import mistune
 
@@ -387,7 +447,7 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
     figures = sorted(figures_dir.glob("fig*.png"))
     counts = run.table("counts", index_col=0) if run.has_table("counts") else None
     text = render_markdown(table1, table2, verdicts, figures, run_dir, summary, claims, counts, caption_values,
-                           figures_dir)
+                           figures_dir, seed_variance)
     md_path = run.report_markdown
     md_path.write_text(text, encoding="utf-8")
     html = mistune.html(text)
