@@ -296,3 +296,51 @@ def test_same_seed_gives_the_same_scores_on_stacked_input(products_dir, tmp_path
     scores = [run_io.read_scores(r.out_dir / run_io.scores_file("test"))["score"].to_numpy() for r in runs]
     assert runs[0].config["parameters"]["channels"] == ["raw", "model", "residual"]
     np.testing.assert_array_equal(scores[0], scores[1])
+
+
+# --- train seeds (issue 23) ------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_train_seeds_trains_each_seed_in_its_folder_and_reuses_finished_ones(products_dir, tmp_path):
+    run = run_io.Run(tmp_path / "run")
+    first = training.train_seeds(products_dir, "raw", run.seed_dirs("raw", [3, 4]), epochs=1, **TINY)
+    assert [r.out_dir for r in first.values()] == [run.train_dir("raw"), run.train_dir("raw") / "seed_4"]
+    assert [r.config["parameters"]["seed"] for r in first.values()] == [3, 4]
+    scores = [run_io.read_scores(r.out_dir / "scores_test.csv")["score"].to_numpy() for r in first.values()]
+    assert not np.array_equal(scores[0], scores[1])  # other seeds, other networks
+    more = training.train_seeds(products_dir, "raw", run.seed_dirs("raw", [3, 4, 5]), epochs=1, **TINY)
+    assert [r.reused for r in more.values()] == [True, True, False]
+    summary = training.seed_summary(more)
+    assert list(summary.index) == ["3", "4", "5", "mean", "SD"]
+    assert summary.at["mean", "val_accuracy_best"] == pytest.approx(
+        np.mean([r.val_accuracy_best for r in more.values()]))
+
+
+@pytest.mark.slow
+def test_the_training_notebook_with_two_seeds_writes_two_seed_folders(products_dir, tmp_path):
+    """notebooks/02_train.py at smoke sizes with seeds = 2, as run_all.py runs it."""
+    import shutil
+    from pathlib import Path
+
+    import jupytext
+    import papermill as pm
+
+    repo = Path(__file__).resolve().parents[1]
+    run = run_io.Run(tmp_path / "run")
+    shutil.copytree(products_dir, run.products)
+    notebook = tmp_path / "02_train.ipynb"
+    jupytext.write(jupytext.read(repo / "notebooks" / "02_train.py"), notebook)
+    pm.execute_notebook(str(notebook), str(tmp_path / "executed.ipynb"), cwd=str(tmp_path), kernel_name="python3",
+                        language="python",
+                        progress_bar=False, parameters={
+                            "run_dir": str(run.root), "figures_dir": str(tmp_path / "figures"), "input_kind": "raw",
+                            "cnn_filters": 4, "cnn_kernel_sizes": [5, 5, 5], "cnn_dense_units": [8, 4], "epochs": 1,
+                            "batch_size": 8, "augment": False, "train_seed": 1, "seeds": 2})
+    assert run.train_seeds("raw") == [1, 2]
+    folders = run.seed_dirs("raw", [1, 2])
+    assert folders[2] == run.train_dir("raw") / "seed_2"
+    for seed, folder in folders.items():
+        assert run_io.is_finished(folder)
+        assert run_io.read_config(folder)["parameters"]["seed"] == seed
+    assert set(run.seed_scores("raw", "test")) == {1, 2}
+    assert set(run.summary["train_raw"]["seeds"]) == {"1", "2"}

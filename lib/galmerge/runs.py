@@ -513,7 +513,8 @@ def read_seed_variance(profile: str, folder: str | Path | None = None) -> pd.Dat
     missing = [c for c in SEED_VARIANCE_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}")
-    table.attrs["path"] = str(path)
+    root = BENCHMARK_RESULTS.parents[1]
+    table.attrs["path"] = str(path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path)
     return table
 
 

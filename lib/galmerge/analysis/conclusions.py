@@ -247,8 +247,8 @@ def _variance(frame: pd.DataFrame, claim: Claim, seed_variance: pd.DataFrame | N
     return {**row, "seed_sd_better": sd_a, "seed_sd_worse": sd_b, "benchmark_seeds": min(n_a, n_b),
             "extra_sd": float(np.hypot(sd_a, sd_b)),
             "variance": f"merger sequences resampled, plus the training variance between seeds measured by the "
-                        f"benchmark ({min(n_a, n_b)} seeds on {runs}, {where}; SD {100 * sd_a:.1f} and "
-                        f"{100 * sd_b:.1f} points)"}
+                        f"benchmark ({min(n_a, n_b)} seeds on {runs}, {where}; each claim's two SDs are "
+                        "seed_sd_better and seed_sd_worse of tables/conclusions.csv)"}
 
 
 def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=None,

@@ -1,0 +1,195 @@
+"""Training variance between train seeds of a finished run's networks (issue 23, item 1).
+
+Two trainings of CNN1 on the same data with train seeds 1, 2 and 3 gave 68.8, 66.5 and 69.3 % (issue 23):
+more than the paired bootstrap interval of a claim, which counts test-set sampling only, so verdicts
+flipped between re-runs. A profile that trains one seed per network (``seeds: 1``: quick, sdss, smoke)
+therefore takes the training variance from this benchmark: given a finished run, it trains each of the
+run's networks with ``--seeds`` further train seeds on the run's own fitted products, through the
+training notebook's own code path (:func:`galmerge.nets.training.train_seeds` with the run's recorded
+training parameters, seed folders by :meth:`galmerge.runs.Run.seed_dirs`), into a scratch folder outside
+the run (the run is not touched; a second call reuses the finished seeds there). Each seed's test split
+is scored at that seed's own validation precision = recall threshold
+(:func:`galmerge.analysis.metrics.choose_threshold`, the one rule).
+
+Writes ``benchmarks/results/seed_variance_<profile>.csv`` (:func:`galmerge.runs.write_seed_variance`): one
+row per network, train seed and subset (all test galaxies; the pre-, ongoing and post-mergers) with
+accuracy, precision, recall, ROC AUC (fractions), n and the threshold, the run's own seed(s) included
+(``own_seed`` True). The conclusions and the report of every run of that profile read it
+(:func:`galmerge.runs.read_seed_variance`): with one seed per network, each claim's bootstrap difference
+gets an added N(0, sd_a**2 + sd_b**2) draw from the two networks' seed SDs on the claim's subset.
+
+Prints each network's seed SD per subset and each seed's three verdicts
+(:func:`galmerge.analysis.conclusions.judge_conclusions` on that seed's scores, every network at the same
+seed index), which is also the issue's check that runs differing only in the train seed give the same
+verdicts.
+
+The quick profile's measurement (5 further seeds x 3 networks, about 7 min each on two cores) is to be run
+as::
+
+    nice -n 10 .venv/bin/python benchmarks/seed_variance.py --run runs/quick-mock_quick --seeds 5
+
+Checked on the smoke profile (2026-12-03, commit 5a429bc, shared 2-core machine at load 3-4 with a test
+run beside it; the numbers of a 1-epoch network on 6 test galaxies mean nothing, so the CSV was written
+outside ``benchmarks/results``)::
+
+    nice -n 10 .venv/bin/python benchmarks/seed_variance.py --run runs/smoke-mock_smoke --seeds 2 \
+        --results /tmp/seeds_helper/results
+
+trained seeds 2 and 3 of the four networks (12-44 s each), wrote 48 rows (4 networks x 3 seeds x 4
+subsets) in 288 s, and gave the same three verdicts (inconclusive) for each of the three seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from galmerge.analysis import conclusions as gc
+from galmerge.analysis import evaluation as ev
+from galmerge.analysis import metrics as gm
+from galmerge.nets import training
+from galmerge.runs import Run, write_seed_variance
+
+#: Subsets of the test split measured: every galaxy, and the mergers of each stage (conclusions II, III).
+SUBSETS = ("all", "pre", "ongoing", "post")
+#: Training parameters of the run's config.json passed on to train_network (all but seed and bookkeeping).
+TRAINING_KEYS = ("epochs", "batch_size", "filters", "kernel_sizes", "dense_units", "learning_rate", "dropout",
+                 "padding", "batch_norm_momentum", "augment", "mixed_precision")
+
+
+def training_parameters(run: Run, kind: str) -> dict:
+    """The run's own training parameters of one network (its first seed's ``config.json``)."""
+    recorded = run.training_config(kind)["parameters"]
+    return {key: recorded[key] for key in TRAINING_KEYS}
+
+
+def train_further_seeds(run: Run, scratch: Run, kind: str, seeds: list[int]) -> dict[int, Path]:
+    """Train ``kind`` with ``seeds`` on the run's products into ``scratch`` (reusing finished seeds);
+    returns ``{seed: folder}``."""
+    folders = scratch.seed_dirs(kind, seeds)
+    results = training.train_seeds(run.products, kind, folders, **training_parameters(run, kind))
+    scratch.write_train_seeds(kind, seeds)
+    for seed, result in results.items():
+        state = "reused" if result.reused else f"trained in {result.seconds:.0f} s"
+        print(f"  {kind} seed {seed}: {state}, kept epoch {result.best_epoch}", flush=True)
+    return folders
+
+
+def seed_scores(run: Run, scratch: Run, kind: str) -> dict[int, dict[str, pd.DataFrame]]:
+    """``{seed: {split: scores}}`` of one network: the run's own seeds, then the scratch seeds."""
+    out = {}
+    for source in (run, scratch):
+        validation, test = source.seed_scores(kind, "validation"), source.seed_scores(kind, "test")
+        out.update({seed: {"validation": validation[seed], "test": test[seed]} for seed in validation})
+    return out
+
+
+def seed_frame(images: pd.DataFrame, scores: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """The test galaxies with every network's ``score_<kind>`` and ``pred_<kind>`` for one seed index, at
+    that seed's own validation threshold, in the shape :func:`galmerge.analysis.conclusions.judge_conclusions`
+    reads (``attrs`` kinds and thresholds)."""
+    frame, thresholds = images.copy(), {}
+    for kind, splits in scores.items():
+        val = splits["validation"]
+        thresholds[kind] = float(gm.choose_threshold(val["label"], val["score"], where=f"{kind} validation").threshold)
+        test = splits["test"].rename(columns={"score": f"score_{kind}", "label": f"label_{kind}"})
+        frame = frame.merge(test, on="ID", how="inner", validate="one_to_one")
+        if (frame[f"label_{kind}"] != frame["label"]).any():
+            raise ValueError(f"{kind}: test labels disagree with the products")
+        frame = frame.drop(columns=f"label_{kind}")
+        frame[f"pred_{kind}"] = gm.predict(frame[f"score_{kind}"], thresholds[kind])
+    frame = frame.reset_index(drop=True)
+    frame.attrs.update(kinds=list(scores), thresholds=thresholds, split="test")
+    return frame
+
+
+def subset_rows(frame: pd.DataFrame, kind: str) -> list[dict]:
+    """Accuracy, precision, recall, AUC (fractions) and n of one network on each of :data:`SUBSETS`."""
+    rows = []
+    for subset in SUBSETS:
+        mask = (np.ones(len(frame), bool) if subset == "all"
+                else (frame["label"].to_numpy() == 1) & (frame["stage"].astype(str).to_numpy() == subset))
+        part = frame.loc[mask]
+        m = gm.classification_metrics(part["label"], part[f"pred_{kind}"], part[f"score_{kind}"])
+        rows.append({"subset": subset, **{k: m[k] for k in ("accuracy", "precision", "recall", "auc", "n")},
+                     "threshold": frame.attrs["thresholds"][kind]})
+    return rows
+
+
+def measure(run: Run, scratch: Run, kinds: list[str], n_seeds: int, first: int | None) -> tuple[pd.DataFrame, dict]:
+    """Train the further seeds, score them; returns the benchmark's table and ``{seed index: frame}``."""
+    own = {kind: run.train_seeds(kind) for kind in kinds}
+    start = first if first is not None else max(max(s) for s in own.values()) + 1
+    further = list(range(start, start + n_seeds))
+    for kind in kinds:
+        train_further_seeds(run, scratch, kind, further)
+    images = ev.load_images(run)
+    images = images[images["split"] == "test"].drop(columns="split")
+    scores = {kind: seed_scores(run, scratch, kind) for kind in kinds}
+    n_common = min(len(s) for s in scores.values())
+    rows, frames = [], {}
+    for index in range(n_common):  # seed index i: every network's i-th seed
+        by_kind = {kind: list(scores[kind].values())[index] for kind in kinds}
+        frames[index] = frame = seed_frame(images, by_kind)
+        for kind in kinds:
+            seed = list(scores[kind])[index]
+            rows += [{"kind": kind, "seed": seed, "own_seed": seed in own[kind], **r} for r in subset_rows(frame, kind)]
+    dataset = run.name.split("-", 1)[1] if "-" in run.name else run.name
+    table = pd.DataFrame(rows).assign(profile=run.profile, run=run.name, dataset=dataset)
+    return table, frames
+
+
+def report(table: pd.DataFrame, frames: dict, n_resamples: int, eval_seed: int) -> None:
+    """Print the seed SD per network and subset, and each seed index's verdicts."""
+    spread = (table.groupby(["kind", "subset"], sort=False)["accuracy"]
+              .agg(seeds="count", mean="mean", sd=lambda v: v.std(ddof=1)).reset_index())
+    spread["n"] = table.groupby(["kind", "subset"], sort=False)["n"].first().to_numpy()
+    print("\naccuracy over train seeds (fractions; on a stage's mergers it is the fraction correct):")
+    print(spread.round(4).to_string(index=False))
+    print("\nverdicts per seed index (judge_conclusions on that seed's scores of every network):")
+    verdicts = {}
+    for index, frame in frames.items():
+        found, _ = gc.judge_conclusions(frame, n_resamples, eval_seed)
+        verdicts[index] = {v.key: v.verdict for v in found}
+        seeds = table.loc[table["subset"] == "all"].groupby("kind", sort=False)["seed"].apply(list)
+        print(f"  seed index {index} (seeds {', '.join(f'{k} {s[index]}' for k, s in seeds.items())}): "
+              + ", ".join(f"{k} {v}" for k, v in verdicts[index].items()))
+    same = len({tuple(v.items()) for v in verdicts.values()}) == 1
+    print(f"same verdicts for every seed: {'yes' if same else 'no'}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a finished run folder, e.g. runs/quick-mock_quick")
+    parser.add_argument("--seeds", type=int, default=5, help="further train seeds per network (default 5)")
+    parser.add_argument("--first-seed", type=int, help="first further seed (default: the run's largest + 1)")
+    parser.add_argument("--kinds", nargs="+", help="networks (default: every one the run trained)")
+    parser.add_argument("--scratch", type=Path, help="where the further seeds train (default: "
+                        "/tmp/seed_variance/<run name>; never inside the run)")
+    parser.add_argument("--results", type=Path, help="folder of the CSV (default: benchmarks/results)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of each verdict")
+    parser.add_argument("--eval-seed", type=int, default=7, help="seed of the verdicts' resampling (eval_seed)")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    run = Run(args.run)
+    scratch = Run(args.scratch or Path("/tmp/seed_variance") / run.name)
+    if scratch.root.resolve().is_relative_to(run.root.resolve()):
+        parser.error(f"--scratch {scratch.root} lies inside the run; the run must stay untouched")
+    kinds = args.kinds or run.require_trained_kinds()
+    t0 = time.perf_counter()
+    print(f"run {run.name} (profile {run.profile}): {', '.join(kinds)}; {args.seeds} further seed(s) in {scratch.root}")
+    table, frames = measure(run, scratch, kinds, args.seeds, args.first_seed)
+    path = write_seed_variance(table, run.profile, args.results)
+    report(table, frames, args.resamples, args.eval_seed)
+    print(f"\nwrote {path} ({len(table)} rows) in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
