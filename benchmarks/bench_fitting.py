@@ -57,6 +57,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import resource
 import tempfile
@@ -88,29 +90,44 @@ def ensure_mock(path: Path, n: int, seed: int) -> Path:
     return path
 
 
-def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all", **fit_options) -> dict:
+def run_once(catalog, psf, n_workers: int, scratch: Path, fit_region: str = "all", images_per_task: int = 1,
+             malloc: str = "stage", **fit_options) -> dict:
     from distributed import Client, LocalCluster
 
-    from galmerge.sersic.stage import run_fitting_stage
+    from galmerge.sersic.stage import run_fitting_stage, worker_malloc_environ
 
     single = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="2GiB",
-                      dashboard_address=None, env=single) as cluster, Client(cluster) as client:
+    environ = worker_malloc_environ() if malloc == "stage" else contextlib.nullcontext()
+    with environ:  # the stage's malloc settings (issue 23), or Dask's own ("dask")
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="2GiB",
+                               dashboard_address=None, env=single)
+    with cluster, Client(cluster) as client:
         client.run(warm_up)
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         name = "_".join(str(v) for v in fit_options.values())
-        products = run_fitting_stage(catalog, scratch / f"products_{name}_{n_workers}", psf=psf,
-                                     scheduler_address=cluster.scheduler_address, progress=False,
-                                     fit_region=fit_region, **fit_options)
+        cpu0 = _cpu_seconds(client)
+        folder = scratch / f"products_{name}_{n_workers}_{images_per_task}_{malloc}"
+        products = run_fitting_stage(catalog, folder, psf=psf, scheduler_address=cluster.scheduler_address,
+                                     progress=False,
+                                     fit_region=fit_region, images_per_task=images_per_task, **fit_options)
         wall = time.perf_counter() - t0
+        cpu = _cpu_seconds(client) - cpu0
         rss = client.run(worker_peak_rss_mib)
         images = products.images
         products.close()
-    return {"workers": n_workers, "wall": wall, **fit_options, "rate": len(images) / wall,
+    return {"workers": n_workers, "images_per_task": images_per_task, "malloc": malloc, "wall": wall, **fit_options,
+            "rate": len(images) / wall, "cpu": cpu,
             "fitter_s": float(images["time_fitter_s"].sum()),
             "task": float(images["time_image_s"].sum()), "rss": sorted(rss.values()),
             "load": (load_before, os.getloadavg()[0]), "images": images}
+
+
+def _cpu_seconds(client) -> float:
+    """CPU seconds used so far by the workers' processes and this one (user + system)."""
+    def cpu() -> float:
+        return time.process_time()
+    return sum(client.run(cpu).values()) + time.process_time()
 
 
 def main(argv=None) -> int:
@@ -124,6 +141,13 @@ def main(argv=None) -> int:
                         help="fit every source (all, default) or only those near the 128 px crop")
     parser.add_argument("--fitters", nargs="+", default=["statmorph", "lm"], help="fitters to compare")
     parser.add_argument("--background", default="flat", help="background of every run (default flat)")
+    parser.add_argument("--min-fit-area", type=int, default=None,
+                        help="fit only segments of at least this many pixels (the quick profile: 25)")
+    parser.add_argument("--images-per-task", type=int, nargs="+", default=[1],
+                        help="images per task to compare (1: one image per task, as before issue 23)")
+    parser.add_argument("--malloc", nargs="+", default=["stage"], choices=["stage", "dask"],
+                        help="workers' malloc settings to compare: the stage's (WORKER_MALLOC_ENV, issue 23) "
+                             "or Dask's own (MALLOC_TRIM_THRESHOLD_=65536, as before issue 23)")
     args = parser.parse_args(argv)
 
     from galmerge.data.catalog import load_catalog, load_psf
@@ -132,29 +156,27 @@ def main(argv=None) -> int:
     catalog, psf = load_catalog(data), load_psf(data)
     sizes = catalog["image_path"].map(lambda p: Path(p).parent.name).value_counts().to_dict()
     print(f"{len(catalog)} images from {data} ({sizes}); {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.1f}; fit_region={args.fit_region}, background={args.background}")
+          f"load average {os.getloadavg()[0]:.1f}; fit_region={args.fit_region}, background={args.background}, "
+          f"min_fit_area={args.min_fit_area}")
+    extra = {} if args.min_fit_area is None else {"min_fit_area": args.min_fit_area}
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         for fitter in args.fitters:
             for n_workers in args.workers:
-                r = run_once(catalog, psf, n_workers, Path(scratch), args.fit_region, fitter=fitter,
-                             background=args.background)
-                results.append(r)
-                share = r["fitter_s"] / (r["wall"] * n_workers)
-                images = r["images"]
-                print(f"{fitter}, {n_workers} worker(s): {r['rate']:.3f} images/s ({r['wall']:.1f} s); "
-                      f"{images['time_cpu_s'].mean():.3f} CPU s per image; inside the fitter {share:.1%} of "
-                      f"worker time (overhead {1 - share:.1%}), {r['fitter_s'] / r['task']:.1%} of the per-image "
-                      f"task time; peak RSS per worker {', '.join(f'{m:.0f}' for m in r['rss'])} MiB; "
-                      f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}")
+                for malloc, per_task in itertools.product(args.malloc, args.images_per_task):
+                    r = run_once(catalog, psf, n_workers, Path(scratch), args.fit_region, per_task, malloc,
+                                 fitter=fitter, background=args.background, **extra)
+                    results.append(r)
+                    _print_run(r)
+    _print_chunking(results)
     for fitter in args.fitters:
-        mine = {r["workers"]: r for r in results if r["fitter"] == fitter}
+        mine = {r["workers"]: r for r in results if r["fitter"] == fitter and r is _first(results, r)}
         if 1 in mine and 2 in mine:
             print(f"{fitter}: speed-up 2 workers / 1 worker: {mine[2]['rate'] / mine[1]['rate']:.2f} (target >= 1.7)")
     print("\nper fitter (same images, same background): CPU s per image, failures, residual chi")
     summary = {}
     for fitter in args.fitters:
-        runs = [r for r in results if r["fitter"] == fitter]
+        runs = [r for r in results if r["fitter"] == fitter and r is _first(results, r)]
         images = runs[-1]["images"]
         primary_ok = (images["status"] == "ok") & images["primary_used_in_model"].astype(bool)
         isolated = primary_ok & (images["label"] == 0)
@@ -188,6 +210,43 @@ def main(argv=None) -> int:
     print(f"per-image time by image size (last run: {results[-1]['fitter']}; wall s and CPU s):")
     print(per_size.round(2).to_string())
     return 0
+
+
+def _print_run(r: dict) -> None:
+    """One line per timed stage run."""
+    share = r["fitter_s"] / (r["wall"] * r["workers"])
+    images = r["images"]
+    print(f"{r['fitter']}, {r['workers']} worker(s), {r['images_per_task']} image(s) per task, {r['malloc']}'s "
+          f"malloc settings: {r['rate']:.3f} "
+          f"images/s ({r['wall']:.1f} s); {images['time_cpu_s'].mean():.3f} CPU s per image in the tasks, "
+          f"{r['cpu'] / len(images):.3f} in all processes (workers and client, Dask included); inside the fitter "
+          f"{share:.1%} of worker time (overhead {1 - share:.1%}), {r['fitter_s'] / r['task']:.1%} of the per-image "
+          f"task time; peak RSS per worker {', '.join(f'{m:.0f}' for m in r['rss'])} MiB; "
+          f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f}")
+
+
+def _first(results: list, r: dict) -> dict:
+    """The first run of ``r``'s fitter and worker count (the one the others are compared with)."""
+    return next(b for b in results if b["fitter"] == r["fitter"] and b["workers"] == r["workers"])
+
+
+def _print_chunking(results: list) -> None:
+    """Per fitter and worker count: CPU s per image against images per task, and whether the products agree."""
+    import numpy as np
+
+    for r in results:
+        base = _first(results, r)
+        if r is base:
+            continue
+        columns = ["sersic_rhalf", "sersic_n", "sersic_ellip", "sersic_amplitude", "status", "flag_sersic"]
+        same = base["images"][columns].equals(r["images"][columns])
+        diff = np.nanmax(np.abs(base["images"]["sersic_rhalf"] - r["images"]["sersic_rhalf"])
+                         / base["images"]["sersic_rhalf"])
+        print(f"{r['fitter']}, {r['workers']} worker(s): {base['images_per_task']} -> {r['images_per_task']} images "
+              f"per task, {base['malloc']}'s -> {r['malloc']}'s malloc settings: CPU s per image in the tasks "
+              f"{base['images']['time_cpu_s'].mean():.3f} -> "
+              f"{r['images']['time_cpu_s'].mean():.3f}, in all processes {base['cpu'] / len(base['images']):.3f} -> "
+              f"{r['cpu'] / len(r['images']):.3f}; primaries' fits identical: {same} (max |dr_e|/r_e {diff:.1e})")
 
 
 if __name__ == "__main__":
