@@ -23,8 +23,9 @@ Prints each network's seed SD per subset and each seed's three verdicts
 seed index), which is also the issue's check that runs differing only in the train seed give the same
 verdicts.
 
-The quick profile's measurement (5 further seeds x 3 networks, about 7 min each on two cores) is to be run
-as::
+The quick profile's measurement (5 further seeds x 3 networks: 15 trainings; the quick run of 2026-11-26
+took 22-29 min per network on the project's 2-core machine, README, so several hours there, minutes on a
+GPU) is to be run as::
 
     nice -n 10 .venv/bin/python benchmarks/seed_variance.py --run runs/quick-mock_quick --seeds 5
 
