@@ -71,3 +71,16 @@ def test_standardised_mean_difference_of_shifted_samples():
     rng = np.random.default_rng(1)
     a, b = rng.normal(1.0, 1.0, 20000), rng.normal(0.0, 1.0, 20000)
     assert matching.standardised_mean_difference(a, b) == pytest.approx(1.0, abs=0.03)
+
+
+def test_selection_table_on_an_empty_matching_is_nan_without_warnings():
+    import warnings
+
+    frame = pd.DataFrame({"label": [1, 0, 1, 0], "score_raw": [0.9, 0.2, 0.4, 0.6], "pred_raw": [1, 0, 0, 1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = matching.selection_table(frame, frame.iloc[:0], ["raw"])
+    full, matched = table.iloc[0], table.iloc[1]
+    assert full["accuracy"] == 50.0 and full["recall"] == 50.0 and full["specificity"] == 50.0
+    assert full["auc"] == 75.0
+    assert matched["n"] == 0 and np.isnan(matched[["accuracy", "recall", "specificity", "auc"]].astype(float)).all()

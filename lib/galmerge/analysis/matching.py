@@ -197,10 +197,14 @@ def selection_table(frame: pd.DataFrame, matched: pd.DataFrame, kinds: Sequence[
     for kind in kinds:
         for sample, table in (("all test galaxies", frame), ("matched control", matched)):
             y, pred = table["label"].to_numpy(int), table[f"pred_{kind}"].to_numpy(int)
-            non = y == 0
             rows.append({"network": names.get(kind, kind), "sample": sample, "n": int(y.size),
-                         "n_mergers": int(y.sum()), "accuracy": 100 * float((pred == y).mean()),
-                         "recall": 100 * float(pred[~non].mean()),
-                         "specificity": 100 * float(1 - pred[non].mean()),
-                         "auc": 100 * gm.roc_auc(y, table[f"score_{kind}"].to_numpy(float))})
+                         "n_mergers": int(y.sum()), "accuracy": _percent(pred == y),
+                         "recall": _percent(pred[y == 1] == 1), "specificity": _percent(pred[y == 0] == 0),
+                         "auc": 100 * gm.roc_auc(y, table[f"score_{kind}"].to_numpy(float))
+                         if 0 < y.sum() < y.size else np.nan})
     return pd.DataFrame(rows)
+
+
+def _percent(hits: np.ndarray) -> float:
+    """Per cent of True in ``hits``; NaN (not a warning) for none, e.g. a matching that kept no pair."""
+    return 100 * float(hits.mean()) if hits.size else float("nan")
