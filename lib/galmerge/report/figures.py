@@ -653,8 +653,12 @@ def selection_matching(frame: pd.DataFrame, matched: pd.DataFrame, covariates: S
         values = frame[name].to_numpy(float)
         bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=25)
         for label, table, colour, style in groups:
-            ax.hist(table[name].dropna(), bins=bins, density=True, histtype="step", color=colour,
-                    linestyle=style, linewidth=1.6, label=f"{label} ({table[name].notna().sum()})")
+            values = table[name].dropna()
+            if values.empty:  # e.g. no pair inside the caliper: a legend entry, no (0/0) density
+                ax.plot([], [], color=colour, linestyle=style, label=f"{label} (0)")
+                continue
+            ax.hist(values, bins=bins, density=True, histtype="step", color=colour,
+                    linestyle=style, linewidth=1.6, label=f"{label} ({len(values)})")
         ax.set_xlabel(labels.get(name, name))
         ax.set_ylabel("density")
     axes[0][0].legend(fontsize="small")
