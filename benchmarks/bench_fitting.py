@@ -20,6 +20,16 @@ flat) and for a local Dask cluster of 1 and of 2 worker processes (one thread ea
 
 The machine's load average is printed: on a shared machine the numbers are noisy.
 
+Issue 23 (item 4): ``--images-per-task`` (images whose sources the "lm" fitter fits in one batch, the
+stage's ``images_per_task``) and ``--malloc`` (the workers' glibc malloc settings: the stage's
+``WORKER_MALLOC_ENV``, or Dask's own ``MALLOC_TRIM_THRESHOLD_=65536``) take several values, and every
+combination is timed in the same run; ``--malloc dask --images-per-task 1`` is the stage as it ran
+before issue 23. Each run prints the CPU s per image in the tasks (``time_cpu_s``, as before) and in
+all processes (the workers' and this one's, which holds Dask's scheduler and writes the parts), and
+whether the primaries' fits are identical to the first run's.
+
+MEASURED_ISSUE_23
+
 Measured after issue 21 (2026-12-03, shared 2-core CPU, load average 4-5; one run each)::
 
     $ python benchmarks/bench_fitting.py --data /tmp/e_mock40 --n 40 --workers 1 --fit-region cutout

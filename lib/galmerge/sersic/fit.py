@@ -24,6 +24,11 @@ Fitters (``fitter``)
     ``warnings`` says why a fit is suspect or failed, and ``time_fitter_s`` is the source's share
     of its batch's fit time.
 
+Several images (:func:`fit_images`)
+    Each image is prepared (steps 1-2, the noise map, the sources) and finished (step 4, flags,
+    chi) on its own; the fits of all their sources are one call of the fitter, which the "lm"
+    fitter batches (issue 23). Every image's result equals that of :func:`fit_image` on it alone.
+
 Background (``background``, default :data:`DEFAULT_BACKGROUND` = ``"flat"``)
     ``"flat"``: one sky level per image, the clipped median of the pixels outside every source's
     segment grown to its extent (:func:`_flat_background`); HSC coadds and the merger challenge's

@@ -11,7 +11,9 @@ The fit, per source
       the source's segment with a margin of half its extent and at least 8 px), centred on the SEP
       centroid; pixels outside the image are masked. Sources with the same ``S`` are fitted as one
       batch (numpy arrays of shape ``(B, S, S)``), so an image with 20 sources costs a handful of
-      array operations per iteration, not 20 Python loops.
+      array operations per iteration, not 20 Python loops. :func:`fit_sources_many` batches the
+      sources of several images the same way (issue 23: the quick profile fits about 6 sources per
+      image, too few to fill a batch); a source's fit does not depend on its batch.
     - **Fitted pixels**: every stamp pixel except bad ones and the segments of *other* sources
       (grown by :data:`NEIGHBOUR_GROW` px so that their bright inner wings stay out); the sky
       pixels around the source are fitted too (they pin the wings, where statmorph-as-used fits
@@ -337,9 +339,11 @@ class Renderer:
         dx = self.x[None] - p["xc"][:, None, None]
         dy = self.y[None] - p["yc"][:, None, None]
         img, jac = self._profile(p, dx, dy, jacobian)
-        img = _pixel_average(img)
-        if jac is not None:
+        if jac is None:
+            img = _pixel_average(img)
+        else:  # d I / d ln F is I itself: the image is the Jacobian's first column, computed once (issue 23)
             jac = _pixel_average(jac)
+            img = jac[:, 0]
         for width, sub in ((WINDOW, self.sub), (1, self.sub_centre)):
             self._replace_by_average(p, img, jac, width, sub)
         self._cusp(p, img, jac)
@@ -371,8 +375,8 @@ class Renderer:
         n, re, q = (np.asarray(p[key], dtype=np.float64) for key in ("n", "re", "q"))
         cusp = enclosed(n, re, q)
         rows = np.arange(len(img))
-        img[rows, cy, cx] += (cusp - sample[:, 0] * area).astype(self.dtype)
         if jac is None:
+            img[rows, cy, cx] += (cusp - sample[:, 0] * area).astype(self.dtype)
             return
         h = 1e-5
         d = np.zeros((len(img), PROFILE_PARAMS))
@@ -396,8 +400,9 @@ class Renderer:
         sub_img, sub_jac = self._profile(p, np.broadcast_to(sx[:, None, None], full),
                                          np.broadcast_to(sy[:, :, :, None, None], full), jac is not None)
         bi, ri, ci = np.arange(B)[:, None, None], rows[:, :, None], cols[:, None, :]
-        img[bi, ri, ci] = sub_img.mean(axis=(2, 4))
-        if jac is not None:
+        if jac is None:
+            img[bi, ri, ci] = sub_img.mean(axis=(2, 4))
+        else:  # the image is jac[:, 0] (see intrinsic_natural)
             jac[bi, :, ri, ci] = np.moveaxis(sub_jac.mean(axis=(3, 5)), 1, -1)
 
     def convolve(self, images):
@@ -429,8 +434,7 @@ class Renderer:
         jac[:, 5] = a[:, 0, 0, None, None] * jq + a[:, 1, 0, None, None] * jt
         jac[:, 6] = a[:, 0, 1, None, None] * jq + a[:, 1, 1, None, None] * jt
         jac[:, 4] *= p["n"].astype(self.dtype)[:, None, None]  # d / d ln n; column 3 is d / d ln r_e already
-        # column 0 (d / d ln F) is the model itself: one FFT fewer
-        jac[:, 0] = img
+        # column 0 (d / d ln F) is the model itself (img is that column): its convolution is the model's
         conv = self.convolve(jac)
         full = np.empty((len(u), N_PARAMS) + conv.shape[2:], dtype=conv.dtype)
         full[:, :PROFILE_PARAMS] = conv
