@@ -28,7 +28,24 @@ before issue 23. Each run prints the CPU s per image in the tasks (``time_cpu_s`
 all processes (the workers' and this one's, which holds Dask's scheduler and writes the parts), and
 whether the primaries' fits are identical to the first run's.
 
-MEASURED_ISSUE_23
+Measured after issue 23 item 4 (2026-12-03, shared 2-core CPU, load average 3-7 from other jobs; the
+quick profile's options; two runs of the final code)::
+
+    $ python benchmarks/bench_fitting.py --data /tmp/e_mock40 --workers 1 --fit-region cutout \
+          --min-fit-area 25 --fitters lm --malloc dask stage --images-per-task 1 8
+    CPU s per image            in the tasks        in all processes     images/s
+    1 per task, Dask's malloc  0.613 / 0.605       0.734 / 0.701        0.92 / 1.29   (the stage before)
+    8 per task, Dask's malloc  0.607 / 0.568       0.700 / 0.632        0.87 / 1.57
+    1 per task, stage's malloc 0.308 / 0.304       0.390 / 0.380        2.01 / 2.62
+    8 per task, stage's malloc 0.195 / 0.215       0.243 / 0.262        4.19 / 3.75   (the stage now)
+    primaries' fits identical to the first row's in every run
+
+    The two levers only pay together: under Dask's MALLOC_TRIM_THRESHOLD_=65536 every large
+    temporary is mapped and unmapped, and larger batches make more of them. A run one commit
+    earlier (before the model image was taken from the Jacobian) gave 0.865 -> 0.316 at load 4-6:
+    at this load the CPU seconds vary by about 25 % from run to run; the ratio within a run is
+    the measurement. "In all processes" adds this process (Dask's scheduler, writing the parts)
+    to the workers.
 
 Measured after issue 21 (2026-12-03, shared 2-core CPU, load average 4-5; one run each)::
 
