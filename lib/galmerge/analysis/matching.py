@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from galmerge.analysis import metrics as gm
+
 #: Largest difference of a matched pair in every covariate, in standard deviations (Austin 2011).
 CALIPER_SD = 0.2
 #: |SMD| below this is the usual mark of a balanced covariate (Austin 2009).
@@ -190,8 +192,6 @@ def selection_table(frame: pd.DataFrame, matched: pd.DataFrame, kinds: Sequence[
         ROC AUC in per cent. A classifier that learned the selection rather than the mergers loses
         specificity (and AUC) on the matched controls.
     """
-    from galmerge.analysis import metrics as gm  # the one home of the metrics
-
     names = names or {}
     rows = []
     for kind in kinds:
