@@ -63,6 +63,21 @@ validation, 399 test galaxies; curves in ``benchmarks/results/learning_curves_mo
 With 3,000 training images CNN1 stays below the nine-statistic baseline on held-out orbits (by
 5.7 points; binomial error of each accuracy +-2.4 points on 399 galaxies), as on the older mock.
 
+On real galaxies (issue 22; 2026-12-03, commit eb37a9f, shared 2-core machine at load 2-3 with another
+training beside it, so ~50 images/s; ``--data`` the SDSS set written by ``galmerge.datasets.sdss_darg2010``:
+7,118 training, 1,423 validation, 950 test galaxies, 25 % mergers, the sdss run's split; curves in
+``benchmarks/results/learning_curves_sdss_darg2010_*.csv``)::
+
+    .venv/bin/python benchmarks/learning_curves.py --data data/sdss_darg2010 --sizes 7118 --filters 16 \
+        --augment on --epochs 12 --workers 1 --no-baseline --out /tmp/lc_sdss/lc
+
+    epoch               1      2      3      4      5      6      7      8      9      10     11     12
+    val acc (P = R)     0.695  0.764  0.795  0.812  0.802  0.812  0.786  0.829  0.852  0.822  0.848  0.852
+
+kept epoch 9: test accuracy 0.861, AUC 0.911 (the baseline on the same 950 galaxies: 0.833, AUC 0.879).
+The sdss profile's first choice, 3 epochs, stopped CNN1 at 0.795 and rising (its run: test 0.797);
+the profile now trains 12.
+
 Usage::
 
     .venv/bin/python benchmarks/learning_curves.py --n-objects 4000 --sizes 1000 3000 \\
