@@ -282,6 +282,23 @@ def run_step(step: Step, params: dict, injected: dict, run: Run) -> float:
     return time.perf_counter() - t0
 
 
+def log_entry(previous: dict | None, seconds: float, profile: str, reused: bool) -> dict:
+    """One stage's entry of ``run_log.json``.
+
+    ``seconds`` is this invocation's wall time. A stage that found its finished outputs and reused them
+    takes seconds, not the minutes its computation took; ``computed_seconds`` keeps the time of the
+    invocation that computed them (from the previous entry of the same profile; None when unknown), so
+    a second ``make run`` does not erase the measured cost of the fitting or of a network."""
+    if not reused:
+        computed = round(seconds, 1)
+    elif previous and previous.get("profile") == profile:
+        computed = previous.get("computed_seconds", None if previous.get("reused_outputs") else previous.get("seconds"))
+    else:
+        computed = None
+    return {"seconds": round(seconds, 1), "computed_seconds": computed, "reused_outputs": reused,
+            "profile": profile, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -322,8 +339,8 @@ def main(argv=None) -> int:
         print(f"[{i}/{len(steps)}] {step.name}", flush=True)
         seconds = run_step(step, params, injected, run)
         print(f"[{i}/{len(steps)}] {step.name} done in {seconds:.0f} s", flush=True)
-        log[step.name] = {"seconds": round(seconds, 1), "profile": args.profile,
-                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        reused = bool(cached) and not args.force
+        log[step.name] = log_entry(log.get(step.name), seconds, args.profile, reused)
         log_path.write_text(json.dumps(log, indent=2))
     print(f"done: notebooks and HTML in {run_dir / 'notebooks'}, figures in {figures_dir}")
     return 0

@@ -83,3 +83,22 @@ def test_mock_key_names_existing_modules(monkeypatch):
     for name in module.MOCK_CODE:  # every module named exists (a rename must not silently drop one)
         assert importlib.util.find_spec(name) is not None, name
     assert "galmerge.mock.orbits" in module.MOCK_CODE
+
+
+def test_run_log_keeps_the_computed_time_of_reused_stages(monkeypatch):
+    """A second invocation that reuses the fitting logs its own seconds, and keeps the minutes the
+    fitting took when it was computed (it overwrote them before)."""
+    run_all = load_run_all(monkeypatch)
+    computed = run_all.log_entry(None, 1605.04, "sdss", reused=False)
+    assert computed["seconds"] == computed["computed_seconds"] == 1605.0
+    assert computed["reused_outputs"] is False
+    again = run_all.log_entry(computed, 40.2, "sdss", reused=True)
+    assert again["seconds"] == 40.2 and again["computed_seconds"] == 1605.0 and again["reused_outputs"]
+    third = run_all.log_entry(again, 38.0, "sdss", reused=True)  # carried over more than one reuse
+    assert third["computed_seconds"] == 1605.0
+    # an entry of another profile, or a reuse logged before computed_seconds existed, is not evidence
+    assert run_all.log_entry(computed, 40.0, "quick", reused=True)["computed_seconds"] is None
+    legacy_reuse = {"seconds": 40.0, "profile": "sdss", "reused_outputs": True}
+    assert run_all.log_entry(legacy_reuse, 39.0, "sdss", reused=True)["computed_seconds"] is None
+    legacy_computed = {"seconds": 818.0, "profile": "quick"}  # old log: no reuse flag, the real time
+    assert run_all.log_entry(legacy_computed, 12.0, "quick", reused=True)["computed_seconds"] == 818.0
