@@ -1,0 +1,64 @@
+"""benchmarks/seed_variance.py: every seed index's predictions pooled into one frame are judged as a run
+that trained those seeds (the claim's difference is the mean over seeds)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_conclusions import PAPER_LIKE, _flip, _frame
+
+from galmerge.analysis import conclusions as gc
+from galmerge.analysis import evaluation as ev
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_variance.py"
+
+
+@pytest.fixture(scope="module")
+def seed_variance():
+    spec = importlib.util.spec_from_file_location("seed_variance_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _seed_index_frames(n_seeds: int = 3) -> dict:
+    """One frame per seed index, as the benchmark's seed_frame gives them: each network's predictions
+    of that seed (the first seed's flipped on 10-30 % of the galaxies for the others)."""
+    base = _frame(PAPER_LIKE)
+    kinds = [k for k in PAPER_LIKE]
+    frames = {}
+    for index in range(n_seeds):
+        frame = base.copy()
+        for j, kind in enumerate(kinds):
+            pred = base[f"pred_{kind}"].to_numpy() if index == 0 else _flip(base[f"pred_{kind}"].to_numpy(),
+                                                                              0.1 * index, 10 * j + index)
+            frame[f"pred_{kind}"], frame[f"score_{kind}"] = pred, pred * 0.8 + 0.1
+        frame.attrs.update(kinds=kinds, thresholds={k: 0.5 for k in kinds}, split="test")
+        frames[index] = frame
+    return frames
+
+
+def test_pooled_frame_is_judged_on_the_mean_over_seeds(seed_variance):
+    frames = _seed_index_frames()
+    seeds = {kind: [1, 2, 3] for kind in PAPER_LIKE}
+    pooled = seed_variance.pooled_frame(frames, seeds)
+    assert pooled.attrs["seeds"] == seeds
+    for kind in PAPER_LIKE:
+        assert ev.frame_seeds(pooled, kind) == [1, 2, 3]
+        np.testing.assert_array_equal(ev.seed_predictions(pooled, kind),
+                                      np.stack([f[f"pred_{kind}"] for f in frames.values()]))
+    claim = gc.CONCLUSIONS[0].claims[0]  # CNN1 > CNN2 on all test galaxies
+    row = gc.judge_claim(pooled, claim, n_resamples=200, rng=3)
+    accuracy = {k: np.mean([(f[f"pred_{k}"] == f["label"]).mean() for f in frames.values()]) for k in PAPER_LIKE}
+    assert row["difference"] == pytest.approx(accuracy[claim.better] - accuracy[claim.worse])
+    assert row["seeds_better"] == 3 and row["seeds_worse"] == 3
+
+
+def test_pooled_frame_refuses_seed_indices_on_different_galaxies(seed_variance):
+    frames = _seed_index_frames(2)
+    frames[1] = frames[1].iloc[::-1].reset_index(drop=True)
+    with pytest.raises(ValueError, match="seed index 1"):
+        seed_variance.pooled_frame(frames, {kind: [1, 2] for kind in PAPER_LIKE})
