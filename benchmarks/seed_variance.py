@@ -76,7 +76,7 @@ from galmerge.analysis import conclusions as gc
 from galmerge.analysis import evaluation as ev
 from galmerge.analysis import metrics as gm
 from galmerge.nets import training
-from galmerge.runs import Run, write_seed_variance
+from galmerge.runs import SEEDS_FILE, Run, is_finished, read_config, write_seed_variance
 
 #: Subsets of the test split measured: every galaxy, and the mergers of each stage (conclusions II, III).
 SUBSETS = ("all", "pre", "ongoing", "post")
@@ -91,16 +91,30 @@ def training_parameters(run: Run, kind: str) -> dict:
     return {key: recorded[key] for key in TRAINING_KEYS}
 
 
-def train_further_seeds(run: Run, scratch: Run, kind: str, seeds: list[int]) -> dict[int, Path]:
-    """Train ``kind`` with ``seeds`` on the run's products into ``scratch`` (reusing finished seeds);
-    returns ``{seed: folder}``."""
-    folders = scratch.seed_dirs(kind, seeds)
-    results = training.train_seeds(run.products, kind, folders, **training_parameters(run, kind))
-    scratch.write_train_seeds(kind, seeds)
+def scratch_seeds(scratch: Run, kind: str, seeds: list[int]) -> list[int]:
+    """The scratch folder's seeds of ``kind`` once ``seeds`` are added: those recorded earlier first (so a
+    later call with other seeds never maps a new seed onto the folder of the first one), then the new."""
+    recorded = scratch.train_seeds(kind) if (scratch.train_dir(kind) / SEEDS_FILE).exists() else []
+    return recorded + [s for s in seeds if s not in recorded]
+
+
+def train_further_seeds(run: Run, scratch: Run, kind: str, seeds: list[int], keep_trained: bool = False) -> None:
+    """Train ``kind`` with ``seeds`` on the run's products into ``scratch``, reusing finished seeds: those
+    trained with the same parameters and code, or, with ``keep_trained``, every finished seed folder
+    whatever code trained it (its fingerprint is printed)."""
+    all_seeds = scratch_seeds(scratch, kind, seeds)
+    folders = {s: f for s, f in scratch.seed_dirs(kind, all_seeds).items() if s in seeds}
+    if keep_trained:
+        for seed, folder in list(folders.items()):
+            if is_finished(folder):
+                parameters = read_config(folder)["parameters"]
+                print(f"  {kind} seed {seed}: kept as trained (code {parameters.get('code_fingerprint')})", flush=True)
+                del folders[seed]
+    results = training.train_seeds(run.products, kind, folders, **training_parameters(run, kind)) if folders else {}
+    scratch.write_train_seeds(kind, all_seeds)
     for seed, result in results.items():
         state = "reused" if result.reused else f"trained in {result.seconds:.0f} s"
         print(f"  {kind} seed {seed}: {state}, kept epoch {result.best_epoch}", flush=True)
-    return folders
 
 
 def seed_scores(run: Run, scratch: Run, kind: str) -> dict[int, dict[str, pd.DataFrame]]:
@@ -144,13 +158,14 @@ def subset_rows(frame: pd.DataFrame, kind: str) -> list[dict]:
     return rows
 
 
-def measure(run: Run, scratch: Run, kinds: list[str], n_seeds: int, first: int | None) -> tuple[pd.DataFrame, dict]:
+def measure(run: Run, scratch: Run, kinds: list[str], n_seeds: int, first: int | None,
+            keep_trained: bool = False) -> tuple[pd.DataFrame, dict]:
     """Train the further seeds, score them; returns the benchmark's table and ``{seed index: frame}``."""
     own = {kind: run.train_seeds(kind) for kind in kinds}
     start = first if first is not None else max(max(s) for s in own.values()) + 1
     further = list(range(start, start + n_seeds))
     for kind in kinds:
-        train_further_seeds(run, scratch, kind, further)
+        train_further_seeds(run, scratch, kind, further, keep_trained)
     images = ev.load_images(run)
     images = images[images["split"] == "test"].drop(columns="split")
     scores = {kind: seed_scores(run, scratch, kind) for kind in kinds}
@@ -221,6 +236,10 @@ def main(argv=None) -> int:
     parser.add_argument("--scratch", type=Path, help="where the further seeds train (default: "
                         "/tmp/seed_variance/<run name>; never inside the run)")
     parser.add_argument("--results", type=Path, help="folder of the CSV (default: benchmarks/results)")
+    parser.add_argument("--keep-trained", action="store_true",
+                        help="score every finished seed folder in the scratch whatever code trained it, instead "
+                             "of retraining those whose code fingerprint changed (after edits that cannot "
+                             "change training, such as the analysis; the fingerprints are printed)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of each verdict")
     parser.add_argument("--eval-seed", type=int, default=7, help="seed of the verdicts' resampling (eval_seed)")
     args = parser.parse_args(argv)
@@ -233,7 +252,7 @@ def main(argv=None) -> int:
     kinds = args.kinds or run.require_trained_kinds()
     t0 = time.perf_counter()
     print(f"run {run.name} (profile {run.profile}): {', '.join(kinds)}; {args.seeds} further seed(s) in {scratch.root}")
-    table, frames = measure(run, scratch, kinds, args.seeds, args.first_seed)
+    table, frames = measure(run, scratch, kinds, args.seeds, args.first_seed, args.keep_trained)
     path = write_seed_variance(table, run.profile, args.results)
     report(table, frames, args.resamples, args.eval_seed)
     print(f"\nwrote {path} ({len(table)} rows) in {time.perf_counter() - t0:.0f} s")

@@ -95,9 +95,10 @@ display(table2[columns].round(1))
 # the same verdicts into REPORT.md.
 #
 # Training variance (issue 23): networks trained with several train seeds are resampled by seed too (each
-# resample draws one seed per network); with one seed, the intervals include the seed variance that
-# `benchmarks/seed_variance.py` measured for this profile (`benchmarks/results/seed_variance_<profile>.csv`)
-# when that file exists, and count test-set sampling only otherwise. The line under the table says which.
+# resample draws a network's k seeds with replacement and averages them); with one seed, the intervals
+# include the seed variance that `benchmarks/seed_variance.py` measured for this profile
+# (`benchmarks/results/seed_variance_<profile>.csv`) when that file exists, and count test-set sampling
+# only otherwise. The line under the table says which.
 
 # %%
 seed_variance = read_seed_variance(run.profile)  # None when the benchmark was not run for this profile

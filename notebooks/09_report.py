@@ -31,7 +31,7 @@
 # claim thereby says how large an effect this test set could have seen.
 #
 # Training variance (issue 23): with several train seeds per network (profile parameter `seeds`) Tables 1-2
-# give seed means and SDs, and each resample of a claim also draws one seed per network; with one seed the
+# give seed means and SDs, and each resample of a claim also resamples each network's seeds; with one seed the
 # intervals include the seed variance measured for the profile by `benchmarks/seed_variance.py`
 # (`benchmarks/results/seed_variance_<profile>.csv`), and the report says so, or that they count test-set
 # sampling only when that file is missing.

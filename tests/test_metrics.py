@@ -364,3 +364,19 @@ def test_balanced_metrics_mean_and_std_over_draws():
     assert result["accuracy"]["per_class"] == 50 and result["accuracy"]["n_draws"] == 6
     empty = gm.balanced_metrics(np.zeros(10, int), np.zeros(10, int), per_class=5, n_draws=3, rng=0)
     assert np.isnan(empty["accuracy"]["mean"]) and empty["accuracy"]["per_class"] == 0
+
+
+def test_seed_resampling_gives_the_spread_of_a_k_seed_mean():
+    # No galaxy resampling (every weight 1): the spread left is the seeds'. Four seeds scoring 0.5-0.8
+    # have a population variance of 0.0125; a mean of 4 seeds drawn with replacement varies by
+    # 0.0125 / 4, not by the 0.0125 of a single seed (the two-stage bootstrap of the seed mean).
+    n, k = 1000, 4
+    y = np.ones(n, dtype=int)
+    preds = np.stack([(np.arange(n) < n * acc).astype(int) for acc in (0.5, 0.6, 0.7, 0.8)])
+    weights = np.ones((4000, n))
+    resampled, per_seed = gm.seed_resampled_metric(y, preds, "accuracy", weights, rng=1)
+    np.testing.assert_allclose(per_seed, [0.5, 0.6, 0.7, 0.8])
+    assert resampled.mean() == pytest.approx(0.65, abs=0.005)
+    assert resampled.std() == pytest.approx(np.sqrt(0.0125 / k), rel=0.08)
+    one_seed, _ = gm.seed_resampled_metric(y, preds[:1], "accuracy", weights, rng=1)
+    assert np.all(one_seed == 0.5)

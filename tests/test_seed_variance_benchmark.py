@@ -62,3 +62,15 @@ def test_pooled_frame_refuses_seed_indices_on_different_galaxies(seed_variance):
     frames[1] = frames[1].iloc[::-1].reset_index(drop=True)
     with pytest.raises(ValueError, match="seed index 1"):
         seed_variance.pooled_frame(frames, {kind: [1, 2] for kind in PAPER_LIKE})
+
+
+def test_a_later_call_never_maps_a_new_seed_onto_the_first_seeds_folder(seed_variance, tmp_path):
+    from galmerge.runs import Run
+
+    scratch = Run(tmp_path / "scratch")
+    assert seed_variance.scratch_seeds(scratch, "raw", [4]) == [4]  # nothing recorded: the new seed is first
+    scratch.write_train_seeds("raw", [2, 3])
+    assert seed_variance.scratch_seeds(scratch, "raw", [4]) == [2, 3, 4]
+    assert seed_variance.scratch_seeds(scratch, "raw", [3, 5]) == [2, 3, 5]
+    folders = scratch.seed_dirs("raw", seed_variance.scratch_seeds(scratch, "raw", [4]))
+    assert folders[4] == scratch.train_dir("raw") / "seed_4" and folders[2] == scratch.train_dir("raw")

@@ -259,8 +259,9 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
     ``units`` are the frame's resampling units (default :func:`galmerge.analysis.metrics.resampling_units`).
 
     Training variance (issue 23): a network trained with k >= 2 train seeds has every seed's predictions
-    in the frame; each resample then draws one seed per network at random, so the interval holds both
-    test-set sampling and training variance, and the point estimate is the difference of the seed means
+    in the frame; each resample then draws k of its k seeds with replacement and averages them (a
+    two-stage bootstrap), so the interval holds both test-set sampling and the training variance of a
+    k-seed mean, and the point estimate is the difference of the seed means
     (:func:`galmerge.analysis.metrics.seed_sequence_difference`). When both networks have one seed,
     ``seed_variance`` (the benchmark's table, :func:`galmerge.runs.read_seed_variance`) adds to every
     resample's difference a draw from N(0, sd_a**2 + sd_b**2), the two networks' seed SDs on the claim's

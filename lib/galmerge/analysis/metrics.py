@@ -727,11 +727,15 @@ def _as_seed_predictions(pred, n: int, name: str) -> np.ndarray:
 
 
 def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
-    """A metric over bootstrap resamples of galaxies *and* of train seeds (issue 23).
+    """The seed mean of a metric over bootstrap resamples of galaxies *and* of train seeds (issue 23).
 
-    Resample ``r`` (row ``r`` of ``weights``, :func:`bootstrap_weights`) is scored with the predictions of
-    one of the k seeds, drawn uniformly and independently for each resample (with replacement): the
-    spread then holds both the test-set sampling and the training variance between seeds.
+    A two-stage bootstrap (Davison & Hinkley 1997, *Bootstrap Methods and their Application*, sect. 3.8):
+    resample ``r`` (row ``r`` of ``weights``, :func:`bootstrap_weights`) draws k of the k seeds with
+    replacement and averages their metric on that resample of galaxies. The spread then holds the
+    test-set sampling and the training variance of a mean over k seeds (seed variance / k), matching
+    the point estimate, which is the seed mean; with one seed it is the plain bootstrap. Resampling
+    both stages slightly overstates the seed term (by a factor up to (k + 1) / k in the variance for
+    small k; Davison & Hinkley), which errs on the side of wider intervals.
 
     Parameters
     ----------
@@ -747,7 +751,7 @@ def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) 
     Returns
     -------
     resampled : numpy.ndarray, shape (n_resamples,)
-        The metric on each resample (NaN where undefined).
+        The mean over the drawn seeds of the metric on each resample (NaN where undefined for a drawn seed).
     per_seed : numpy.ndarray, shape (k,)
         The metric of each seed on the whole sample.
     """
@@ -756,9 +760,10 @@ def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) 
     (metric,) = _check_metrics((metric,))
     w = _resample_weights(len(y), 0, None, None, None, weights)
     per_resample = np.stack([metrics_from_counts(*_weighted_counts(y, row, w))[metric] for row in p])
-    pick = np.random.default_rng(rng).integers(0, len(p), size=w.shape[0])
+    k, n_resamples = per_resample.shape
+    pick = np.random.default_rng(rng).integers(0, k, size=(k, n_resamples))  # k seeds per resample
     per_seed = np.array([float(metrics_from_counts(*_counts(y, row))[metric]) for row in p])
-    return per_resample[pick, np.arange(w.shape[0])], per_seed
+    return per_resample[pick, np.arange(n_resamples)].mean(axis=0), per_seed
 
 
 def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.ndarray, rng=None,
@@ -767,8 +772,9 @@ def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.
     """Paired bootstrap of ``metric(a) - metric(b)`` over merger sequences and train seeds together.
 
     In every resample the galaxies (or sequences) come from row ``r`` of ``weights``, and each network
-    independently gets one of its k seeds, drawn at random (:func:`seed_resampled_metric`); the
-    difference is taken on that resample. With one seed each and ``extra_sd = 0`` this is
+    independently gets the mean over k of its k seeds drawn with replacement (:func:`seed_resampled_metric`);
+    the difference is taken on that resample, so the interval is that of the difference of seed means.
+    With one seed each and ``extra_sd = 0`` this is
     :func:`paired_bootstrap_difference` on the same ``weights``. ``extra_sd`` adds a normal draw
     N(0, extra_sd**2) to every resample's difference: the training variance measured elsewhere
     (the seed-variance benchmark), for networks trained with one seed only.

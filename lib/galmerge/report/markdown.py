@@ -373,7 +373,8 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               "## Table 2: fraction of mergers correctly classified, by stage", "",
               "Per cent; mean over bootstrap resamples of merger sequences ± (95 % upper bound − mean), the "
               "paper's convention (the paper resamples galaxies); n_<stage> galaxies. With several train seeds "
-              "each resample also draws one seed per network.", "",
+              "each resample also draws the network's seeds with replacement and averages them (two-stage "
+              "bootstrap).", "",
               _markdown_table(beside_paper(with_seed_spread(table2, seed_variance), PAPER_TABLE2)), "",
               "## The paper's conclusions on this run", ""]
     chance = networks_at_chance(table1)
