@@ -733,9 +733,9 @@ def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) 
     resample ``r`` (row ``r`` of ``weights``, :func:`bootstrap_weights`) draws k of the k seeds with
     replacement and averages their metric on that resample of galaxies. The spread then holds the
     test-set sampling and the training variance of a mean over k seeds (seed variance / k), matching
-    the point estimate, which is the seed mean; with one seed it is the plain bootstrap. Resampling
-    both stages slightly overstates the seed term (by a factor up to (k + 1) / k in the variance for
-    small k; Davison & Hinkley), which errs on the side of wider intervals.
+    the point estimate, which is the seed mean; with one seed it is the plain bootstrap. Like every
+    plug-in bootstrap it takes the seeds' variance with divisor k, not k - 1 (the seed term is
+    (k - 1) / k of s**2 / k: 0.8 of it for five seeds).
 
     Parameters
     ----------
