@@ -46,10 +46,11 @@ Verdicts (I, II, III) per seed, test-set sampling only: inconclusive, reproduced
 1, 2, 3 and 5; seed 4 gives III reproduced too. With the seed SDs added (what a quick run's report now
 does): seeds 1 and 3 give inconclusive for all three, seeds 2 and 5 give II reproduced, seed 4 II and III
 reproduced: not the same verdicts for every seed. II sits at the edge of this test set's power (CNN1 -
-CNN3 on pre-mergers +11.9 points over the five seeds, detectable from 14.6; the 438 pre-mergers come from
-35 library orbits), so a one-seed run finds it about half the time. All five seeds together: I
-inconclusive (-0.0 [-5.2, +5.0] and +3.9 [-2.2, +10.4] points), II reproduced (+11.9 [+2.5, +23.4],
-+14.5 [+6.6, +24.7]), III inconclusive (+6.9 [-8.5, +25.9], detectable from 24.0).
+CNN3 on pre-mergers +11.9 points over the five seeds, detectable from 15.1 with one seed; the 438
+pre-mergers come from 35 library orbits), so a one-seed run finds it about half the time. All five seeds
+together (two-stage bootstrap, commit afab5aa): I inconclusive (-0.0 [-2.7, +2.7] and +3.9 [+0.2, +7.4]
+points), II reproduced (+11.9 [+5.2, +17.7], +14.5 [+8.3, +20.1]; detectable 8.8 and 8.5), III
+inconclusive (+6.9 [-2.0, +16.7], detectable from 13.2).
 
 Checked on the smoke profile (2026-12-03, commit 5a429bc, shared 2-core machine at load 3-4 with a test
 run beside it; the numbers of a 1-epoch network on 6 test galaxies mean nothing, so the CSV was written
