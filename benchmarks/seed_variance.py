@@ -15,8 +15,10 @@ Writes ``benchmarks/results/seed_variance_<profile>.csv`` (:func:`galmerge.runs.
 row per network, train seed and subset (all test galaxies; the pre-, ongoing and post-mergers) with
 accuracy, precision, recall, ROC AUC (fractions), n and the threshold, the run's own seed(s) included
 (``own_seed`` True). The conclusions and the report of every run of that profile read it
-(:func:`galmerge.runs.read_seed_variance`): with one seed per network, each claim's bootstrap difference
-gets an added N(0, sd_a**2 + sd_b**2) draw from the two networks' seed SDs on the claim's subset.
+(:func:`galmerge.runs.read_seed_variance`): with one seed per network, each claim's interval gets the
+training variance of the seed-paired difference ``accuracy(a, s) - accuracy(b, s)`` over this table's seeds,
+less the seed x galaxy part the test-set bootstrap already counts
+(:func:`galmerge.analysis.metrics.seed_term_from_benchmark`).
 
 Prints each network's seed SD per subset; each seed index's three verdicts
 (:func:`galmerge.analysis.conclusions.judge_conclusions` on that seed's scores, every network at the same
@@ -208,12 +210,13 @@ def report(table: pd.DataFrame, frames: dict, n_resamples: int, eval_seed: int) 
     print("\naccuracy over train seeds (fractions; on a stage's mergers it is the fraction correct):")
     print(spread.round(4).to_string(index=False))
     seeds = table.loc[table["subset"] == "all"].groupby("kind", sort=False)["seed"].apply(list)
-    for title, seed_variance in (("test-set sampling only, as before issue 23", None),
+    for title, seed_variance in (("test-set sampling only", None),
                                  ("with this table's seed SDs, as a one-seed run's report judges", table)):
         print(f"\nverdicts per seed index ({title}):")
         verdicts = {}
         for index, frame in frames.items():
-            found, _ = gc.judge_conclusions(frame, n_resamples, eval_seed, seed_variance=seed_variance)
+            found, _ = gc.judge_conclusions(frame, n_resamples, eval_seed, seed_variance=seed_variance,
+                                            run_name=str(table["run"].iloc[0]))
             verdicts[index] = {v.key: v.verdict for v in found}
             print(f"  seed index {index} (seeds {', '.join(f'{k} {s[index]}' for k, s in seeds.items())}): "
                   + ", ".join(f"{k} {v}" for k, v in verdicts[index].items()))

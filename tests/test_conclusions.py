@@ -59,7 +59,7 @@ def test_clear_differences_reproduce_every_conclusion():
     assert (claims["lower"] > 0).all() and (claims["lower"] <= claims["difference"]).all()
     post = claims[claims["subset"] == "post"].iloc[0]
     assert post["n"] == 200 and post["n_sequences"] == 67  # sequences of 3: 66 full and one of 2
-    assert "CNN3 > CNN2" in verdicts[2].evidence and "McNemar" in verdicts[2].evidence
+    assert "CNN3 > CNN2" in verdicts[2].evidence and "McNemar" not in verdicts[2].evidence
 
 
 def test_reversed_ranking_is_contradicted():
@@ -173,7 +173,8 @@ def test_an_inconclusive_verdict_names_its_detectable_difference():
     points = f"{100 * first['detectable']:.1f} points"
     assert 5 < 100 * first["detectable"] < 15  # 2.80 sqrt(2 * 0.21 / 300) = 10.5 points
     assert f"the smallest difference this run could detect is {points}" in verdicts[0].reason
-    assert f"detectable from {points} at 80% power (paper: +4.0)" in verdicts[0].evidence
+    assert (f"detectable from {points} at 80% power; the paper's difference, +4.0, would be found"
+            in verdicts[0].evidence)
     assert verdicts[0].detectable["CNN1 > CNN2 (accuracy, test galaxies)"] == pytest.approx(
         100 * first["detectable"], abs=0.01)
     assert claims["paper_difference"].round(3).tolist() == [0.04, 0.06, 0.06, 0.033, 0.021]
@@ -197,9 +198,9 @@ def _captured_units(monkeypatch, frame):
     seen = {}
     paired, weights = gm.seed_sequence_difference, gm.bootstrap_weights
 
-    def spy_paired(y, a, b, metric, w, rng, extra_sd, confidence, groups):
+    def spy_paired(y, a, b, metric, w, rng, benchmark, confidence, groups):
         seen.setdefault("verdicts", np.asarray(groups))  # the first claim: CNN1 vs CNN2 on all galaxies
-        return paired(y, a, b, metric, w, rng, extra_sd, confidence, groups)
+        return paired(y, a, b, metric, w, rng, benchmark, confidence, groups)
 
     def spy_weights(groups, *args, **kwargs):
         seen.setdefault("binned", np.asarray(groups))
@@ -293,7 +294,10 @@ def test_seeds_that_agree_give_the_sequence_bootstrap_interval():
     weights = gm.bootstrap_weights(units, 300, np.random.default_rng(5), n=len(frame))
     paired = gm.paired_bootstrap_difference(frame["label"], frame["pred_raw"], frame["pred_model"], "accuracy",
                                             units, weights=weights)
-    assert (alone["lower"], alone["upper"]) == pytest.approx((paired.lower, paired.upper))
+    # widened by the small-sample factor for its number of sequences (a linear map of every resample)
+    f = gm.small_sample_factor(gm.n_groups(units))
+    expected = [paired.mean + f * (q - paired.mean) for q in (paired.lower, paired.upper)]
+    assert (alone["lower"], alone["upper"]) == pytest.approx(expected)
 
 
 def test_seeds_that_disagree_widen_the_interval():
@@ -327,22 +331,35 @@ def _benchmark(tmp_path, sd_points: dict[str, float], seeds=(1, 2, 3, 4, 5), pro
     return read_seed_variance(profile, tmp_path)
 
 
-def test_one_seed_intervals_include_the_benchmark_seed_variance(tmp_path):
+def test_one_seed_intervals_include_the_benchmark_seed_paired_variance(tmp_path):
     frame = _frame(PAPER_LIKE)
     claim = gc.CONCLUSIONS[0].claims[0]
+    # raw and model move together over the seeds (3 and 4 points SD, correlation +1): the seed-paired
+    # difference varies by 1 point only, not hypot(3, 4) = 5
     table = _benchmark(tmp_path, {"raw": 3.0, "model": 4.0, "residual": 2.0})
     sd_raw, n = gc.benchmark_seed_sd(table, "raw", "all")
     assert sd_raw == pytest.approx(0.03) and n == 5
+    paired, n_bench = gc.benchmark_paired_differences(table, "raw", "model", "all")
+    assert paired.std(ddof=1) == pytest.approx(0.01) and n_bench == 100
     plain = gc.judge_claim(frame, claim, n_resamples=2000, rng=5)
     added = gc.judge_claim(frame, claim, n_resamples=2000, rng=5, seed_variance=table)
-    assert added["extra_sd"] == pytest.approx(0.05)  # hypot(3, 4) points
-    # the variances add: SE^2 = SE_sampling^2 + 0.03^2 + 0.04^2, within the resampling's noise
-    expected = np.hypot(plain["standard_error"], 0.05)
-    assert added["standard_error"] == pytest.approx(expected, rel=0.08)
+    assert added["seed_paired_sd"] == pytest.approx(0.01) and added["seed_source"] == "benchmark"
+    assert added["seed_df"] == 4 and added["benchmark_seeds"] == 5
+    # the seed x galaxy part (the bootstrap variance scaled to the benchmark's 100 galaxies) is subtracted
+    scaled = plain["standard_error"] ** 2 * plain["n"] / 100
+    assert added["seed_sd"] == pytest.approx(np.sqrt(max(0.0, 0.01 ** 2 - scaled)), rel=0.15, abs=1e-3)
     assert added["difference"] == pytest.approx(plain["difference"])
-    assert "benchmark (5 seeds" in added["variance"] and str(tmp_path) in added["variance"]
+    assert "benchmark's seed-paired differences (5 seeds" in added["variance"] and str(tmp_path) in added["variance"]
     claims = gc.judge_claims(frame, n_resamples=50, seed_variance=table)
-    assert "benchmark (5 seeds" in gc.variance_note(claims)
+    assert "seed-paired" in gc.variance_note(claims)
+    # a seed effect far above the test-set spread widens the interval by about its size
+    big = _benchmark(tmp_path, {"raw": 20.0, "model": -20.0})
+    wide = gc.judge_claim(frame, claim, n_resamples=2000, rng=5, seed_variance=big)
+    assert wide["seed_paired_sd"] == pytest.approx(0.40)
+    assert wide["standard_error"] > 0.3 and wide["outcome"] == "unresolved"
+    # the run's own seed among the benchmark's (the run's name in its run column): t with 2 (k - 1) df
+    own = gc.judge_claim(frame, claim, n_resamples=200, rng=5, seed_variance=table, run_name="quick-mock_quick")
+    assert own["seed_df"] == 8
 
 
 def test_without_a_benchmark_of_two_seeds_the_intervals_say_they_count_sampling_only(tmp_path):
@@ -351,6 +368,6 @@ def test_without_a_benchmark_of_two_seeds_the_intervals_say_they_count_sampling_
     one_seed = _benchmark(tmp_path, {"raw": 3.0, "model": 4.0}, seeds=(1,))
     for table in (None, one_seed):
         row = gc.judge_claim(frame, claim, n_resamples=200, rng=5, seed_variance=table)
-        assert row["extra_sd"] == 0 and "test-set sampling only" in row["variance"]
+        assert row["seed_sd"] == 0 and "test-set sampling only" in row["variance"]
     claims = gc.judge_claims(frame, n_resamples=50)
     assert "test-set sampling only" in gc.variance_note(claims)

@@ -14,9 +14,14 @@ claim is tested on the difference ``m(a) - m(b)`` computed on the same galaxies,
 merger sequence (:func:`galmerge.analysis.metrics.paired_bootstrap_difference` with the units of
 :func:`galmerge.analysis.metrics.resampling_units`, as the binned figures): the objects of one
 sequence are correlated, and the two networks see the same galaxies, so neither separate intervals
-nor a galaxy bootstrap would do.
-McNemar's exact test (:func:`galmerge.analysis.metrics.mcnemar_exact`) is shown beside it as a
-cross-check; it assumes independent galaxies.
+nor a galaxy bootstrap would do. The bootstrap's spread is widened for the number of independent units
+(:func:`galmerge.analysis.metrics.small_sample_factor`: a plain cluster bootstrap is liberal with few of
+them), and the training variance between train seeds is added: from the networks' own seed-paired
+differences when they were trained with several seeds, else from the seed-variance benchmark's
+(``benchmarks/seed_variance.py``), in both cases without the seed x galaxy part the bootstrap already
+counts (:class:`galmerge.analysis.metrics.SeedTerm`). McNemar's exact test on the first seeds stays in
+``tables/conclusions.csv`` as a cross-check only: it treats galaxies as independent and, with the
+clustered outcomes of merger sequences, rejects a true null far more often than 5 %.
 
 A claim is *supported* when the ``confidence`` interval of the difference lies above 0,
 *contradicted* when it lies below 0, and *unresolved* otherwise, or when its subset holds fewer
@@ -31,8 +36,10 @@ this run would find with probability :data:`POWER` (80 %) by the same two-sided 
 ``1 - confidence`` (5 %), ``MDD = (z_{1 - alpha/2} + z_{power}) * SE`` = 2.80 SE at 5 % and 80 %, the
 "minimum detectable effect" of Bloom (1995, Evaluation Review 19, 547, eq. 1 and Table 1). SE is
 the standard deviation of the paired difference over the same sequence-bootstrap resamples that give
-the interval. An *inconclusive* claim thereby says how large an effect the run could have seen: a
-paper difference below the MDD was never within reach of this test set.
+the interval. An *inconclusive* claim thereby says how large an effect the run could have seen. Power
+falls off gradually below the MDD (about 29 % at half of it), so each claim also gives the power at the
+paper's own difference (:func:`power_at`); a conclusion of several claims needs every one of them, so
+its power is about the product of theirs.
 """
 
 from __future__ import annotations
@@ -217,7 +224,8 @@ def benchmark_seed_sd(seed_variance: pd.DataFrame | None, kind: str, subset: str
     (:func:`galmerge.runs.read_seed_variance`; ``benchmarks/seed_variance.py``): the sample standard
     deviation over its train seeds of the accuracy on ``subset`` (fraction; on the mergers of one stage
     that is the fraction correct), and the number of seeds. NaN when the table is None or holds fewer
-    than two seeds of that network and subset."""
+    than two seeds of that network and subset. Shown in Tables 1-2; the verdicts use the seed-paired
+    differences instead (:func:`benchmark_paired_differences`)."""
     if seed_variance is None or not len(seed_variance):
         return float("nan"), 0
     rows = seed_variance[(seed_variance["kind"] == kind) & (seed_variance["subset"] == subset)]
@@ -228,58 +236,104 @@ def benchmark_seed_sd(seed_variance: pd.DataFrame | None, kind: str, subset: str
     return float(values.std(ddof=1)), int(values.size)
 
 
-def _variance(frame: pd.DataFrame, claim: Claim, seed_variance: pd.DataFrame | None) -> dict:
-    """What a claim's interval includes besides test-set sampling (issue 23): the train seeds resampled
-    when a network has two or more, else the benchmark's seed SD of both networks when it has them.
-    Returns ``seeds_better, seeds_worse, seed_sd_better, seed_sd_worse, benchmark_seeds, extra_sd, variance``
-    (``variance`` in words)."""
+def benchmark_paired_differences(seed_variance: pd.DataFrame | None, better: str, worse: str,
+                                 subset: str) -> tuple[np.ndarray, int]:
+    """The seed-paired differences ``accuracy(better, s) - accuracy(worse, s)`` (fractions) of the
+    seed-variance benchmark on ``subset``, over the seeds both networks were trained with, and the
+    benchmark's number of galaxies in the subset (0 and an empty array without a table)."""
+    if seed_variance is None or not len(seed_variance):
+        return np.empty(0), 0
+    rows = seed_variance[seed_variance["subset"] == subset]
+    a = rows[rows["kind"] == better].set_index("seed")["accuracy"]
+    b = rows[rows["kind"] == worse].set_index("seed")["accuracy"]
+    a, b = a[~a.index.duplicated()], b[~b.index.duplicated()]
+    common = a.index.intersection(b.index)
+    d = (a.loc[common].astype(float) - b.loc[common].astype(float)).to_numpy()
+    n = int(rows["n"].max()) if "n" in rows.columns and len(rows) else 0
+    return d[np.isfinite(d)], n
+
+
+def _variance(frame: pd.DataFrame, claim: Claim, seed_variance: pd.DataFrame | None,
+              run_name: str | None = None) -> dict:
+    """Where a claim's training variance comes from: the networks' own train seeds when both have two or
+    more, else the seed-variance benchmark's seed-paired differences when it has two or more seeds of
+    both networks on the claim's subset. Returns ``seeds_better, seeds_worse, benchmark_seeds`` and
+    ``benchmark`` (the argument of :func:`galmerge.analysis.metrics.seed_sequence_difference`; the run's
+    own seed counts as one of the benchmark's when the benchmark names ``run_name`` as its run)."""
     k_a, k_b = len(ev.frame_seeds(frame, claim.better)), len(ev.frame_seeds(frame, claim.worse))
-    row = {"seeds_better": k_a, "seeds_worse": k_b, "seed_sd_better": np.nan, "seed_sd_worse": np.nan,
-           "benchmark_seeds": 0, "extra_sd": 0.0}
+    row = {"seeds_better": k_a, "seeds_worse": k_b, "benchmark_seeds": 0, "benchmark": None}
     if max(k_a, k_b) >= 2:
-        return {**row, "variance": f"merger sequences and train seeds ({k_a} and {k_b} seeds) resampled together"}
-    (sd_a, n_a), (sd_b, n_b) = (benchmark_seed_sd(seed_variance, k, claim.subset) for k in (claim.better, claim.worse))
-    if not (np.isfinite(sd_a) and np.isfinite(sd_b)):
-        return {**row, "variance": "test-set sampling only (one train seed, and no seed-variance benchmark of "
-                                   "at least 2 seeds for this profile)"}
-    where = str(seed_variance.attrs.get("path", "the seed-variance benchmark"))
-    runs = ", ".join(sorted(set(seed_variance["run"].astype(str))))
-    return {**row, "seed_sd_better": sd_a, "seed_sd_worse": sd_b, "benchmark_seeds": min(n_a, n_b),
-            "extra_sd": float(np.hypot(sd_a, sd_b)),
-            "variance": f"merger sequences resampled, plus the training variance between seeds measured by the "
-                        f"benchmark ({min(n_a, n_b)} seeds on {runs}, {where}; each claim's two SDs are "
-                        "seed_sd_better and seed_sd_worse of tables/conclusions.csv)"}
+        return row
+    paired, n_bench = benchmark_paired_differences(seed_variance, claim.better, claim.worse, claim.subset)
+    if paired.size < 2 or n_bench < 1:
+        return row
+    includes_run = run_name is not None and run_name in set(seed_variance["run"].astype(str))
+    return {**row, "benchmark_seeds": int(paired.size), "benchmark": (paired, n_bench, includes_run)}
+
+
+def _variance_text(row: dict, term: gm.SeedTerm, seed_variance: pd.DataFrame | None) -> str:
+    """What a claim's interval includes, in words."""
+    if term.source == "run" and row["seeds_better"] != row["seeds_worse"]:
+        return (f"merger sequences resampled, plus the training variance of the seed mean of the network trained "
+                f"with several train seeds ({row['seeds_better']} and {row['seeds_worse']} seeds; "
+                f"{term.seeds - 1} degrees of freedom)")
+    if term.source == "run":
+        return (f"merger sequences resampled, plus the training variance of the seed means from the "
+                f"networks' own {term.seeds} seed-paired differences ({term.seeds - 1} degrees of freedom)")
+    if term.source == "benchmark":
+        where = str(seed_variance.attrs.get("path", "the seed-variance benchmark"))
+        runs = ", ".join(sorted(set(seed_variance["run"].astype(str))))
+        return (f"merger sequences resampled, plus the training variance of one seed from the seed-variance "
+                f"benchmark's seed-paired differences ({term.seeds} seeds on {runs}, {where}; "
+                f"{term.seeds - 1} degrees of freedom)")
+    if max(row["seeds_better"], row["seeds_worse"]) >= 2:
+        return "test-set sampling only (the two networks do not both have two or more train seeds)"
+    return ("test-set sampling only (one train seed, and no seed-variance benchmark of at least 2 seeds for "
+            "this profile)")
+
+
+def power_at(difference: float, standard_error: float, confidence: float = 0.95) -> float:
+    """Probability that the two-sided test at level ``1 - confidence`` finds a true difference of this size
+    in the claimed direction, for a normal estimate with this standard error:
+    ``Phi(|difference| / SE - z)`` with ``z = z_{(1 + confidence) / 2}`` (NaN when either is not finite).
+    At the minimum detectable difference it is :data:`POWER`; at half of it about 0.29."""
+    if not (np.isfinite(difference) and np.isfinite(standard_error) and standard_error > 0):
+        return float("nan")
+    z = stats.norm.ppf((1 + confidence) / 2)
+    return float(stats.norm.cdf(abs(difference) / standard_error - z))
 
 
 def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=None,
                confidence: float = 0.95, units: np.ndarray | None = None,
-               seed_variance: pd.DataFrame | None = None) -> dict:
+               seed_variance: pd.DataFrame | None = None, run_name: str | None = None) -> dict:
     """Test one claim on a :func:`galmerge.analysis.evaluation.load_run_scores` frame.
 
     ``units`` are the frame's resampling units (default :func:`galmerge.analysis.metrics.resampling_units`).
 
-    Training variance (issue 23): a network trained with k >= 2 train seeds has every seed's predictions
-    in the frame; each resample then draws k of its k seeds with replacement and averages them (a
-    two-stage bootstrap), so the interval holds both test-set sampling and the training variance of a
-    k-seed mean, and the point estimate is the difference of the seed means
-    (:func:`galmerge.analysis.metrics.seed_sequence_difference`). When both networks have one seed,
-    ``seed_variance`` (the benchmark's table, :func:`galmerge.runs.read_seed_variance`) adds to every
-    resample's difference a draw from N(0, sd_a**2 + sd_b**2), the two networks' seed SDs on the claim's
-    subset (independent trainings; :func:`benchmark_seed_sd`); without it the interval counts test-set
-    sampling only, and the row's ``variance`` says so.
+    The interval is :func:`galmerge.analysis.metrics.seed_sequence_difference`'s: the sequence bootstrap of
+    the difference of the two networks' seed means (widened for few units), plus a draw of the training
+    variance. Networks trained with k >= 2 train seeds take it from their own seed-paired differences;
+    networks with one seed from the seed-paired differences of the seed-variance benchmark
+    (``seed_variance``, :func:`galmerge.runs.read_seed_variance`; :func:`benchmark_paired_differences`);
+    in both the seed x galaxy part that the test-set bootstrap already counts is subtracted, and the
+    seed term is drawn from Student's t with seeds - 1 degrees of freedom. Without either the interval
+    counts test-set sampling only, and the row's ``variance`` says so.
 
     Returns
     -------
     dict
         ``claim, better, worse, subset, metric, n, n_sequences, value_better, value_worse,
-        difference, lower, upper`` (fractions; the interval is the paired sequence bootstrap's),
-        ``standard_error`` (the bootstrap spread of the difference), ``detectable`` (its minimum
-        detectable difference, :func:`minimum_detectable_difference`), ``paper_difference``
-        (:func:`paper_difference`), ``p_not_better`` (fraction of resamples where the claimed winner
-        does not win), ``mcnemar_only_better, mcnemar_only_worse, mcnemar_p`` (first seeds), the
-        training-variance columns of :func:`_variance` (``variance`` says in words what the interval
-        includes), ``outcome`` ('supported', 'contradicted', 'unresolved', 'untested') and ``reason``.
-        With seeds, ``value_better``, ``value_worse`` and ``difference`` are seed means.
+        difference, lower, upper`` (fractions), ``standard_error`` (the spread of the resampled
+        difference), ``detectable`` (its minimum detectable difference, :func:`minimum_detectable_difference`),
+        ``paper_difference`` (:func:`paper_difference`) and ``power_paper`` (the probability that this
+        test finds a true difference as large as the paper's, :func:`power_at`), ``p_not_better``
+        (fraction of resamples where the claimed winner does not win), ``mcnemar_only_better,
+        mcnemar_only_worse, mcnemar_p`` (McNemar's exact test on the first seeds: a cross-check that
+        treats galaxies as independent, kept in the table, not used in the verdict), the training-variance
+        columns ``seeds_better, seeds_worse, benchmark_seeds, seed_source, seed_paired_sd,
+        seed_galaxy_sd, seed_sd, seed_df`` (fractions; :class:`galmerge.analysis.metrics.SeedTerm`) and
+        ``variance`` (in words), ``outcome`` ('supported', 'contradicted', 'unresolved', 'untested') and
+        ``reason``. With seeds, ``value_better``, ``value_worse`` and ``difference`` are seed means.
     """
     row = {"claim": claim.text(), "better": claim.better, "worse": claim.worse, "subset": claim.subset,
            "metric": claim.metric, "paper_difference": paper_difference(claim)}
@@ -293,25 +347,30 @@ def judge_claim(frame: pd.DataFrame, claim: Claim, n_resamples: int = 1000, rng=
     b = ev.seed_predictions(frame, claim.worse)[:, mask]
     groups = (gm.resampling_units(frame) if units is None else np.asarray(units))[mask]
     rng = np.random.default_rng(rng)
-    # the resamples of galaxies, shared by the two networks, their seeds' draws and the standard error
+    # the resamples of galaxies, shared by the two networks, their seeds and the standard error
     weights = gm.bootstrap_weights(groups, n_resamples, rng, n=len(y))
-    variance = _variance(frame, claim, seed_variance)
-    d, resampled = gm.seed_sequence_difference(y, a, b, claim.metric, weights, rng, variance["extra_sd"],
-                                               confidence, groups)
+    variance = _variance(frame, claim, seed_variance, run_name)
+    d, resampled, term = gm.seed_sequence_difference(y, a, b, claim.metric, weights, rng,
+                                                     variance.pop("benchmark"), confidence, groups)
     spread = float(resampled.std(ddof=1)) if resampled.size > 1 else float("nan")
     se = spread if spread > 0 else float("nan")  # no spread: no estimate of it under another difference
     mdd = minimum_detectable_difference(se, confidence)
     mc = gm.mcnemar_exact(y, a[0], b[0])
     row.update(n=d.n, n_sequences=d.n_groups, value_better=d.value_a, value_worse=d.value_b,
                difference=d.difference, lower=d.lower, upper=d.upper, standard_error=se, detectable=mdd,
+               power_paper=power_at(row["paper_difference"], se, confidence),
                p_not_better=d.p_not_greater, mcnemar_only_better=mc.only_a, mcnemar_only_worse=mc.only_b,
-               mcnemar_p=mc.p_value, **variance)
+               mcnemar_p=mc.p_value, **variance, seed_source=term.source, seed_paired_sd=term.paired_sd,
+               seed_galaxy_sd=float(np.sqrt(term.seed_galaxy_variance)) if np.isfinite(term.seed_galaxy_variance)
+               else np.nan, seed_sd=term.sd, seed_df=term.df,
+               variance=_variance_text(variance, term, seed_variance))
     row.update(_outcome(d, SUBSETS[claim.subset], confidence, mdd))
     return row
 
 
 def judge_claims(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
-                confidence: float = 0.95, seed_variance: pd.DataFrame | None = None) -> pd.DataFrame:
+                confidence: float = 0.95, seed_variance: pd.DataFrame | None = None,
+                run_name: str | None = None) -> pd.DataFrame:
     """Every claim of the three conclusions (:data:`CONCLUSIONS`), one row each (:func:`judge_claim`,
     ``seed_variance`` as there), with a ``conclusion`` column ('I', 'II', 'III'). Each claim gets its own
     random stream from ``seed``, so adding a claim does not change the others' resamples."""
@@ -321,7 +380,8 @@ def judge_claims(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
         for k_index, claim in enumerate(conclusion.claims):
             rng = np.random.default_rng([int(seed), c_index, k_index])
             rows.append({"conclusion": conclusion.key,
-                         **judge_claim(frame, claim, n_resamples, rng, confidence, units, seed_variance)})
+                         **judge_claim(frame, claim, n_resamples, rng, confidence, units, seed_variance,
+                                       run_name)})
     return pd.DataFrame(rows)
 
 
@@ -330,20 +390,24 @@ def _describe(row: pd.Series) -> str:
         return f"{row['claim']}: {row['reason']}"
     if row["n"] == 0:
         return f"{row['claim']}: no {SUBSETS[row['subset']]} in the test set"
-    mc = f"McNemar {int(row['mcnemar_only_better'])} vs {int(row['mcnemar_only_worse'])}, p = {row['mcnemar_p']:.2g}"
     return (f"{row['claim']}: {100 * row['value_better']:.1f} vs {100 * row['value_worse']:.1f} %, "
             f"difference {100 * row['difference']:+.1f} points [{100 * row['lower']:+.1f}, {100 * row['upper']:+.1f}] "
-            f"on {int(row['n'])} galaxies from {int(row['n_sequences'])} sequences, {_detectable(row)} ({mc})")
+            f"on {int(row['n'])} galaxies from {int(row['n_sequences'])} sequences, {_detectable(row)}")
 
 
 def _detectable(row: pd.Series) -> str:
-    """'detectable from X points (paper: +Y)' for one claim row, in words."""
+    """'detectable from X points at 80% power; the paper's difference, +Y, would be found with probability P'
+    for one claim row, in words."""
     mdd = row.get("detectable", np.nan)
     text = (f"detectable from {100 * mdd:.1f} points at {POWER:.0%} power" if np.isfinite(mdd)
             else "detectable difference not estimable (the difference is the same in every resample, "
                  "or too few resamples)")
     paper = row.get("paper_difference", np.nan)
-    return text + (f" (paper: {100 * paper:+.1f})" if np.isfinite(paper) else "")
+    power = row.get("power_paper", np.nan)
+    if np.isfinite(paper):
+        text += f"; the paper's difference, {100 * paper:+.1f}" + (
+            f", would be found with probability {power:.0%}" if np.isfinite(power) else "")
+    return text
 
 
 def verdicts_from_claims(claims: pd.DataFrame) -> list[Verdict]:
@@ -363,13 +427,17 @@ def verdicts_from_claims(claims: pd.DataFrame) -> list[Verdict]:
             reason = "; ".join(f"{r['claim']}: {r['reason']}" for _, r in rows.iterrows()
                                if r["outcome"] != "supported") or "no claim could be tested"
         evidence = "; ".join(_describe(r) for _, r in rows.iterrows()) + f" (paper: {conclusion.paper})"
+        powers = rows["power_paper"].to_numpy(dtype=float) if "power_paper" in rows.columns else np.empty(0)
+        if powers.size and np.isfinite(powers).all() and len(powers) > 1:
+            evidence += (f"; were the paper's differences true, this test set would reproduce the conclusion "
+                         f"with probability about {np.prod(powers):.0%} (the product of its claims')")
         verdicts.append(Verdict(conclusion.key, conclusion.text, verdict, evidence, reason,
                                 rows.reset_index(drop=True)))
     return verdicts
 
 
 def variance_note(claims: pd.DataFrame) -> str:
-    """One sentence on what the claims' intervals include besides test-set sampling (issue 23), for the
+    """One sentence on what the claims' intervals include besides test-set sampling, for the
     report and the notebooks: the distinct ``variance`` texts of the tested claims."""
     if "variance" not in claims.columns:
         return "The intervals count test-set sampling only."
@@ -381,7 +449,8 @@ def variance_note(claims: pd.DataFrame) -> str:
 
 def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
                       confidence: float = 0.95,
-                      seed_variance: pd.DataFrame | None = None) -> tuple[list[Verdict], pd.DataFrame]:
+                      seed_variance: pd.DataFrame | None = None,
+                      run_name: str | None = None) -> tuple[list[Verdict], pd.DataFrame]:
     """The verdict on each of the paper's conclusions, and the claims table behind them.
 
     Parameters
@@ -397,6 +466,10 @@ def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     seed_variance : pandas.DataFrame, optional
         The seed-variance benchmark's table for the run's profile (:func:`galmerge.runs.read_seed_variance`),
         used for networks trained with one seed (:func:`judge_claim`).
+    run_name : str, optional
+        This run's name (``Run.name``): when the benchmark was measured on it, the run's seed is one of
+        the benchmark's, which changes how the seed term is drawn
+        (:func:`galmerge.analysis.metrics.seed_term_from_benchmark`).
 
     Returns
     -------
@@ -405,5 +478,5 @@ def judge_conclusions(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     claims : pandas.DataFrame
         :func:`judge_claims` (write it to ``tables/conclusions.csv``).
     """
-    claims = judge_claims(frame, n_resamples, seed, confidence, seed_variance)
+    claims = judge_claims(frame, n_resamples, seed, confidence, seed_variance, run_name)
     return verdicts_from_claims(claims), claims

@@ -766,18 +766,155 @@ def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) 
     return per_resample[pick, np.arange(n_resamples)].mean(axis=0), per_seed
 
 
-def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.ndarray, rng=None,
-                             extra_sd: float = 0.0, confidence: float = 0.95,
-                             groups=None) -> tuple[PairedDifference, np.ndarray]:
-    """Paired bootstrap of ``metric(a) - metric(b)`` over merger sequences and train seeds together.
+@dataclass(frozen=True)
+class SeedTerm:
+    """The training variance added to a paired difference's interval.
 
-    In every resample the galaxies (or sequences) come from row ``r`` of ``weights``, and each network
-    independently gets the mean over k of its k seeds drawn with replacement (:func:`seed_resampled_metric`);
-    the difference is taken on that resample, so the interval is that of the difference of seed means.
-    With one seed each and ``extra_sd = 0`` this is
-    :func:`paired_bootstrap_difference` on the same ``weights``. ``extra_sd`` adds a normal draw
-    N(0, extra_sd**2) to every resample's difference: the training variance measured elsewhere
-    (the seed-variance benchmark), for networks trained with one seed only.
+    Attributes
+    ----------
+    sd : float
+        Standard deviation (fraction) of the seed term added to every resample of the difference: that of
+        the difference of the k-seed means, ``sqrt(max(0, paired_variance - seed_galaxy_variance) / k)``.
+    df : float
+        Its degrees of freedom, seeds - 1 (inf when no seed term is added); the term is drawn from
+        ``sd * t(df)``, so a seed variance known from five seeds widens the interval as Student's t does.
+    paired_sd : float
+        Standard deviation over train seeds of the seed-paired difference ``metric(a, s) - metric(b, s)``
+        on the whole sample (NaN when fewer than two seeds).
+    seed_galaxy_variance : float
+        The part of ``paired_sd**2`` that the test-set bootstrap already counts (seed x galaxy disagreement,
+        fraction squared), subtracted before the floor at 0.
+    seeds : int
+        Train seeds behind ``paired_sd``.
+    source : str
+        'run' (the networks' own seeds), 'benchmark' (another run's seeds, for one-seed networks) or 'none'.
+    """
+
+    sd: float = 0.0
+    df: float = float("inf")
+    paired_sd: float = float("nan")
+    seed_galaxy_variance: float = float("nan")
+    seeds: int = 1
+    source: str = "none"
+
+
+def seed_galaxy_variance(per_seed_resampled: np.ndarray) -> float:
+    """The seed x galaxy variance of one seed's difference, from k >= 2 seeds' bootstrap replicates.
+
+    With ``d[s, r]`` the difference of seed s on resample r, the bootstrap variance of one seed's
+    difference holds galaxy-level and seed x galaxy disagreement, ``V_e + V_g``; that of the mean over
+    the k seeds holds ``V_e + V_g / k``. So ``V_g = k / (k - 1) * (mean_s var_r d[s] - var_r mean_s d)``
+    (floored at 0): the part of the spread between seeds on a fixed test set that the test-set bootstrap
+    already counts.
+
+    Parameters
+    ----------
+    per_seed_resampled : array (k, n_resamples)
+        Each seed's paired difference on the same resamples (NaN where undefined).
+
+    Returns
+    -------
+    float
+        ``V_g`` (same units squared; NaN with fewer than two seeds or resamples).
+    """
+    d = np.asarray(per_seed_resampled, dtype=float)
+    d = d[:, np.all(np.isfinite(d), axis=0)]
+    k = d.shape[0]
+    if k < 2 or d.shape[1] < 2:
+        return float("nan")
+    one = float(np.mean(d.var(axis=1, ddof=1)))
+    mean = float(d.mean(axis=0).var(ddof=1))
+    return max(0.0, k / (k - 1) * (one - mean))
+
+
+def seed_term_from_seeds(per_seed: np.ndarray, per_seed_resampled: np.ndarray) -> SeedTerm:
+    """The seed term of a difference of k-seed means from the networks' own seeds (k >= 2, seed-paired).
+
+    Networks trained with one train seed share its initial weights, batch order and augmentation, so
+    their seed errors are correlated (either way): the variance that belongs in the comparison is that
+    of the seed-paired difference ``per_seed`` (``metric(a, s) - metric(b, s)``), not the sum of each
+    network's. Its sample variance over seeds also holds the seed x galaxy disagreement of a fixed test
+    set (:func:`seed_galaxy_variance`), which the test-set bootstrap counts already: it is subtracted,
+    floored at 0 (the usual method-of-moments estimate of a variance component), and the rest, divided
+    by k, is the variance of the seed mean. Degrees of freedom k - 1.
+    """
+    d = np.asarray(per_seed, dtype=float)
+    d = d[np.isfinite(d)]
+    k = int(d.size)
+    if k < 2:
+        return SeedTerm(seeds=k)
+    s2 = float(d.var(ddof=1))
+    vg = seed_galaxy_variance(per_seed_resampled)
+    vg = vg if np.isfinite(vg) else 0.0
+    return SeedTerm(float(np.sqrt(max(0.0, s2 - vg) / k)), float(k - 1), float(np.sqrt(s2)), vg, k, "run")
+
+
+def seed_term_from_benchmark(paired: np.ndarray, n_benchmark: int, test_variance: float, n: int,
+                             includes_run: bool = False) -> SeedTerm:
+    """The seed term of a one-seed difference from a seed-variance benchmark's seed-paired differences.
+
+    ``paired`` holds ``metric(a, s) - metric(b, s)`` for the benchmark's seeds on its ``n_benchmark``
+    galaxies. Their sample variance holds the seed variance of the difference and the seed x galaxy
+    disagreement of the benchmark's fixed test set; the benchmark table holds no per-galaxy predictions,
+    so the second is bounded by the test-set bootstrap variance of a one-seed difference,
+    ``test_variance`` measured on this run's ``n`` galaxies and scaled to the benchmark's as 1 / n.
+    ``sd = sqrt(max(0, var(paired) - test_variance * n / n_benchmark))`` on seeds - 1 degrees of freedom.
+    This subtracts the galaxy-level part of the bootstrap variance as well, so it errs towards a smaller
+    seed term. The term is drawn from Student's t with seeds - 1 degrees of freedom when the run's own
+    seed is not among the benchmark's. When it is (``includes_run``: the benchmark was measured on this
+    run, its first seed being the run's), the run's difference is one of those that give the SD, so a
+    large deviation of the run's seed inflates the SD with it: for a pure seed effect the studentised
+    difference is then nearly normal (its 95 % point is 2.02 for five seeds, against 2.78 for t with 4
+    degrees of freedom), while the seed x galaxy part it shares with the bootstrap is not. In the
+    simulation of ``tests/test_seed_term.py`` (five benchmark seeds, seed effects correlated +0.8 to -0.7
+    between the networks) t with seeds - 1 degrees of freedom covered 97-98.5 % for a 95 % interval, a
+    normal 92-95 %, and t with 2 (seeds - 1) degrees of freedom 95.7-96.8 %; that is the draw used
+    (97.8 % without any seed effect: a zero seed variance estimated from five seeds still adds a little).
+    """
+    d = np.asarray(paired, dtype=float)
+    d = d[np.isfinite(d)]
+    k = int(d.size)
+    if k < 2 or not (np.isfinite(test_variance) and n > 0 and n_benchmark > 0):
+        return SeedTerm(seeds=k)
+    s2 = float(d.var(ddof=1))
+    vg = float(test_variance) * n / n_benchmark
+    df = float(2 * (k - 1)) if includes_run else float(k - 1)
+    return SeedTerm(float(np.sqrt(max(0.0, s2 - vg))), df, float(np.sqrt(s2)), vg, k, "benchmark")
+
+
+def small_sample_factor(n_units: int, confidence: float = 0.95) -> float:
+    """How much a cluster bootstrap's percentile interval is widened for its number of units G.
+
+    The bootstrap's variance is the plug-in one, (G - 1) / G of the unbiased variance, and its quantiles
+    are normal ones where Student's t with G - 1 degrees of freedom belongs; with few units the interval
+    is therefore too narrow (under the null a 95 % cluster bootstrap rejected 8 % of the time at 12
+    units, 6 % at 35). The factor ``sqrt(G / (G - 1)) * t_{G-1} / z`` restores the level
+    (``tests/test_metrics.py`` checks it by simulation); it is 1.17 at 12 units, 1.05 at 35, 1.01 at 200.
+    """
+    g = int(n_units)
+    if g < 2:
+        return float("nan")
+    q = (1 + confidence) / 2
+    return float(np.sqrt(g / (g - 1)) * stats.t.ppf(q, g - 1) / stats.norm.ppf(q))
+
+
+def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.ndarray, rng=None,
+                             benchmark: tuple[np.ndarray, int, bool] | None = None, confidence: float = 0.95,
+                             groups=None) -> tuple[PairedDifference, np.ndarray, SeedTerm]:
+    """Paired bootstrap of ``metric(a) - metric(b)`` over merger sequences, plus the training variance.
+
+    The point estimate is the difference of the two networks' seed means. Its interval is the percentile
+    interval of ``D_r + T_r`` over the resamples r (rows of ``weights``): ``D_r`` is the difference of the
+    seed means on resample r of the galaxies (sequences), its spread about its mean widened by
+    :func:`small_sample_factor` for the number of units; ``T_r`` is a draw of the seed term,
+    ``sd * t(df)`` (:class:`SeedTerm`):
+
+    - with k >= 2 seeds of each network (paired by their order), from the seed-paired differences of the
+      networks' own seeds (:func:`seed_term_from_seeds`); when only one of them has several seeds, from
+      that network's own spread;
+    - with one seed each, from a seed-variance benchmark's seed-paired differences
+      ``benchmark = (paired differences, galaxies of the benchmark)`` (:func:`seed_term_from_benchmark`);
+    - otherwise none: the interval counts test-set sampling only.
 
     Parameters
     ----------
@@ -788,13 +925,14 @@ def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.
     weights : array (n_resamples, n)
         :func:`bootstrap_weights`.
     rng : numpy.random.Generator, int or None
-        Draws the seeds and the added normal term.
-    extra_sd : float
-        Standard deviation (fraction) of the added term; 0 adds nothing.
+        Draws the seed term.
+    benchmark : (array, int, bool), optional
+        For one-seed networks: the benchmark's seed-paired differences, its number of galaxies, and whether
+        the run's own seed is one of its seeds (:func:`seed_term_from_benchmark`).
     confidence : float
         Two-sided level of the percentile interval.
     groups : array (n,), optional
-        Resampling units, only to count them (``n_groups``).
+        Resampling units: their number sets the small-sample factor (default: the galaxies).
 
     Returns
     -------
@@ -802,31 +940,57 @@ def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.
         ``value_a``, ``value_b``: the seed means of the metric on the whole sample; ``difference``
         their difference (the point estimate); the interval and one-sided fractions over the resamples.
     resampled : numpy.ndarray
-        The difference on every resample where both metrics are defined (its standard deviation is
-        the standard error of the difference).
+        ``D_r + T_r`` on every resample where both metrics are defined (its standard deviation is the
+        standard error of the difference).
+    seed_term : SeedTerm
     """
     y = _as_labels(y_true)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    if not (np.isfinite(extra_sd) and extra_sd >= 0):
-        raise ValueError(f"extra_sd must be a finite number >= 0, got {extra_sd}")
+    (metric,) = _check_metrics((metric,))
+    pa = _as_seed_predictions(preds_a, len(y), "preds_a")
+    pb = _as_seed_predictions(preds_b, len(y), "preds_b")
+    w = _resample_weights(len(y), 0, None, None, None, weights)
     rng = np.random.default_rng(rng)
-    da, seeds_a = seed_resampled_metric(y, preds_a, metric, weights, rng)
-    db, seeds_b = seed_resampled_metric(y, preds_b, metric, weights, rng)
-    d = da - db
-    if extra_sd > 0:
-        d = d + rng.normal(0.0, extra_sd, size=d.shape)
-    d = d[np.isfinite(da) & np.isfinite(db)]
+    ra = np.stack([metrics_from_counts(*_weighted_counts(y, row, w))[metric] for row in pa])  # (k_a, R)
+    rb = np.stack([metrics_from_counts(*_weighted_counts(y, row, w))[metric] for row in pb])
+    seeds_a = np.array([float(metrics_from_counts(*_counts(y, row))[metric]) for row in pa])
+    seeds_b = np.array([float(metrics_from_counts(*_counts(y, row))[metric]) for row in pb])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where a seed's metric is undefined
+        d = ra.mean(axis=0) - rb.mean(axis=0)
+    defined = np.isfinite(d)
+    units = n_groups(_as_groups(groups, len(y)), len(y)) if groups is not None else len(y)
     value_a, value_b = float(np.mean(seeds_a)), float(np.mean(seeds_b))
-    units = n_groups(_as_groups(groups, len(y)), len(y)) if groups is not None else -1
-    if d.size == 0:
+    if not defined.any():
         return PairedDifference(metric, value_a, value_b, value_a - value_b, np.nan, np.nan, np.nan,
-                                np.nan, np.nan, len(y), units, 0, confidence), d
+                                np.nan, np.nan, len(y), units, 0, confidence), d[defined], SeedTerm()
+    m = min(len(pa), len(pb))
+    if m >= 2:
+        term = seed_term_from_seeds(seeds_a[:m] - seeds_b[:m], (ra[:m] - rb[:m])[:, defined])
+    elif benchmark is not None and len(pa) == len(pb) == 1:
+        test_variance = float(d[defined].var(ddof=1)) if defined.sum() > 1 else float("nan")
+        term = seed_term_from_benchmark(benchmark[0], int(benchmark[1]), test_variance, len(y),
+                                        bool(benchmark[2]) if len(benchmark) > 2 else False)
+    elif max(len(pa), len(pb)) >= 2:  # one network with several seeds, the other with one: its own spread
+        terms = [seed_term_from_seeds(v, r[:, defined]) for v, r in ((seeds_a, ra), (seeds_b, rb)) if len(v) >= 2]
+        term = SeedTerm(float(np.hypot.reduce([t.sd for t in terms])), min(t.df for t in terms),
+                        float(np.hypot.reduce([t.paired_sd for t in terms])),
+                        float(sum(t.seed_galaxy_variance for t in terms)), min(t.seeds for t in terms), "run")
+    else:
+        term = SeedTerm(seeds=m)
+    d = d[defined]
+    factor = small_sample_factor(units, confidence)
+    if np.isfinite(factor):
+        d = d.mean() + factor * (d - d.mean())
+    if term.sd > 0:
+        draws = rng.standard_t(term.df, size=d.shape) if np.isfinite(term.df) else rng.standard_normal(d.shape)
+        d = d + term.sd * draws
     alpha = (1 - confidence) / 2
     lower, upper = np.quantile(d, [alpha, 1 - alpha])
     return PairedDifference(metric, value_a, value_b, value_a - value_b, float(d.mean()), float(lower),
                             float(upper), float(np.mean(d <= 0)), float(np.mean(d >= 0)), len(y), units,
-                            int(d.size), confidence), d
+                            int(d.size), confidence), d, term
 
 
 @dataclass(frozen=True)
