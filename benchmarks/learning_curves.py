@@ -100,7 +100,7 @@ import pandas as pd
 import galmerge.quiet  # noqa: F401  (TensorFlow start-up logs)
 from galmerge.analysis import baseline
 from galmerge.analysis import metrics as gm
-from galmerge.data.catalog import load_catalog, load_image
+from galmerge.data.catalog import load_catalog, load_image, split_groups
 from galmerge.mock import generate_mock
 from galmerge.nets import cnn
 from galmerge.nets.training import augment_batch, normalise_images, validation_scores
@@ -136,6 +136,20 @@ def baseline_inputs(catalog, workers: int = 1):
     return pd.concat(in_processes(_features, catalog, workers))
 
 
+def training_rows(groups: np.ndarray, size: int, fraction: float, seed: int = 0) -> np.ndarray | None:
+    """Rows of ``size`` training images drawn from a random ``fraction`` of the training split's
+    independent units (library orbits, isolated sequences: ``galmerge.data.catalog.split_groups``),
+    in their catalogue order; None when those units hold fewer than ``size`` images. A fraction of 1
+    gives the first ``size`` rows, as before."""
+    if fraction >= 1.0:
+        return np.arange(size) if size <= len(groups) else None
+    units = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    kept = rng.choice(units, size=max(1, int(round(fraction * len(units)))), replace=False)
+    rows = np.flatnonzero(np.isin(groups, kept))
+    return rows[:size] if len(rows) >= size else None
+
+
 def epoch_arrays(x: np.ndarray, y: np.ndarray, augment: bool, rng: np.random.Generator):
     """One epoch's shuffled images and labels, each image turned / flipped when ``augment``
     (``galmerge.nets.training.augment_batch``, as the training pipeline does). Plain numpy arrays, so
@@ -145,17 +159,24 @@ def epoch_arrays(x: np.ndarray, y: np.ndarray, augment: bool, rng: np.random.Gen
     return images, y[order]
 
 
-def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int, seed: int = 1):
-    """Train one configuration; returns (per-epoch rows, summary dict)."""
+def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int, seed: int = 1,
+                train_rows: np.ndarray | None = None, bin_factor: int = 1):
+    """Train one configuration; returns (per-epoch rows, summary dict).
+
+    ``train_rows`` picks the training images (default: the first ``size``); ``bin_factor`` > 1 puts
+    the quick profile's b x b binning layer in front of the network, with the kernels scaled to the
+    same sky area (``galmerge.nets.cnn.scaled_kernels``)."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = cnn.build_model(filters=filters, dense_units=dense)
+    model = cnn.build_model(filters=filters, dense_units=dense, input_bin=bin_factor,
+                            kernel_sizes=cnn.scaled_kernels(cnn.PAPER_KERNEL_SIZES, bin_factor))
+    train_rows = np.arange(size) if train_rows is None else np.asarray(train_rows)
     best, best_weights, rows = -np.inf, None, []
     rng = np.random.default_rng(seed)
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        images, labels = epoch_arrays(x["train"][:size], y["train"][:size], augment, rng)
+        images, labels = epoch_arrays(x["train"][train_rows], y["train"][train_rows], augment, rng)
         fit = model.fit(images, labels, batch_size=32, epochs=1, shuffle=False, verbose=0)
         seconds = time.perf_counter() - t0
         record = validation_scores(y["validation"], model.predict(x["validation"], verbose=0))
@@ -190,6 +211,12 @@ def main() -> None:
     parser.add_argument("--dense", type=int, nargs=2, default=[64, 16],
                         help="dense units of the narrow networks; 128 kernels get the paper's 512, 128")
     parser.add_argument("--augment", choices=("off", "on", "both"), default="both")
+    parser.add_argument("--bin", type=int, nargs="+", default=[1],
+                        help="input binning of the network (1: the paper's; 2: the quick profile's 2 x 2 binning "
+                        "layer, kernels 7, 6, 5)")
+    parser.add_argument("--orbit-fractions", type=float, nargs="+", default=[1.0],
+                        help="fractions of the training set's independent orbits (and isolated sequences) "
+                        "that the N training images are drawn from: a fixed N from fewer orbits")
     parser.add_argument("--data", type=Path, help="existing mock folder (default: generated in a temporary folder)")
     parser.add_argument("--out", type=Path, help="write <out>_curves.csv and <out>_summary.csv")
     parser.add_argument("--no-baseline", action="store_true", help="skip the non-CNN baseline (its features cost "
@@ -220,19 +247,24 @@ def main() -> None:
 
     augments = {"off": [False], "on": [True], "both": [False, True]}[args.augment]
     curves, summaries = [], []
-    for size, filters, augment in itertools.product(args.sizes, args.filters, augments):
-        if size > len(y["train"]):
-            print(f"N={size}: only {len(y['train'])} training images, skipped")
+    groups = split_groups(splits["train"]).to_numpy()
+    for size, filters, augment, bin_factor, fraction in itertools.product(
+            args.sizes, args.filters, augments, args.bin, args.orbit_fractions):
+        rows = training_rows(groups, size, fraction)
+        if rows is None:
+            print(f"N={size}: fewer than {size} training images in {fraction:.0%} of the orbits, skipped")
             continue
         # the baseline trained on the same N training objects, scored on the same test galaxies
         base_test = np.nan
         if features is not None:
-            model = baseline.fit_baseline(features["train"].iloc[:size], y["train"][:size])
+            model = baseline.fit_baseline(features["train"].iloc[rows], y["train"][rows])
             base_test = baseline.evaluate_baseline(model, features["test"], y["test"])
         dense = cnn.PAPER_DENSE_UNITS if filters == cnn.PAPER_FILTERS else args.dense
-        rows, summary = train_curve(x, y, size, filters, dense, augment, args.epochs)
-        config = {"n_train": size, "filters": filters, "augment": augment}
-        curves += [{**config, **r} for r in rows]
+        epoch_rows, summary = train_curve(x, y, size, filters, dense, augment, args.epochs, train_rows=rows,
+                                          bin_factor=bin_factor)
+        config = {"n_train": size, "filters": filters, "augment": augment, "bin": bin_factor,
+                  "orbit_fraction": fraction, "n_orbits": len(set(groups[rows]))}
+        curves += [{**config, **r} for r in epoch_rows]
         summaries.append({**config, **summary, "baseline_test_accuracy": base_test,
                           "n_test": len(y["test"]), "load_1min": os.getloadavg()[0]})
         if args.out:  # written after every configuration: a long run killed midway keeps what it measured
@@ -240,7 +272,8 @@ def main() -> None:
             pd.DataFrame(curves).to_csv(f"{args.out}_curves.csv", index=False, float_format="%.4f")
             pd.DataFrame(summaries).to_csv(f"{args.out}_summary.csv", index=False, float_format="%.4f")
         s = summaries[-1]
-        print(f"N={size} filters={filters} augment={augment}: kept epoch {s['kept_epoch']}/{args.epochs}, "
+        print(f"N={size} filters={filters} augment={augment} bin={bin_factor} orbits={config['n_orbits']}: "
+              f"kept epoch {s['kept_epoch']}/{args.epochs}, "
               f"val acc (P=R) {s['val_accuracy_pr']:.3f}, test acc {s['test_accuracy']:.3f} "
               f"(AUC {s['test_auc']:.3f}) vs baseline {s['baseline_test_accuracy']:.3f} on {s['n_test']} test "
               f"galaxies; {s['images_per_second']:.0f} img/s, load {s['load_1min']:.1f}", flush=True)

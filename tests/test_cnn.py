@@ -71,3 +71,17 @@ def test_mixed_precision_keeps_a_float32_output():
 def test_invalid_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         cnn.build_model(**kwargs)
+
+
+def test_binned_input_network_keeps_the_128px_input_and_counts_its_parameters():
+    kernels = cnn.scaled_kernels(cnn.PAPER_KERNEL_SIZES, 2)
+    assert kernels == (7, 6, 5)
+    assert cnn.scaled_kernels(cnn.PAPER_KERNEL_SIZES, 1) == cnn.PAPER_KERNEL_SIZES
+    model = cnn.build_model(filters=4, kernel_sizes=kernels, dense_units=(8, 4), input_bin=2)
+    assert model.input_shape == (None, 128, 128, 1)
+    assert cnn.count_trainable_params(model) == cnn.trainable_parameter_count(
+        filters=4, kernel_sizes=kernels, dense_units=(8, 4), input_bin=2)
+    with pytest.raises(ValueError, match="input_bin"):
+        cnn.build_model(filters=4, kernel_sizes=kernels, dense_units=(8, 4), input_bin=3)
+    with pytest.raises(ValueError, match="input_bin"):
+        cnn.scaled_kernels((13,), 0)

@@ -344,3 +344,47 @@ def test_the_training_notebook_with_two_seeds_writes_two_seed_folders(products_d
         assert run_io.read_config(folder)["parameters"]["seed"] == seed
     assert set(run.seed_scores("raw", "test")) == {1, 2}
     assert set(run.summary["train_raw"]["seeds"]) == {"1", "2"}
+
+
+# --- early stopping and the binned input ------------------------------------------------------
+
+def test_validation_monitor_stops_after_patience_epochs_without_improvement(tmp_path):
+    """The monitor keeps the first best epoch and asks Keras to stop after ``patience`` flat epochs."""
+    monitor = training._ValidationMonitor.make(None, np.array([0, 1, 0, 1]), tmp_path / "m.keras", patience=2)
+
+    class FakeModel:
+        stop_training = False
+        saved = 0
+
+        def __init__(self):
+            self.scores = iter([[0.4, 0.6, 0.3, 0.7],     # epoch 1: perfect -> kept
+                                [0.6, 0.4, 0.7, 0.3],     # epoch 2: worse
+                                [0.6, 0.4, 0.7, 0.3]])    # epoch 3: worse again -> stop
+
+        def predict(self, data, verbose=0):
+            return np.asarray(next(self.scores))
+
+        def save(self, path):
+            self.saved += 1
+
+    model = FakeModel()
+    monitor.set_model(model)
+    for epoch in range(3):
+        assert not model.stop_training, f"stopped before epoch {epoch + 1}"
+        monitor.on_epoch_end(epoch, {})
+    assert model.stop_training and model.saved == 1 and len(monitor.records) == 3
+
+
+@pytest.mark.slow
+def test_binned_network_with_patience_trains_stops_and_records_why(products_dir, tmp_path):
+    tiny = {**TINY, "kernel_sizes": (3, 3, 3)}
+    result = training.train_network(products_dir, "raw", tmp_path / "raw", epochs=30, seed=3, input_bin=2,
+                                    patience=2, **tiny)
+    parameters = result.config["parameters"]
+    assert parameters["input_bin"] == 2 and parameters["patience"] == 2
+    trained = result.config["results"]["epochs_trained"]
+    assert trained == len(result.history) < 30
+    # it stopped exactly `patience` epochs after the kept one
+    assert trained - result.best_epoch == 2
+    model = run_io.read_network(tmp_path / "raw")
+    assert model.get_layer("input_bin").pool_size == (2, 2)

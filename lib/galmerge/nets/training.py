@@ -479,10 +479,12 @@ def validation_scores(labels, scores) -> dict[str, float]:
 class _ValidationMonitor:
     """Keras callback factory: scores the validation split after every epoch, records
     :func:`validation_scores` (also into the epoch's logs, so Keras prints them) and saves the
-    network whenever ``val_accuracy_pr`` strictly improves (so the first best epoch is kept)."""
+    network whenever ``val_accuracy_pr`` strictly improves (so the first best epoch is kept).
+    With ``patience`` it stops the training once that many epochs in a row have not improved on
+    the kept one (a flat validation curve; None: every epoch is trained)."""
 
     @staticmethod
-    def make(val_data, labels: np.ndarray, path: Path):
+    def make(val_data, labels: np.ndarray, path: Path, patience: int | None = None):
         import keras
 
         class ValidationMonitor(keras.callbacks.Callback):
@@ -490,6 +492,7 @@ class _ValidationMonitor:
                 super().__init__()
                 self.records: list[dict[str, float]] = []
                 self.best = -np.inf
+                self.since_best = 0
 
             def on_epoch_end(self, epoch, logs=None):
                 scores = self.model.predict(val_data, verbose=0)
@@ -499,7 +502,12 @@ class _ValidationMonitor:
                     logs.update(record)
                 if record["val_accuracy_pr"] > self.best:
                     self.best = record["val_accuracy_pr"]
+                    self.since_best = 0
                     self.model.save(path)
+                else:
+                    self.since_best += 1
+                    if patience is not None and self.since_best >= patience:
+                        self.model.stop_training = True
 
         return ValidationMonitor()
 
@@ -577,6 +585,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                   learning_rate: float = cnn.PAPER_LEARNING_RATE,
                   dropout: float = cnn.PAPER_DROPOUT, padding: str = cnn.DEFAULT_PADDING,
                   batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False,
+                  input_bin: int = 1, patience: int | None = None,
                   mixed_precision: bool = False, seed: int = 1, deterministic: bool | None = None,
                   reuse: bool = True, predict_batch_size: int = PREDICT_BATCH_SIZE,
                   progress: bool = True, verbose: int = 0) -> TrainingResult:
@@ -598,6 +607,13 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         The network (:func:`galmerge.nets.cnn.build_model`); defaults are the paper's.
     augment : bool
         Random flips and 90-degree rotations of training images (the paper does not augment).
+    input_bin : int
+        Binning of the 128 px input inside the network (:func:`galmerge.nets.cnn.build_model`; 1, the
+        paper's network, by default; give kernels scaled with :func:`galmerge.nets.cnn.scaled_kernels`).
+    patience : int or None
+        Stop once this many epochs in a row have not improved the validation accuracy at the
+        precision = recall threshold (the kept epoch's criterion); None (default, the paper's)
+        trains every one of ``epochs``.
     mixed_precision : bool
         float16 compute when a GPU is present (ignored, with a warning, on CPU).
     seed : int
@@ -637,7 +653,8 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             "filters": int(filters) if np.ndim(filters) == 0 else [int(f) for f in filters],
             "kernel_sizes": [int(k) for k in kernel_sizes], "dense_units": [int(u) for u in dense_units],
             "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
-            "batch_norm_momentum": float(batch_norm_momentum),
+            "batch_norm_momentum": float(batch_norm_momentum), "input_bin": int(input_bin),
+            "patience": None if patience is None else int(patience),
             "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
             "epoch_selection": EPOCH_SELECTION, "code_fingerprint": source_fingerprint(TRAINING_CODE),
             "products": str(products.path.resolve()), "products_fingerprint": products_fingerprint(products),
@@ -658,6 +675,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         with strategy.scope():
             model = cnn.build_model(input_shape=(*products.read(kind_channels, 0).shape[:2], len(kind_channels)),
                                     filters=filters, kernel_sizes=kernel_sizes, dense_units=dense_units,
+                                    input_bin=input_bin,
                                     dropout=dropout, padding=padding, learning_rate=learning_rate,
                                     batch_norm_momentum=batch_norm_momentum,
                                     mixed_precision=devices["mixed_precision_applied"], name=f"cnn_{kind}")
@@ -668,7 +686,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         val_labels = products.images["label"].to_numpy()[rows["validation"]].astype(int)
         timer = _EpochTimer.make()
         # the validation monitor replaces Keras' validation pass (one scoring per epoch, not two)
-        monitor = _ValidationMonitor.make(val_data, val_labels, out_dir / MODEL_FILE)
+        monitor = _ValidationMonitor.make(val_data, val_labels, out_dir / MODEL_FILE, patience)
         callbacks = [monitor, timer]  # the progress line last: its epoch ends after the validation pass
         if progress:
             callbacks.append(_ProgressLine.make(int(epochs), -(-len(rows["train"]) // int(batch_size)),
@@ -694,7 +712,8 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                    "val_accuracy_at_0.5_best": float(best["val_accuracy"]),
                    "val_accuracy_rescored": rescored["val_accuracy_pr"],
                    "test_accuracy_at_0.5": _accuracy(tables["test"]), "n_params": n_params,
-                   "seconds": seconds, "images_per_second": len(rows["train"]) * int(epochs) / seconds,
+                   "epochs_trained": len(history),
+                   "seconds": seconds, "images_per_second": len(rows["train"]) * len(history) / seconds,
                    "n_images": {s: int(len(r)) for s, r in rows.items()}}
         if abs(results["val_accuracy_rescored"] - results["val_accuracy_best"]) > 1.5 / len(rows["validation"]):
             warnings.warn(f"{out_dir}: the saved network scores validation accuracy (at its precision = recall "
