@@ -92,8 +92,36 @@ def test_run_baseline_on_a_tiny_mock(tmp_path):
     test = catalog[catalog["split"] == "test"]
     assert scores["ID"].tolist() == test["ID"].tolist() and scores["label"].tolist() == test["label"].tolist()
     assert ((scores["score"] >= 0) & (scores["score"] <= 1)).all()
-    assert (scores["pred"] == (scores["score"] >= 0.5)).all()
+    assert (scores["pred"] == (scores["score"] >= result["threshold"])).all()
+    assert (scores["pred_half"] == (scores["score"] >= 0.5)).all()
     assert (scores["pred"] == scores["label"]).mean() == pytest.approx(result["test_accuracy"])  # the same calls
+    assert (scores["pred_half"] == scores["label"]).mean() == pytest.approx(result["test_accuracy_half"])
+
+
+def test_the_baseline_calls_at_the_networks_rule_precision_equals_recall_on_validation():
+    """At 25 % mergers a calibrated classifier's 0.5 call predicts too few mergers; the networks' rule (as
+    many predicted as true mergers on the validation split) is what the comparisons use."""
+    rng = np.random.default_rng(5)
+    n = 800
+    labels = (rng.random(n) < 0.25).astype(int)
+    feats = pd.DataFrame({name: rng.normal(size=n) for name in baseline.FEATURES})
+    feats["asymmetry"] = labels * 0.8 + rng.normal(0, 1, n)
+    feats.insert(0, "ID", np.arange(n))
+    catalog = pd.DataFrame({"ID": np.arange(n), "label": labels,
+                            "split": np.array(["train", "validation", "test", "test"])[np.arange(n) % 4]})
+    model = baseline.fit_baseline(feats[catalog["split"] == "train"], labels[catalog["split"] == "train"])
+    choice = baseline.baseline_threshold(model, feats, catalog)
+    assert choice.method != "" and not choice.fallback and choice.threshold < 0.5
+    val = (catalog["split"] == "validation").to_numpy()
+    score = model.predict_proba(feats[val][list(baseline.FEATURES)].to_numpy(float))[:, 1]
+    predicted = (score >= choice.threshold).sum()
+    assert abs(predicted - labels[val].sum()) <= 2  # precision = recall: as many called as there are
+    scores = baseline.baseline_scores(model, feats, catalog)
+    assert (scores["threshold"] == choice.threshold).all() and (scores["pred"] >= scores["pred_half"]).all()
+    # without a validation split: the fallback 0.5, with its reason
+    no_val = catalog.assign(split=catalog["split"].replace("validation", "train"))
+    fallback = baseline.baseline_threshold(model, feats, no_val)
+    assert fallback.threshold == 0.5 and "no validation split" in fallback.method
 
 
 def test_missing_columns_are_named():

@@ -159,6 +159,30 @@ def test_table1_matches_sklearn_in_per_cent(test_frame):
     assert table.at["raw", "auc"] > table.at["residual", "auc"]
 
 
+def test_table1_has_balanced_metrics_with_intervals_and_the_baseline_row(test_frame):
+    y = test_frame["label"].to_numpy()
+    rng = np.random.default_rng(0)
+    score = np.clip(0.3 * y + rng.random(len(y)) * 0.7, 0, 1)
+    baseline = pd.DataFrame({"ID": test_frame["ID"], "score": score, "pred": (score >= 0.4).astype(int),
+                             "threshold": 0.4})
+    table = ev.overall_table(test_frame, baseline=baseline, n_resamples=200, seed=1)
+    assert list(table.index) == ["raw", "model", "residual", "baseline"]
+    for kind in table.index:
+        pred = test_frame[f"pred_{kind}"] if kind != "baseline" else baseline["pred"]
+        recall, specificity = np.mean(pred[y == 1] == 1), np.mean(pred[y == 0] == 0)
+        assert table.at[kind, "balanced_accuracy"] == pytest.approx(100 * (recall + specificity) / 2)
+        assert table.at[kind, "specificity"] == pytest.approx(100 * specificity)
+        for metric in ev.TABLE1_INTERVALS:
+            low, high = table.at[kind, f"{metric}_low"], table.at[kind, f"{metric}_high"]
+            assert low < table.at[kind, metric] < high, (kind, metric)
+        # one balanced draw per resample adds its own luck to the interval
+        sub = table.at[kind, "balanced_subsample_accuracy_high"] - table.at[kind, "balanced_subsample_accuracy_low"]
+        assert sub >= 0.9 * (table.at[kind, "balanced_accuracy_high"] - table.at[kind, "balanced_accuracy_low"])
+    assert table.at["baseline", "threshold"] == 0.4 and table.at["baseline", "network"] == "non-CNN baseline"
+    # a baseline that did not score every test galaxy gets no row
+    assert "baseline" not in ev.overall_table(test_frame, baseline=baseline.iloc[1:], n_resamples=20).index
+
+
 def test_table2_counts_stages_and_quotes_the_paper(test_frame):
     wide, long = ev.stage_table(test_frame, n_resamples=100, seed=1)
     counts = test_frame["stage"].value_counts()

@@ -26,6 +26,13 @@ version reached 0.695 on the old mock). A scaled logistic regression (scikit-lea
 scored), and :func:`run_baseline` also trains on the ``train`` split and scores the ``test``
 split. If it came close to the CNNs, the classes would be separable without morphology.
 
+The baseline calls a merger by the networks' own rule: at the threshold where precision equals recall
+on the ``validation`` split (:func:`baseline_threshold`, :func:`galmerge.analysis.metrics.choose_threshold`),
+so that it is compared with the networks at the same operating point. A probability of 0.5 would favour a
+calibrated classifier whenever the classes are unbalanced (at 25 % mergers by up to a few points at equal
+AUC); the 0.5 call is kept beside it (``pred_half``, ``test_accuracy_half``). Grouped cross-validation
+(:func:`cross_validate`) scores the 0.5 call: it has no validation split of its own.
+
 Typical use (``catalog`` from :func:`galmerge.data.catalog.load_catalog`)::
 
     from galmerge.analysis import baseline
@@ -173,21 +180,42 @@ def evaluate_baseline(model: Pipeline, features: pd.DataFrame, labels) -> float:
     return float(model.score(features[list(FEATURES)].to_numpy(float), labels))
 
 
+def baseline_threshold(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFrame) -> gm.ThresholdChoice:
+    """The baseline's decision threshold by the networks' rule: precision = recall on the ``validation``
+    split (:func:`galmerge.analysis.metrics.choose_threshold`); the fallback 0.5, with its reason, when the
+    catalogue has no validation split or no merger in it."""
+    rows = (catalog["split"] == "validation").to_numpy()
+    if not rows.any():
+        return gm.ThresholdChoice(threshold=gm.FALLBACK_THRESHOLD, precision=np.nan, recall=np.nan, exact=False,
+                                  n_candidates=0, fallback="no validation split to choose the baseline's threshold")
+    score = model.predict_proba(features[rows][list(FEATURES)].to_numpy(float))[:, 1]
+    return gm.choose_threshold(catalog["label"][rows].to_numpy(int), score, where="baseline validation scores")
+
+
 def baseline_scores(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFrame,
-                    split: str = "test") -> pd.DataFrame:
-    """The fitted baseline's merger probability and 0/1 call (threshold 0.5) per object of one split.
+                    split: str = "test", threshold: float | None = None) -> pd.DataFrame:
+    """The fitted baseline's merger probability and 0/1 call per object of one split.
+
+    Parameters
+    ----------
+    threshold : float, optional
+        Default :func:`baseline_threshold` (precision = recall on the validation split).
 
     Returns
     -------
-    DataFrame with ``ID, label, score, pred``: the networks' score tables' columns plus the call, so
-    that the baseline can stand in any table beside the networks on the same galaxies.
+    DataFrame with ``ID, label, score, pred`` (the call at ``threshold``), ``pred_half`` (the call at
+    probability 0.5) and ``threshold``: the networks' score tables' columns plus the calls, so that the
+    baseline can stand in any table beside the networks on the same galaxies.
     """
     rows = (catalog["split"] == split).to_numpy()
     if not rows.any():
         raise ValueError(f"no {split} objects to score the baseline on")
+    if threshold is None:
+        threshold = baseline_threshold(model, features, catalog).threshold
     score = model.predict_proba(features[rows][list(FEATURES)].to_numpy(float))[:, 1]
     return pd.DataFrame({"ID": catalog["ID"][rows].to_numpy(np.int64), "label": catalog["label"][rows].to_numpy(int),
-                         "score": score, "pred": (score >= 0.5).astype(int)})
+                         "score": score, "pred": (score >= threshold).astype(int),
+                         "pred_half": (score >= 0.5).astype(int), "threshold": float(threshold)})
 
 
 def cross_validate(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS, seed: int = 0) -> dict:
@@ -223,8 +251,10 @@ def run_baseline(catalog: pd.DataFrame, features: pd.DataFrame | None = None, pr
     Returns
     -------
     dict with ``cv_accuracy`` and ``cv_accuracy_std`` (:func:`cross_validate`, folds grouped by
-    sequence; ``nan`` with fewer groups than folds), ``test_accuracy``, ``test_accuracy_by_stage``
-    (fraction correct per stage when the catalogue has a ``stage`` column), ``train_accuracy``,
+    sequence, 0.5 call; ``nan`` with fewer groups than folds), ``test_accuracy`` (at the validation
+    precision = recall threshold, the networks' rule), ``test_accuracy_half`` (at probability 0.5),
+    ``threshold`` and ``threshold_method``, ``test_accuracy_by_stage``
+    (fraction correct per stage when the catalogue has a ``stage`` column), ``train_accuracy`` (0.5),
     ``n_train``, ``n_test``, ``coefficients`` (per standardised feature), ``features`` (DataFrame)
     and ``model``.
     """
@@ -238,9 +268,11 @@ def run_baseline(catalog: pd.DataFrame, features: pd.DataFrame | None = None, pr
         raise ValueError(f"the baseline needs train and test objects; got {train.sum()} and {test.sum()}")
     model = fit_baseline(features[train], catalog["label"][train])
     coefficients = dict(zip(FEATURES, model[-1].coef_[0].round(4).tolist()))
+    choice = baseline_threshold(model, features, catalog)
+    scored = baseline_scores(model, features, catalog, "test", choice.threshold)
+    correct = (scored["pred"] == scored["label"]).to_numpy()
     stage_accuracy = {}
     if "stage" in catalog.columns:  # fraction correct per merger stage on the test split
-        correct = model.predict(features[test][list(FEATURES)].to_numpy(float)) == catalog["label"][test].to_numpy()
         stage_accuracy = pd.Series(correct).groupby(catalog["stage"][test].to_numpy()).mean().round(4).to_dict()
     groups = gm.resampling_units(catalog)  # the bootstraps' units: no sequence on both sides of a fold
     labels = catalog["label"].to_numpy(int)
@@ -248,7 +280,9 @@ def run_baseline(catalog: pd.DataFrame, features: pd.DataFrame | None = None, pr
     cv = cross_validate(features, labels, groups) if enough else {"cv_accuracy": float("nan"),
                                                                   "cv_accuracy_std": float("nan"),
                                                                   "cv_folds": CV_FOLDS}
-    return {**cv, "test_accuracy": evaluate_baseline(model, features[test], catalog["label"][test]),
+    return {**cv, "test_accuracy": float(correct.mean()),
+            "test_accuracy_half": float((scored["pred_half"] == scored["label"]).mean()),
+            "threshold": float(choice.threshold), "threshold_method": choice.method,
             "test_accuracy_by_stage": stage_accuracy,
             "train_accuracy": evaluate_baseline(model, features[train], catalog["label"][train]),
             "n_train": int(train.sum()), "n_test": int(test.sum()),

@@ -275,36 +275,98 @@ def load_thresholds(run: Run | str | Path, kinds: Sequence[str] | None = None) -
 
 
 # --------------------------------------------------------------------------- Table 1, Figs 6, 12, 13
-def overall_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: accuracy, precision, recall, F1 and ROC AUC per network (per cent), beside the paper's.
+#: Table 1's columns with a 95 % sequence-bootstrap interval (``<metric>_low``, ``<metric>_high``).
+TABLE1_INTERVALS = ("accuracy", "balanced_accuracy", "balanced_subsample_accuracy")
+#: The row of the non-CNN baseline in Table 1 (index ``kind``).
+BASELINE_KIND = "baseline"
+
+
+def _interval_columns(y: np.ndarray, preds: np.ndarray, weights: np.ndarray, rng) -> dict[str, float]:
+    """95 % percentile intervals (per cent) of the seed mean of Table 1's interval metrics over the
+    resamples ``weights`` (the same for every network): test-set sampling only."""
+    out = {}
+    curves = {"accuracy": lambda p: gm.bootstrap_distribution(y, p, ("accuracy",), weights=weights)["accuracy"],
+              "balanced_accuracy": lambda p: gm.balanced_bootstrap(y, p, weights),
+              "balanced_subsample_accuracy": lambda p: gm.balanced_subsample_accuracy(y, p, weights, rng)}
+    for name in TABLE1_INTERVALS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = np.nanmean(np.stack([curves[name](p) for p in preds]), axis=0)
+        values = values[np.isfinite(values)]
+        low, high = np.quantile(values, [0.025, 0.975]) if values.size else (np.nan, np.nan)
+        out[f"{name}_low"], out[f"{name}_high"] = 100 * float(low), 100 * float(high)
+    return out
+
+
+def _table1_row(y: np.ndarray, preds: np.ndarray, scores: np.ndarray, weights: np.ndarray, rng) -> dict:
+    per_seed = pd.DataFrame([gm.classification_metrics(y, p, q) for p, q in zip(preds, scores)])
+    per_seed["specificity"] = [float(np.mean(p[y == 0] == 0)) if (y == 0).any() else np.nan for p in preds]
+    per_seed["balanced_accuracy"] = [gm.balanced_accuracy(y, p) for p in preds]
+    row = {"n": int(per_seed["n"].iloc[0]), "n_mergers": int(y.sum()), "seeds": len(preds)}
+    for k in (*gm.METRICS, "auc", "specificity", "balanced_accuracy"):
+        row[k] = 100 * per_seed[k].mean()
+        row[f"{k}_seed_sd"] = 100 * per_seed[k].std(ddof=1) if len(preds) > 1 else np.nan
+    # the expectation of the accuracy on a class-balanced subsample is the balanced accuracy; its
+    # interval also holds the luck of one balanced draw
+    row["balanced_subsample_accuracy"] = row["balanced_accuracy"]
+    row.update(_interval_columns(y, preds, weights, rng))
+    return row
+
+
+def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_resamples: int = 1000,
+                  seed: int = 0) -> pd.DataFrame:
+    """Table 1: accuracy, precision, recall, F1 and ROC AUC per network (per cent), beside the paper's,
+    with the class-balance-free metrics beside accuracy.
 
     Parameters
     ----------
     frame : DataFrame from :func:`load_run_scores` (usually the test split).
+    baseline : DataFrame, optional
+        The non-CNN baseline's scores (``tables/baseline_scores.csv`` of 00_data: ``ID, score, pred``
+        and ``threshold``, the call at its validation precision = recall threshold, the networks' rule,
+        :mod:`galmerge.analysis.baseline`): a row ``baseline`` when it scored every galaxy of ``frame``.
+    n_resamples, seed : int
+        Sequence-bootstrap resamples of the intervals, and their seed.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by ``kind``: ``network, threshold, n, n_mergers, seeds, accuracy, precision, recall,
-        f1, auc`` (per cent), ``<metric>_seed_sd`` (per cent) and ``<metric> (paper)`` where the paper
-        has a value. A network trained with k >= 2 train seeds gets the mean over its seeds of each
-        metric (each seed at its own validation threshold; ``threshold`` is their mean) and the sample
-        standard deviation over seeds in ``<metric>_seed_sd`` (issue 23); with one seed that column is NaN.
+        f1, auc, specificity, balanced_accuracy`` ((recall + specificity) / 2) and
+        ``balanced_subsample_accuracy`` (accuracy on a class-balanced subsample: all test mergers and as
+        many non-mergers drawn at random, Pearson et al. 2019's test set; its expectation is the balanced
+        accuracy), each of :data:`TABLE1_INTERVALS` with ``_low`` and ``_high`` (95 % interval over
+        resamples of merger sequences, the balanced draw inside each resample; test-set sampling only),
+        ``<metric>_seed_sd`` (per cent) and ``<metric> (paper)`` where the paper has a value; all per cent.
+        A network trained with k >= 2 train seeds gets the mean over its seeds of each metric (each seed at
+        its own validation threshold; ``threshold`` is their mean) and the sample standard deviation over
+        seeds in ``<metric>_seed_sd``; with one seed that column is NaN.
     """
+    y = frame["label"].to_numpy()
+    rng = np.random.default_rng(seed)
+    # a frame without sequences (another run's scores joined to this run's IDs only) resamples galaxies
+    has_units = "sequence_ID" in frame.columns or "split_group" in frame.columns
+    units = gm.resampling_units(frame) if has_units else np.arange(len(frame))
+    weights = gm.bootstrap_weights(units, n_resamples, rng, n=len(frame))
     rows = []
     for kind in frame.attrs["kinds"]:
         preds, scores = seed_predictions(frame, kind), seed_predictions(frame, kind, "score")
-        per_seed = pd.DataFrame([gm.classification_metrics(frame["label"], p, q) for p, q in zip(preds, scores)])
         thresholds = frame.attrs.get("seed_thresholds", {}).get(kind) or {0: frame.attrs["thresholds"][kind]}
         row = {"kind": kind, "network": network_label(kind), "threshold": float(np.mean(list(thresholds.values()))),
-               "n": int(per_seed["n"].iloc[0]), "n_mergers": int(frame["label"].sum()), "seeds": len(preds)}
-        for k in (*gm.METRICS, "auc"):
-            row[k] = 100 * per_seed[k].mean()
-            row[f"{k}_seed_sd"] = 100 * per_seed[k].std(ddof=1) if len(preds) > 1 else np.nan
+               **_table1_row(y, preds, scores, weights, rng)}
         paper = PAPER_TABLE1.get(kind, {})
         row.update({f"{k} (paper)": paper.get(k, np.nan) for k in gm.METRICS})
         row["threshold (paper)"] = PAPER_THRESHOLDS.get(kind, np.nan)
         rows.append(row)
+    if baseline is not None and len(baseline):
+        base = baseline.drop_duplicates("ID").set_index("ID")
+        ids = frame["ID"].to_numpy()
+        if np.isin(ids, base.index).all():
+            score = base.loc[ids, "score"].to_numpy(float)
+            pred = base.loc[ids, "pred"].to_numpy(int)
+            threshold = float(base["threshold"].iloc[0]) if "threshold" in base.columns else 0.5
+            rows.append({"kind": BASELINE_KIND, "network": "non-CNN baseline", "threshold": threshold,
+                         **_table1_row(y, pred[None, :], score[None, :], weights, rng)})
     return pd.DataFrame(rows).set_index("kind")
 
 
