@@ -1,5 +1,6 @@
 """galmerge.predict: scoring new cutouts with a finished run's networks, bad files reported."""
 
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ from astropy.io import fits
 from astropy.modeling.models import Sersic2D
 
 from galmerge.nets.training import train_network
-from galmerge.predict import main, predict
+from galmerge.predict import InputRules, find_images, main, predict, prepare_inputs, read_for_fit, run_input_rules
 from galmerge.runs import Run, write_stage_record
 from galmerge.sersic.products import write_products
 from galmerge.sersic.stage import stage_config
@@ -98,3 +99,128 @@ def test_cli_writes_csv_and_reports_broken(tiny_run, cutouts, tmp_path, capsys):
 def test_missing_run_is_a_clear_error(tmp_path, cutouts, capsys):
     code = main(["--models", str(tmp_path / "nothing"), "--images", str(cutouts), "--out", str(tmp_path / "x.csv")])
     assert code == 2 and "stage.json" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- every format ingest reads
+
+
+def _display(image: np.ndarray, sky: float = 0.5) -> np.ndarray:
+    """A float image on a sky level as 8-bit display levels (asinh stretch, clipped), as survey colour
+    JPEGs are (the sky keeps the noise off the black clip, where SEP would find hundreds of "sources")."""
+    return np.clip(255 * np.arcsinh(np.clip(image + sky, 0, None) * 3) / np.arcsinh(18), 0, 255).astype(np.uint8)
+
+
+def write_colour(path, size=160, seed=0, companion=False, quality=95):
+    """A colour cutout whose three channels differ (red brightest, as the i band of a gri composite)."""
+    from PIL import Image
+
+    red = _display(_galaxy(size, seed, companion))
+    rgb = np.stack([red, (red * 0.6).astype(np.uint8), (red * 0.3).astype(np.uint8)], axis=-1)
+    kwargs = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    Image.fromarray(rgb).save(path, **kwargs)
+    return path
+
+
+def test_find_images_reads_every_ingest_format(tmp_path):
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    write_colour(folder / "a.jpeg")
+    write_colour(folder / "sub" / "b.png")
+    write_colour(folder / "c.tiff")
+    fits.PrimaryHDU(_galaxy(128, 1)).writeto(folder / "d.fits")
+    (folder / "notes.txt").write_text("not an image")
+    names = [p.relative_to(folder).as_posix() for p in find_images([folder])]
+    assert names == ["a.jpeg", "c.tiff", "d.fits", "sub/b.png"]
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        find_images([tmp_path / "nowhere"])
+
+
+def test_jpeg_gets_the_inputs_the_ingest_and_stage_give_it(tmp_path):
+    """A JPEG read by predict gives bit for bit the cubes of the same JPEG ingested, then fitted by the stage."""
+    from galmerge.ingest import ingest
+    from galmerge.sersic.stage import fit_catalog_image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    write_colour(images / "pair.jpeg", size=160, seed=4, companion=True)
+    (tmp_path / "labels.csv").write_text("filename,label\npair.jpeg,1\n")
+    ingest(images, tmp_path / "labels.csv", tmp_path / "dataset", progress=False)
+    options = {"fitter": "lm"}
+    expected = fit_catalog_image(0, str(tmp_path / "dataset" / "train" / "images" / "objID_1.fits"),
+                                 fit_options=options)
+    table, cubes = prepare_inputs([images / "pair.jpeg"], fit_options=options, progress=False)
+    row = table.iloc[0]
+    assert (row["file_format"], row["channel"], row["linear_flux"], row["status"]) == ("jpeg", "r", False, "ok")
+    for name in ("raw", "model", "residual"):
+        np.testing.assert_array_equal(cubes[name][0], expected[name])
+
+
+def test_channel_rule_is_the_ingests(tmp_path):
+    from PIL import Image
+
+    from galmerge.ingest import read_image
+
+    path = write_colour(tmp_path / "c.png", size=128, seed=2)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for channel in ("r", "g", "luminance"):
+        read = read_for_fit(path, InputRules(channel=channel), scratch, index=0)
+        assert read["channel"] == channel and read["linear_flux"] is False
+        np.testing.assert_array_equal(fits.getdata(read["fit_path"]), read_image(path, channel=channel).image)
+        Path(read["fit_path"]).unlink()
+    Image.fromarray(_display(_galaxy(128, 3))).save(tmp_path / "grey.png")
+    assert read_for_fit(tmp_path / "grey.png", InputRules(channel="g"), scratch, 1)["channel"] == "grey"
+
+
+def test_unusable_files_are_listed_with_the_ingests_reasons(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.jpeg").write_bytes(b"")
+    (folder / "text.jpg").write_text("this is not a JPEG")
+    write_colour(folder / "small.png", size=64)
+    Image.fromarray(np.full((140, 140), 7, np.uint8)).save(folder / "blank.png")
+    table, cubes = prepare_inputs(find_images([folder]), progress=False)
+    reasons = dict(zip(table["file"].map(lambda f: Path(f).name), table["message"]))
+    assert set(table["status"]) == {"bad_input"}
+    assert "empty" in reasons["empty.jpeg"] and "unreadable" in reasons["text.jpg"]
+    assert "too_small" in reasons["small.png"] and "blank" in reasons["blank.png"]
+    assert all(name in message for name, message in reasons.items())
+    assert not cubes["raw"].any()
+
+
+def test_resampled_run_needs_the_new_files_pixel_scale(tmp_path):
+    path = write_colour(tmp_path / "a.jpeg", size=200)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    read = read_for_fit(path, InputRules(target_scale=0.2), scratch)
+    assert read["fit_path"] is None and "--pixel-scale" in read["message"]
+    read = read_for_fit(path, InputRules(target_scale=0.2, pixel_scale=0.15), scratch)
+    assert fits.getdata(read["fit_path"]).shape == (150, 150)  # 200 px * 0.15 / 0.2
+
+
+def test_run_input_rules_from_the_runs_summary(tmp_path):
+    run = Run(tmp_path / "run")
+    assert run_input_rules(run) == InputRules(source=run_input_rules(run).source)
+    run.update_summary("data", {"input": {"channel": "luminance", "target_scale": 0.168, "nonfinite": "zero"}})
+    rules = run_input_rules(run)
+    assert (rules.channel, rules.target_scale, rules.nonfinite) == ("luminance", 0.168, "zero")
+
+
+@pytest.mark.slow
+def test_jpegs_scored_by_the_runs_networks(tiny_run, tmp_path, capsys):
+    folder = tmp_path / "jpegs"
+    folder.mkdir()
+    for seed in range(3):
+        write_colour(folder / f"g{seed}.jpeg", size=128 + 32 * seed, seed=seed, companion=bool(seed % 2))
+    (folder / "empty.jpeg").write_bytes(b"")
+    out = tmp_path / "scores.csv"
+    code = main(["--models", str(tiny_run), "--images", str(folder), "--out", str(out), "--no-progress"])
+    assert code == 0
+    table = pd.read_csv(out)
+    good = table[table["file"].str.endswith(("g0.jpeg", "g1.jpeg", "g2.jpeg"))]
+    assert len(good) == 3 and (good["status"] == "ok").all() and (good["file_format"] == "jpeg").all()
+    assert good["score_raw"].between(0, 1).all() and (good["channel"] == "r").all()
+    captured = capsys.readouterr()
+    assert "channel 'r'" in captured.out and "empty.jpeg" in captured.err
