@@ -28,7 +28,14 @@
 # Fig 12 (ROC curves) and Fig 13 (row-normalised confusion matrices). It works with whichever networks
 # the run trained.
 #
-# A network trained with several train seeds (profile parameter `seeds`, issue 23) gets each seed's
+# Accuracy depends on the test set's class balance: at 25 % mergers, calling every galaxy a non-merger
+# already scores 75 %. Table 1 therefore also gives the balanced accuracy, (recall + specificity) / 2,
+# and, as Pearson et al. (2019) measure, the accuracy on a class-balanced subsample (all test mergers and
+# as many non-mergers drawn at random; the draw is made inside each bootstrap resample), each with a 95 %
+# interval over resampled merger sequences. The non-CNN baseline of 00_data stands in the last row,
+# called by the networks' own rule (its threshold where precision equals recall on the validation split).
+#
+# A network trained with several train seeds (profile parameter `seeds`) gets each seed's
 # threshold on that seed's own validation scores; Table 1 then holds the mean over seeds of each metric
 # and its spread (`<metric>_seed_sd`, the sample SD over seeds), and `tables/table1_seeds.csv` every
 # seed's row. Figs 6, 12 and 13 show the first seed.
@@ -64,9 +71,13 @@ display(thresholds_table.assign(paper=thresholds_table["kind"].map(ev.PAPER_THRE
 test = ev.load_run_scores(run, "test", thresholds)
 print(f"test split: {len(test)} galaxies, {int(test['label'].sum())} mergers, "
       f"{int((test['label'] == 0).sum())} non-mergers; {test.attrs['dropped']} left out for lack of a score")
-table1 = ev.overall_table(test)
+baseline_scores = run.table("baseline_scores") if run.has_table("baseline_scores") else None
+table1 = ev.overall_table(test, baseline_scores)
 run.write_table("table1", table1)
-display(table1.round(1).assign(threshold=table1["threshold"].round(3)))
+shown = ["network", "threshold", "n", "accuracy", "accuracy_low", "accuracy_high", "balanced_accuracy",
+         "balanced_accuracy_low", "balanced_accuracy_high", "balanced_subsample_accuracy_low",
+         "balanced_subsample_accuracy_high", "precision", "recall", "specificity", "f1", "auc"]
+display(table1[shown].round(1).assign(threshold=table1["threshold"].round(3)))
 by_seed = ev.seed_table(test)
 if (table1["seeds"] > 1).any():
     run.write_table("table1_seeds", by_seed, index=False)
@@ -121,8 +132,11 @@ summary = {
     "n_test": len(test), "n_test_mergers": int(test["label"].sum()), "dropped": test.attrs["dropped"],
     "thresholds": thresholds,
     "threshold_method": dict(zip(thresholds_table["kind"], thresholds_table["method"])),
-    "table1_percent": {k: {m: table1.at[k, m] for m in ("accuracy", "precision", "recall", "f1", "auc")}
-                       for k in kinds},
+    "table1_percent": {k: {m: table1.at[k, m] for m in ("accuracy", "precision", "recall", "f1", "auc",
+                                                         "specificity", "balanced_accuracy", "balanced_accuracy_low",
+                                                         "balanced_accuracy_high", "balanced_subsample_accuracy_low",
+                                                         "balanced_subsample_accuracy_high")}
+                       for k in table1.index},
     "seeds": {k: int(table1.at[k, "seeds"]) for k in kinds},
     "table1_seed_sd_percent": {k: {m: table1.at[k, f"{m}_seed_sd"] for m in ("accuracy", "auc")} for k in kinds},
     "correct_percent": {k: {"mergers": correct.at[k, "merger"], "non_mergers": correct.at[k, "non-merger"]}

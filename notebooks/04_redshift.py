@@ -95,16 +95,18 @@ else:
 # %% [markdown]
 # ## Selection: the mergers against a control sample matched in redshift and brightness
 #
-# Not in the paper. When the two classes are not drawn from one parent sample (the SDSS set's
-# Darg et al. mergers against Galaxy Zoo non-mergers, issue 22), a network can tell them apart by
-# distance or brightness instead of morphology. Each test merger is paired with one test
-# non-merger of nearly the same redshift and brightness (`galmerge.analysis.matching`: optimal
-# one-to-one assignment, every covariate within 0.2 standard deviations; brightness is the log of
-# the primary segment's flux in image units, since the merger catalogue has no magnitudes). The
-# networks keep their thresholds. A network that learned the selection loses specificity (the
-# non-mergers it keeps) and AUC on the matched pairs; one that learned mergers does not. The
-# non-CNN baseline (00_data) stands beside them. On the mock both classes share one redshift
-# law, so there the two rows should agree within their noise.
+# Not in the paper. When the two classes are not drawn from one parent sample (for instance Darg et
+# al. mergers against Galaxy Zoo non-mergers), a network can tell them apart by distance or brightness
+# instead of morphology. Each test merger is paired with one test non-merger of nearly the same
+# redshift and brightness (`galmerge.analysis.matching`: covariate matching by optimal one-to-one
+# assignment, every covariate within 0.2 of its standard deviation over both classes; brightness is the
+# log of the primary segment's flux in image units, since the merger catalogue has no magnitudes). The
+# SMD table shows how well the covariates were balanced. The networks keep their thresholds, and the
+# non-CNN baseline (00_data) stands beside them at its own validation precision = recall threshold, the
+# networks' rule. A network that learned the selection loses specificity (the non-mergers it keeps) and
+# AUC on the matched pairs; one that learned mergers does not. Intervals: 95 %, merger sequences
+# resampled on all test galaxies, matched pairs resampled on the pairs. On the mock both classes share
+# one redshift law, so there the two rows should agree within their noise.
 
 # %%
 selection = matched = None

@@ -91,20 +91,23 @@ display(table2[columns].round(1))
 # II: CNN1 and CNN2 beat CNN3 on pre-mergers; III: CNN3 beats CNN2 on post-mergers. Comparing the
 # Table 2 intervals above would ignore that the networks are scored on the same galaxies; each claim
 # is judged instead on the difference between the two networks on the same resampled sequences
-# (paired bootstrap, `galmerge.analysis.conclusions`), with McNemar's exact test beside it. 09_report writes
-# the same verdicts into REPORT.md.
+# (paired bootstrap, `galmerge.analysis.conclusions`). 09_report writes the same verdicts into REPORT.md.
 #
-# Training variance (issue 23): networks trained with several train seeds are resampled by seed too (each
-# resample draws a network's k seeds with replacement and averages them); with one seed, the intervals
-# include the seed variance that `benchmarks/seed_variance.py` measured for this profile
-# (`benchmarks/results/seed_variance_<profile>.csv`) when that file exists, and count test-set sampling
-# only otherwise. The line under the table says which.
+# Training variance: a network's accuracy moves by a few points between trainings that differ only in
+# the train seed. With several train seeds per network (profile parameter `seeds`) each interval adds the
+# spread of the seed-paired differences of the networks' own seeds; with one seed, that measured for
+# this profile by `benchmarks/seed_variance.py` (`benchmarks/results/seed_variance_<profile>.csv`) when
+# that file exists. In both cases the part of that spread that the test-set bootstrap already counts
+# (seeds disagreeing galaxy by galaxy) is taken out, and the degrees of freedom are those of the seeds.
+# The line under the table says what each interval includes.
 
 # %%
 seed_variance = read_seed_variance(run.profile)  # None when the benchmark was not run for this profile
-verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed, seed_variance=seed_variance)
+verdicts, claims = conclusions.judge_conclusions(test, bootstrap_resamples, eval_seed, seed_variance=seed_variance,
+                                                 run_name=run.name)
 verdicts = mark_unavailable(verdicts, stages=info["stage"])  # II and III need merger stages
-display(claims.drop(columns=["better", "worse"]).round(3))
+display(claims.drop(columns=["better", "worse", "mcnemar_only_better", "mcnemar_only_worse", "mcnemar_p"],
+                    errors="ignore").round(3))
 print(conclusions.variance_note(claims))
 for v in verdicts:
     print(f"{v.key}. {v.conclusion}: {v.verdict} ({v.reason})")

@@ -84,3 +84,19 @@ def test_selection_table_on_an_empty_matching_is_nan_without_warnings():
     assert full["accuracy"] == 50.0 and full["recall"] == 50.0 and full["specificity"] == 50.0
     assert full["auc"] == 75.0
     assert matched["n"] == 0 and np.isnan(matched[["accuracy", "recall", "specificity", "auc"]].astype(float)).all()
+
+
+def test_selection_table_gives_bootstrap_intervals_resampling_pairs():
+    rng = np.random.default_rng(4)
+    n = 400
+    label = np.repeat([1, 0], n // 2)
+    pred = np.where(rng.random(n) < 0.8, label, 1 - label)
+    frame = pd.DataFrame({"label": label, "pred_raw": pred, "score_raw": pred * 0.5 + rng.random(n) * 0.5,
+                          "pair": np.tile(np.arange(n // 2), 2)})
+    table = matching.selection_table(frame.drop(columns="pair"), frame, ["raw"], n_resamples=400, seed=1)
+    for _, row in table.iterrows():
+        for metric in matching.SELECTION_INTERVALS:
+            assert row[f"{metric}_low"] < row[metric] < row[f"{metric}_high"], (row["sample"], metric)
+        # about 1.96 binomial SDs of 80 % on 200 (recall, specificity) or 400 (accuracy) galaxies
+        assert 4 < row["recall_high"] - row["recall_low"] < 15
+    assert list(table["sample"]) == ["all test galaxies", "matched pairs"]
