@@ -58,10 +58,9 @@ def test_dataset_section_is_a_table(tmp_path):
     assert "Dataset:" not in text and "## Dataset" in text
     assert "| train / validation / test objects | 3000 / 600 / 400 |" in text
     assert "| test galaxies scored by every network | 398 (150 mergers; 2 left out for lack of a score) |" in text
-    assert "| non-CNN baseline, test accuracy | 62.0 % on 400 test objects |" in text
+    assert "baseline" not in text  # in Table 1, beside the networks, at their operating rule
     assert "| split seed | 3 |" in text and "nested" not in text
-    assert "| audit: statistics TNG would not carry (noise, size, headers, IDs, file order) whose label AUC is " \
-           "outside 0.5 +- 0.03 | 5 |" in text
+    assert "audit" not in text  # the audit has its own paragraph, naming the statistics
     assert "| test | 2 | 1 | 20 |" in text
     # the report reads tables/counts.csv when 00_data wrote it
     Run(tmp_path).write_table("counts", counts)
@@ -138,3 +137,91 @@ def test_report_written_from_the_runs_own_notebooks_folder(tmp_path, monkeypatch
     assert text.startswith("# Reproduction report: quick-mock_quick\n")
     link = text.split("![fig12_roc](")[1].split(")")[0]
     assert (run_dir / link).resolve() == (figures / "fig12_roc.png").resolve()
+
+
+# --------------------------------------------------------------------------- a report that speaks to its dataset
+SDSS_SUMMARY = {"data": {"n_objects": 9491, "n_mergers": 2391, "n_nonmergers": 7100, "n_train": 7000,
+                         "n_validation": 1500, "n_test": 950, "n_non": 7100, "n_unknown": 609,
+                         "labelled_dataset": True, "available": {"stage": False, "redshift": True},
+                         "audit_leaks_outside_tolerance": 2},
+                "evaluate": {"n_test": 950, "n_test_mergers": 240, "dropped": 0},
+                "merger_time": {"stages_available": False}}
+
+
+def _table1_with_baseline():
+    table1 = PAPER_TABLE1.assign(n=950, auc=90.0, specificity=93.0, balanced_accuracy=84.5,
+                                 balanced_accuracy_low=82.0, balanced_accuracy_high=87.0,
+                                 balanced_subsample_accuracy=84.5, balanced_subsample_accuracy_low=81.0,
+                                 balanced_subsample_accuracy_high=88.0, accuracy_low=70.0, accuracy_high=78.0,
+                                 seeds=1)
+    base = table1.loc[["raw"]].rename(index={"raw": "baseline"}).assign(accuracy=83.3, balanced_accuracy=70.0)
+    return pd.concat([table1, base])
+
+
+def _sdss_report(tmp_path, audit=None, shortcut=None):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    run = Run(tmp_path)
+    run.summary_path.write_text(json.dumps(SDSS_SUMMARY))
+    run.write_table("counts", pd.DataFrame({"non": [5000, 950], "unknown": [609, 0], "total": [5609, 950]},
+                                           index=pd.Index(["train", "test"], name="split")))
+    if audit is not None:
+        run.write_table("audit_leaks", audit)
+    if shortcut is not None:
+        run.write_table("shortcut_check", shortcut, index=False)
+    (tmp_path / "figs").mkdir(exist_ok=True)
+    table2 = _table2([70, 72, 60], [30, 35, 40]).assign(n_pre=0, n_post=0)
+    verdicts = [VERDICTS[0], Verdict("II", "pre", "not available for this dataset", "", "no stages"),
+                Verdict("III", "post", "not available for this dataset", "", "no stages")]
+    return write_report(tmp_path, tmp_path / "figs", _table1_with_baseline(), table2, verdicts, CLAIMS)[
+        "markdown"].read_text()
+
+
+def test_a_labelled_dataset_report_has_no_paper_columns_no_empty_table_and_no_internal_words(tmp_path):
+    text = _sdss_report(tmp_path)
+    assert "(paper)" not in text and "not comparable" in text
+    assert "## Table 2" in text and "gives no merger stages, so Table 2" in text
+    assert "| pre |" not in text and "n_pre" not in text  # Table 2 is said once, not printed empty
+    assert "n unknown" not in text and "| unknown" not in text
+    assert "issue" not in text.lower() and "McNemar" not in text
+    # Table 1: balanced metrics with intervals beside accuracy, the baseline in the last row
+    assert "balanced accuracy" in text and "84.5 [82.0, 87.0]" in text and "[81.0, 88.0]" in text
+    assert "| non-CNN baseline |" in text and "83.3" in text
+    assert "74.0 %, is below the non-CNN baseline's (83.3 %" in text and "balanced accuracy 84.5 against 70.0" in text
+    assert "same test galaxies, both called at their validation precision = recall threshold" in text
+
+
+def test_a_mock_report_keeps_the_paper_columns(tmp_path):
+    run = Run(tmp_path)
+    run.summary_path.write_text(json.dumps({"data": {"n_objects": 10}}))
+    (tmp_path / "figs").mkdir()
+    text = write_report(tmp_path, tmp_path / "figs", _table1_with_baseline(),
+                        _table2([70, 72, 60], [30, 35, 40]), VERDICTS, CLAIMS)["markdown"].read_text()
+    assert "accuracy (paper)" in text and "pre (paper)" in text
+
+
+def test_every_flagged_audit_statistic_is_named_with_its_auc(tmp_path):
+    audit = pd.DataFrame({"auc": [0.56, 0.50, 0.45, 0.70], "not_in_tng": [True, True, True, False],
+                          "ok": [False, True, False, True], "description": ["a", "b", "c", "d"]},
+                         index=pd.Index(["sky_rms", "header_size", "file_order", "asymmetry"], name="statistic"))
+    text = _sdss_report(tmp_path, audit=audit)
+    assert "sky_rms (AUC 0.56); file_order (AUC 0.45)" in text and "header_size" not in text
+    # without the audit table, the count from summary.json
+    other = _sdss_report(tmp_path / "b")
+    assert "2 statistics that a TNG-like dataset would not carry" in other
+
+
+def test_the_shortcut_check_is_reported_with_a_warning_above_0_60(tmp_path):
+    from galmerge.report.markdown import shortcut_section
+
+    shortcut = pd.DataFrame({"probe": ["level", "noise", "all corner statistics"], "auc": [0.52, 0.66, 0.61],
+                             "auc_low": [0.48, 0.62, 0.57], "auc_high": [0.56, 0.70, 0.65], "n": [950] * 3,
+                             "warning": [False, True, True]})
+    text = _sdss_report(tmp_path, shortcut=shortcut)
+    assert "## Shortcut check" in text and "- level: AUC 0.52 [0.48, 0.56] on 950 images" in text
+    assert "**Warning:** the far-sky probe 'noise' separates the classes with AUC 0.66" in text
+    assert "'all corner statistics' separates the classes with AUC 0.61" in text and "'level' separates" not in text
+    quiet = shortcut.assign(auc=[0.50, 0.55, 0.53], warning=False)
+    Run(tmp_path).write_table("shortcut_check", quiet, index=False)
+    lines = shortcut_section(Run(tmp_path))
+    assert "No probe reaches 0.60." in lines and not any("Warning" in line for line in lines)
+    assert shortcut_section(Run(tmp_path / "none")) == []  # no table: no section

@@ -20,7 +20,7 @@ detection settings, Sect. 3.1); the *central* source is the segment under the cu
 - ``central_offset``: distance of the central source's centroid from the cutout centre (pixels,
   in units of its semi-major axis ``a``).
 
-These are the statistics a careful reader would try first (issue 12 item 8: a 7-feature
+These are the statistics a careful reader would try first (a 7-feature
 version reached 0.695 on the old mock). A scaled logistic regression (scikit-learn) is scored by
 :func:`cross_validate` with folds grouped by merger sequence (so no sequence is both trained and
 scored), and :func:`run_baseline` also trains on the ``train`` split and scores the ``test``

@@ -371,7 +371,7 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
 
 
 def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 per train seed (issue 23): ``kind, network, seed, threshold, n, accuracy, precision, recall,
+    """Table 1 per train seed: ``kind, network, seed, threshold, n, accuracy, precision, recall,
     f1, auc`` (per cent), each seed at its own validation threshold; one row per seed of every network
     (a one-seed network's row has its first seed)."""
     rows = []
@@ -597,7 +597,7 @@ def stage_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
     """Table 2: per cent of pre-, ongoing and post-mergers (and non-mergers) correctly classified,
     bootstrap mean and (upper - mean), beside the paper's. The bootstrap resamples merger
     sequences (:func:`binned_bootstrap`); the paper's resamples galaxies. A network trained with k >= 2
-    train seeds (issue 23) gets the mean and (upper - mean) of the fraction correct over a bootstrap
+    train seeds gets the mean and (upper - mean) of the fraction correct over a bootstrap
     over sequences and seeds together (each resample scored by one seed drawn at random); ``long`` keeps
     the first seed's sequence bootstrap.
 

@@ -1,6 +1,6 @@
 """A control sample matched to the mergers, to tell merger morphology from sample selection.
 
-A labelled set such as the SDSS one (Darg et al. 2010 mergers, Galaxy Zoo 1 non-mergers; issue 22)
+A labelled set such as the SDSS one (Darg et al. 2010 mergers, Galaxy Zoo 1 non-mergers)
 does not draw its two classes from one parent sample: if the non-mergers are nearer or brighter,
 a network can separate the classes by distance or brightness alone. Scoring the same networks on
 the mergers and a control subsample *matched* to them in those quantities separates the two: a

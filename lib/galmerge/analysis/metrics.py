@@ -727,7 +727,7 @@ def _as_seed_predictions(pred, n: int, name: str) -> np.ndarray:
 
 
 def seed_resampled_metric(y_true, preds, metric: str, weights: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
-    """The seed mean of a metric over bootstrap resamples of galaxies *and* of train seeds (issue 23).
+    """The seed mean of a metric over bootstrap resamples of galaxies *and* of train seeds.
 
     A two-stage bootstrap (Davison & Hinkley 1997, *Bootstrap Methods and their Application*, sect. 3.8):
     resample ``r`` (row ``r`` of ``weights``, :func:`bootstrap_weights`) draws k of the k seeds with

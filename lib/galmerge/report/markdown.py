@@ -25,6 +25,7 @@ from galmerge.analysis.conclusions import (
     judge_conclusions,
     variance_note,
 )
+from galmerge.analysis.evaluation import BASELINE_KIND
 from galmerge.mock.audit import LEAK_TOLERANCE
 from galmerge.nets.transfer import TRANSFER_TABLE
 from galmerge.report.captions import caption
@@ -166,15 +167,20 @@ def networks_at_chance(table1: pd.DataFrame) -> list[str]:
 #: Columns of the evaluation's tables that the report shows: Table 1 with its test-set size ``n``
 #: (the binomial uncertainty of accuracies needs it), Table 2 with the galaxies per stage.
 TABLE1_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "auc"]
+#: Table 1's class-balance-free columns and intervals (written by 03_evaluate; older tables lack them).
+TABLE1_BALANCED_COLUMNS = ["accuracy_low", "accuracy_high", "specificity", "balanced_accuracy",
+                           "balanced_accuracy_low", "balanced_accuracy_high", "balanced_subsample_accuracy",
+                           "balanced_subsample_accuracy_low", "balanced_subsample_accuracy_high", "threshold"]
 TABLE2_COLUMNS = ["n_pre", "pre", "pre_err", "n_ongoing", "ongoing", "ongoing_err", "n_post", "post", "post_err"]
 #: Columns of the claims table (galmerge.analysis.conclusions) shown in the report.
 CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "value_better": "first (%)",
                  "value_worse": "second (%)", "difference": "difference (points)", "lower": "95 % low",
                  "upper": "95 % high", "detectable": "detectable (points)", "paper_difference": "paper (points)",
-                 "mcnemar_p": "McNemar p", "outcome": "outcome"}
+                 "power_paper": "power at paper (%)", "seed_sd": "seed term SD (points)",
+                 "outcome": "outcome"}
 
 
-#: Training-variance columns (issue 23) shown when the tables have them: train seeds and the SD over seeds.
+#: Training-variance columns shown when the tables have them: train seeds and the SD over seeds.
 TABLE1_SEED_COLUMNS = ["seeds", "accuracy_seed_sd"]
 TABLE2_SEED_COLUMNS = ["seeds", "pre_seed_sd", "post_seed_sd"]
 #: What a seed-SD cell says when the network has one seed and no benchmark measured its spread.
@@ -183,11 +189,11 @@ NO_SEED_SPREAD = "n/a"
 
 def load_tables(run: Run | str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 and Table 2 of a run (``tables/table1.csv``, ``table2.csv``), as the report shows them,
-    with the galaxy counts beside the percentages, and the train seeds and seed SDs where the tables
-    have them (tables written before issue 23 lack them)."""
+    with the galaxy counts beside the percentages, and the train seeds, seed SDs and Table 1's balanced
+    metrics and intervals where the tables have them (older tables lack them)."""
     run = as_run(run)
     tables = []
-    for name, columns, optional in (("table1", TABLE1_COLUMNS, TABLE1_SEED_COLUMNS),
+    for name, columns, optional in (("table1", TABLE1_COLUMNS, TABLE1_SEED_COLUMNS + TABLE1_BALANCED_COLUMNS),
                                     ("table2", TABLE2_COLUMNS, TABLE2_SEED_COLUMNS)):
         if not run.has_table(name):
             raise RunError(f"{run.table_path(name)}: missing; run the evaluation notebooks "
@@ -225,7 +231,8 @@ def with_seed_spread(table: pd.DataFrame, seed_variance: pd.DataFrame | None = N
 
 
 def seed_spread_note(table1: pd.DataFrame, seed_variance: pd.DataFrame | None = None) -> str:
-    """A sentence under Table 1 on what its seed-SD column holds (issue 23)."""
+    """A sentence under Table 1 on what its seed-SD column holds."""
+    table1 = table1.drop(index=BASELINE_KIND, errors="ignore")
     seeds = table1["seeds"] if "seeds" in table1.columns else pd.Series(1, index=table1.index)
     if (seeds > 1).all():
         return (f"Each network was trained with {', '.join(str(int(k)) for k in sorted(set(seeds)))} train seeds; "
@@ -291,12 +298,64 @@ FACT_LABELS = {
 }
 
 
+#: Keys of ``summary.json``'s ``data`` section the dataset table leaves out: bookkeeping a reader does not
+#: need, and what other sections say (the shortcut check has its own).
+HIDDEN_FACTS = {"shortcut_auc", "shortcut_auc_max", "shortcut_warning", "labelled_dataset",
+                "audit_leaks_outside_tolerance", "images_unreadable", "images_wrong_size", "images_with_nonfinite"}
+#: The per-stage counts of ``summary.json`` (a dataset without merger stages has none worth a row).
+STAGE_COUNTS = {f"n_{stage}" for stage in ("pre", "ongoing", "post", "non", "unknown")}
+#: 00_data's audit table (statistic, auc, not_in_tng, ok, description), when the run wrote it.
+AUDIT_TABLE = "audit_leaks"
+
+
+def paper_kind(summary: dict) -> bool:
+    """True when the run's data are of the paper's kind (the merger-challenge layout, or the mock that imitates
+    it), so that the paper's numbers can stand beside this run's; False for an ingested labelled dataset
+    (for instance SDSS cutouts), whose numbers are not comparable with the paper's TNG ones."""
+    return not summary.get("data", {}).get("labelled_dataset", False)
+
+
+def stages_available(summary: dict) -> bool:
+    """True unless the run recorded that its dataset gives no merger stages."""
+    if "stages_available" in summary.get("merger_time", {}):
+        return bool(summary["merger_time"]["stages_available"])
+    return bool(summary.get("data", {}).get("available", {}).get("stage", True))
+
+
+def audit_lines(summary: dict, audit: pd.DataFrame | None = None) -> list[str]:
+    """The audit's flagged statistics (those a TNG-like dataset would not carry: noise, size, headers, IDs,
+    file order) by name with their AUC for the label, from 00_data's audit table when the run wrote it;
+    else their number from ``summary.json``. Nothing when none is flagged."""
+    data = summary.get("data", {})
+    if audit is not None and len(audit) and {"auc", "ok"} <= set(audit.columns):
+        flagged = audit[~audit["ok"].astype(bool)]
+        if "not_in_tng" in flagged.columns:
+            flagged = flagged[flagged["not_in_tng"].astype(bool)]
+        if not len(flagged):
+            return [f"**Audit.** No statistic that a TNG-like dataset would not carry (noise, size, headers, IDs, "
+                    f"file order) separates the classes: every AUC is within 0.5 ± {LEAK_TOLERANCE:g}.", ""]
+        names = "; ".join(f"{name} (AUC {float(row['auc']):.2f})" for name, row in flagged.iterrows())
+        return [f"**Audit.** Statistics that a TNG-like dataset would not carry but that separate the classes "
+                f"here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}): {names}. The networks could use them instead of "
+                "morphology; 00_data explains each.", ""]
+    n = int(data.get("audit_leaks_outside_tolerance", 0) or 0)
+    if not n:
+        return []
+    return [f"**Audit.** {n} statistics that a TNG-like dataset would not carry (noise, size, headers, IDs, file "
+            f"order) separate the classes here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}); 00_data names them.", ""]
+
+
 def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[str]:
     """The report's "Dataset" section: objects per split and stage (``tables/counts.csv`` of
     00_data when given) and a small table of the other dataset facts in ``summary.json``."""
     lines = ["## Dataset", ""]
+    stages = stages_available(summary)
     if counts is not None and len(counts):
-        lines += ["Objects per split and merger stage:", "", _markdown_table(counts, digits=0), ""]
+        if not stages:  # a dataset without stages: per split only, no empty stage columns
+            keep = [c for c in counts.columns if str(c) not in ("pre", "ongoing", "post", "unknown")]
+            counts = counts[keep]
+        lines += [("Objects per split and merger stage:" if stages else "Objects per split:"), "",
+                  _markdown_table(counts, digits=0), ""]
     data, evaluate = summary.get("data", {}), summary.get("evaluate", {})
     facts = []
     if "n_objects" in data:
@@ -309,13 +368,10 @@ def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[st
         facts.append(("test galaxies scored by every network",
                       f"{evaluate['n_test']} ({evaluate.get('n_test_mergers', '–')} mergers; "
                       f"{evaluate.get('dropped', 0)} left out for lack of a score)"))
-    if "baseline_accuracy" in data:
-        facts.append(("non-CNN baseline, test accuracy",
-                      f"{100 * data['baseline_accuracy']:.1f} % on {data.get('baseline_n_test', '–')} test objects"))
     shown = {"n_objects", "n_mergers", "n_nonmergers", "n_train", "n_validation", "n_test", "baseline_accuracy",
-             "baseline_n_test"}
-    if counts is not None and len(counts):  # the per-stage counts are in the table above
-        shown |= {f"n_{stage}" for stage in ("pre", "ongoing", "post", "non")}
+             "baseline_n_test", *HIDDEN_FACTS}
+    if (counts is not None and len(counts)) or not stages:  # in the table above, or nothing to count
+        shown |= STAGE_COUNTS
     for key, value in data.items():
         if key in shown or isinstance(value, (dict, list)):
             continue
@@ -326,13 +382,56 @@ def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[st
     return lines
 
 
-def baseline_comparison(table1: pd.DataFrame, summary: dict) -> list[str]:
-    """A sentence putting CNN1's test accuracy beside the non-CNN baseline's (``summary.json``'s
-    ``data.baseline_accuracy``), saying whether both were measured on the same test galaxies."""
-    data, evaluate = summary.get("data", {}), summary.get("evaluate", {})
-    if "baseline_accuracy" not in data or "raw" not in table1.index:
+def shortcut_section(run: Run) -> list[str]:
+    """The shortcut check of 00_data (``tables/shortcut_check.csv``: ``probe, auc, auc_low, auc_high, n,
+    warning``): each probe's AUC for the label from the far sky alone, with a warning line for every probe
+    above 0.60. Nothing when the run has no such table."""
+    if not run.has_table("shortcut_check"):
         return []
-    cnn1, base = float(table1.at["raw", "accuracy"]), 100 * float(data["baseline_accuracy"])
+    table = run.table("shortcut_check")
+    lines = ["## Shortcut check: does the far sky tell the classes apart?", "",
+             "A classifier given only the four corners of every cutout, far from the galaxy, should not tell "
+             "mergers from non-mergers (AUC 0.5). Above 0.60 the two classes' images differ in something that is "
+             "not morphology (sky level, noise, compression, how the cutouts were made), and the networks may "
+             "use it (Suelves et al. 2023 separated an SDSS merger set at ~92 % from sky-background errors "
+             "alone). AUC with its 95 % interval, out-of-fold scores (00_data):", ""]
+    for row in table.itertuples(index=False):
+        auc = float(row.auc)
+        interval = (f" [{float(row.auc_low):.2f}, {float(row.auc_high):.2f}]"
+                    if np.isfinite(float(row.auc_low)) and np.isfinite(float(row.auc_high)) else "")
+        lines.append(f"- {row.probe}: AUC {auc:.2f}{interval} on {int(row.n)} images")
+    lines.append("")
+    warned = table[table["warning"].astype(str).str.lower().isin(("true", "1")) | (table["auc"].astype(float) > 0.60)]
+    for row in warned.itertuples(index=False):
+        lines += [f"**Warning:** the far-sky probe '{row.probe}' separates the classes with AUC "
+                  f"{float(row.auc):.2f} (above 0.60): the networks' accuracy may rest partly on it.", ""]
+    if not len(warned):
+        lines += ["No probe reaches 0.60.", ""]
+    return lines
+
+
+def baseline_comparison(table1: pd.DataFrame, summary: dict) -> list[str]:
+    """A sentence putting CNN1's test accuracy and balanced accuracy beside the non-CNN baseline's: from
+    Table 1's baseline row (same test galaxies, the baseline called at its validation precision = recall
+    threshold, the networks' rule) when there is one, else from ``summary.json``'s ``data.baseline_accuracy``
+    (saying whether both were measured on the same galaxies)."""
+    data, evaluate = summary.get("data", {}), summary.get("evaluate", {})
+    if "raw" not in table1.index:
+        return []
+    cnn1 = float(table1.at["raw", "accuracy"])
+    if BASELINE_KIND in table1.index:
+        base = float(table1.at[BASELINE_KIND, "accuracy"])
+        verb = "above" if cnn1 > base else ("equal to" if cnn1 == base else "below")
+        text = (f"CNN1's test accuracy, {cnn1:.1f} %, is {verb} the non-CNN baseline's ({base:.1f} %, logistic "
+                "regression on nine image statistics, 00_data) on the same test galaxies, both called at their "
+                "validation precision = recall threshold")
+        if "balanced_accuracy" in table1.columns and np.isfinite(float(table1.at["raw", "balanced_accuracy"])):
+            text += (f"; balanced accuracy {float(table1.at['raw', 'balanced_accuracy']):.1f} against "
+                     f"{float(table1.at[BASELINE_KIND, 'balanced_accuracy']):.1f} %")
+        return [text + ".", ""]
+    if "baseline_accuracy" not in data:
+        return []
+    base = 100 * float(data["baseline_accuracy"])
     n_cnn = evaluate.get("n_test", table1.at["raw", "n"] if "n" in table1.columns else None)
     n_base = data.get("baseline_n_test")
     same = n_cnn is not None and n_base is not None and int(n_cnn) == int(n_base) and not evaluate.get("dropped")
@@ -343,16 +442,103 @@ def baseline_comparison(table1: pd.DataFrame, summary: dict) -> list[str]:
             f"regression on image statistics, 00_data) {where}.", ""]
 
 
+def _with_interval(table1: pd.DataFrame, column: str, value: bool = True) -> pd.Series:
+    """``column`` with its 95 % interval as text ('84.5 [82.1, 86.9]'; the interval alone without ``value``)."""
+    low, high = f"{column}_low", f"{column}_high"
+    if low not in table1.columns or high not in table1.columns:
+        return table1[column] if column in table1.columns else pd.Series(np.nan, index=table1.index)
+    cells = []
+    for v, lo, hi in zip(table1[column].astype(float), table1[low].astype(float), table1[high].astype(float)):
+        if np.isfinite(lo) and np.isfinite(hi):
+            cells.append((f"{v:.1f} " if value else "") + f"[{lo:.1f}, {hi:.1f}]")
+        else:
+            cells.append(f"{v:.1f}" if np.isfinite(v) else "–")
+    return pd.Series(cells, index=table1.index)
+
+
+def table1_shown(table1: pd.DataFrame, seed_variance: pd.DataFrame | None = None, paper: bool = True) -> pd.DataFrame:
+    """Table 1 as the report prints it: accuracy, balanced accuracy and the balanced-subsample accuracy with
+    their 95 % intervals as text, then precision, recall, specificity, F1, AUC and the seed columns; the
+    paper's values beside them only when ``paper`` (:func:`paper_kind`); the baseline row last."""
+    out = pd.DataFrame(index=table1.index)
+    if "n" in table1.columns:
+        out["n"] = table1["n"]
+    out["accuracy"] = _with_interval(table1, "accuracy")
+    if "balanced_accuracy" in table1.columns:
+        out["balanced accuracy"] = _with_interval(table1, "balanced_accuracy")
+    if "balanced_subsample_accuracy_low" in table1.columns:
+        out["accuracy, balanced subsample (95 %)"] = _with_interval(table1, "balanced_subsample_accuracy", False)
+    for column in ("precision", "recall", "specificity", "f1", "auc"):
+        if column in table1.columns:
+            out[column] = table1[column]
+    spread = with_seed_spread(table1[[c for c in table1.columns if c in ("seeds", *TABLE1_SEED_COLUMNS)]],
+                              seed_variance) if "seeds" in table1.columns else None
+    if spread is not None:
+        for column in spread.columns:
+            out[column] = spread[column]
+        if BASELINE_KIND in out.index:
+            out.loc[BASELINE_KIND, [c for c in spread.columns if c != "seeds"]] = "–"
+    if paper:
+        for column in ("accuracy", "precision", "recall", "f1"):
+            if column in PAPER_TABLE1.columns:
+                at = list(out.columns).index(column) + 1
+                out.insert(at, f"{column} (paper)", PAPER_TABLE1[column].reindex(out.index))
+    out.index = [("non-CNN baseline" if k == BASELINE_KIND else vocab.NETWORK_LABELS.get(k, k)) for k in out.index]
+    return out
+
+
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims behind the verdicts, in per cent, as the report shows them."""
     shown = claims[[c for c in CLAIM_COLUMNS if c in claims.columns]].copy()
-    for column in ("value_better", "value_worse", "difference", "lower", "upper", "detectable", "paper_difference"):
+    for column in ("value_better", "value_worse", "difference", "lower", "upper", "detectable", "paper_difference",
+                   "power_paper", "seed_sd"):
         if column in shown.columns:
             shown[column] = 100 * shown[column].astype(float)
-    if "mcnemar_p" in shown.columns:
-        shown["mcnemar_p"] = shown["mcnemar_p"].map(lambda p: "–" if pd.isna(p) else f"{p:.2g}")
     shown.index = claims["conclusion"] if "conclusion" in claims.columns else shown.index
     return shown.rename(columns=CLAIM_COLUMNS)
+
+
+def _table2_lines(table2: pd.DataFrame, summary: dict, seed_variance: pd.DataFrame | None, paper: bool) -> list[str]:
+    lines = ["## Table 2: fraction of mergers correctly classified, by stage", ""]
+    if not stages_available(summary):
+        return lines + ["This dataset gives no merger stages, so Table 2 and conclusions II and III (which compare "
+                        "the networks on pre- and post-mergers) cannot be computed.", ""]
+    shown = with_seed_spread(table2, seed_variance)
+    shown = beside_paper(shown, PAPER_TABLE2) if paper else shown.set_axis(
+        [vocab.NETWORK_LABELS.get(k, k) for k in shown.index])
+    return lines + ["Per cent; mean over bootstrap resamples of merger sequences ± (95 % upper bound − mean), the "
+                    "paper's convention (the paper resamples galaxies); n_<stage> galaxies. With several train seeds "
+                    "each resample also draws the network's seeds with replacement and averages them.", "",
+                    _markdown_table(shown), ""]
+
+
+def _method_lines(claims: pd.DataFrame | None) -> list[str]:
+    lines = ["Each conclusion is a set of claims 'network A beats network B' on the test galaxies (accuracy) "
+             "or on the test mergers of one stage (fraction correct). A claim is tested on the difference "
+             "A − B computed on the same galaxies, resampled by merger sequence (paired bootstrap, 95 % "
+             "percentile interval, widened for the number of sequences, which a plain bootstrap needs when they "
+             "are few): supported when the interval lies above 0, contradicted when below 0, unresolved "
+             f"otherwise or when its galaxies number fewer than {MIN_GALAXIES} or come from fewer than "
+             f"{MIN_SEQUENCES} independent sequences. A conclusion is reproduced when all its claims are "
+             "supported, contradicted when one is contradicted, inconclusive otherwise.",
+             "",
+             "Beside each interval, 'detectable' is the minimum detectable difference: the smallest true "
+             f"difference this test set would show as supported {POWER:.0%} of the time, "
+             "(z(0.975) + z(0.8)) × SE = 2.80 × SE, SE being the spread of the resampled difference "
+             "(Bloom 1995, Evaluation Review 19, 547). Power falls off gradually below it (about 29 % at half of "
+             "it), so each claim also gives the probability that this test would find a true difference as large "
+             "as the paper's ('power at paper'); a conclusion of two claims needs both, so its power is about "
+             "the product of theirs. An inconclusive claim with a high power at the paper's difference speaks "
+             "against an effect as large as the paper's; one with a low power says little either way.", ""]
+    if claims is not None and len(claims):
+        lines += [f"**Training variance.** Two trainings of one network on the same data can differ by several "
+                  f"points. {variance_note(claims)} The seed term ('seed term SD') is the spread over train seeds "
+                  "of the seed-paired difference A − B (one train seed gives both networks the same initial "
+                  "weights, batch order and augmentation, so their seed errors are correlated), less the part the "
+                  "test-set bootstrap already counts (seeds disagreeing galaxy by galaxy), floored at 0; it enters "
+                  "each resample as a Student-t draw with the seeds' degrees of freedom.", "",
+                  _markdown_table(claims_table(claims)), ""]
+    return lines
 
 
 def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[Verdict],
@@ -360,24 +546,35 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
                     counts: pd.DataFrame | None = None, caption_values: dict | None = None,
                     figures_dir: Path | None = None, seed_variance: pd.DataFrame | None = None) -> str:
     """The text of REPORT.md (``figures_dir``: where 08_transfer's score figure is, if any;
-    ``seed_variance``: the seed-variance benchmark's table for the run's profile, if any)."""
+    ``seed_variance``: the seed-variance benchmark's table for the run's profile, if any).
+
+    The paper's columns stand beside this run's only when the data are of the paper's kind
+    (:func:`paper_kind`); a table the dataset cannot fill is said once instead of printed empty."""
+    run = Run(run_dir)
+    paper = paper_kind(summary)
     lines = [f"# Reproduction report: {as_run(run_dir).name}", ""]  # resolved: run_all passes run_dir=".."
     lines += dataset_tables(summary, counts)
     for note in dataset_notes(summary):
         lines += [note, ""]
-    lines += ["## Table 1: overall performance on the test set (per cent)", "",
-              _markdown_table(beside_paper(with_seed_spread(table1, seed_variance), PAPER_TABLE1)), "",
+    lines += audit_lines(summary, run.table(AUDIT_TABLE, index_col=0) if run.has_table(AUDIT_TABLE) else None)
+    lines += shortcut_section(run)
+    title = "beside the paper's" if paper else "(the paper's TNG values are not comparable with this dataset)"
+    lines += [f"## Table 1: overall performance on the test set (per cent; {title})", "",
+              "Each network at the threshold where precision equals recall on the validation split; the non-CNN "
+              "baseline by the same rule. Accuracy depends on the share of mergers in the test set; balanced "
+              "accuracy, (recall + specificity) / 2, does not, and the accuracy on a class-balanced subsample "
+              "(all test mergers and as many non-mergers drawn at random, Pearson et al. 2019) has the balanced "
+              "accuracy as its expectation. Intervals: 95 %, merger sequences resampled (test-set sampling "
+              "only; the balanced draw inside each resample).", "",
+              _markdown_table(table1_shown(table1, seed_variance, paper)), "",
               seed_spread_note(table1, seed_variance), ""]
     lines += baseline_comparison(table1, summary)
-    lines += [
-              "## Table 2: fraction of mergers correctly classified, by stage", "",
-              "Per cent; mean over bootstrap resamples of merger sequences ± (95 % upper bound − mean), the "
-              "paper's convention (the paper resamples galaxies); n_<stage> galaxies. With several train seeds "
-              "each resample also draws the network's seeds with replacement and averages them (two-stage "
-              "bootstrap).", "",
-              _markdown_table(beside_paper(with_seed_spread(table2, seed_variance), PAPER_TABLE2)), "",
-              "## The paper's conclusions on this run", ""]
-    chance = networks_at_chance(table1)
+    lines += _table2_lines(table2, summary, seed_variance, paper)
+    lines += ["## The paper's conclusions on this run", ""]
+    if not paper:
+        lines += ["These data are not the paper's simulated galaxies: the verdicts say whether the paper's "
+                  "conclusions hold on them, not whether this run reproduces the paper's numbers.", ""]
+    chance = networks_at_chance(table1.drop(index=BASELINE_KIND, errors="ignore"))
     if chance:
         names = ", ".join(vocab.NETWORK_LABELS.get(k, k) for k in chance)
         lines += [f"**Warning:** {names} classify the test set no better than a coin (accuracy within "
@@ -385,28 +582,9 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
                   "paper's conclusions.", ""]
     for v in verdicts:
         lines += [f"- **{v.key}. {v.conclusion}**: **{v.verdict}**. {v.reason}.", f"  Evidence: {v.evidence}."]
-    lines += ["", "Each conclusion is a set of claims 'network A beats network B' on the test galaxies (accuracy) "
-              "or on the test mergers of one stage (fraction correct). A claim is tested on the difference "
-              "A − B computed on the same galaxies, resampled by merger sequence (1000 paired bootstrap "
-              "resamples, 95 % percentile interval): supported when the interval lies above 0, contradicted "
-              "when below 0, unresolved otherwise or when its galaxies number fewer than "
-              f"{MIN_GALAXIES} or come from fewer than {MIN_SEQUENCES} independent sequences. A conclusion is "
-              "reproduced when all its claims are supported, contradicted when one is contradicted, inconclusive "
-              "otherwise. McNemar's exact test (which treats galaxies as independent) is shown as a cross-check.",
-              "",
-              "Beside each interval, 'detectable' is the minimum detectable difference: the smallest true "
-              f"difference this test set would show as supported {POWER:.0%} of the time, "
-              "(z(0.975) + z(0.8)) × SE = 2.80 × SE, SE being the spread of the paired difference over the same "
-              "resamples (Bloom 1995, Evaluation Review 19, 547). An inconclusive claim whose paper difference "
-              "('paper') is below it was beyond this run's reach; one above it that still came out inconclusive "
-              "speaks against an effect as large as the paper's.", ""]
-    if claims is not None and len(claims):
-        lines += [f"**Training variance** (issue 23: two trainings of one network on the same data can differ by "
-                  f"several points). {variance_note(claims)}", ""]
-        lines += [_markdown_table(claims_table(claims)), ""]
+    lines += [""] + _method_lines(claims)
     lines += ["## Deviations from the paper", ""]
     lines += [f"- **{title}.** {text}" for title, text in DEVIATIONS]
-    run = Run(run_dir)
     if run.has_table(TRANSFER_TABLE):
         lines += [""] + transfer_section(run.table(TRANSFER_TABLE), summary.get("transfer", {}), run_dir,
                                          figures_dir)
