@@ -225,3 +225,23 @@ def test_the_shortcut_check_is_reported_with_a_warning_above_0_60(tmp_path):
     lines = shortcut_section(Run(tmp_path))
     assert "No probe reaches 0.60." in lines and not any("Warning" in line for line in lines)
     assert shortcut_section(Run(tmp_path / "none")) == []  # no table: no section
+
+
+def test_results_page_is_rendered_from_the_summary(tmp_path):
+    from galmerge.report.markdown import results_markdown
+
+    summary = {"data": {"shortcut_auc": 0.53, "shortcut_auc_max": 0.61, "shortcut_warning": True},
+               "evaluate": {"n_test": 950, "n_test_mergers": 240,
+                            "table1_percent": {"raw": {"accuracy": 88.7, "auc": 89.7, "balanced_accuracy": 84.5,
+                                                       "balanced_accuracy_low": 82.0, "balanced_accuracy_high": 86.9},
+                                               "baseline": {"accuracy": 83.3, "auc": 87.9}}},
+               "report": {"I": "inconclusive", "reasons": {"I": "the interval includes 0"}}}
+    text = results_markdown(summary, "sdss-sdss_darg2010")
+    assert "950 galaxies, 240 of them mergers (25 %; calling every galaxy a non-merger scores 74.7 %)" in text
+    assert "| CNN1 (raw) | 88.7 | 84.5 [82.0, 86.9] | 89.7 |" in text and "| non-CNN baseline | 83.3 | – |" in text
+    assert "AUC 0.53, largest probe 0.61 **above 0.60" in text
+    assert "**I** (" in text and "**inconclusive**. the interval includes 0." in text
+    Run(tmp_path).summary_path.write_text(json.dumps(summary))
+    (tmp_path / "figs").mkdir()
+    written = write_report(tmp_path, tmp_path / "figs", PAPER_TABLE1, PAPER_TABLE2, VERDICTS)
+    assert written["results"].name == "results.md" and "**II** (" in written["results"].read_text()

@@ -596,10 +596,56 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
     return "\n".join(lines)
 
 
+#: The short results page written beside REPORT.md (the README links to it instead of quoting numbers).
+RESULTS_FILE = "results.md"
+
+
+def results_markdown(summary: dict, name: str, verdicts: list[Verdict] | None = None) -> str:
+    """``results.md``: the headline numbers of one run, rendered from its ``summary.json`` (and the verdicts
+    just judged), so that no number is typed by hand: test set, Table 1's accuracy, balanced accuracy and
+    AUC per network and for the baseline, the shortcut check, and the verdict on each conclusion."""
+    data, evaluate = summary.get("data", {}), summary.get("evaluate", {})
+    lines = [f"# Results of run {name}", "",
+             "Written by 09_report from this run's `summary.json`; the full report, with every table, figure "
+             "and interval, is `REPORT.md` (and `report.html`) beside this file.", ""]
+    if "n_test" in evaluate:
+        share = evaluate.get("n_test_mergers", 0) / evaluate["n_test"] if evaluate["n_test"] else float("nan")
+        lines += [f"Test set: {evaluate['n_test']} galaxies, {evaluate.get('n_test_mergers', '–')} of them mergers "
+                  f"({100 * share:.0f} %; calling every galaxy a non-merger scores {100 * (1 - share):.1f} %).", ""]
+    table = evaluate.get("table1_percent", {})
+    if table:
+        rows = []
+        for kind, values in table.items():
+            low, high = values.get("balanced_accuracy_low"), values.get("balanced_accuracy_high")
+            balanced = values.get("balanced_accuracy")
+            rows.append({"": "non-CNN baseline" if kind == BASELINE_KIND else vocab.NETWORK_LABELS.get(kind, kind),
+                         "accuracy (%)": values.get("accuracy", np.nan),
+                         "balanced accuracy (%)": (f"{balanced:.1f} [{low:.1f}, {high:.1f}]"
+                                                   if balanced is not None and low is not None else "–"),
+                         "AUC (%)": values.get("auc", np.nan)})
+        lines += ["Each network and the baseline at the threshold where precision equals recall on the validation "
+                  "split; balanced accuracy = (recall + specificity) / 2 with its 95 % interval:", "",
+                  _markdown_table(pd.DataFrame(rows).set_index("")), ""]
+    if "shortcut_auc" in data:
+        warning = " **above 0.60: the classes differ in more than morphology**" if data.get("shortcut_warning") else ""
+        lines += [f"Shortcut check (far sky only): AUC {data['shortcut_auc']:.2f}, largest probe "
+                  f"{data.get('shortcut_auc_max', data['shortcut_auc']):.2f}{warning}.", ""]
+    report = summary.get("report", {})
+    found = {v.key: (v.verdict, v.reason) for v in verdicts} if verdicts else {
+        k: (report[k], report.get("reasons", {}).get(k, "")) for k in ("I", "II", "III") if k in report}
+    if found:
+        lines += ["The paper's conclusions on this run:", ""]
+        lines += [f"- **{c.key}** ({c.text}): **{found[c.key][0]}**. {found[c.key][1]}."
+                  for c in CONCLUSIONS if c.key in found]
+        lines += [""]
+    return "\n".join(lines)
+
+
 def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFrame,
                  table2: pd.DataFrame, verdicts: list[Verdict], claims: pd.DataFrame | None = None,
                  caption_values: dict | None = None, seed_variance: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Write ``REPORT.md`` and ``report.html`` into ``run_dir``; returns their paths.
+    """Write ``REPORT.md``, ``report.html`` and ``results.md`` (:func:`results_markdown`) into ``run_dir``;
+    returns their paths.
 
     Parameters
     ----------
@@ -629,6 +675,8 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
                            figures_dir, seed_variance)
     md_path = run.report_markdown
     md_path.write_text(text, encoding="utf-8")
+    results_path = run.root / RESULTS_FILE
+    results_path.write_text(results_markdown(summary, run.name, verdicts), encoding="utf-8")
     html = mistune.html(text)
     html_path = run.report_html
     html_path.write_text(
@@ -636,4 +684,4 @@ def write_report(run_dir: str | Path, figures_dir: str | Path, table1: pd.DataFr
         "<style>body{font-family:sans-serif;max-width:60em;margin:auto} img{max-width:100%} "
         "table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:2px 6px}</style>"
         f"</head><body>{html}</body></html>", encoding="utf-8")
-    return {"markdown": md_path, "html": html_path}
+    return {"markdown": md_path, "html": html_path, "results": results_path}
