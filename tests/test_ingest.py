@@ -295,3 +295,74 @@ def test_ingested_folder_runs_through_the_smoke_profile(tmp_path):
     metrics = ["n", "threshold", "accuracy", "precision", "recall", "auc"]
     pd.testing.assert_series_equal(table.loc["trained here", metrics], table.loc["transfer", metrics],
                                    check_names=False, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- several bands
+
+
+def _rgb(size=140, seed=0):
+    """A colour image whose three channels differ (blue, green and red levels of one scene)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    blob = np.exp(-(xx ** 2 + yy ** 2) / 200)
+    planes = [20 + 60 * blob * w + rng.normal(0, 3, blob.shape) for w in (1.0, 2.0, 3.0)]  # R, G, B
+    return np.clip(np.stack(planes, axis=-1), 0, 255).astype(np.uint8)
+
+
+def test_bands_keep_every_channel_in_band_order(tmp_path):
+    """gri: g is the blue channel, r the green one, i the red one (Lupton et al. 2004); the primary image
+    stays the red channel, byte for byte as without bands."""
+    images = tmp_path / "images"
+    images.mkdir()
+    rgb = _rgb()
+    Image.fromarray(rgb).save(images / "a.png")
+    loaded = ingest.read_image(images / "a.png", bands="gri")
+    np.testing.assert_array_equal(loaded.bands_image, np.moveaxis(rgb[..., ::-1], -1, 0).astype(np.float32))
+    np.testing.assert_array_equal(loaded.image, rgb[..., 0].astype(np.float32))
+    assert ingest.read_image(images / "a.png").bands_image is None
+    (tmp_path / "labels.csv").write_text("filename,label\na.png,1\n")
+    plain = ingest.ingest(images, tmp_path / "labels.csv", tmp_path / "plain", progress=False)
+    summary = ingest.ingest(images, tmp_path / "labels.csv", tmp_path / "gri", progress=False, bands="gri")
+    assert plain["bands"] is None and summary["bands"] == "gri"
+    path = tmp_path / "gri" / "train" / "images" / "objID_1.fits"
+    bands, cube = ingest.read_bands_image(path)
+    assert bands == "gri" and cube.shape == (3, 140, 140)
+    np.testing.assert_array_equal(cube[2], fits.getdata(path))  # i = red = the primary image
+    np.testing.assert_array_equal(cube[0], rgb[..., 2])  # g = blue
+    plain_path = tmp_path / "plain" / "train" / "images" / "objID_1.fits"
+    assert fits.getheader(path, 0)["BANDS"] == "gri" and "BANDS" not in fits.getheader(plain_path, 0)
+    np.testing.assert_array_equal(fits.getdata(path), fits.getdata(plain_path))
+    catalog = gdata.load_catalog(tmp_path / "gri")
+    assert catalog["bands"].tolist() == ["gri"]
+    assert "bands" not in gdata.load_catalog(tmp_path / "plain")
+    with pytest.raises(ValueError, match="no BANDS HDU.*--bands"):
+        ingest.read_bands_image(tmp_path / "plain" / "train" / "images" / "objID_1.fits")
+
+
+def test_bands_need_colour_images_and_three_band_names(tmp_path):
+    Image.fromarray(_rgb()[..., 0]).save(tmp_path / "grey.png")
+    fits.PrimaryHDU(np.random.default_rng(0).normal(size=(140, 140)).astype(np.float32)).writeto(tmp_path / "f.fits")
+    for name in ("grey.png", "f.fits"):
+        with pytest.raises(ingest.ImageProblem, match="need a colour") as err:
+            ingest.read_image(tmp_path / name, bands="gri")
+        assert err.value.kind == "wrong_dimensions"
+    for bad in ("gr", "ggi", "gqi", "griz"):
+        with pytest.raises(ValueError, match="three distinct letters"):
+            ingest.check_bands(bad)
+    (tmp_path / "labels.csv").write_text("filename,label\ngrey.png,1\n")
+    with pytest.raises(ingest.IngestError, match="--bands"):
+        ingest.ingest(tmp_path, tmp_path / "labels.csv", tmp_path / "out", bands="rgb", progress=False)
+
+
+def test_bands_are_resampled_like_the_image(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(_rgb(200)).save(images / "a.png")
+    (tmp_path / "labels.csv").write_text("filename,label,pixel_scale\na.png,0,0.2\n")
+    ingest.ingest(images, tmp_path / "labels.csv", tmp_path / "out", target_scale=0.25, bands="gri", progress=False)
+    path = tmp_path / "out" / "train" / "images" / "objID_1.fits"
+    _, cube = ingest.read_bands_image(path)
+    assert cube.shape == (3, 160, 160)
+    np.testing.assert_allclose(cube[2], fits.getdata(path))
+    np.testing.assert_allclose(cube.sum(axis=(1, 2)), np.moveaxis(_rgb(200)[..., ::-1], -1, 0).sum(axis=(1, 2)),
+                               rtol=1e-5)

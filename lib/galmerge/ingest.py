@@ -1,12 +1,14 @@
 """Turn a folder of survey cutouts and a ``filename,label`` table into a dataset the pipeline reads.
 
     python -m galmerge.ingest --images cutouts/ --labels labels.csv --out data/my_cutouts
+    python -m galmerge.ingest --images cutouts/ --labels labels.csv --out data/my_gri --bands gri
     python run_all.py --profile smoke --data data/my_cutouts
 
 The output is a *labelled dataset* in the on-disk layout :func:`galmerge.data.catalog.load_catalog`
 reads (see that module's docstring)::
 
-    <out>/train/images/objID_<ID>.fits              one 2-D float32 image per object
+    <out>/train/images/objID_<ID>.fits              one 2-D float32 image per object (with --bands,
+                                                     also the (bands, N, M) cube in HDU 'BANDS')
     <out>/catalog_merger_challenge_TNG_train.csv     ID, label, the optional columns, provenance
     <out>/ingest_problems.csv                        every file or row left out, with the reason
     <out>/ingest.json                                settings, counts and the policies below
@@ -36,6 +38,17 @@ Colour
     Survey grz composites the z band; the longest band is the one closest to the HSC i-band
     images the paper's networks (and this repository's mock) are trained on. Note that the red
     channel is *not* the r band. An alpha channel is ignored; a grey image is used as it is.
+Bands (``--bands``)
+    Without it (the default, the paper's single band) only that one channel is kept. ``--bands
+    gri`` (``grz`` for Legacy Survey composites) keeps all three channels of a colour image as
+    well, in band order: the letters name the composite's bands from its blue channel to its red
+    one (Lupton et al. 2004 map g, r, i to B, G, R), and the cube is written as the image file's
+    HDU ``BANDS`` (shape (3, N, M), header ``BANDS = 'gri'``), resampled like the image. The
+    primary image (``--channel``, the red channel: i) is unchanged, so the Sérsic fit, the audit and
+    every single-band product are exactly those of an ingest without ``--bands``; the fitting
+    step makes the per-band inputs from the cube (:func:`galmerge.sersic.products.add_band_cubes`).
+    A grey image or a FITS file cannot give three bands: with ``--bands`` it is a problem
+    (``wrong_dimensions``).
 Pixel scale and resampling
     ``--target-scale S`` (arcsec/px, e.g. 0.168 for HSC) resamples every image from its pixel
     scale (the table's ``pixel_scale`` column, else ``--pixel-scale``) to S by exact pixel-area
@@ -93,7 +106,8 @@ PROBLEMS = ("unreadable", "empty", "blank", "non_finite", "wrong_dimensions", "t
 #: Problems that are not objects left out (files that are not images).
 NOT_OBJECTS = ("ignored",)
 #: Columns the catalogue writes itself; a labels-table column of the same name becomes user_<name>.
-WRITTEN_COLUMNS = ("ID", "label", "filename", "file_format", "channel", "linear_flux", "input_ny", "input_nx",
+WRITTEN_COLUMNS = ("ID", "label", "filename", "file_format", "channel", "bands", "linear_flux", "input_ny",
+                   "input_nx",
                    "ny", "nx", "pixel_scale", "pixel_scale_out", "split", "snapnum", "sequence_ID",
                    "image_path", "source_folder")
 INGEST_FILE = "ingest.json"
@@ -101,6 +115,11 @@ PROBLEMS_FILE = "ingest_problems.csv"
 SIZE_POLICY = (f"the network sees the central {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px of each image after the "
                "Sérsic fit of the whole image (cutout_mode crop; cutout_mode resample rebins the whole field "
                f"to {MIN_IMAGE_SIDE} px instead); images under {MIN_IMAGE_SIDE} px on a side are left out")
+BANDS_HDU = "BANDS"
+#: Characters a band name may be (SDSS ugriz, HSC/Legacy y, Legacy z).
+BAND_LETTERS = "ugrizy"
+BANDS_POLICY = ("bands: the three channels of a colour image in band order, blue channel first (gri: g = blue, "
+                "r = green, i = red; Lupton et al. 2004), written as HDU 'BANDS' beside the primary image")
 CHANNEL_POLICY = ("colour images: the red channel by default, which holds the i band in SDSS/HSC gri composites "
                   "(Lupton et al. 2004) and z in Legacy Survey grz ones, the band closest to the HSC i band the "
                   "networks are trained on")
@@ -119,6 +138,7 @@ class Loaded:
     linear_flux: bool
     input_shape: tuple[int, int]
     colour: bool
+    bands_image: np.ndarray | None = None
 
 
 class ImageProblem(Exception):
@@ -140,7 +160,25 @@ def file_format(path: Path) -> str | None:
     return RASTER_SUFFIXES.get(path.suffix.lower())
 
 
-def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str = "reject") -> Loaded:
+def check_bands(bands: str | None) -> str | None:
+    """``bands`` as given when it names three distinct bands (e.g. 'gri', 'grz'); None for None or ''.
+
+    Raises
+    ------
+    ValueError
+        Not three distinct letters of :data:`BAND_LETTERS`.
+    """
+    if bands is None or bands == "":
+        return None
+    if not (isinstance(bands, str) and len(bands) == 3 and len(set(bands)) == 3
+            and all(b in BAND_LETTERS for b in bands)):
+        raise ValueError(f"bands must name the three bands of a colour composite from its blue to its red "
+                         f"channel, three distinct letters of {BAND_LETTERS!r} (e.g. 'gri'), got {bands!r}")
+    return bands
+
+
+def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str = "reject",
+               bands: str | None = None) -> Loaded:
     """Read one cutout (FITS, PNG, JPEG or TIFF) as a 2-D float32 image.
 
     Parameters
@@ -150,6 +188,9 @@ def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str 
         Which channel of a colour image to keep (module docstring); ignored for grey images.
     nonfinite : {'reject', 'zero'}
         NaN/inf pixels: an :class:`ImageProblem`, or replaced by 0.
+    bands : str, optional
+        Also keep the three channels of a colour image as ``bands_image`` (3, N, M), in the band
+        order of ``bands`` (blue channel first; module docstring); None (default): one channel.
 
     Returns
     -------
@@ -165,6 +206,7 @@ def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str 
         raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
     if nonfinite not in ("reject", "zero"):
         raise ValueError(f"nonfinite must be 'reject' or 'zero', got {nonfinite!r}")
+    bands = check_bands(bands)
     path = Path(path)
     kind = file_format(path)
     if kind is None:
@@ -176,9 +218,24 @@ def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str 
     else:
         data, linear = _read_raster(path)
     input_shape, colour = data.shape[:2], data.ndim == 3
+    bands_image = None
+    if bands is not None:
+        if not colour:
+            raise ImageProblem("wrong_dimensions", f"{'FITS' if kind == 'fits' else 'grey'} image of shape "
+                                                   f"{data.shape}: bands {bands!r} need a colour (RGB) image")
+        bands_image = _nonfinite(np.ascontiguousarray(np.moveaxis(data[..., ::-1], -1, 0), dtype=np.float32),
+                                 nonfinite)
     if colour:
         data = _one_channel(data, channel)
-    image = np.asarray(data, dtype=np.float32)
+    image = _nonfinite(np.asarray(data, dtype=np.float32), nonfinite)
+    if float(image.max()) == float(image.min()):
+        raise ImageProblem("blank", f"blank image: every pixel is {float(image.min())}")
+    return Loaded(image=image, file_format=kind, linear_flux=linear, input_shape=tuple(int(n) for n in input_shape),
+                  colour=colour, bands_image=bands_image)
+
+
+def _nonfinite(image: np.ndarray, nonfinite: str) -> np.ndarray:
+    """``image`` with the NaN/inf rule applied (:func:`read_image`)."""
     bad = ~np.isfinite(image)
     if bad.all():
         raise ImageProblem("non_finite", f"every one of the {image.size} pixels is NaN or inf")
@@ -187,10 +244,7 @@ def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str 
             raise ImageProblem("non_finite", f"{int(bad.sum())} of {image.size} pixels are NaN or inf "
                                              "(--nonfinite zero sets them to 0)")
         image = np.where(bad, np.float32(0), image)
-    if float(image.max()) == float(image.min()):
-        raise ImageProblem("blank", f"blank image: every pixel is {float(image.min())}")
-    return Loaded(image=image, file_format=kind, linear_flux=linear, input_shape=tuple(int(n) for n in input_shape),
-                  colour=colour)
+    return image
 
 
 def _read_fits(path: Path) -> np.ndarray:
@@ -333,6 +387,7 @@ class _Settings:
     target_scale: float | None
     on_missing: str
     nonfinite: str
+    bands: str | None = None
 
 
 class _Problems(list):
@@ -347,7 +402,8 @@ class _Problems(list):
 
 def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str = DEFAULT_CHANNEL,
            pixel_scale: float | None = None, target_scale: float | None = None, on_missing: str = "raise",
-           nonfinite: str = "reject", overwrite: bool = False, progress: bool = True) -> dict:
+           nonfinite: str = "reject", overwrite: bool = False, progress: bool = True,
+           bands: str | None = None) -> dict:
     """Ingest a folder of cutouts and a labels table into a labelled dataset (module docstring).
 
     Parameters
@@ -369,6 +425,9 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
         Images with NaN/inf pixels are a problem, or those pixels become 0.
     overwrite : bool
         Replace an earlier ingest's output folder.
+    bands : str, optional
+        Keep the three channels of colour images in this band order too (e.g. 'gri'; module
+        docstring); None (default): the single channel only.
 
     Returns
     -------
@@ -376,7 +435,7 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
         The content of ``ingest.json``: settings, counts, the policies, the output paths.
     """
     settings = _Settings(Path(images), Path(labels), Path(out), channel, pixel_scale, target_scale, on_missing,
-                         nonfinite)
+                         nonfinite, bands)
     _check_arguments(settings)
     _prepare_out(settings.out, overwrite)
     table = read_labels(settings.labels)
@@ -392,8 +451,11 @@ def ingest(images: str | Path, labels: str | Path, out: str | Path, channel: str
     rows = _load_rows(table, settings, set(image_files), problems, progress)
     summary = _summary(settings.images, settings.labels, settings.out, channel, pixel_scale, target_scale,
                        on_missing, nonfinite, n_rows, len(image_files), rows, _write_problems(settings.out, problems))
+    summary["bands"] = settings.bands
+    if settings.bands is not None:
+        summary["bands_policy"] = BANDS_POLICY
     _stop_on_problems(settings, rows, problems.frame(), summary)
-    _write_dataset(settings.out, out_folder, rows, channel)
+    _write_dataset(settings.out, out_folder, rows, channel, settings.bands)
     summary["status"] = "ok"
     write_json(settings.out / INGEST_FILE, summary)
     return summary
@@ -403,6 +465,10 @@ def _check_arguments(settings: _Settings) -> None:
     """Arguments that make the ingest impossible, before anything is written."""
     if settings.channel not in CHANNELS:
         raise IngestError(f"--channel must be one of {CHANNELS}, got {settings.channel!r}")
+    try:
+        settings.bands = check_bands(settings.bands)
+    except ValueError as err:
+        raise IngestError(f"--bands: {err}") from None
     if settings.on_missing not in ("raise", "drop"):
         raise IngestError(f"--on-missing must be 'raise' or 'drop', got {settings.on_missing!r}")
     if not settings.images.is_dir():
@@ -467,20 +533,23 @@ def _load_row(record: dict, settings: _Settings, present: set[str], problems: _P
         return None
     try:
         scale = _row_pixel_scale(record, settings)
-        loaded = read_image(settings.images / name, channel=settings.channel, nonfinite=settings.nonfinite)
+        loaded = read_image(settings.images / name, channel=settings.channel, nonfinite=settings.nonfinite,
+                            bands=settings.bands)
     except ImageProblem as err:
         problems.add(name, err.kind, str(err))
         return None
-    image, scale_out = loaded.image, scale
+    image, scale_out, bands_image = loaded.image, scale, loaded.bands_image
     if settings.target_scale is not None:
         image, scale_out = resample_to_scale(image, scale, settings.target_scale)
+        if bands_image is not None:
+            bands_image = np.stack([resample_to_scale(plane, scale, settings.target_scale)[0] for plane in bands_image])
     if min(image.shape) < MIN_IMAGE_SIDE:
         after = f" after resampling to {settings.target_scale} arcsec/px" if settings.target_scale is not None else ""
         problems.add(name, "too_small", f"{image.shape[0]} x {image.shape[1]} px{after}; the network input is "
                                         f"{MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px")
         return None
     return {"record": record, "label": label, "loaded": loaded, "image": image, "scale": scale,
-            "scale_out": scale_out}
+            "scale_out": scale_out, "bands_image": bands_image}
 
 
 def _row_pixel_scale(record: dict, settings: _Settings) -> float | None:
@@ -530,12 +599,12 @@ def _stop_on_problems(settings: _Settings, rows: list[dict], problems: pd.DataFr
         raise IngestError(f"no image could be ingested (problems in {out / PROBLEMS_FILE})")
 
 
-def _write_dataset(out: Path, out_folder: Path, rows: list[dict], channel: str) -> None:
+def _write_dataset(out: Path, out_folder: Path, rows: list[dict], channel: str, bands: str | None = None) -> None:
     """Write each image as ``objID_<ID>.fits`` and the catalogue of them."""
     catalog_rows = []
     for row in rows:
-        _write_image(out_folder / f"objID_{row['ID']}.fits", row)
-        catalog_rows.append(_catalog_row(row, channel))
+        _write_image(out_folder / f"objID_{row['ID']}.fits", row, bands)
+        catalog_rows.append(_catalog_row(row, channel, bands))
     pd.DataFrame(catalog_rows).to_csv(out / (CATALOG_STEM.format(folder="train") + ".csv"), index=False)
 
 
@@ -550,7 +619,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _catalog_row(row: dict, channel: str) -> dict:
+def _catalog_row(row: dict, channel: str, bands: str | None = None) -> dict:
     record, loaded = row["record"], row["loaded"]
     out = {"ID": row["ID"], "label": row["label"]}
     for column in LABELLED_OPTIONAL_COLUMNS:
@@ -562,6 +631,8 @@ def _catalog_row(row: dict, channel: str) -> dict:
                ny=row["image"].shape[0], nx=row["image"].shape[1],
                pixel_scale=np.nan if row["scale"] is None else row["scale"],
                pixel_scale_out=np.nan if row["scale_out"] is None else row["scale_out"])
+    if bands is not None:
+        out["bands"] = bands
     for column, value in record.items():
         if column in ("_line", "filename", "label", "pixel_scale", *LABELLED_OPTIONAL_COLUMNS):
             continue  # already written above
@@ -569,7 +640,36 @@ def _catalog_row(row: dict, channel: str) -> dict:
     return out
 
 
-def _write_image(path: Path, row: dict) -> None:
+def write_image_file(path: Path, image: np.ndarray, header=None, bands: str | None = None,
+                     bands_image: np.ndarray | None = None) -> None:
+    """Write ``image`` (float32) as the primary HDU of ``path``, and ``bands_image`` (float32, (bands, N, M))
+    as HDU :data:`BANDS_HDU` with header ``BANDS``; atomically (a temporary file renamed into place)."""
+    hdus = [fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=header)]
+    if bands_image is not None:
+        extension = fits.ImageHDU(np.asarray(bands_image, dtype=np.float32), name=BANDS_HDU)
+        extension.header["BANDS"] = (bands, "bands of the planes, in order")
+        hdus.append(extension)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fits.HDUList(hdus).writeto(tmp, overwrite=True)
+    tmp.replace(path)
+
+
+def read_bands_image(path: str | Path) -> tuple[str, np.ndarray]:
+    """The bands and the (bands, N, M) float32 cube of an ingested image file (HDU :data:`BANDS_HDU`).
+
+    Raises
+    ------
+    ValueError
+        The file has no such HDU (it was ingested without ``--bands``), naming the file.
+    """
+    with fits.open(path, memmap=False) as hdus:
+        if BANDS_HDU not in hdus:
+            raise ValueError(f"{path}: no {BANDS_HDU} HDU; ingest the dataset with --bands (e.g. "
+                             "python -m galmerge.ingest ... --bands gri) to train on several bands")
+        return str(hdus[BANDS_HDU].header["BANDS"]), np.asarray(hdus[BANDS_HDU].data, dtype=np.float32)
+
+
+def _write_image(path: Path, row: dict, bands: str | None = None) -> None:
     loaded = row["loaded"]
     header = fits.Header()
     header["ORIGFILE"] = (str(row["record"]["filename"])[-68:], "file ingested")
@@ -578,9 +678,9 @@ def _write_image(path: Path, row: dict) -> None:
     header["LABEL"] = (int(row["label"]), "1 merger, 0 non-merger")
     if row["scale_out"] is not None and np.isfinite(row["scale_out"]):
         header["PIXSCALE"] = (float(row["scale_out"]), "arcsec per pixel")
-    tmp = path.with_name(f".{path.name}.tmp")
-    fits.PrimaryHDU(row["image"].astype(np.float32), header=header).writeto(tmp, overwrite=True)
-    tmp.replace(path)
+    if bands is not None:
+        header["BANDS"] = (bands, f"bands of HDU {BANDS_HDU}")
+    write_image_file(path, row["image"], header, bands, row.get("bands_image") if bands is not None else None)
 
 
 def _summary(images, labels, out, channel, pixel_scale, target_scale, on_missing, nonfinite, n_rows, n_files,
@@ -623,6 +723,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     parser.add_argument("--channel", choices=CHANNELS, default=DEFAULT_CHANNEL,
                         help="channel of colour images (default r: the red channel, i band of gri composites)")
+    parser.add_argument("--bands", help="also keep the three channels of colour images, named from the blue "
+                        "channel to the red one (gri for SDSS/HSC composites, grz for Legacy Survey); default: one")
     parser.add_argument("--pixel-scale", type=float, help="arcsec/px of the files (when the table has none)")
     parser.add_argument("--target-scale", type=float,
                         help=f"resample to this arcsec/px, flux-conserving (e.g. {HSC_PIXEL_SCALE} for HSC)")
@@ -636,7 +738,7 @@ def main(argv=None) -> int:
     try:
         summary = ingest(args.images, args.labels, args.out, channel=args.channel, pixel_scale=args.pixel_scale,
                          target_scale=args.target_scale, on_missing=args.on_missing, nonfinite=args.nonfinite,
-                         overwrite=args.overwrite, progress=not args.no_progress)
+                         overwrite=args.overwrite, progress=not args.no_progress, bands=args.bands)
     except IngestError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
