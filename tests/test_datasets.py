@@ -191,3 +191,20 @@ def test_a_cutout_saved_under_another_extension_is_found(tmp_path, field):
     found = sdss.attach_files(table, images)
     assert found["filename"].tolist() == ["Mergers/2.jpg", "Non_Mergers/4.jpeg", "Non_Mergers/5.jpeg"]
     assert (found["file_bytes"].iloc[:2] > 0).all() and found["file_bytes"].iat[2] == -1
+
+
+def test_bands_gri_keeps_the_three_bands(tmp_path, field):
+    """--bands gri: the primary image is still the red channel, and HDU BANDS holds g, r, i = blue, green, red."""
+    source = _source(tmp_path / "CS_Project", field)
+    out = tmp_path / "sdss_gri"
+    summary = sdss.convert(source, out, progress=False, bands="gri")
+    assert summary["bands"] == "gri"
+    catalog = gdata.load_catalog(out)
+    assert (catalog["bands"] == "gri").all()
+    row = catalog[catalog["source_id"].astype(str) == "5"].iloc[0]
+    bands, cube = ingest.read_bands_image(row["image_path"])
+    with Image.open(source / "Cutouts" / "Color" / "256" / "Mergers" / "5.jpeg") as jpeg:
+        rgb = np.asarray(jpeg.convert("RGB"), dtype=np.float32)
+    assert bands == "gri"
+    np.testing.assert_array_equal(cube, np.moveaxis(rgb[..., ::-1], -1, 0))
+    np.testing.assert_array_equal(gdata.load_image(row["image_path"]), rgb[..., 0])

@@ -6,7 +6,9 @@ From a clone of the source repository to the dataset, two commands::
         git -C CS_Project checkout 3c933f02c9db91b10561d7ef43a07bbc639e55a9
     python -m galmerge.datasets.sdss_darg2010 --source CS_Project --out data/sdss_darg2010
 
-then ``python run_all.py --profile sdss --data data/sdss_darg2010``. (The images were deleted from
+then ``python run_all.py --profile sdss --data data/sdss_darg2010``. With ``--bands gri`` the three
+bands of each colour JPEG are kept as well (:mod:`galmerge.ingest`, "Bands"), for networks trained on
+all three (``run_all.py ... -p bands=gri``). (The images were deleted from
 that repository at a later commit, hence the checkout.)
 
 The source
@@ -343,7 +345,8 @@ def ingest_defects(out: Path, table: pd.DataFrame, excluded: set[str]) -> list[d
     return defects
 
 
-def convert(source: str | Path, out: str | Path, overwrite: bool = False, progress: bool = True) -> dict:
+def convert(source: str | Path, out: str | Path, overwrite: bool = False, progress: bool = True,
+            bands: str | None = None) -> dict:
     """Convert a clone of the source repository into a labelled dataset (module docstring).
 
     Parameters
@@ -352,6 +355,8 @@ def convert(source: str | Path, out: str | Path, overwrite: bool = False, progre
     out : the dataset folder to write (see :func:`galmerge.ingest.ingest` for when it may exist).
     overwrite : replace an earlier dataset in ``out``.
     progress : show the ingest's progress bar.
+    bands : ``'gri'`` to keep the three bands of each colour JPEG too (the composite maps g, r, i to
+        blue, green, red); None (default): the red channel (i) only.
 
     Returns
     -------
@@ -377,14 +382,14 @@ def convert(source: str | Path, out: str | Path, overwrite: bool = False, progre
         table.to_csv(labels, index=False)
         try:
             ingest.ingest(images, labels, out, channel=CHANNEL, pixel_scale=SDSS_PIXEL_SCALE, on_missing="drop",
-                          overwrite=overwrite, progress=progress)
+                          overwrite=overwrite, progress=progress, bands=bands)
         except ingest.IngestError as err:
             raise ConversionError(str(err)) from None
         shutil.copyfile(labels, out / LABELS_FILE)
     defects += ingest_defects(out, table, {d["filename"] for d in defects})
     frame = pd.DataFrame(defects, columns=list(DEFECT_COLUMNS))
     frame.to_csv(out / DEFECTS_FILE, index=False)
-    summary = _summary(source, out, source_rows, frame, time.perf_counter() - t0)
+    summary = {**_summary(source, out, source_rows, frame, time.perf_counter() - t0), "bands": bands}
     write_json(out / SUMMARY_FILE, summary)
     return summary
 
@@ -428,10 +433,12 @@ def main(argv=None) -> int:
     parser.add_argument("--source", required=True, type=Path, help="root of the clone of AStemo/CS_Project")
     parser.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier dataset in --out")
+    parser.add_argument("--bands", choices=("gri",), help="also keep the g, r and i bands of each colour JPEG")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
-        summary = convert(args.source, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+        summary = convert(args.source, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+                          bands=args.bands)
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
