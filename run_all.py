@@ -23,7 +23,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,6 +254,29 @@ def injected_paths(run: Run, data: Path, figures_dir: Path) -> dict[str, str]:
             "figures_dir": os.path.relpath(figures_dir, here)}
 
 
+@contextmanager
+def kernel_manager():
+    """A kernel manager for one notebook that talks to its kernel over IPC (Unix sockets in a private
+    temporary folder, mode 0700) instead of TCP on localhost: nothing listens on the network, and ipykernel
+    no longer logs "Kernel is running over TCP without encryption" to the terminal for every notebook.
+    The kernel is shut down and the folder removed afterwards (papermill leaves a kernel manager it did not
+    create running, and its kernel would log "Parent appears to have exited" when run_all ends). On Windows,
+    which has no IPC transport, None: papermill's own TCP kernel."""
+    if os.name == "nt":
+        yield None
+        return
+    from jupyter_client.manager import KernelManager
+
+    folder = tempfile.mkdtemp(prefix="galmerge-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
+    try:
+        yield km
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_step(step: Step, params: dict, injected: dict, run: Run) -> float:
     import papermill as pm
 
@@ -266,11 +291,13 @@ def run_step(step: Step, params: dict, injected: dict, run: Run) -> float:
     executed.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters=given,
-                            cwd=str(run.notebooks), kernel_name="python3", progress_bar=False,
-                            # the notebook's prints and progress bars (fitting, training) stream
-                            # to this terminal as well as into the executed notebook
-                            stdout_file=sys.stdout, stderr_file=sys.stderr)
+        with kernel_manager() as km:
+            pm.execute_notebook(str(notebook), str(executed), parameters=given,
+                                cwd=str(run.notebooks), kernel_name="python3", progress_bar=False,
+                                # the notebook's prints and progress bars (fitting, training) stream
+                                # to this terminal as well as into the executed notebook
+                                stdout_file=sys.stdout, stderr_file=sys.stderr,
+                                **({"km": km} if km is not None else {}))
     except pm.PapermillExecutionError as err:
         if executed.exists():
             render_html(executed)

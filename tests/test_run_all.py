@@ -102,3 +102,27 @@ def test_run_log_keeps_the_computed_time_of_reused_stages(monkeypatch):
     assert run_all.log_entry(legacy_reuse, 39.0, "sdss", reused=True)["computed_seconds"] is None
     legacy_computed = {"seconds": 818.0, "profile": "quick"}  # old log: no reuse flag, the real time
     assert run_all.log_entry(legacy_computed, 12.0, "quick", reused=True)["computed_seconds"] == 818.0
+
+
+def test_notebooks_run_over_ipc_without_the_tcp_warning(monkeypatch, tmp_path, capfd):
+    """ipykernel logs "Kernel is running over TCP without encryption" to the terminal for every notebook
+    run over TCP; run_all's kernels talk over IPC sockets in a private folder, removed afterwards."""
+    import nbformat
+    import papermill as pm
+
+    if sys.platform.startswith("win"):
+        pytest.skip("no IPC transport on Windows")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ran', 6 * 7)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "in.ipynb")
+    with load_run_all(monkeypatch).kernel_manager() as km:
+        folder = Path(km.ip).parent
+        assert km.transport == "ipc" and folder.is_dir()
+        pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                            progress_bar=False, cwd=str(tmp_path), km=km)
+    assert not folder.exists() and not km.has_kernel
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert "ran 42" in out.cells[0].outputs[0]["text"]
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out
+    assert "Parent appears to have exited" not in captured.err + captured.out
