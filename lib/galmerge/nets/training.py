@@ -185,7 +185,7 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
     """
     import tensorflow as tf
 
-    channels = input_channels(kind)
+    channels = products.input_channels(kind)  # one plane per channel, or one per band (products with bands)
     rows = np.asarray(rows, dtype=np.int64)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -219,8 +219,9 @@ def make_dataset(products: Products, rows: Sequence[int], kind: str, batch_size:
 # prediction
 
 
-def _check_channels(model, kind: str) -> None:
-    expected = len(input_channels(kind))
+def _check_channels(model, kind: str, expected: int | None = None) -> None:
+    """The model takes ``expected`` channels (default: one per channel of ``kind``)."""
+    expected = len(input_channels(kind)) if expected is None else int(expected)
     got = model.input_shape[-1]
     if got != expected:
         raise ValueError(f"model {model.name!r} takes {got} channel(s) but input kind {kind!r} has {expected}")
@@ -248,12 +249,12 @@ def predict_scores(model, products: Products | str | Path, rows: Sequence[int], 
     ndarray, float64, shape (len(rows),)
         Sigmoid outputs in [0, 1].
     """
-    _check_channels(model, kind)
     rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) == 0:
-        return np.zeros(0)
     products, opened = _open_products(products)
     try:
+        _check_channels(model, kind, products.read(products.input_channels(kind), 0).shape[-1])
+        if len(rows) == 0:
+            return np.zeros(0)
         dataset = make_dataset(products, rows, kind, batch_size=batch_size, with_labels=False)
         scores = model.predict(dataset, verbose=0)
     finally:
@@ -641,12 +642,12 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         accuracy at threshold 0.5 of the saved network, parameter count, training seconds,
         history.
     """
-    kind_channels = input_channels(kind)
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     out_dir = Path(out_dir)
     products, opened = _open_products(products)
     try:
+        kind_channels = products.input_channels(kind)  # C input channels: one per band with bands
         rows = _split_rows(products)
         parameters = {
             "kind": kind, "channels": list(kind_channels), "epochs": int(epochs), "batch_size": int(batch_size),
@@ -673,7 +674,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
 
         strategy, devices = _setup_devices(seed, deterministic, mixed_precision)
         with strategy.scope():
-            model = cnn.build_model(input_shape=(*products.read(kind_channels, 0).shape[:2], len(kind_channels)),
+            model = cnn.build_model(input_shape=products.read(kind_channels, 0).shape,
                                     filters=filters, kernel_sizes=kernel_sizes, dense_units=dense_units,
                                     input_bin=input_bin,
                                     dropout=dropout, padding=padding, learning_rate=learning_rate,
