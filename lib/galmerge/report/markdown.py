@@ -615,7 +615,8 @@ def results_markdown(summary: dict, name: str, verdicts: list[Verdict] | None = 
     table = evaluate.get("table1_percent", {})
     if table:
         rows = []
-        for kind, values in table.items():
+        order = [*vocab.NETWORK_LABELS, BASELINE_KIND]  # summary.json keeps its keys sorted
+        for kind, values in sorted(table.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
             low, high = values.get("balanced_accuracy_low"), values.get("balanced_accuracy_high")
             balanced = values.get("balanced_accuracy")
             rows.append({"": "non-CNN baseline" if kind == BASELINE_KIND else vocab.NETWORK_LABELS.get(kind, kind),
