@@ -22,8 +22,8 @@ less the seed x galaxy part the test-set bootstrap already counts
 
 Prints each network's seed SD per subset; each seed index's three verdicts
 (:func:`galmerge.analysis.conclusions.judge_conclusions` on that seed's scores, every network at the same
-seed index), once on test-set sampling only and once with this table's seed SDs as a one-seed run's
-report judges them (the issue's check that runs differing only in the train seed give the same
+seed index), once on test-set sampling only and once with this table's seed-paired differences as a
+one-seed run's report judges them (the issue's check that runs differing only in the train seed give the same
 verdicts); and the verdicts of all seeds together, as a run that trains them all would judge.
 
 Measured on the quick profile (2026-12-03/04, commit f1c95a7, the project's 2-core machine with nothing
@@ -45,7 +45,7 @@ CNN3 resid 57.1 +- 1.9  59.4 +- 3.7  51.7 +- 1.9  43.0 +- 6.2
 =========  ===========  ===========  ===========  ===========
 
 Verdicts (I, II, III) per seed, test-set sampling only: inconclusive, reproduced, inconclusive for seeds
-1, 2, 3 and 5; seed 4 gives III reproduced too. With the seed SDs added (what a quick run's report now
+1, 2, 3 and 5; seed 4 gives III reproduced too. With the seed SDs added (what a quick run's report then
 does): seeds 1 and 3 give inconclusive for all three, seeds 2 and 5 give II reproduced, seed 4 II and III
 reproduced: not the same verdicts for every seed. II sits at the edge of this test set's power (CNN1 -
 CNN3 on pre-mergers +11.9 points over the five seeds, detectable from 15.1 with one seed; the 438
@@ -211,7 +211,7 @@ def report(table: pd.DataFrame, frames: dict, n_resamples: int, eval_seed: int) 
     print(spread.round(4).to_string(index=False))
     seeds = table.loc[table["subset"] == "all"].groupby("kind", sort=False)["seed"].apply(list)
     for title, seed_variance in (("test-set sampling only", None),
-                                 ("with this table's seed SDs, as a one-seed run's report judges", table)):
+                                 ("with this table's seed-paired differences, as a one-seed run judges", table)):
         print(f"\nverdicts per seed index ({title}):")
         verdicts = {}
         for index, frame in frames.items():
