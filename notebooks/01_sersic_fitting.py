@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 # ---
 
 # %% [markdown]
@@ -46,6 +46,7 @@ fitter = "lm"
 background = "flat"
 truth_galaxies = 24
 split_seed = 42
+bands = None
 
 # %% tags=["remove-input"]
 import time
@@ -93,6 +94,37 @@ products = fitting.run_fitting_stage(catalog, run.products, psf=psf, n_workers=f
 stage_seconds = time.perf_counter() - t0
 images, sources = products.images, products.sources
 print(f"stage: {stage_seconds:.0f} s in this session; {len(images)} images, {len(sources)} sources")
+
+# %% [markdown]
+# ## Several bands
+#
+# With `bands` (e.g. `gri`, for a dataset ingested with `--bands gri`) every input kind becomes C = 3
+# channels, one per band. The Sérsic fit above is the one of the primary image (the i band, the
+# red channel of a gri composite); each band's model is that structural model times the band's flux
+# scale (least squares with a sky level on the 128 px crop), its residual the band minus that model,
+# as multi-band fitting does with the structure tied across bands (`galmerge.sersic.products`, where
+# the choice is argued). Without `bands` (every profile's default) the products have one band and any
+# band cubes an earlier run left are removed.
+
+# %%
+import numpy as np
+
+from galmerge.sersic.products import add_band_cubes, remove_band_cubes
+
+products.close()
+if bands:
+    t0 = time.perf_counter()
+    products = add_band_cubes(run.products, catalog, bands, cutout_mode=cutout_mode)
+    band_scales = products.band_scales()
+    fitted = images["status"].eq("ok").to_numpy()
+    print(f"band cubes ({bands}) in {time.perf_counter() - t0:.0f} s; median flux scale of each band's model "
+          "relative to the fitted band, over the images fitted: "
+          + ", ".join(f"{b} {np.median(band_scales[fitted, k]):.3f}" for k, b in enumerate(bands)))
+    if "linear_flux" in catalog and not catalog["linear_flux"].astype(bool).all():
+        print("the bands of display images are stretched levels, not flux: the scales are ratios of display levels")
+else:
+    products = remove_band_cubes(run.products)
+print("network inputs per kind:", {kind: products.input_channels(kind) for kind in ("raw", "model", "residual")})
 
 # %% [markdown]
 # ## Fit status and flags

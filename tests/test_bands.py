@@ -7,7 +7,6 @@ import pytest
 
 from galmerge.ingest import write_image_file
 from galmerge.sersic.products import (
-    BAND_SCALES,
     Products,
     ProductsError,
     add_band_cubes,
@@ -93,7 +92,7 @@ def test_add_band_cubes_and_read_them_as_channels(band_products):
         np.testing.assert_array_equal(products.read("raw_bands", 1)[..., 2], cubes["raw"][1])  # i = the primary
         np.testing.assert_array_equal(products.read("residual_bands", 1)[..., 2], cubes["residual"][1])
         np.testing.assert_array_equal(products.read(["raw"], [1, 0]), cubes["raw"][[1, 0]][..., None])  # unchanged
-        scales = products._file()[BAND_SCALES][:]
+        scales = products.band_scales()
         np.testing.assert_allclose(scales[:3], [[0.4, 0.7, 1.0]] * 3, atol=0.01)
         assert (scales[3] == 0).all() and not products.read("raw_bands", 3).any()  # failed in the stage: zeros
         assert products.read(products.input_channels("raw"), np.array([], dtype=int)).shape == (0, 128, 128, 3)

@@ -48,6 +48,9 @@ class Parameters:
     fit_workers: int = 2  # Dask workers of the local cluster (ignored with scheduler_address)
     scheduler_address: str | None = None  # address of an existing Dask scheduler, e.g. "tcp://10.0.0.5:8786"
     cutout_mode: str = "crop"  # how the full 160 kpc image becomes 128 x 128: crop (centre) or resample
+    # bands of the networks' inputs: None, the paper's single band; "gri" for a dataset ingested with --bands gri
+    # (C = 3 channels per input, model and residual per band from one i-band fit: galmerge.sersic.products)
+    bands: str | None = None
     fit_region: str = "all"  # which sources are fitted: all (the paper) or cutout (near the 128 x 128 crop)
     min_fit_area: int | None = None  # fit only segments of at least this many pixels (None: every one)
     detect_thresh: float = 1.5  # SEP detection threshold, x the global background rms (paper, Sect. 3.1: 1.5)
@@ -128,6 +131,13 @@ def validate(values: dict[str, Any], where: str = "parameters") -> dict[str, Any
             raise ProfileError(f"{where}: {key} = {value!r} is not one of {CHOICES[key]}")
         if hints[key] is float:
             out[key] = float(value)
+    if out.get("bands") is not None:
+        from galmerge.ingest import check_bands
+
+        try:
+            check_bands(out["bands"])
+        except ValueError as err:
+            raise ProfileError(f"{where}: {err}") from None
     if out.get("seeds", 1) < 1:
         raise ProfileError(f"{where}: seeds = {out['seeds']!r} must be at least 1")
     unknown_kinds = [k for k in out.get("input_kinds", []) if k not in INPUT_KINDS]

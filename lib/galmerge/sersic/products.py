@@ -131,6 +131,18 @@ class Products:
         value = self._file().attrs.get(BANDS_ATTRIBUTE)
         return None if value is None else str(value)
 
+    def band_scales(self) -> np.ndarray:
+        """(N, bands) flux scale of each band's model relative to the fitted model (:func:`band_cubes`).
+
+        Raises
+        ------
+        ProductsError
+            The products have one band.
+        """
+        if not self.bands:
+            raise ProductsError(f"{self.path}: no band scales; these products have one band")
+        return self._file()[BAND_SCALES][:]
+
     def input_channels(self, kind: str) -> tuple[str, ...]:
         """The cubes a network of input ``kind`` reads: :data:`galmerge.vocab.INPUT_CHANNELS` (one
         plane each), or their per-band cubes (``raw_bands``...; one plane per band) when the
