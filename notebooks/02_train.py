@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 # ---
 
 # %% [markdown]
@@ -80,12 +80,12 @@ from galmerge.nets import cnn, training
 from galmerge.report import figures
 from galmerge.runs import Run
 from galmerge.sersic.products import Products
-from galmerge.vocab import input_channels, network_label
+from galmerge.vocab import network_label
 
 run = Run(run_dir)
 out_dir = run.train_dir(input_kind)
 seed_dirs = run.seed_dirs(input_kind, range(train_seed, train_seed + seeds))
-channels = input_channels(input_kind)
+channels = Products(run.products).input_channels(input_kind)  # one per band with the bands parameter
 print(f"{network_label(input_kind)}: input channels {channels}; outputs in {out_dir}"
       + (f" (train seed {train_seed}) and {seeds - 1} further seed folder(s)" if seeds > 1 else ""))
 print("devices:", [d.name for d in tf.config.list_physical_devices()])
