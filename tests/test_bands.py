@@ -131,3 +131,15 @@ def test_a_network_on_three_bands(band_products, tmp_path):
     scores = predict_scores(model, path, [0, 1, 2], "raw")
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
     assert result.n_params > 0
+
+
+def test_occlusion_reads_and_fills_every_band(band_products):
+    from galmerge.nets import occlusion
+
+    path, catalog, _ = band_products
+    with add_band_cubes(path, catalog, "gri", progress=False) as products:
+        image = occlusion.network_inputs(products, "stack", [1])[0]
+        assert image.shape == (128, 128, 9) and image.min() >= 0 and image.max() <= 1
+        patch = occlusion.fill_for_kind("stack", image, seed=0)((8, 8, 9))
+        assert not patch[..., 3:6].any() and patch[..., :3].any() and patch[..., 6:].any()  # model bands: zeros
+        assert occlusion.fill_for_kind("model", occlusion.network_inputs(products, "model", [1])[0]) == 0.0

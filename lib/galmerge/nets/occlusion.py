@@ -322,7 +322,9 @@ def fill_for_kind(kind: str, image: np.ndarray, seed=None):
     channels = input_channels(kind)
     if not any(c in NOISE_CHANNELS for c in channels):
         return 0.0
-    zero = [i for i, c in enumerate(channels) if c not in NOISE_CHANNELS]
+    per_channel = max(1, np.shape(image)[-1] // len(channels))  # several planes per channel with bands
+    planes = [c for c in channels for _ in range(per_channel)]
+    zero = [i for i, c in enumerate(planes) if c not in NOISE_CHANNELS]
     return background_noise_fill(image, seed=seed, zero_channels=zero)
 
 
@@ -336,7 +338,7 @@ def network_inputs(products, kind: str, rows) -> np.ndarray:
     """
     from galmerge.nets.training import normalise_images  # the training helper owns the normalisation
 
-    images = products.read(list(input_channels(kind)), np.atleast_1d(np.asarray(rows, dtype=np.int64)))
+    images = products.read(list(products.input_channels(kind)), np.atleast_1d(np.asarray(rows, dtype=np.int64)))
     return np.asarray(normalise_images(images), dtype=np.float32)
 
 
