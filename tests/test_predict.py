@@ -224,3 +224,73 @@ def test_jpegs_scored_by_the_runs_networks(tiny_run, tmp_path, capsys):
     assert good["score_raw"].between(0, 1).all() and (good["channel"] == "r").all()
     captured = capsys.readouterr()
     assert "channel 'r'" in captured.out and "empty.jpeg" in captured.err
+
+
+# --------------------------------------------------------------------------- several bands
+
+
+def test_bands_of_a_jpeg_are_made_as_the_runs_products_make_them(tmp_path):
+    """With bands, a JPEG gets the per-band cubes that ingest --bands, the stage and add_band_cubes give it."""
+    from galmerge.data.catalog import load_catalog
+    from galmerge.ingest import ingest
+    from galmerge.sersic.products import add_band_cubes, write_products
+    from galmerge.sersic.stage import fit_catalog_image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    write_colour(images / "pair.jpeg", size=160, seed=4, companion=True)
+    (tmp_path / "labels.csv").write_text("filename,label\npair.jpeg,1\n")
+    ingest(images, tmp_path / "labels.csv", tmp_path / "dataset", progress=False, bands="gri")
+    catalog = load_catalog(tmp_path / "dataset")
+    options = {"fitter": "lm"}
+    fitted = fit_catalog_image(0, catalog.loc[0, "image_path"], fit_options=options)
+    frame = pd.DataFrame({"ID": catalog["ID"], "split": ["test"], "label": [1], "status": [fitted["row"]["status"]]})
+    write_products(tmp_path / "products", frame, pd.DataFrame({"ID": [0]}), {k: fitted[k][None] for k in
+                                                                             ("raw", "model", "residual")})
+    with add_band_cubes(tmp_path / "products", catalog, "gri", progress=False) as products:
+        expected = {k: products.read(k, 0) for k in ("raw_bands", "model_bands", "residual_bands")}
+    rules = InputRules(bands="gri")
+    table, cubes = prepare_inputs([images / "pair.jpeg"], fit_options=options, progress=False, rules=rules)
+    assert table.loc[0, "status"] == "ok"
+    for name, value in expected.items():
+        np.testing.assert_array_equal(cubes[name][0], value)
+    np.testing.assert_array_equal(cubes["raw"][0], fitted["raw"])
+    grey = tmp_path / "grey.png"
+    from PIL import Image
+
+    Image.fromarray(_display(_galaxy(140, 1))).save(grey)
+    table, cubes = prepare_inputs([grey], progress=False, rules=rules)
+    assert table.loc[0, "status"] == "bad_input" and "colour" in table.loc[0, "message"]
+    assert cubes["raw_bands"].shape == (1, 128, 128, 3) and not cubes["raw_bands"].any()
+
+
+@pytest.mark.slow
+def test_jpegs_scored_by_a_three_band_network(tmp_path):
+    from galmerge.sersic.products import add_band_cubes
+
+    run = tmp_path / "run"
+    folder = tmp_path / "cutouts"
+    folder.mkdir()
+    n = 12
+    labels = np.arange(n) % 2
+    files = [write_colour(folder / f"g{i}.jpeg", size=140, seed=i, companion=bool(labels[i])) for i in range(n)]
+    options = {"fitter": "lm"}
+    table, cubes = prepare_inputs(files, fit_options=options, progress=False)
+    images = pd.DataFrame({"ID": np.arange(n), "split": ["train"] * 8 + ["validation"] * 2 + ["test"] * 2,
+                           "label": labels, "status": table["status"]})
+    products = write_products(Run(run).products, images, pd.DataFrame({"ID": [0]}), cubes)
+    write_stage_record(products, stage_config(None, "crop", options))
+    from galmerge.ingest import read_image, write_image_file
+
+    catalog = []
+    for i, path in enumerate(files):  # the band files the ingest would write
+        loaded = read_image(path, bands="gri")
+        write_image_file(tmp_path / f"objID_{i}.fits", loaded.image, bands="gri", bands_image=loaded.bands_image)
+        catalog.append({"ID": i, "image_path": str(tmp_path / f"objID_{i}.fits"), "channel": "r"})
+    add_band_cubes(products, pd.DataFrame(catalog), "gri", progress=False).close()
+    train_network(products, "stack", Run(run).train_dir("stack"), epochs=1, batch_size=4, filters=2,
+                  dense_units=(4, 4), seed=0, verbose=0, progress=False)
+    Run(run).write_table("thresholds", pd.DataFrame({"kind": ["stack"], "threshold": [0.5]}), index=False)
+    scored = predict(run, [folder], progress=False)
+    assert scored.attrs["input_rules"]["bands"] == "gri"
+    assert (scored["status"] == "ok").all() and scored["score_stack"].between(0, 1).all()

@@ -7,7 +7,11 @@ Every file :mod:`galmerge.ingest` reads is read here, by the same rules: FITS (`
 channel the run's dataset was ingested with (``--channel``; the default is the run's own, recorded
 by 00_data in ``summary.json`` as ``data.input.channel``, else the ingest's default ``r``: the red
 channel, the i band of gri composites), and when the run's dataset was resampled by the ingest
-(``--target-scale``) the new file is resampled to the same pixel scale from ``--pixel-scale``. An
+(``--target-scale``) the new file is resampled to the same pixel scale from ``--pixel-scale``. When
+the run's networks were trained on several bands (products with ``bands``, e.g. gri), all three
+channels of the colour image are kept in band order as the ingest keeps them, and the per-band
+model and residual are made from the one fit as the run made them
+(:func:`galmerge.sersic.products.band_cubes`); a grey or FITS file cannot give them. An
 integer PNG/JPEG/TIFF is a display image (non-linear stretch), recorded as ``linear_flux = False``;
 networks trained on linear images (the mock) are warned about.
 
@@ -72,6 +76,8 @@ class InputRules:
         Pixel scale of the new files (arcsec/px); needed only with ``target_scale``.
     nonfinite : {'reject', 'zero'}
         NaN/inf pixels of a file that the ingest reads (a file read by the stage keeps them masked).
+    bands : str or None
+        The bands of the run's networks (e.g. 'gri'; :func:`galmerge.ingest.read_image`); None: one.
     source : str
         Where the rules come from, in words (printed and kept in the output's attributes).
     """
@@ -80,6 +86,7 @@ class InputRules:
     target_scale: float | None = None
     pixel_scale: float | None = None
     nonfinite: str = "reject"
+    bands: str | None = None
     source: str = "the ingest's defaults"
 
 
@@ -93,7 +100,7 @@ def run_input_rules(run: Run | str | Path) -> InputRules:
     recorded = (run.summary.get("data") or {}).get("input") or {}
     if not recorded:
         return InputRules(source=f"the ingest's defaults ({run.summary_path} records no data.input)")
-    known = {k: recorded[k] for k in ("channel", "target_scale", "nonfinite") if recorded.get(k) is not None}
+    known = {k: recorded[k] for k in ("channel", "target_scale", "nonfinite", "bands") if recorded.get(k) is not None}
     return InputRules(**known, source=f"{run.summary_path} (data.input)")
 
 
@@ -138,30 +145,32 @@ def read_for_fit(path: str | Path, rules: InputRules, scratch: str | Path, index
     """
     path = Path(path)
     kind = ingest.file_format(path)
-    out = {"fit_path": None, "message": "", "file_format": kind or "unknown", "channel": "", "linear_flux": None}
-    if kind == "fits" and rules.target_scale is None:
+    out = {"fit_path": None, "message": "", "file_format": kind or "unknown", "channel": "", "linear_flux": None,
+           "bands_image": None}
+    if kind == "fits" and rules.target_scale is None and rules.bands is None:
         return {**out, "fit_path": str(path), "channel": "grey", "linear_flux": True}
     try:
-        loaded = ingest.read_image(path, channel=rules.channel, nonfinite=rules.nonfinite)
+        loaded = ingest.read_image(path, channel=rules.channel, nonfinite=rules.nonfinite, bands=rules.bands)
     except ingest.ImageProblem as err:
         return {**out, "message": f"{path}: {err.kind}: {err}"}
     except OSError as err:
         return {**out, "message": f"{path}: unreadable ({type(err).__name__}: {err})"}
     out.update(channel=rules.channel if loaded.colour else "grey", linear_flux=bool(loaded.linear_flux))
-    image = loaded.image
+    image, bands_image = loaded.image, loaded.bands_image
     if rules.target_scale is not None:
         if rules.pixel_scale is None:
             return {**out, "message": f"{path}: the run's images were resampled to {rules.target_scale} "
                                       "arcsec/px; give the new files' pixel scale (--pixel-scale)"}
         image, _ = ingest.resample_to_scale(image, rules.pixel_scale, rules.target_scale)
+        if bands_image is not None:
+            bands_image = np.stack([ingest.resample_to_scale(plane, rules.pixel_scale, rules.target_scale)[0]
+                                    for plane in bands_image])
     if min(image.shape) < MIN_IMAGE_SIDE:
         return {**out, "message": f"{path}: too_small: {image.shape[0]} x {image.shape[1]} px; the network "
                                   f"input is {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} px"}
-    from astropy.io import fits
-
     target = Path(scratch) / f"image_{index:07d}.fits"
-    fits.PrimaryHDU(np.asarray(image, dtype=np.float32)).writeto(target)
-    return {**out, "fit_path": str(target)}
+    ingest.write_image_file(target, image)
+    return {**out, "fit_path": str(target), "bands_image": bands_image}
 
 
 def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
@@ -184,12 +193,17 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
         One row per file: ``file``, :data:`OUTPUT_READ_COLUMNS` and :data:`OUTPUT_FIT_COLUMNS`
         (status ``bad_input`` and the reason for a file that cannot be read).
     cubes : dict
-        ``raw``, ``model``, ``residual``: (n_files, 128, 128) float32 (zeros for unusable files).
+        ``raw``, ``model``, ``residual``: (n_files, 128, 128) float32 (zeros for unusable files);
+        with ``rules.bands`` also ``raw_bands``, ``model_bands``, ``residual_bands``: (n_files, 128,
+        128, bands), made as the run's products made them (:func:`galmerge.sersic.products.band_cubes`).
     """
+    from galmerge.sersic.products import BAND_SUFFIX, FITTED_BAND, band_cubes
     from galmerge.sersic.stage import failed_result, fit_catalog_image
 
     rules = rules or InputRules()
     rows, cubes = [], {"raw": [], "model": [], "residual": []}
+    n_bands = len(rules.bands) if rules.bands else 0
+    band_lists = {c: [] for c in cubes} if n_bands else {}
     with tempfile.TemporaryDirectory(prefix="galmerge_predict_") as scratch:
         for index, path in enumerate(tqdm(files, desc="Sérsic fits", unit="image", disable=not progress)):
             read = read_for_fit(path, rules, scratch, index)
@@ -207,21 +221,39 @@ def prepare_inputs(files: Sequence[Path], psf=None, cutout_mode: str = "crop",
                          **{c: result["row"].get(c, np.nan) for c in OUTPUT_FIT_COLUMNS}})
             for name in cubes:
                 cubes[name].append(result[name])
+            if n_bands:
+                made = None
+                if read["bands_image"] is not None and result["row"]["status"] not in UNSCORABLE:
+                    made = band_cubes(read["bands_image"], result["model"], result["residual"], cutout_mode,
+                                      FITTED_BAND.get(rules.channel))
+                for name in band_lists:
+                    band_lists[name].append(made[name] if made is not None else
+                                            np.zeros((CUTOUT_SIZE, CUTOUT_SIZE, n_bands), np.float32))
     table = pd.DataFrame(rows, columns=["file", *OUTPUT_READ_COLUMNS, *OUTPUT_FIT_COLUMNS])
-    return table, {k: np.asarray(v, dtype=np.float32).reshape(-1, CUTOUT_SIZE, CUTOUT_SIZE)
-                   for k, v in cubes.items()}
+    out = {k: np.asarray(v, dtype=np.float32).reshape(-1, CUTOUT_SIZE, CUTOUT_SIZE) for k, v in cubes.items()}
+    for name, planes in band_lists.items():
+        out[f"{name}{BAND_SUFFIX}"] = np.asarray(planes, dtype=np.float32).reshape(-1, CUTOUT_SIZE, CUTOUT_SIZE,
+                                                                                    n_bands)
+    return table, out
 
 
 def score_inputs(table: pd.DataFrame, cubes: dict, networks: dict, thresholds: dict) -> pd.DataFrame:
-    """Add ``score_<kind>``, ``threshold_<kind>`` and ``merger_<kind>`` columns (NaN / <NA> for unscorable files)."""
+    """Add ``score_<kind>``, ``threshold_<kind>`` and ``merger_<kind>`` columns (NaN / <NA> for unscorable files).
+
+    The networks read the per-band cubes (``raw_bands``...) when ``cubes`` has them (a run with
+    bands), else the single-band ones, channels in the order of :data:`galmerge.vocab.INPUT_CHANNELS`.
+    """
     from galmerge.nets.training import predict_images
+    from galmerge.sersic.products import BAND_SUFFIX
 
     out = table.copy()
     scorable = ~out["status"].isin(UNSCORABLE).to_numpy()
+    suffix = BAND_SUFFIX if f"raw{BAND_SUFFIX}" in cubes else ""
     for kind, model in networks.items():
         scores = np.full(len(out), np.nan)
         if scorable.any():
-            x = np.stack([cubes[c][scorable] for c in INPUT_CHANNELS[kind]], axis=-1)
+            planes = [cubes[f"{c}{suffix}"][scorable] for c in INPUT_CHANNELS[kind]]
+            x = np.concatenate([p if p.ndim == 4 else p[..., None] for p in planes], axis=-1)
             scores[scorable] = predict_images(model, x)
         out[f"score_{kind}"] = scores
         out[f"threshold_{kind}"] = thresholds[kind]
@@ -261,10 +293,13 @@ def predict(run_dir: str | Path, images: Iterable[str | Path], psf_path: str | P
     """
     from galmerge.analysis.evaluation import load_thresholds
     from galmerge.data.catalog import load_image
+    from galmerge.sersic.products import Products
 
     run = Run(run_dir)
     settings = run.stage  # the fitting options the networks' inputs were made with
     rules = run_input_rules(run)
+    with Products(run.products) as products:  # the bands the networks were trained on
+        rules = InputRules(**{**asdict(rules), "bands": products.bands})
     if channel is not None:
         if channel not in ingest.CHANNELS:
             raise ValueError(f"channel must be one of {ingest.CHANNELS}, got {channel!r}")
@@ -312,6 +347,8 @@ def _warn_linearity(run: Run, table: pd.DataFrame) -> None:
 
 
 def main(argv=None) -> int:
+    from galmerge.sersic.products import ProductsError
+
     parser = argparse.ArgumentParser(prog="python -m galmerge.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", required=True, type=Path, help="a finished run folder (runs/<run>)")
@@ -330,7 +367,7 @@ def main(argv=None) -> int:
     try:
         table = predict(args.models, args.images, args.psf, args.kinds, progress=not args.no_progress,
                         channel=args.channel, pixel_scale=args.pixel_scale)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ProductsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
