@@ -183,6 +183,7 @@ def test_a_labelled_dataset_report_has_no_paper_columns_no_empty_table_and_no_in
     assert "| pre |" not in text and "n_pre" not in text  # Table 2 is said once, not printed empty
     assert "n unknown" not in text and "| unknown" not in text
     assert "issue" not in text.lower() and "McNemar" not in text
+    assert "labelled dataset ingested from survey cutouts" in text and "embedded mock" not in text
     # Table 1: balanced metrics with intervals beside accuracy, the baseline in the last row
     assert "balanced accuracy" in text and "84.5 [82.0, 87.0]" in text and "[81.0, 88.0]" in text
     assert "| non-CNN baseline |" in text and "83.3" in text
