@@ -246,3 +246,16 @@ def test_results_page_is_rendered_from_the_summary(tmp_path):
     (tmp_path / "figs").mkdir()
     written = write_report(tmp_path, tmp_path / "figs", PAPER_TABLE1, PAPER_TABLE2, VERDICTS)
     assert written["results"].name == "results.md" and "**II** (" in written["results"].read_text()
+
+
+def test_the_matched_selection_table_is_reported_with_intervals():
+    from galmerge.report.markdown import selection_section
+
+    table = pd.DataFrame({"network": ["CNN1 (raw)", "CNN1 (raw)"], "sample": ["all test galaxies", "matched pairs"],
+                          "n": [950, 448], "n_mergers": [240, 224], "accuracy": [88.7, 84.8], "recall": [75.8, 75.4],
+                          "specificity": [93.1, 94.2], "auc": [89.7, 89.5], "accuracy_low": [86.0, 81.0],
+                          "accuracy_high": [91.0, 88.0], "recall_low": [70.0, 69.0], "recall_high": [81.0, 81.0],
+                          "specificity_low": [91.0, 91.0], "specificity_high": [95.0, 97.0]})
+    text = "\n".join(selection_section(table, {"redshift": {"selection": {"n_pairs": 224}}}))
+    assert "224 pairs" in text and "| CNN1 (raw) | matched pairs | 448 | 224 | 84.8 [81.0, 88.0] |" in text
+    assert "94.2 [91.0, 97.0]" in text and selection_section(table.iloc[:0], {}) == []
