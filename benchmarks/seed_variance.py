@@ -85,13 +85,15 @@ from galmerge.runs import SEEDS_FILE, Run, is_finished, read_config, write_seed_
 SUBSETS = ("all", "pre", "ongoing", "post")
 #: Training parameters of the run's config.json passed on to train_network (all but seed and bookkeeping).
 TRAINING_KEYS = ("epochs", "batch_size", "filters", "kernel_sizes", "dense_units", "learning_rate", "dropout",
-                 "padding", "batch_norm_momentum", "augment", "mixed_precision")
+                 "padding", "batch_norm_momentum", "augment", "mixed_precision", "input_bin", "patience")
+#: Values of keys that runs trained before they existed did not record (the paper's network, every epoch).
+TRAINING_DEFAULTS = {"input_bin": 1, "patience": None}
 
 
 def training_parameters(run: Run, kind: str) -> dict:
     """The run's own training parameters of one network (its first seed's ``config.json``)."""
     recorded = run.training_config(kind)["parameters"]
-    return {key: recorded[key] for key in TRAINING_KEYS}
+    return {key: recorded[key] if key in recorded else TRAINING_DEFAULTS[key] for key in TRAINING_KEYS}
 
 
 def scratch_seeds(scratch: Run, kind: str, seeds: list[int]) -> list[int]:

@@ -41,9 +41,9 @@
 run_dir = "../runs/quick-mock_quick"
 data_dir = "../data/mock_quick"
 figures_dir = "../figures/quick-mock_quick"
-mock_n = 5000
+mock_n = 10000
 mock_seed = 3
-mock_test_fraction = 0.28
+mock_test_fraction = 0.16
 split_seed = 42
 
 # %% tags=["remove-input"]

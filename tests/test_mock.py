@@ -311,6 +311,25 @@ def test_a_larger_test_fraction_holds_enough_stages_and_still_holds_out_orbits(s
     assert abs((test.stage != "non").mean() - 0.5) < 0.05
 
 
+@pytest.mark.parametrize("n, fraction", [(5000, 0.28), (12000, 0.14), (16000, 0.12)])
+def test_test_pre_mergers_come_from_at_least_150_independent_orbits(n, fraction):
+    """The test sequences are dealt one orbit each from the test block (up to half the library):
+    conclusion II's power is set by galaxies, not by a few dozen orbits seen from many views."""
+    from galmerge.mock import orbits
+
+    big = plan_catalogue(n, 3, test_fraction=fraction)
+    test_major = big[(big.split == "test") & (big.kind == "major")]
+    assert test_major.loc[test_major.stage == "pre", "orbit"].nunique() >= 150
+    assert test_major["orbit"].nunique() <= orbits.N_MAJOR // 2
+    # the test block is used evenly: no orbit serves more sequences than the block forces
+    per_orbit = test_major.groupby("orbit")["group"].nunique()
+    sequences = test_major["group"].nunique()
+    assert per_orbit.max() <= -(-sequences // per_orbit.size)
+    train_major = big[(big.split == "train") & (big.kind == "major")]
+    assert not set(train_major["orbit"]) & set(test_major["orbit"])
+    assert (big.loc[big.kind == "isolated", "orbit"] == -1).all()
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 1.0])
 def test_an_impossible_test_fraction_is_refused(fraction):
     with pytest.raises(ValueError, match="test_fraction"):

@@ -19,8 +19,8 @@ Geometry: like the real challenge, pixels are HSC's 0.168 arcsec and the side N 
 per folder (128/160/192/320 px), so a cutout spans 100-250 kpc (about 160 kpc on average)
 rather than exactly 160 kpc; each object's width is the catalogue column ``true_field_kpc``.
 
-The restricted N-body orbit library (256 integrations: 128 major, 64 minor, 64 flybys) is built
-once and cached in ``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
+The restricted N-body orbit library (576 integrations: 384 major, 96 minor, 96 flybys, in parallel
+processes) is built once and cached in ``$GALMERGE_CACHE`` (default ``~/.cache/galmerge``); it depends on no seed.
 
 What the classes share and what they do not (issue 12; ``benchmarks/mock_audit.py`` measures
 it): every galaxy is drawn by one rendering path; chance neighbours, field sources, stars,
@@ -32,7 +32,8 @@ tidally stretched and unrelaxed, elongated remnants (mergers' primaries more ell
 the paper's Fig 9). The non-merger class holds TNG's hard cases too (issue 20): major pairs more
 than 0.8 Gyr before coalescence, major remnants more than 0.3 Gyr after, flybys and minor
 mergers, in proportions from merger rates (:mod:`~galmerge.mock.plan`). Test and validation
-sequences use library orbits that no training sequence uses (catalogue column ``split_group``).
+sequences use library orbits that no training sequence uses (catalogue column ``split_group``), the
+test sequences one orbit each from a block of up to half the library (:func:`~galmerge.mock.plan.assign_orbits`).
 
 Measured after issue 20 (orbit library built in 567 s at load ~4; ``python -m galmerge.mock --out
 DIR --n 4000 --seed 11 --workers 1``: 332 s, 12.0 objects/s at load 4-5; then

@@ -80,7 +80,9 @@ from scipy.special import erf
 G = 4.4985e-6  # kpc^3 Msun^-1 Gyr^-2
 LIBRARY_SEED = 20250216
 #: Orbits per kind: major mergers (mass ratio 1-4), minor mergers (4-10) and flybys (1-10).
-N_MAJOR, N_MINOR, N_FLYBY = 128, 64, 64
+#: 384 major orbits: the plan deals up to half of them, one per sequence, to the test folder, so that
+#: conclusion II's test pre-mergers come from ~170 independent orbits (with 128 drawn at random: 35).
+N_MAJOR, N_MINOR, N_FLYBY = 384, 96, 96
 #: Kind -> (number of orbits, mass-ratio range, 'merger' or 'flyby').
 KINDS = {"major": (N_MAJOR, (1.0, 4.0), "merger"), "minor": (N_MINOR, (4.0, 10.0), "merger"),
          "flyby": (N_FLYBY, (1.0, 10.0), "flyby")}
@@ -487,25 +489,53 @@ def integrate_batch(rng, mass_ratios, window=WINDOW, kind: str = "merger",
 BATCH = 40
 
 
-def build_library(progress: bool = False) -> dict[str, list[Orbit]]:
-    """Integrate the whole library (deterministic): ``{kind: [Orbit, ...]}`` for :data:`KINDS`."""
+def _integrate_library_batch(task: tuple[str, int]) -> list[Orbit | None]:
+    """One batch of a kind's library orbits, from its own seed (so any number of processes gives
+    the same library)."""
+    kind, batch = task
+    _, (qlo, qhi), how = KINDS[kind]
+    rng = np.random.default_rng([LIBRARY_SEED, list(KINDS).index(kind), batch])
+    q = np.exp(rng.uniform(np.log(qlo), np.log(qhi), BATCH))
+    return integrate_batch(rng, q, WINDOWS[kind], how, START_KPC[kind])
+
+
+def build_library(progress: bool = False, workers: int | None = None) -> dict[str, list[Orbit]]:
+    """Integrate the whole library (deterministic): ``{kind: [Orbit, ...]}`` for :data:`KINDS`.
+
+    Batches of :data:`BATCH` orbits are integrated by ``workers`` processes (default: every CPU,
+    at most 4); each batch has its own seed and the orbits are kept in batch order, so the
+    library does not depend on ``workers``.
+    """
+    import multiprocessing
+
     from tqdm import tqdm
 
-    rng = np.random.default_rng(LIBRARY_SEED)
+    import sys
+
+    workers = max(1, min(4, os.cpu_count() or 1) if workers is None else int(workers))
+    if "tensorflow" in sys.modules:  # never fork a process that runs TensorFlow's threads
+        workers = 1
     library = {kind: [] for kind in KINDS}
     bar = tqdm(total=sum(count for count, _, _ in KINDS.values()), desc="orbit library", disable=not progress)
-    for kind, (count, (qlo, qhi), how) in KINDS.items():
-        tries = 0
-        while len(library[kind]) < count:
-            tries += BATCH
-            if tries > 10 * count + BATCH:
-                raise RuntimeError(f"orbit library: only {len(library[kind])} of {count} {kind} orbits "
-                                   f"covered the window {WINDOWS[kind]} Gyr; change LN_LAMBDA or T_MAX")
-            q = np.exp(rng.uniform(np.log(qlo), np.log(qhi), BATCH))
-            for orbit in integrate_batch(rng, q, WINDOWS[kind], how, START_KPC[kind]):
-                if orbit is not None and len(library[kind]) < count:
-                    library[kind].append(orbit)
-                    bar.update()
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    try:
+        for kind, (count, _, _) in KINDS.items():
+            batch = 0
+            while len(library[kind]) < count:
+                if batch * BATCH > 10 * count + BATCH:
+                    raise RuntimeError(f"orbit library: only {len(library[kind])} of {count} {kind} orbits "
+                                       f"covered the window {WINDOWS[kind]} Gyr; change LN_LAMBDA or T_MAX")
+                tasks = [(kind, b) for b in range(batch, batch + workers)]
+                batch += workers
+                results = pool.map(_integrate_library_batch, tasks) if pool else map(_integrate_library_batch, tasks)
+                for orbit in (o for result in results for o in result):
+                    if orbit is not None and len(library[kind]) < count:
+                        library[kind].append(orbit)
+                        bar.update()
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     bar.close()
     return library
 

@@ -33,16 +33,16 @@ flyby rate is comparable to the merger rate below z ~ 1). The rest of the galaxi
 isolated. With the windows above this gives the non-merger class 4 % early major pairs, 6 %
 late major remnants, 7 % flybys, 11 % minor mergers and 72 % isolated galaxies.
 
-Orbits held out (issue 20): every encounter sequence is given its library orbit here, and the
-test folder (``test_fraction`` of the objects, default :data:`TEST_FRACTION`) takes whole orbits:
-no training sequence uses an orbit of a test sequence. Objects are cut per library kind
-(major-library objects, minor, flyby, isolated), each kind up to the fraction, so the test folder
-keeps the dataset's merger fraction. The catalogue's ``split_group`` column (``major:17``,
-``seq:42``) tells :func:`galmerge.data.catalog.assign_splits` to keep every orbit in one split, so
-validation is held out the same way. With the library's 128 major orbits a 10 % test folder holds
-~13 of them and validation ~17 (the quick profile's 28 % test folder: ~35), each seen from many
-views: a test set whose tidal morphology is as varied as training's needs N_MAJOR >= 10x the
-distinct test orbits wanted.
+Orbits held out: the test folder (``test_fraction`` of the objects, default
+:data:`TEST_FRACTION`) takes whole sequences, cut per library kind (major-library objects, minor,
+flyby, isolated), each kind up to the fraction, so it keeps the dataset's merger fraction. Then
+every encounter sequence is dealt its library orbit (:func:`assign_orbits`): the test sequences
+from a test block of the library, one orbit each until the block (at most half the library) runs
+out, the others from the rest, so no training sequence uses an orbit of a test sequence and the
+test mergers come from many independent orbits (the quick mock: ~170 for its ~440 test
+pre-mergers, where drawing orbits first and holding whole orbits out left 35). The catalogue's
+``split_group`` column (``major:17``, ``seq:42``) tells :func:`galmerge.data.catalog.assign_splits`
+to keep every orbit in one split, so validation is held out the same way.
 
 Stages (Sect. 2.1 of the paper): pre-merger -0.8 .. -0.1 Gyr, ongoing -0.1 .. +0.1 Gyr,
 post-merger +0.1 .. +0.3 Gyr.
@@ -134,9 +134,8 @@ def _plan_sequences(rng, snaps, ages, library_kind, window, count, group):
         sn, times = _sequence_objects(rng, snaps, ages, window, count - made)
         if library_kind is None:  # isolated: no merger time, no orbit
             rows.extend((int(s), group, "isolated", np.nan, -1) for s in sn)
-        else:
-            orbit = int(rng.integers(LIBRARY_KINDS[library_kind][0]))
-            rows.extend((int(s), group, library_kind, float(t), orbit) for s, t in zip(sn, times))
+        else:  # the orbit is dealt once the test folder is chosen (assign_orbits)
+            rows.extend((int(s), group, library_kind, float(t), -1) for s, t in zip(sn, times))
         made += len(sn)
         group += 1
     return rows, group
@@ -180,16 +179,46 @@ def plan_catalogue(n: int, seed: int, merger_fraction: float = 0.5,
     # Class-free sequence IDs: a random permutation of the sequence numbers.
     numbering = rng.permutation(group)
     plan["sequence_ID"] = (FIRST_SEQUENCE_ID + numbering[plan["group"].to_numpy()]).astype(np.int64)
+    plan["stage"] = [stage_of(t) if is_merger(k, t) else "non" for k, t in zip(plan["kind"], plan["merger_time"])]
+    groups, kinds = plan["group"].to_numpy(), plan["kind"].to_numpy()
+    test = np.zeros(len(plan), bool)
+    for kind in ("major", "minor", "flyby", "isolated"):  # whole sequences, each kind up to test_fraction
+        members = kinds == kind
+        test[members] = _test_split(rng, groups[members], test_fraction) == "test"
+    plan["split"] = np.where(test, "test", "train")
+    plan["orbit"] = assign_orbits(rng, plan)
     plan["split_group"] = np.where(plan["kind"] == "isolated", "seq:" + plan["group"].astype(str),
                                    plan["kind"] + ":" + plan["orbit"].astype(str))
-    plan["stage"] = [stage_of(t) if is_merger(k, t) else "non" for k, t in zip(plan["kind"], plan["merger_time"])]
-    keys, kinds = plan["split_group"].to_numpy(), plan["kind"].to_numpy()
-    test = np.zeros(len(plan), bool)
-    for kind in ("major", "minor", "flyby", "isolated"):  # whole orbits, each kind up to test_fraction
-        members = kinds == kind
-        test[members] = _test_split(rng, keys[members], test_fraction) == "test"
-    plan["split"] = np.where(test, "test", "train")
     return plan
+
+
+def assign_orbits(rng, plan: pd.DataFrame) -> np.ndarray:
+    """Library orbit of every object (-1 for isolated galaxies), one per sequence.
+
+    Each library kind's orbits are cut in two blocks: the test block holds one orbit per test
+    sequence, up to half of the library, and the test sequences are dealt its orbits without
+    repetition until it runs out; the training (and validation) sequences draw from the other
+    block. So no orbit is both in the test folder and in training, and the test folder's mergers
+    come from as many independent orbits as the library allows (with the quick profile's ~700
+    test sequences of major encounters and :data:`~galmerge.mock.orbits.N_MAJOR` = 384, 192
+    orbits; drawing orbits at random and then holding whole orbits out left 35 of 128).
+    """
+    orbit = np.full(len(plan), -1, dtype=np.int64)
+    kinds, groups, test = plan["kind"].to_numpy(), plan["group"].to_numpy(), plan["split"].to_numpy() == "test"
+    for kind, (n_orbits, _, _) in LIBRARY_KINDS.items():
+        members = kinds == kind
+        if not members.any():
+            continue
+        test_sequences = np.unique(groups[members & test])
+        train_sequences = np.unique(groups[members & ~test])
+        library = rng.permutation(n_orbits)
+        n_test_block = min(len(test_sequences), n_orbits // 2) if len(train_sequences) else min(len(test_sequences),
+                                                                                                  n_orbits)
+        test_block, train_block = library[:n_test_block], library[n_test_block:]
+        dealt = {g: int(test_block[i % n_test_block]) for i, g in enumerate(rng.permutation(test_sequences))}
+        dealt.update({int(g): int(rng.choice(train_block)) for g in train_sequences})
+        orbit[members] = [dealt[g] for g in groups[members]]
+    return orbit
 
 
 def is_merger(kind: str, merger_time: float) -> bool:
