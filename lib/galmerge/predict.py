@@ -374,13 +374,13 @@ def main(argv=None) -> int:
     table.to_csv(args.out, index=False)
     broken = table[table["status"].isin(UNSCORABLE)]
     rules = table.attrs.get("input_rules", {})
-    print(f"read with channel {rules.get('channel')!r}, target scale {rules.get('target_scale')} "
-          f"(from {rules.get('source')})")
+    print(f"read with channel {rules.get('channel')!r}, bands {rules.get('bands') or 'none (one channel)'}, "
+          f"target scale {rules.get('target_scale')} (from {rules.get('source')} and the run's products)")
     print(f"scored {len(table) - len(broken)} of {len(table)} files -> {args.out}")
     if len(broken):
         print(f"{len(broken)} file(s) could not be scored:", file=sys.stderr)
         for file, message in zip(broken["file"], broken["message"]):
-            print(f"  {file}: {message}", file=sys.stderr)
+            print(f"  {message}" if str(message).startswith(str(file)) else f"  {file}: {message}", file=sys.stderr)
     return 0 if len(broken) < len(table) else 1
 
 

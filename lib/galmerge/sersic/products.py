@@ -377,7 +377,8 @@ def add_band_cubes(path: str | Path, catalog: pd.DataFrame, bands: str, cutout_m
                for c in CHANNELS}
         scales = np.zeros((n, n_bands))
         for row, (image_id, status) in enumerate(tqdm(zip(images["ID"], images["status"]), total=n,
-                                                      desc="band cubes", unit="image", disable=not progress)):
+                                                      desc="band cubes", unit="image", disable=not progress,
+                                                      mininterval=15)):
             if status in ("bad_input", "error"):
                 continue  # the zeros of the stage's own cubes for that image
             record = by_id.loc[image_id]
