@@ -18,7 +18,10 @@ accuracy, precision, recall, ROC AUC (fractions), n and the threshold, the run's
 (:func:`galmerge.runs.read_seed_variance`): with one seed per network, each claim's interval gets the
 training variance of the seed-paired difference ``accuracy(a, s) - accuracy(b, s)`` over this table's seeds,
 less the seed x galaxy part the test-set bootstrap already counts
-(:func:`galmerge.analysis.metrics.seed_term_from_benchmark`).
+(:func:`galmerge.analysis.metrics.seed_term_from_benchmark`). Beside it,
+``seed_variance_<profile>_claims.csv`` (:func:`galmerge.analysis.conclusions.seed_claims_table`) gives per
+claim the seed x galaxy variance measured from the seeds' per-galaxy predictions, which those runs then
+subtract instead of bounding it by their own bootstrap.
 
 Prints each network's seed SD per subset; each seed index's three verdicts
 (:func:`galmerge.analysis.conclusions.judge_conclusions` on that seed's scores, every network at the same
@@ -260,6 +263,12 @@ def main(argv=None) -> int:
     print(f"run {run.name} (profile {run.profile}): {', '.join(kinds)}; {args.seeds} further seed(s) in {scratch.root}")
     table, frames = measure(run, scratch, kinds, args.seeds, args.first_seed, args.keep_trained)
     path = write_seed_variance(table, run.profile, args.results)
+    # per claim, the seed x galaxy variance measured from the seeds' predictions (read by one-seed runs)
+    seeds = table.loc[table["subset"] == "all"].groupby("kind", sort=False)["seed"].apply(list).to_dict()
+    claims = gc.seed_claims_table(pooled_frame(frames, seeds), args.resamples, args.eval_seed)
+    claims_path = path.with_name(path.stem + gc.SEED_CLAIMS_SUFFIX + path.suffix)
+    claims.assign(profile=run.profile, run=run.name).to_csv(claims_path, index=False, float_format="%.9g")
+    print(f"wrote {claims_path} (per claim: seed-paired SD and the seed x galaxy variance)")
     report(table, frames, args.resamples, args.eval_seed)
     print(f"\nwrote {path} ({len(table)} rows) in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -357,9 +357,39 @@ def test_one_seed_intervals_include_the_benchmark_seed_paired_variance(tmp_path)
     wide = gc.judge_claim(frame, claim, n_resamples=2000, rng=5, seed_variance=big)
     assert wide["seed_paired_sd"] == pytest.approx(0.40)
     assert wide["standard_error"] > 0.3 and wide["outcome"] == "unresolved"
-    # the run's own seed among the benchmark's (the run's name in its run column): t with 2 (k - 1) df
+    # the run's own seed among the benchmark's (the run's name in its run column, the same test galaxies):
+    # t with 2 (k - 1) df; another test set of the same name (the profile changed since): k - 1
     own = gc.judge_claim(frame, claim, n_resamples=200, rng=5, seed_variance=table, run_name="quick-mock_quick")
-    assert own["seed_df"] == 8
+    assert own["seed_df"] == (8 if len(frame) == 100 else 4)
+    same = table.assign(n=len(frame))
+    same.attrs.update(table.attrs)
+    own = gc.judge_claim(frame, claim, n_resamples=200, rng=5, seed_variance=same, run_name="quick-mock_quick")
+    assert own["seed_df"] == 8 and "bounded by this run's bootstrap" in own["variance"]
+
+
+def test_the_benchmark_measures_the_seed_galaxy_part_and_one_seed_runs_subtract_it(tmp_path):
+    """benchmarks/seed_variance.py writes, per claim, the seed x galaxy variance from its seeds' predictions
+    (seed_claims_table); a one-seed run of the profile reads it beside the benchmark's table."""
+    frame = _frame(PAPER_LIKE)
+    first = {k: frame[f"pred_{k}"].to_numpy() for k in ("raw", "model", "residual")}
+    seeded = frame
+    for i, kind in enumerate(first):
+        preds = [first[kind], _flip(first[kind], 0.1, 10 + i), _flip(first[kind], 0.1, 20 + i)]
+        seeded = _with_seeds(seeded, kind, preds, [1, 2, 3])
+    claims = gc.seed_claims_table(seeded, n_resamples=200)
+    assert len(claims) == 5 and (claims["seeds"] == 3).all()
+    # seeds that flip 10 % of the galaxies at random disagree galaxy by galaxy: a seed x galaxy part near the
+    # variance of their paired differences, 2 * 0.1 * 0.9 / n per network pair and seed
+    first_claim = claims.iloc[0]
+    assert 0.3 < first_claim["seed_galaxy_variance"] / (2 * 2 * 0.1 * 0.9 / first_claim["n"]) < 3
+    table = _benchmark(tmp_path, {"raw": 3.0, "model": -3.0, "residual": 2.0})
+    assert gc.benchmark_seed_galaxy_variance(table, "raw", "model", "all") is None  # not written yet
+    claims.to_csv(gc.seed_claims_path(table), index=False)
+    measured = gc.benchmark_seed_galaxy_variance(table, "raw", "model", "all")
+    assert measured == pytest.approx(first_claim["seed_galaxy_variance"])
+    row = gc.judge_claim(frame, gc.CONCLUSIONS[0].claims[0], n_resamples=200, rng=5, seed_variance=table)
+    assert "measured from the benchmark's predictions" in row["variance"]
+    assert row["seed_galaxy_sd"] == pytest.approx(np.sqrt(measured))
 
 
 def test_without_a_benchmark_of_two_seeds_the_intervals_say_they_count_sampling_only(tmp_path):

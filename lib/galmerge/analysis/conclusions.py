@@ -45,6 +45,7 @@ its power is about the product of theirs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -253,22 +254,107 @@ def benchmark_paired_differences(seed_variance: pd.DataFrame | None, better: str
     return d[np.isfinite(d)], n
 
 
+#: The seed-variance benchmark's per-claim table beside ``seed_variance_<profile>.csv``
+#: (``benchmarks/seed_variance.py``): the seed x galaxy variance it measured from its seeds' predictions.
+SEED_CLAIMS_SUFFIX = "_claims"
+
+
+def seed_claims_path(seed_variance: pd.DataFrame) -> Path | None:
+    """Where the benchmark's per-claim table of ``seed_variance`` lies (None when the table has no path)."""
+    from galmerge.runs import BENCHMARK_RESULTS
+
+    where = seed_variance.attrs.get("path")
+    if not where:
+        return None
+    path = Path(where)
+    path = path if path.is_absolute() else BENCHMARK_RESULTS.parents[1] / path
+    return path.with_name(path.stem + SEED_CLAIMS_SUFFIX + path.suffix)
+
+
+def benchmark_seed_galaxy_variance(seed_variance: pd.DataFrame | None, better: str, worse: str,
+                                   subset: str) -> float | None:
+    """The seed x galaxy variance (fraction squared) of the seed-paired difference ``better - worse`` on
+    ``subset`` that the benchmark measured from its seeds' per-galaxy predictions
+    (:func:`galmerge.analysis.metrics.seed_galaxy_variance`; ``seed_variance_<profile>_claims.csv``), or
+    None when it did not (a benchmark written before it kept them: the run then bounds it,
+    :func:`galmerge.analysis.metrics.seed_term_from_benchmark`)."""
+    if seed_variance is None or not len(seed_variance):
+        return None
+    path = seed_claims_path(seed_variance)
+    if path is None or not path.exists():
+        return None
+    table = pd.read_csv(path)
+    rows = table[(table["better"] == better) & (table["worse"] == worse) & (table["subset"] == subset)]
+    if not len(rows) or not np.isfinite(float(rows["seed_galaxy_variance"].iloc[0])):
+        return None
+    return float(rows["seed_galaxy_variance"].iloc[0])
+
+
+def seed_claims_table(frame: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """For the seed-variance benchmark: per claim, the seed-paired differences' SD and the seed x galaxy
+    variance (:func:`galmerge.analysis.metrics.seed_galaxy_variance`) from a frame holding every seed's
+    predictions (``benchmarks/seed_variance.py``'s pooled frame, the shape
+    :func:`galmerge.analysis.evaluation.load_run_scores` gives a run with several seeds). Written beside the
+    benchmark's table as ``seed_variance_<profile>_claims.csv``, it lets a one-seed run subtract the measured
+    seed x galaxy part instead of bounding it (:func:`benchmark_seed_galaxy_variance`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``conclusion, claim, better, worse, subset, seeds, n, paired_sd, seed_galaxy_variance`` (fractions).
+    """
+    units = gm.resampling_units(frame)
+    rows = []
+    for c_index, conclusion in enumerate(CONCLUSIONS):
+        for k_index, claim in enumerate(conclusion.claims):
+            if any(f"pred_{k}" not in frame.columns for k in (claim.better, claim.worse)):
+                continue
+            mask = _subset_mask(frame, claim.subset)
+            y = frame["label"].to_numpy()[mask]
+            a = ev.seed_predictions(frame, claim.better)[:, mask]
+            b = ev.seed_predictions(frame, claim.worse)[:, mask]
+            m = min(len(a), len(b))
+            weights = gm.bootstrap_weights(units[mask], n_resamples, np.random.default_rng([seed, c_index, k_index]),
+                                           n=len(y))
+            per_seed, resampled = [], []
+            for pa, pb in zip(a[:m], b[:m]):
+                value = (gm.metrics_from_counts(*gm._counts(y, pa))[claim.metric]
+                         - gm.metrics_from_counts(*gm._counts(y, pb))[claim.metric])
+                per_seed.append(float(value))
+                resampled.append(gm.bootstrap_distribution(y, pa, (claim.metric,), weights=weights)[claim.metric]
+                                 - gm.bootstrap_distribution(y, pb, (claim.metric,), weights=weights)[claim.metric])
+            paired = np.asarray(per_seed)
+            rows.append({"conclusion": conclusion.key, "claim": claim.text(), "better": claim.better,
+                         "worse": claim.worse, "subset": claim.subset, "seeds": m, "n": int(len(y)),
+                         "paired_sd": float(paired.std(ddof=1)) if m > 1 else np.nan,
+                         "seed_galaxy_variance": gm.seed_galaxy_variance(np.asarray(resampled)) if m > 1 else np.nan})
+    return pd.DataFrame(rows)
+
+
 def _variance(frame: pd.DataFrame, claim: Claim, seed_variance: pd.DataFrame | None,
               run_name: str | None = None) -> dict:
     """Where a claim's training variance comes from: the networks' own train seeds when both have two or
     more, else the seed-variance benchmark's seed-paired differences when it has two or more seeds of
-    both networks on the claim's subset. Returns ``seeds_better, seeds_worse, benchmark_seeds`` and
-    ``benchmark`` (the argument of :func:`galmerge.analysis.metrics.seed_sequence_difference`; the run's
-    own seed counts as one of the benchmark's when the benchmark names ``run_name`` as its run)."""
+    both networks on the claim's subset. Returns ``seeds_better, seeds_worse, benchmark_seeds``,
+    ``seed_galaxy_from`` and ``benchmark`` (the argument of
+    :func:`galmerge.analysis.metrics.seed_sequence_difference`; the run's own seed counts as one of the
+    benchmark's when the benchmark names ``run_name`` as its run and has as many test galaxies)."""
     k_a, k_b = len(ev.frame_seeds(frame, claim.better)), len(ev.frame_seeds(frame, claim.worse))
-    row = {"seeds_better": k_a, "seeds_worse": k_b, "benchmark_seeds": 0, "benchmark": None}
+    row = {"seeds_better": k_a, "seeds_worse": k_b, "benchmark_seeds": 0, "benchmark": None,
+           "seed_galaxy_from": "measured from the run's seeds" if min(k_a, k_b) >= 2 else ""}
     if max(k_a, k_b) >= 2:
         return row
     paired, n_bench = benchmark_paired_differences(seed_variance, claim.better, claim.worse, claim.subset)
     if paired.size < 2 or n_bench < 1:
         return row
-    includes_run = run_name is not None and run_name in set(seed_variance["run"].astype(str))
-    return {**row, "benchmark_seeds": int(paired.size), "benchmark": (paired, n_bench, includes_run)}
+    # the run's seed is one of the benchmark's only when it was measured on this run: same name, same test set
+    n_all = seed_variance.loc[seed_variance["subset"] == "all", "n"]
+    includes_run = (run_name is not None and run_name in set(seed_variance["run"].astype(str))
+                    and len(n_all) > 0 and int(n_all.max()) == len(frame))
+    measured = benchmark_seed_galaxy_variance(seed_variance, claim.better, claim.worse, claim.subset)
+    return {**row, "benchmark_seeds": int(paired.size), "benchmark": (paired, n_bench, includes_run, measured),
+            "seed_galaxy_from": ("measured from the benchmark's predictions" if measured is not None
+                                 else "bounded by this run's bootstrap")}
 
 
 def _variance_text(row: dict, term: gm.SeedTerm, seed_variance: pd.DataFrame | None) -> str:
@@ -285,7 +371,7 @@ def _variance_text(row: dict, term: gm.SeedTerm, seed_variance: pd.DataFrame | N
         runs = ", ".join(sorted(set(seed_variance["run"].astype(str))))
         return (f"merger sequences resampled, plus the training variance of one seed from the seed-variance "
                 f"benchmark's seed-paired differences ({term.seeds} seeds on {runs}, {where}; "
-                f"{term.seeds - 1} degrees of freedom)")
+                f"{term.seeds - 1} degrees of freedom; the seed x galaxy part {row['seed_galaxy_from']})")
     if max(row["seeds_better"], row["seeds_worse"]) >= 2:
         return "test-set sampling only (the two networks do not both have two or more train seeds)"
     return ("test-set sampling only (one train seed, and no seed-variance benchmark of at least 2 seeds for "

@@ -850,7 +850,7 @@ def seed_term_from_seeds(per_seed: np.ndarray, per_seed_resampled: np.ndarray) -
 
 
 def seed_term_from_benchmark(paired: np.ndarray, n_benchmark: int, test_variance: float, n: int,
-                             includes_run: bool = False) -> SeedTerm:
+                             includes_run: bool = False, seed_galaxy: float | None = None) -> SeedTerm:
     """The seed term of a one-seed difference from a seed-variance benchmark's seed-paired differences.
 
     ``paired`` holds ``metric(a, s) - metric(b, s)`` for the benchmark's seeds on its ``n_benchmark``
@@ -860,15 +860,17 @@ def seed_term_from_benchmark(paired: np.ndarray, n_benchmark: int, test_variance
     ``test_variance`` measured on this run's ``n`` galaxies and scaled to the benchmark's as 1 / n.
     ``sd = sqrt(max(0, var(paired) - test_variance * n / n_benchmark))`` on seeds - 1 degrees of freedom.
     This subtracts the galaxy-level part of the bootstrap variance as well, so it errs towards a smaller
-    seed term. The term is drawn from Student's t with seeds - 1 degrees of freedom when the run's own
-    seed is not among the benchmark's. When it is (``includes_run``: the benchmark was measured on this
-    run, its first seed being the run's), the run's difference is one of those that give the SD, so a
+    seed term. A benchmark that kept its seeds' per-galaxy predictions measures the seed x galaxy part
+    itself (``seed_galaxy``, :func:`seed_galaxy_variance` on its own test set, fraction squared); it is then
+    subtracted instead of the bound. The term is drawn from Student's t with seeds - 1 degrees of freedom
+    when the run's own seed is not among the benchmark's. When it is (``includes_run``: the benchmark was
+    measured on this run, its first seed being the run's), the run's difference is one of those that give the SD, so a
     large deviation of the run's seed inflates the SD with it: for a pure seed effect the studentised
     difference is then nearly normal (its 95 % point is 2.02 for five seeds, against 2.78 for t with 4
     degrees of freedom), while the seed x galaxy part it shares with the bootstrap is not. In the
     simulation of ``tests/test_seed_term.py`` (five benchmark seeds, seed effects correlated +0.8 to -0.7
-    between the networks) t with seeds - 1 degrees of freedom covered 97-98.5 % for a 95 % interval, a
-    normal 92-95 %, and t with 2 (seeds - 1) degrees of freedom 95.7-96.8 %; that is the draw used
+    between the networks) t with seeds - 1 degrees of freedom covered 95.3-98.5 % for a 95 % interval, a
+    normal 92.0-95.8 %, and t with 2 (seeds - 1) degrees of freedom 95.7-96.8 %; that is the draw used
     (97.8 % without any seed effect: a zero seed variance estimated from five seeds still adds a little).
     """
     d = np.asarray(paired, dtype=float)
@@ -877,7 +879,8 @@ def seed_term_from_benchmark(paired: np.ndarray, n_benchmark: int, test_variance
     if k < 2 or not (np.isfinite(test_variance) and n > 0 and n_benchmark > 0):
         return SeedTerm(seeds=k)
     s2 = float(d.var(ddof=1))
-    vg = float(test_variance) * n / n_benchmark
+    measured = seed_galaxy is not None and np.isfinite(seed_galaxy)
+    vg = float(seed_galaxy) if measured else float(test_variance) * n / n_benchmark
     df = float(2 * (k - 1)) if includes_run else float(k - 1)
     return SeedTerm(float(np.sqrt(max(0.0, s2 - vg))), df, float(np.sqrt(s2)), vg, k, "benchmark")
 
@@ -899,7 +902,7 @@ def small_sample_factor(n_units: int, confidence: float = 0.95) -> float:
 
 
 def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.ndarray, rng=None,
-                             benchmark: tuple[np.ndarray, int, bool] | None = None, confidence: float = 0.95,
+                             benchmark: tuple | None = None, confidence: float = 0.95,
                              groups=None) -> tuple[PairedDifference, np.ndarray, SeedTerm]:
     """Paired bootstrap of ``metric(a) - metric(b)`` over merger sequences, plus the training variance.
 
@@ -926,9 +929,10 @@ def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.
         :func:`bootstrap_weights`.
     rng : numpy.random.Generator, int or None
         Draws the seed term.
-    benchmark : (array, int, bool), optional
-        For one-seed networks: the benchmark's seed-paired differences, its number of galaxies, and whether
-        the run's own seed is one of its seeds (:func:`seed_term_from_benchmark`).
+    benchmark : (array, int, bool[, float]), optional
+        For one-seed networks: the benchmark's seed-paired differences, its number of galaxies, whether
+        the run's own seed is one of its seeds, and the seed x galaxy variance it measured, if it did
+        (:func:`seed_term_from_benchmark`).
     confidence : float
         Two-sided level of the percentile interval.
     groups : array (n,), optional
@@ -971,7 +975,8 @@ def seed_sequence_difference(y_true, preds_a, preds_b, metric: str, weights: np.
     elif benchmark is not None and len(pa) == len(pb) == 1:
         test_variance = float(d[defined].var(ddof=1)) if defined.sum() > 1 else float("nan")
         term = seed_term_from_benchmark(benchmark[0], int(benchmark[1]), test_variance, len(y),
-                                        bool(benchmark[2]) if len(benchmark) > 2 else False)
+                                        bool(benchmark[2]) if len(benchmark) > 2 else False,
+                                        benchmark[3] if len(benchmark) > 3 else None)
     elif max(len(pa), len(pb)) >= 2:  # one network with several seeds, the other with one: its own spread
         terms = [seed_term_from_seeds(v, r[:, defined]) for v, r in ((seeds_a, ra), (seeds_b, rb)) if len(v) >= 2]
         term = SeedTerm(float(np.hypot.reduce([t.sd for t in terms])), min(t.df for t in terms),
