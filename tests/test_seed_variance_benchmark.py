@@ -74,3 +74,12 @@ def test_a_later_call_never_maps_a_new_seed_onto_the_first_seeds_folder(seed_var
     assert seed_variance.scratch_seeds(scratch, "raw", [3, 5]) == [2, 3, 5]
     folders = scratch.seed_dirs("raw", seed_variance.scratch_seeds(scratch, "raw", [4]))
     assert folders[4] == scratch.train_dir("raw") / "seed_4" and folders[2] == scratch.train_dir("raw")
+
+
+def test_the_pooled_frame_gives_the_per_claim_seed_galaxy_table(seed_variance):
+    frames = _seed_index_frames()
+    pooled = seed_variance.pooled_frame(frames, {kind: [1, 2, 3] for kind in PAPER_LIKE})
+    claims = gc.seed_claims_table(pooled, n_resamples=100)
+    assert list(claims["claim"]) == [c.text() for conclusion in gc.CONCLUSIONS for c in conclusion.claims]
+    assert (claims["seeds"] == 3).all() and (claims["seed_galaxy_variance"] >= 0).all()
+    assert np.isfinite(claims["paired_sd"]).all()
