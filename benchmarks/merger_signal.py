@@ -1,8 +1,8 @@
 """How strong is the mock's merger signal in the standard non-parametric statistics, stage by stage?
 
 Measures, with statmorph (Rodriguez-Gomez et al. 2019, the code the TNG morphology papers use) on
-the central galaxy's segment (SEP at the paper's 1.5 sigma, 5 px, deblended; other segments masked,
-as statmorph does), the statistics the merger literature uses, for non-mergers and for pre-,
+the central galaxy's segment in the central 160 px (SEP at the paper's 1.5 sigma, 5 px, deblended;
+other segments masked, as statmorph does), the statistics the merger literature uses, for non-mergers and for pre-,
 ongoing and post-mergers:
 
 * rotational asymmetry A (Conselice 2003; merger if A > 0.35),
@@ -47,9 +47,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
 
 from galmerge.analysis import baseline
 from galmerge.data.catalog import load_catalog, load_image
+from galmerge.sersic.fit import cutout
 
 STATISTICS = ("asymmetry", "shape_asymmetry", "gini", "m20", "gini_m20_merger", "concentration")
 #: Published merger cuts: statistic -> (threshold, reference).
@@ -58,11 +60,17 @@ CUTS = {"asymmetry": (0.35, "Conselice 2003"), "shape_asymmetry": (0.2, "Pawlik 
 GROUPS = ("non", "pre", "ongoing", "post")
 
 
+#: Side of the centre crop measured (px): 80 kpc at z ~ 0.2, ~4x less statmorph time than the 320 px
+#: low-redshift cutouts, with sky around every galaxy of the sample.
+CROP = 160
+
+
 def morphology(row: dict) -> dict:
     """statmorph's statistics of the central segment of one cutout (NaN where statmorph fails)."""
     import statmorph
 
     image = load_image(row["image_path"])
+    image = cutout(image, min(CROP, image.shape[0]), "crop")
     detection = baseline.detect(image)
     segmap = detection["segmap"]
     ny, nx = segmap.shape
@@ -125,7 +133,8 @@ def main() -> None:
     t0 = time.perf_counter()
     records = chosen[["ID", "image_path"]].to_dict("records")
     with multiprocessing.Pool(args.workers) as pool:
-        measured = pool.map(morphology, records, chunksize=8)
+        measured = list(tqdm(pool.imap(morphology, records, chunksize=4), total=len(records), desc="statmorph",
+                             mininterval=30))
     print(f"statmorph: {time.perf_counter() - t0:.0f} s", flush=True)
     objects = chosen[["ID", "stage", "redshift", "snapnum"]].merge(pd.DataFrame(measured), on="ID")
     summary = summarise(objects)

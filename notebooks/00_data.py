@@ -198,6 +198,7 @@ stats.groupby("stage")[list(baseline.FEATURES)].mean().round(3)
 
 # %%
 leaks = audit.leak_table(stats)
+run.write_table("audit_leaks", leaks)  # the report names every flagged statistic with its AUC
 n_leaks = int((leaks["not_in_tng"] & ~leaks["ok"]).sum())
 print("statistics TNG would not show, outside 0.5 ± 0.03:",
       list(leaks.index[leaks["not_in_tng"] & ~leaks["ok"]]) or "none")

@@ -1,0 +1,111 @@
+"""Which ongoing and post-mergers do the networks miss, and what do they lack?
+
+For a finished run on mock data (the catalogue's truth columns are needed), takes every test merger of
+the chosen stages, calls it found or missed by CNN1 at the run's recorded validation precision =
+recall threshold, and
+
+* prints, for found and missed galaxies, the median of the truth that could explain the difference:
+  redshift, mass ratio, time from coalescence, the primary's apparent magnitude and half-light radius
+  in pixels, whether the companion is inside the field, and the fraction carrying each painted
+  feature (tidal, double nucleus, ...); and the recall per redshift folder;
+* draws a gallery of missed and found galaxies of each stage (the 128 px crop the networks see,
+  asinh-stretched), with their truth, to ``<out>_gallery.png``; the table goes to ``<out>_summary.csv``.
+
+Usage::
+
+    .venv/bin/python benchmarks/missed_mergers.py --run runs/quick-mock_quick --data data/mock_quick \\
+        --out benchmarks/results/missed_mergers_quick
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from galmerge.data.catalog import load_catalog, load_image  # noqa: E402
+from galmerge.runs import Run  # noqa: E402
+from galmerge.sersic.fit import cutout  # noqa: E402
+from galmerge.sersic.products import CUTOUT_SIZE  # noqa: E402
+
+TRUTH = ("redshift", "true_mass_ratio", "merger_time", "true_main_mag", "true_main_r_e_px",
+         "true_companion_in_field", "true_separation_kpc")
+FEATURES = ("tidal", "double_nucleus", "companion", "remnant")
+
+
+def merger_outcomes(run: Run, data: Path, kind: str = "raw", stages=("ongoing", "post")) -> pd.DataFrame:
+    """Test mergers of ``stages`` with their truth, score and ``found`` at the run's threshold."""
+    catalog = load_catalog(data)
+    scores = run.scores(kind, "test")
+    threshold = run.recorded_thresholds()[kind]
+    frame = catalog.merge(scores[["ID", "score"]], on="ID")
+    frame = frame[frame["stage"].isin(stages)].copy()
+    frame["found"] = frame["score"] >= threshold
+    features = frame["true_features"].fillna("").str.split(",")
+    for feature in FEATURES:
+        frame[f"has_{feature}"] = features.apply(lambda f, feature=feature: feature in f)
+    return frame
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = [c for c in TRUTH if c in frame] + [f"has_{f}" for f in FEATURES]
+    summary = frame.groupby(["stage", "found"])[columns].median(numeric_only=True)
+    summary[[f"has_{f}" for f in FEATURES]] = frame.groupby(["stage", "found"])[[f"has_{f}" for f in FEATURES]].mean()
+    summary["n"] = frame.groupby(["stage", "found"]).size()
+    return summary
+
+
+def gallery(frame: pd.DataFrame, path: Path, per_row: int = 8, seed: int = 0) -> None:
+    rows = [(stage, found) for stage in ("ongoing", "post") for found in (False, True)]
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(1.6 * per_row, 1.75 * len(rows)))
+    for r, (stage, found) in enumerate(rows):
+        pick = frame[(frame["stage"] == stage) & (frame["found"] == found)]
+        pick = pick.sample(min(per_row, len(pick)), random_state=seed).sort_values("redshift")
+        for c in range(per_row):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c >= len(pick):
+                continue
+            row = pick.iloc[c]
+            image = cutout(load_image(row["image_path"]), CUTOUT_SIZE, "crop")
+            sky = np.median(image)
+            sigma = 1.4826 * np.median(np.abs(image - sky))
+            ax.imshow(np.arcsinh((image - sky) / (2 * sigma)), cmap="gray_r", origin="lower", vmin=-1, vmax=7)
+            ax.set_title(f"z {row['redshift']:.2f}, t {row['merger_time']:+.2f}\nq {row['true_mass_ratio']:.1f}, "
+                         f"s {row['score']:.2f}", fontsize=6)
+        axes[r, 0].text(-0.08, 0.5, f"{stage}\n{'found' if found else 'missed'}", transform=axes[r, 0].transAxes,
+                        ha="right", va="center", fontsize=8)
+    fig.suptitle("CNN1's test ongoing and post-mergers, missed and found (128 px crop, asinh stretch; "
+                 "t: Gyr from coalescence, q: mass ratio, s: score)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a finished run folder on mock data")
+    parser.add_argument("--data", type=Path, required=True, help="its dataset (the mock folder)")
+    parser.add_argument("--kind", default="raw", help="the network (default raw: CNN1)")
+    parser.add_argument("--out", type=Path, required=True, help="write <out>_summary.csv and <out>_gallery.png")
+    args = parser.parse_args()
+    run = Run(args.run)
+    frame = merger_outcomes(run, args.data, args.kind)
+    summary = summarise(frame)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(f"{args.out}_summary.csv", float_format="%.3f")
+    gallery(frame, Path(f"{args.out}_gallery.png"))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary.round(3))
+        print("recall per redshift folder:")
+        print(frame.groupby(["stage", "snapnum"])["found"].mean().unstack("stage").round(2))
+
+
+if __name__ == "__main__":
+    main()
