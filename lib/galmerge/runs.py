@@ -518,6 +518,13 @@ def read_seed_variance(profile: str, folder: str | Path | None = None) -> pd.Dat
     return table
 
 
+def read_seed_claims(path: str | Path) -> pd.DataFrame | None:
+    """The seed-variance benchmark's per-claim table (``seed_variance_<profile>_claims.csv``, written
+    beside its main table by ``benchmarks/seed_variance.py``), or None when it does not exist."""
+    path = Path(path)
+    return pd.read_csv(path) if path.exists() else None
+
+
 # --------------------------------------------------------------------------- code fingerprints
 def source_fingerprint(modules: Sequence[str], length: int = 12) -> str:
     """A short hex hash of the code of ``modules``: the cache key part that says which code made a product.

@@ -53,6 +53,7 @@ from scipy import stats
 
 from galmerge.analysis import evaluation as ev
 from galmerge.analysis import metrics as gm
+from galmerge.runs import read_seed_claims
 from galmerge.vocab import NETWORK_NAMES as SHORT
 from galmerge.vocab import PAPER_TABLE1, PAPER_TABLE2, paper_values
 
@@ -281,9 +282,9 @@ def benchmark_seed_galaxy_variance(seed_variance: pd.DataFrame | None, better: s
     if seed_variance is None or not len(seed_variance):
         return None
     path = seed_claims_path(seed_variance)
-    if path is None or not path.exists():
+    table = None if path is None else read_seed_claims(path)
+    if table is None:
         return None
-    table = pd.read_csv(path)
     rows = table[(table["better"] == better) & (table["worse"] == worse) & (table["subset"] == subset)]
     if not len(rows) or not np.isfinite(float(rows["seed_galaxy_variance"].iloc[0])):
         return None
