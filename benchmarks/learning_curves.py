@@ -85,7 +85,8 @@ How many training images, on today's mock physics with the binned network
 the same N objects and called at 0.5; curves in ``benchmarks/results/learning_curves_mock17000_bin2_*``)::
 
     .venv/bin/python benchmarks/learning_curves.py --data data/mock_lc17000 --sizes 3000 6000 12000 \
-        --filters 16 --augment on --bin 2 --epochs 20 --workers 2 --out benchmarks/results/learning_curves_mock17000_bin2
+        --filters 16 --augment on --bin 2 --epochs 20 --workers 2 \\
+        --out benchmarks/results/learning_curves_mock17000_bin2
 
     N train  kept epoch  val acc (P = R)  test acc  test AUC  baseline test acc
     3000     18 / 20     0.591            0.571     0.595     0.624
