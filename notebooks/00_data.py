@@ -230,8 +230,11 @@ if "true_separation_kpc" in catalog:
 # corner patches of every image lie far from the galaxy; their sky level, noise and quantisation
 # (`galmerge.analysis.shortcut`) go into a logistic regression scored out of fold in 5-fold
 # cross-validation grouped by merger sequence, one probe per group of statistics and one on all of
-# them. The ROC AUC (95 % interval: bootstrap over sequences) should sit at 0.5; above 0.60 the
-# table's `warning` is set: the label can be read off the far sky, and the networks may use it.
+# them. For a dataset ingested from image files, one more probe (`file_encoding`) asks the same of
+# how the files were encoded (format; for JPEGs the quantisation tables, chroma subsampling and
+# progressive mode, recorded by the ingest). The ROC AUC (95 % interval: bootstrap over sequences)
+# should sit at 0.5; above 0.60 the table's `warning` is set: the label can be read off the far sky
+# or the files' encoding, and the networks may use it.
 
 # %%
 from galmerge.analysis import shortcut

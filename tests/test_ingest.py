@@ -366,3 +366,17 @@ def test_bands_are_resampled_like_the_image(tmp_path):
     np.testing.assert_allclose(cube[2], fits.getdata(path))
     np.testing.assert_allclose(cube.sum(axis=(1, 2)), np.moveaxis(_rgb(200)[..., ::-1], -1, 0).sum(axis=(1, 2)),
                                rtol=1e-5)
+
+
+def test_jpeg_encoding_goes_into_the_catalogue(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(_rgb()).save(images / "q95.jpeg", quality=95)
+    Image.fromarray(_rgb()).save(images / "q60.jpeg", quality=60, subsampling=0)
+    Image.fromarray(_rgb()).save(images / "lossless.png")
+    (tmp_path / "labels.csv").write_text("filename,label\nq95.jpeg,1\nq60.jpeg,0\nlossless.png,0\n")
+    ingest.ingest(images, tmp_path / "labels.csv", tmp_path / "out", progress=False)
+    catalog = gdata.load_catalog(tmp_path / "out").set_index("filename")
+    assert catalog.loc["q95.jpeg", "jpeg_qtables"] != catalog.loc["q60.jpeg", "jpeg_qtables"]
+    assert catalog.loc["q60.jpeg", "jpeg_subsampling"] == 0 and catalog.loc["q95.jpeg", "jpeg_subsampling"] == 2
+    assert pd.isna(catalog.loc["lossless.png", "jpeg_qtables"])

@@ -109,3 +109,26 @@ def test_shortcut_check_on_a_dataset(make_fake_dataset, leak):
     assert table.set_index("probe").loc["all", "warning"] == leak
     if not leak:
         assert not table["warning"].any()
+
+
+@pytest.mark.parametrize("leak", [False, True])
+def test_file_encoding_probe(make_fake_dataset, leak):
+    """JPEG quantisation tables that differ between the classes (two catalogues cut out at two quality
+    settings) warn; one setting for all gives exactly 0.5."""
+    catalog = load_catalog(make_fake_dataset(n=120, seed=6, image_size=128, psf=False))
+    catalog["file_format"] = "jpeg"
+    catalog["jpeg_qtables"] = np.where(catalog["label"] == 1, "q95", "q75") if leak else "q95"
+    table = shortcut.shortcut_check(catalog, n_resamples=100, progress=False).set_index("probe")
+    assert list(table.index)[-1] == shortcut.FILE_PROBE
+    assert table.loc[shortcut.FILE_PROBE, "warning"] == leak
+    if leak:
+        assert table.loc[shortcut.FILE_PROBE, "auc"] > 0.95
+    else:
+        assert table.loc[shortcut.FILE_PROBE, "auc"] == 0.5
+
+
+def test_no_file_probe_without_file_columns():
+    features, labels, groups = _sample(60, 4, leak=False)
+    table = shortcut.shortcut_table(features, labels, groups, n_resamples=10)
+    assert shortcut.FILE_PROBE not in set(table["probe"])
+    assert shortcut.file_encoding_features(pd.DataFrame({"ID": [1, 2]})) is None

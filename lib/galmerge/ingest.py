@@ -29,7 +29,10 @@ Formats
     the survey viewer applied a non-linear stretch (asinh for SDSS and Legacy Survey colour
     images, Lupton et al. 2004, PASP 116, 133) and clipped to 0-255, so they are recorded with
     ``linear_flux = False`` and Sérsic parameters fitted on them are not physical (the report
-    says so); the network inputs are still normalised per image as in training.
+    says so); the network inputs are still normalised per image as in training. How each JPEG
+    was encoded is kept in the catalogue (``jpeg_qtables``, a hash of its quantisation tables;
+    ``jpeg_subsampling``; ``jpeg_progressive``): the shortcut check of 00_data asks whether it
+    tells the classes apart (:mod:`galmerge.analysis.shortcut`).
 Colour
     A colour image becomes one channel (``--channel``): ``r``, ``g`` or ``b`` (the file's red,
     green or blue channel) or ``luminance`` (ITU-R BT.601 weights 0.299, 0.587, 0.114, as
@@ -80,7 +83,7 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +109,10 @@ PROBLEMS = ("unreadable", "empty", "blank", "non_finite", "wrong_dimensions", "t
 #: Problems that are not objects left out (files that are not images).
 NOT_OBJECTS = ("ignored",)
 #: Columns the catalogue writes itself; a labels-table column of the same name becomes user_<name>.
-WRITTEN_COLUMNS = ("ID", "label", "filename", "file_format", "channel", "bands", "linear_flux", "input_ny",
-                   "input_nx",
+#: How each JPEG was encoded (catalogue columns; the shortcut check reads them).
+JPEG_COLUMNS = ("jpeg_qtables", "jpeg_subsampling", "jpeg_progressive")
+WRITTEN_COLUMNS = ("ID", "label", "filename", "file_format", "channel", "bands", "linear_flux", *JPEG_COLUMNS,
+                   "input_ny", "input_nx",
                    "ny", "nx", "pixel_scale", "pixel_scale_out", "split", "snapnum", "sequence_ID",
                    "image_path", "source_folder")
 INGEST_FILE = "ingest.json"
@@ -139,6 +144,7 @@ class Loaded:
     input_shape: tuple[int, int]
     colour: bool
     bands_image: np.ndarray | None = None
+    file_info: dict = field(default_factory=dict)
 
 
 class ImageProblem(Exception):
@@ -213,10 +219,11 @@ def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str 
         raise ImageProblem("unreadable", f"not an image file name (FITS, PNG, JPEG or TIFF): {path.suffix}")
     if path.stat().st_size == 0:
         raise ImageProblem("empty", "empty file (0 bytes)")
+    file_info: dict = {}
     if kind == "fits":
         data, linear = _read_fits(path), True
     else:
-        data, linear = _read_raster(path)
+        data, linear, file_info = _read_raster(path)
     input_shape, colour = data.shape[:2], data.ndim == 3
     bands_image = None
     if bands is not None:
@@ -231,7 +238,7 @@ def read_image(path: str | Path, channel: str = DEFAULT_CHANNEL, nonfinite: str 
     if float(image.max()) == float(image.min()):
         raise ImageProblem("blank", f"blank image: every pixel is {float(image.min())}")
     return Loaded(image=image, file_format=kind, linear_flux=linear, input_shape=tuple(int(n) for n in input_shape),
-                  colour=colour, bands_image=bands_image)
+                  colour=colour, bands_image=bands_image, file_info=file_info)
 
 
 def _nonfinite(image: np.ndarray, nonfinite: str) -> np.ndarray:
@@ -267,7 +274,21 @@ def _read_fits(path: Path) -> np.ndarray:
     return data
 
 
-def _read_raster(path: Path) -> tuple[np.ndarray, bool]:
+def _jpeg_info(img) -> dict:
+    """How a JPEG was encoded (:data:`JPEG_COLUMNS`): a hash of its quantisation tables (the quality
+    setting), its chroma subsampling and whether it is progressive. Two catalogues cut out at different
+    times or by different tools can differ in these, which a network can read from the pixels."""
+    import hashlib
+
+    from PIL import JpegImagePlugin
+
+    tables = getattr(img, "quantization", None) or {}
+    digest = hashlib.sha1(repr(sorted((k, list(v)) for k, v in tables.items())).encode()).hexdigest()[:12]
+    return {"jpeg_qtables": digest, "jpeg_subsampling": int(JpegImagePlugin.get_sampling(img)),
+            "jpeg_progressive": bool(img.info.get("progressive") or img.info.get("progression"))}
+
+
+def _read_raster(path: Path) -> tuple[np.ndarray, bool, dict]:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -275,6 +296,7 @@ def _read_raster(path: Path) -> tuple[np.ndarray, bool]:
             n_frames = getattr(img, "n_frames", 1)
             if n_frames > 1:
                 raise ImageProblem("wrong_dimensions", f"{n_frames} frames/pages; expected one image")
+            info = _jpeg_info(img) if img.format == "JPEG" else {}
             if img.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
                 img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
             img.load()
@@ -289,7 +311,7 @@ def _read_raster(path: Path) -> tuple[np.ndarray, bool]:
         data = data[..., 0]
     if not (data.ndim == 2 or (data.ndim == 3 and data.shape[2] == 3)):
         raise ImageProblem("wrong_dimensions", f"image of shape {data.shape}; expected grey (N, M) or colour (N, M, 3)")
-    return data, bool(np.issubdtype(data.dtype, np.floating))
+    return data, bool(np.issubdtype(data.dtype, np.floating)), info
 
 
 def _one_channel(data: np.ndarray, channel: str) -> np.ndarray:
@@ -633,6 +655,7 @@ def _catalog_row(row: dict, channel: str, bands: str | None = None) -> dict:
                pixel_scale_out=np.nan if row["scale_out"] is None else row["scale_out"])
     if bands is not None:
         out["bands"] = bands
+    out.update(loaded.file_info)
     for column, value in record.items():
         if column in ("_line", "filename", "label", "pixel_scale", *LABELLED_OPTIONAL_COLUMNS):
             continue  # already written above

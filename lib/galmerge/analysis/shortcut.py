@@ -28,6 +28,13 @@ the project resamples, :func:`galmerge.analysis.metrics.resampling_units`, as
 with a bootstrap interval over the same units. An AUC above :data:`WARN_AUC` is a warning: the far
 sky alone tells the classes apart, and the networks' accuracy may rest on it. Written by notebook
 00_data to ``tables/shortcut_check.csv`` (:data:`TABLE`, columns :data:`COLUMNS`).
+
+For a dataset ingested from JPEGs the catalogue also says how each file was encoded (quantisation
+tables, chroma subsampling, progressive; :data:`galmerge.ingest.JPEG_COLUMNS`), and with the file
+format these make one more probe, ``file_encoding`` (the values one-hot encoded, same
+cross-validation): two catalogues cut out with different tools or quality settings differ there,
+and the compression artefacts they leave in the pixels are a shortcut a network can learn. A
+dataset whose files are all encoded alike gives it an AUC of exactly 0.5.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ PROBES = {
 }
 FEATURES = tuple(f for names in PROBES.values() for f in names)
 ALL_PROBE = "all"
+#: The probe of how the files were encoded, and the catalogue columns it reads (those present).
+FILE_PROBE = "file_encoding"
+FILE_COLUMNS = ("file_format", "jpeg_qtables", "jpeg_subsampling", "jpeg_progressive")
 
 
 def corner_patches(image: np.ndarray, size: int = CORNER_SIZE) -> np.ndarray:
@@ -136,17 +146,18 @@ def corner_features(catalog: pd.DataFrame, size: int = CORNER_SIZE, progress: bo
     return pd.DataFrame(rows, columns=["ID", *FEATURES])
 
 
-def _model():
+def _model(train_size: int, ranks: bool = True):
     """Rank-Gaussianised statistics (robust to a bright star in one corner), standardised, then a
-    logistic regression."""
-    return make_pipeline(QuantileTransformer(output_distribution="normal", n_quantiles=200),
-                         StandardScaler(), LogisticRegression(max_iter=1000))
+    logistic regression; without ``ranks`` (one-hot categories) standardised only."""
+    steps = [QuantileTransformer(output_distribution="normal", n_quantiles=min(200, train_size))] if ranks else []
+    return make_pipeline(*steps, StandardScaler(), LogisticRegression(max_iter=1000))
 
 
-def out_of_fold_scores(features: np.ndarray, labels, groups, folds: int = CV_FOLDS, seed: int = 0) -> np.ndarray:
+def out_of_fold_scores(features: np.ndarray, labels, groups, folds: int = CV_FOLDS, seed: int = 0,
+                       ranks: bool = True) -> np.ndarray:
     """Logistic-regression scores of every object from the fold that did not train on it (folds
     stratified by class and grouped by ``groups``: no group on both sides). NaN statistics become
-    the training fold's median."""
+    the training fold's median; ``ranks=False`` for one-hot categories (no rank transform)."""
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=int)
     scores = np.full(len(y), np.nan)
@@ -155,8 +166,7 @@ def out_of_fold_scores(features: np.ndarray, labels, groups, folds: int = CV_FOL
         fill = np.nanmedian(np.where(np.isfinite(x[train]), x[train], np.nan), axis=0)
         fill = np.where(np.isfinite(fill), fill, 0.0)
         clean = np.where(np.isfinite(x), x, fill)
-        model = _model()
-        model.set_params(quantiletransformer__n_quantiles=min(200, len(train)))
+        model = _model(len(train), ranks)
         with warnings.catch_warnings():  # constant statistics (a quantisation count on float images) are fine
             warnings.simplefilter("ignore", UserWarning)
             model.fit(clean[train], y[train])
@@ -182,9 +192,20 @@ def bootstrap_auc(labels, scores, groups, n_resamples: int = 1000, seed: int = 0
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 
 
+def file_encoding_features(catalog: pd.DataFrame) -> pd.DataFrame | None:
+    """One-hot encoding of the catalogue's :data:`FILE_COLUMNS` (those present; missing values are a
+    category of their own); None when it has none of them."""
+    present = [c for c in FILE_COLUMNS if c in catalog.columns]
+    if not present:
+        return None
+    values = catalog[present].astype(str).reset_index(drop=True)
+    return pd.get_dummies(values, columns=present, dtype=float)
+
+
 def shortcut_table(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS, n_resamples: int = 1000,
-                   seed: int = 0) -> pd.DataFrame:
-    """One row per probe (:data:`PROBES` and ``all``): out-of-fold AUC, its bootstrap interval, n, warning.
+                   seed: int = 0, file_features: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per probe (:data:`PROBES`, ``all`` and, with ``file_features``, ``file_encoding``):
+    out-of-fold AUC, its bootstrap interval, n, warning.
 
     Parameters
     ----------
@@ -192,6 +213,7 @@ def shortcut_table(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS
     labels : 0/1 per object.
     groups : resampling unit per object (:func:`galmerge.analysis.metrics.resampling_units`).
     folds, n_resamples, seed : cross-validation folds, bootstrap resamples, seed of both.
+    file_features : :func:`file_encoding_features` of the objects (same order), optional.
 
     Returns
     -------
@@ -201,11 +223,15 @@ def shortcut_table(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS
     y = np.asarray(labels, dtype=int)
     groups = np.asarray(groups)
     enough = len(np.unique(groups)) >= folds and len(y) and min(np.bincount(y, minlength=2)) >= folds
+    probes = [(probe, features[list(names)].to_numpy(float), True)
+              for probe, names in (*PROBES.items(), (ALL_PROBE, FEATURES))]
+    if file_features is not None:
+        probes.append((FILE_PROBE, file_features.to_numpy(float), False))
     rows = []
-    for probe, names in (*PROBES.items(), (ALL_PROBE, FEATURES)):
+    for probe, x, ranks in probes:
         auc, low, high = np.nan, np.nan, np.nan
         if enough:
-            scores = out_of_fold_scores(features[list(names)].to_numpy(float), y, groups, folds, seed)
+            scores = out_of_fold_scores(x, y, groups, folds, seed, ranks)
             auc = float(roc_auc_score(y, scores))
             low, high = bootstrap_auc(y, scores, groups, n_resamples, seed)
         rows.append({"probe": probe, "auc": auc, "auc_low": low, "auc_high": high, "n": int(len(y)),
@@ -217,7 +243,8 @@ def shortcut_check(catalog: pd.DataFrame, features: pd.DataFrame | None = None, 
                    folds: int = CV_FOLDS, n_resamples: int = 1000, seed: int = 0,
                    progress: bool = True) -> pd.DataFrame:
     """The far-sky probe of a labelled catalogue (module docstring): :func:`shortcut_table` of its
-    corner statistics, every object of every split, grouped by merger sequence.
+    corner statistics (and of how its files were encoded, when the catalogue says), every object of
+    every split, grouped by merger sequence.
 
     Parameters
     ----------
@@ -232,4 +259,4 @@ def shortcut_check(catalog: pd.DataFrame, features: pd.DataFrame | None = None, 
         features = corner_features(catalog, size, progress)
     features = catalog[["ID"]].merge(features, on="ID", how="left", validate="one_to_one")
     return shortcut_table(features, catalog["label"].to_numpy(int), gm.resampling_units(catalog), folds,
-                          n_resamples, seed)
+                          n_resamples, seed, file_encoding_features(catalog))
