@@ -97,6 +97,9 @@ CNN1 gains 7 points of accuracy and 0.11 of AUC from 3,000 to 12,000 training im
 baseline stays within a point (binomial error of each accuracy +-1.1 points on 2,025 galaxies); it
 crosses the baseline near 6,000 and leads it by 1.4 points at 12,000, still learning at its last
 epoch. The training time per image is what limits the quick profile, hence its binned network.
+The same 6,000 images drawn from half of the training set's independent units (``--orbit-fractions
+0.5``: 1,244 orbits and isolated sequences instead of 1,714) gave 63.3 % (AUC 0.675) against 62.0 %
+(0.658): fewer orbits did not hurt (``results/learning_curves_mock17000_bin2_orbits_*``).
 
 Usage::
 
