@@ -10,8 +10,9 @@ and prints:
   the code path of a run with ``bands=gri``); per band the flux scale of the model relative to the
   i-band model and the fraction of the crop's variance the band's model explains (R²), mergers and
   non-mergers apart, with the AUC of the unexplained fraction for the label;
-* **far sky**: the probe of :mod:`galmerge.analysis.shortcut` on the red channel of every image
-  (each image its own group: the converter's sky groups are not made here).
+* **far sky**: the probe of :mod:`galmerge.analysis.shortcut` on the red channel of every image,
+  the small CNN on the corner patches included, with its CPU time (each image its own group: the
+  converter's sky groups are not made here). ``--far-sky-only`` skips the fits.
 
 Usage::
 
@@ -77,15 +78,21 @@ def band_table(files: list[Path], labels: np.ndarray) -> pd.DataFrame:
 
 def far_sky_table(files: list[Path], labels: np.ndarray) -> pd.DataFrame:
     """:func:`galmerge.analysis.shortcut.shortcut_table` on the red channel of every readable file."""
-    rows, kept = [], []
+    rows, kept, patches = [], [], []
     for path, label in zip(files, labels):
         try:
-            rows.append(shortcut.corner_statistics(read_image(path).image))
-            kept.append(label)
+            image = read_image(path).image
         except ImageProblem as err:
             print(f"  far sky: {path}: {err.kind}: {err}")
+            continue
+        rows.append(shortcut.corner_statistics(image))
+        patches.append(shortcut.corner_patches(image))
+        kept.append(label)
     kept = np.array(kept)
-    return shortcut.shortcut_table(pd.DataFrame(rows), kept, np.arange(len(kept)))
+    c0 = time.process_time()
+    table = shortcut.shortcut_table(pd.DataFrame(rows), kept, np.arange(len(kept)), patches=np.stack(patches))
+    print(f"far-sky probes on {len(kept)} images: {time.process_time() - c0:.0f} CPU s")
+    return table
 
 
 def main(argv=None) -> None:
@@ -93,9 +100,11 @@ def main(argv=None) -> None:
     parser.add_argument("--source", required=True, type=Path, help="root of the clone of AStemo/CS_Project")
     parser.add_argument("--n", type=int, default=100, help="images per class (default 100)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--far-sky-only", action="store_true", help="only the far-sky probes (no fits)")
     args = parser.parse_args(argv)
     files, labels = draw(args.source, args.n, args.seed)
-    print(band_table(files, labels).round(3).to_string(index=False))
+    if not args.far_sky_only:
+        print(band_table(files, labels).round(3).to_string(index=False))
     print(far_sky_table(files, labels).round(3).to_string(index=False))
 
 

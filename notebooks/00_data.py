@@ -27,8 +27,8 @@
 #   show, such as noise, image size, headers, IDs and file order, must sit at 0.5), the primary's
 #   ellipticity of mergers against non-mergers (paper Fig 9) and, for the mock, the companion
 #   separation against merger time;
-# * a shortcut check: whether the far sky (the four corners) tells the classes apart
-#   (`tables/shortcut_check.csv`, a warning above AUC 0.60).
+# * a shortcut check: whether the far sky (statistics of the four corners, and a small CNN on them)
+#   or the files' encoding tells the classes apart (`tables/shortcut_check.csv`, a warning above AUC 0.60).
 #
 # Policies of the reader (sentinel times, minor mergers, missing files, NaN pixels) are listed in
 # the docstring of `galmerge.data.catalog`.
@@ -232,14 +232,15 @@ if "true_separation_kpc" in catalog:
 # cross-validation grouped by merger sequence, one probe per group of statistics and one on all of
 # them. For a dataset ingested from image files, one more probe (`file_encoding`) asks the same of
 # how the files were encoded (format; for JPEGs the quantisation tables, chroma subsampling and
-# progressive mode, recorded by the ingest). The ROC AUC (95 % interval: bootstrap over sequences)
+# progressive mode, recorded by the ingest), and a small CNN looks at the corner patches themselves
+# (`corner_cnn`, on at most 4,000 images). The ROC AUC (95 % interval: bootstrap over sequences)
 # should sit at 0.5; above 0.60 the table's `warning` is set: the label can be read off the far sky
 # or the files' encoding, and the networks may use it.
 
 # %%
 from galmerge.analysis import shortcut
 
-shortcut_table = shortcut.shortcut_check(catalog, seed=split_seed)
+shortcut_table = shortcut.shortcut_check(catalog, seed=split_seed, cnn=True)
 run.write_table(shortcut.TABLE, shortcut_table, index=False)
 shortcut_warning = bool(shortcut_table["warning"].any())
 shortcut_all = shortcut_table.set_index("probe").loc[shortcut.ALL_PROBE]

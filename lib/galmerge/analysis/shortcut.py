@@ -35,6 +35,13 @@ format these make one more probe, ``file_encoding`` (the values one-hot encoded,
 cross-validation): two catalogues cut out with different tools or quality settings differ there,
 and the compression artefacts they leave in the pixels are a shortcut a network can learn. A
 dataset whose files are all encoded alike gives it an AUC of exactly 0.5.
+
+With ``cnn=True`` a last probe, ``corner_cnn``, lets a small convolutional network look at the four
+corner patches themselves (stacked as four channels, standardised with one robust level and scale
+for the whole training fold, so that each image keeps its own sky level, noise and texture), in the
+same grouped cross-validation: what the statistics above do not summarise (JPEG blocks, correlated
+noise, faint wings) it can still find (:func:`corner_cnn_scores`); on at most
+:data:`CNN_MAX_IMAGES` images (whole groups at random), which its row's ``n`` gives.
 """
 
 from __future__ import annotations
@@ -73,6 +80,13 @@ ALL_PROBE = "all"
 #: The probe of how the files were encoded, and the catalogue columns it reads (those present).
 FILE_PROBE = "file_encoding"
 FILE_COLUMNS = ("file_format", "jpeg_qtables", "jpeg_subsampling", "jpeg_progressive")
+#: The small CNN's probe, its training epochs and batch size.
+CNN_PROBE = "corner_cnn"
+CNN_EPOCHS = 5
+CNN_BATCH = 64
+#: The CNN probe sees at most this many images (whole groups drawn at random beyond it): on 2,000
+#: SDSS cutouts all the probes took 31 CPU s, most of it the CNN's, and the run's time is short.
+CNN_MAX_IMAGES = 4000
 
 
 def corner_patches(image: np.ndarray, size: int = CORNER_SIZE) -> np.ndarray:
@@ -125,8 +139,13 @@ def corner_statistics(image: np.ndarray, size: int = CORNER_SIZE) -> dict[str, f
     }
 
 
-def corner_features(catalog: pd.DataFrame, size: int = CORNER_SIZE, progress: bool = True) -> pd.DataFrame:
+def corner_features(catalog: pd.DataFrame, size: int = CORNER_SIZE, progress: bool = True,
+                    patches: list | None = None) -> pd.DataFrame:
     """:func:`corner_statistics` of every image of ``catalog`` (column ``image_path``), with ``ID``.
+
+    ``patches``, a list, receives each image's (4, size, size) float32 corner patches (NaN as 0),
+    for :func:`corner_cnn_scores`; images smaller than ``4 * size`` give smaller patches, which are
+    padded with zeros to ``size``.
 
     Raises
     ------
@@ -142,7 +161,13 @@ def corner_features(catalog: pd.DataFrame, size: int = CORNER_SIZE, progress: bo
     rows = []
     for object_id, path in tqdm(zip(catalog["ID"], catalog["image_path"]), total=len(catalog), desc="corners",
                                 unit="image", disable=not progress):
-        rows.append({"ID": object_id, **corner_statistics(load_image(path, nonfinite="keep"), size)})
+        image = load_image(path, nonfinite="keep")
+        rows.append({"ID": object_id, **corner_statistics(image, size)})
+        if patches is not None:
+            corners = np.nan_to_num(corner_patches(image, size).astype(np.float32))
+            padded = np.zeros((4, size, size), np.float32)
+            padded[:, :corners.shape[1], :corners.shape[2]] = corners
+            patches.append(padded)
     return pd.DataFrame(rows, columns=["ID", *FEATURES])
 
 
@@ -171,6 +196,42 @@ def out_of_fold_scores(features: np.ndarray, labels, groups, folds: int = CV_FOL
             warnings.simplefilter("ignore", UserWarning)
             model.fit(clean[train], y[train])
         scores[test] = model.predict_proba(clean[test])[:, 1]
+    return scores
+
+
+def corner_cnn_scores(patches: np.ndarray, labels, groups, folds: int = CV_FOLDS, seed: int = 0,
+                      epochs: int = CNN_EPOCHS) -> np.ndarray:
+    """Out-of-fold scores of a small CNN trained on the corner patches (folds as :func:`out_of_fold_scores`).
+
+    The network: the (size, size, 4) patches, standardised by the training fold's median and MAD
+    of all its pixels (clipped to +-10, so a star in a corner does not dominate), two 3x3
+    convolutions (8 and 16 filters, ReLU, 2x2 max pooling between), global average pooling, one
+    sigmoid unit; Adam (1e-3), binary cross-entropy, ``epochs`` passes, batches of
+    :data:`CNN_BATCH`, seeded by ``seed`` and the fold.
+    """
+    import keras  # TensorFlow's start-up chatter is silenced by galmerge.quiet (imported with galmerge)
+
+    x = np.moveaxis(np.asarray(patches, dtype=np.float32), 1, -1)  # (n, size, size, 4)
+    y = np.asarray(labels, dtype=int)
+    scores = np.full(len(y), np.nan)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (train, test) in enumerate(splitter.split(x[:, 0, 0, 0], y, groups)):
+        level = float(np.median(x[train]))
+        scale = float(np.median(np.abs(x[train] - level))) * 1.4826 or float(np.std(x[train])) or 1.0
+        keras.utils.set_random_seed(int(seed) * 1000 + fold)
+        model = keras.Sequential([
+            keras.Input(shape=x.shape[1:]),
+            keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        standard = np.clip((x - level) / scale, -10, 10)
+        model.fit(standard[train], y[train].astype(np.float32), epochs=int(epochs), batch_size=CNN_BATCH,
+                  shuffle=True, verbose=0)
+        # called directly, not through model.predict, whose per-fold graph TensorFlow warns about as retracing
+        scores[test] = np.concatenate([np.asarray(model(standard[test[k:k + 1024]], training=False)).reshape(-1)
+                                       for k in range(0, len(test), 1024)])
+        keras.backend.clear_session()
     return scores
 
 
@@ -203,7 +264,8 @@ def file_encoding_features(catalog: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def shortcut_table(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS, n_resamples: int = 1000,
-                   seed: int = 0, file_features: pd.DataFrame | None = None) -> pd.DataFrame:
+                   seed: int = 0, file_features: pd.DataFrame | None = None,
+                   patches: np.ndarray | None = None) -> pd.DataFrame:
     """One row per probe (:data:`PROBES`, ``all`` and, with ``file_features``, ``file_encoding``):
     out-of-fold AUC, its bootstrap interval, n, warning.
 
@@ -214,6 +276,8 @@ def shortcut_table(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS
     groups : resampling unit per object (:func:`galmerge.analysis.metrics.resampling_units`).
     folds, n_resamples, seed : cross-validation folds, bootstrap resamples, seed of both.
     file_features : :func:`file_encoding_features` of the objects (same order), optional.
+    patches : (n, 4, size, size) corner patches, optional: adds the ``corner_cnn`` probe
+        (:func:`corner_cnn_scores`).
 
     Returns
     -------
@@ -227,21 +291,38 @@ def shortcut_table(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS
               for probe, names in (*PROBES.items(), (ALL_PROBE, FEATURES))]
     if file_features is not None:
         probes.append((FILE_PROBE, file_features.to_numpy(float), False))
+    if patches is not None:
+        probes.append((CNN_PROBE, patches, None))
     rows = []
     for probe, x, ranks in probes:
         auc, low, high = np.nan, np.nan, np.nan
+        keep = _group_subset(groups, CNN_MAX_IMAGES, seed) if probe == CNN_PROBE else np.arange(len(y))
         if enough:
-            scores = out_of_fold_scores(x, y, groups, folds, seed, ranks)
-            auc = float(roc_auc_score(y, scores))
-            low, high = bootstrap_auc(y, scores, groups, n_resamples, seed)
-        rows.append({"probe": probe, "auc": auc, "auc_low": low, "auc_high": high, "n": int(len(y)),
+            yk, gk = y[keep], groups[keep]
+            scores = (corner_cnn_scores(x[keep], yk, gk, folds, seed) if probe == CNN_PROBE
+                      else out_of_fold_scores(x, y, groups, folds, seed, ranks))
+            auc = float(roc_auc_score(yk, scores))
+            low, high = bootstrap_auc(yk, scores, gk, n_resamples, seed)
+        rows.append({"probe": probe, "auc": auc, "auc_low": low, "auc_high": high, "n": int(len(keep)),
                      "warning": bool(np.isfinite(auc) and auc > WARN_AUC)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def _group_subset(groups: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices of all objects, or of whole groups drawn at random until ``limit`` objects (sorted)."""
+    if len(groups) <= limit:
+        return np.arange(len(groups))
+    rng = np.random.default_rng(seed)
+    unique, codes = np.unique(groups, return_inverse=True)
+    order = rng.permutation(len(unique))
+    sizes = np.bincount(codes)[order]
+    chosen = order[:int(np.searchsorted(np.cumsum(sizes), limit)) + 1]
+    return np.flatnonzero(np.isin(codes, chosen))
+
+
 def shortcut_check(catalog: pd.DataFrame, features: pd.DataFrame | None = None, size: int = CORNER_SIZE,
                    folds: int = CV_FOLDS, n_resamples: int = 1000, seed: int = 0,
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, cnn: bool = False) -> pd.DataFrame:
     """The far-sky probe of a labelled catalogue (module docstring): :func:`shortcut_table` of its
     corner statistics (and of how its files were encoded, when the catalogue says), every object of
     every split, grouped by merger sequence.
@@ -252,11 +333,15 @@ def shortcut_check(catalog: pd.DataFrame, features: pd.DataFrame | None = None, 
         :func:`galmerge.data.catalog.load_catalog`).
     features : precomputed :func:`corner_features` of ``catalog`` (computed when None).
     size, folds, n_resamples, seed : corner side, folds, bootstrap resamples, seed.
+    cnn : also the small CNN on the corner patches (the ``corner_cnn`` probe; reads the images
+        again when ``features`` is given).
     """
     if "label" not in catalog.columns:
         raise KeyError("shortcut_check needs the catalogue's label column")
-    if features is None:
-        features = corner_features(catalog, size, progress)
+    patches = [] if cnn else None
+    if features is None or cnn:
+        features = corner_features(catalog, size, progress, patches)
     features = catalog[["ID"]].merge(features, on="ID", how="left", validate="one_to_one")
     return shortcut_table(features, catalog["label"].to_numpy(int), gm.resampling_units(catalog), folds,
-                          n_resamples, seed, file_encoding_features(catalog))
+                          n_resamples, seed, file_encoding_features(catalog),
+                          np.stack(patches) if cnn else None)
