@@ -160,7 +160,7 @@ def corner_features(catalog: pd.DataFrame, size: int = CORNER_SIZE, progress: bo
         raise KeyError("corner_features needs the catalogue's image_path column (galmerge.data.catalog.load_catalog)")
     rows = []
     for object_id, path in tqdm(zip(catalog["ID"], catalog["image_path"]), total=len(catalog), desc="corners",
-                                unit="image", disable=not progress):
+                                unit="image", disable=not progress, mininterval=15):
         image = load_image(path, nonfinite="keep")
         rows.append({"ID": object_id, **corner_statistics(image, size)})
         if patches is not None:
