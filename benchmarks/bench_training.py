@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_training.py                  # quick width, then paper width (few steps)
     .venv/bin/python benchmarks/bench_training.py --skip-paper --widths 8:32,8 16:64,16 32:128,32
     .venv/bin/python benchmarks/bench_training.py --products runs/quick-mock_quick/products
+    .venv/bin/python benchmarks/bench_training.py --skip-paper --input-bin 1 2   # the quick profile's binned input
 
 For each network width it times ``model.fit`` steps on
 
@@ -95,13 +96,15 @@ def pipeline_alone(products, rows, kind, batch_size, batches: int = 20) -> float
     return n / (time.perf_counter() - start)
 
 
-def compare(products, rows, kind, filters, dense, batch_size, steps, repeats, seed=0) -> dict:
-    """Alternating memory / pipeline timings of one width; returns images/s and the ratio."""
+def compare(products, rows, kind, filters, dense, batch_size, steps, repeats, seed=0, input_bin=1) -> dict:
+    """Alternating memory / pipeline timings of one width; returns images/s and the ratio. ``input_bin``
+    2 is the quick profile's network (2 x 2 binning layer, kernels 7, 6, 5)."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model = cnn.build_model(input_shape=(128, 128, len(input_channels(kind))), filters=filters,
-                            dense_units=dense)
+                            dense_units=dense, input_bin=input_bin,
+                            kernel_sizes=cnn.scaled_kernels(cnn.PAPER_KERNEL_SIZES, input_bin))
     feeds = {"memory": memory_dataset(products, rows, kind, batch_size),
              "pipeline": pipeline_dataset(products, rows, kind, batch_size)}
     for data in feeds.values():  # trace the train function, fill the prefetch buffers
@@ -111,7 +114,8 @@ def compare(products, rows, kind, filters, dense, batch_size, steps, repeats, se
         for name, data in feeds.items():
             rates[name].append(steps * batch_size / time_fit(model, data, steps))
     pair_ratios = [p / m for p, m in zip(rates["pipeline"], rates["memory"])]
-    return {"filters": filters, "dense": ",".join(map(str, dense)), "params": cnn.count_trainable_params(model),
+    return {"filters": filters, "dense": ",".join(map(str, dense)), "input_bin": input_bin,
+            "params": cnn.count_trainable_params(model),
             "batch": batch_size, "steps": steps, "memory_img_s": statistics.median(rates["memory"]),
             "pipeline_img_s": statistics.median(rates["pipeline"]), "ratio": statistics.median(pair_ratios),
             "ratio_min": min(pair_ratios), "ratio_max": max(pair_ratios)}
@@ -141,6 +145,8 @@ def main(argv=None) -> None:
     parser.add_argument("--paper-batch-size", type=int, default=8, help="paper width on CPU (default 8)")
     parser.add_argument("--paper-steps", type=int, default=2, help="paper width steps per timing on CPU")
     parser.add_argument("--epoch-images", type=int, default=15000, help="training images of a paper-profile epoch")
+    parser.add_argument("--input-bin", type=int, nargs="+", default=[1],
+                        help="input binning of the narrow widths (1: the paper's network; 2: the quick profile's)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -155,8 +161,8 @@ def main(argv=None) -> None:
             print(f"{len(rows)} training images from {path}, input kind {args.kind}")
             alone = pipeline_alone(products, rows, args.kind, args.batch_size)
             print(f"pipeline alone (no model): {alone:.0f} images/s")
-            results = [compare(products, rows, args.kind, f, d, args.batch_size, args.steps, args.repeats)
-                       for f, d in args.widths]
+            results = [compare(products, rows, args.kind, f, d, args.batch_size, args.steps, args.repeats,
+                               input_bin=b) for f, d in args.widths for b in args.input_bin]
             if not args.skip_paper and not gpus:
                 results.append(compare(products, rows, args.kind, *PAPER, args.paper_batch_size,
                                        args.paper_steps, repeats=1))

@@ -99,7 +99,11 @@ crosses the baseline near 6,000 and leads it by 1.4 points at 12,000, still lear
 epoch. The training time per image is what limits the quick profile, hence its binned network.
 The same 6,000 images drawn from half of the training set's independent units (``--orbit-fractions
 0.5``: 1,244 orbits and isolated sequences instead of 1,714) gave 63.3 % (AUC 0.675) against 62.0 %
-(0.658): fewer orbits did not hurt (``results/learning_curves_mock17000_bin2_orbits_*``).
+(0.658): fewer orbits did not hurt (``results/learning_curves_mock17000_bin2_orbits_*``). The
+unbinned network (``--bin 1 --no-baseline``, the paper's kernels) on the same 3,000 images: 59.2 %
+(AUC 0.611), kept epoch 15 of 20, against the binned network's 57.1 % (0.595): within one seed's
+spread (2.4 points), at 70 against 243 images/s in these runs (loads 4.5 and 7.6;
+``results/learning_curves_mock17000_bin1_*``).
 
 Usage::
 
