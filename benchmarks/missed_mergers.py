@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from galmerge.data.catalog import load_catalog, load_image  # noqa: E402
+from galmerge.data.cosmology import folder_for_snapnum  # noqa: E402
 from galmerge.runs import Run  # noqa: E402
 from galmerge.sersic.fit import cutout  # noqa: E402
 from galmerge.sersic.products import CUTOUT_SIZE  # noqa: E402
@@ -43,7 +44,7 @@ def merger_outcomes(run: Run, data: Path, kind: str = "raw", stages=("ongoing", 
     """Test mergers of ``stages`` with their truth, score and ``found`` at the run's threshold."""
     catalog = load_catalog(data)
     scores = run.scores(kind, "test")
-    threshold = run.recorded_thresholds()[kind]
+    threshold = run.recorded_thresholds[kind]
     frame = catalog.merge(scores[["ID", "score"]], on="ID")
     frame = frame[frame["stage"].isin(stages)].copy()
     frame["found"] = frame["score"] >= threshold
@@ -104,7 +105,8 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.round(3))
         print("recall per redshift folder:")
-        print(frame.groupby(["stage", "snapnum"])["found"].mean().unstack("stage").round(2))
+        folders = frame["snapnum"].map(folder_for_snapnum)
+        print(frame.groupby(["stage", folders])["found"].agg(["mean", "size"]).unstack("stage").round(2))
 
 
 if __name__ == "__main__":
