@@ -36,8 +36,8 @@ trainings of 710-818 s each, 20 epochs of 2996 images with validation; 8441 s in
     .venv/bin/python benchmarks/seed_variance.py --run runs/quick-mock_quick --seeds 4 \
         --scratch /work/seed_variance/quick-mock_quick
 
-5 train seeds per network on the 1400 test galaxies (``results/seed_variance_quick_unbinned5000_2026-12-04.csv``); accuracy mean
-and seed SD in per cent:
+5 train seeds per network on the 1400 test galaxies
+(``results/seed_variance_quick_unbinned5000_2026-12-04.csv``); accuracy mean and seed SD in per cent:
 
 =========  ===========  ===========  ===========  ===========
 network    all (1400)   pre (438)    ongoing      post (148)

@@ -56,7 +56,8 @@
 # epochs than the paper so that they run on a laptop CPU; the paper profile uses the paper's
 # sizes and 50 epochs. The quick profile's network also averages 2 x 2 pixels of the 128 px crop
 # before its first convolution (`cnn_input_bin`, kernels 7, 6, 5 covering the paper's sky), about
-# 7 times cheaper, and stops `patience` epochs after its best validation epoch.
+# 7 times cheaper. With `patience` set (not in these profiles) training stops after that many epochs
+# without a lower validation loss.
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick-mock_quick"
@@ -68,7 +69,7 @@ cnn_kernel_sizes = [7, 6, 5]
 cnn_dense_units = [64, 16]
 cnn_input_bin = 2
 epochs = 30
-patience = 6
+patience = None
 batch_size = 32
 learning_rate = 0.0003
 augment = True

@@ -348,18 +348,17 @@ def test_the_training_notebook_with_two_seeds_writes_two_seed_folders(products_d
 
 # --- early stopping and the binned input ------------------------------------------------------
 
-def test_validation_monitor_stops_after_patience_epochs_without_improvement(tmp_path):
-    """The monitor keeps the first best epoch and asks Keras to stop after ``patience`` flat epochs."""
+def test_validation_monitor_stops_on_a_flat_loss_not_on_a_lucky_accuracy(tmp_path):
+    """The monitor keeps the first best-accuracy epoch, but stops only after ``patience`` epochs without a
+    lower validation loss: a spike of accuracy followed by a falling loss does not stop it."""
     monitor = training._ValidationMonitor.make(None, np.array([0, 1, 0, 1]), tmp_path / "m.keras", patience=2)
 
     class FakeModel:
         stop_training = False
         saved = 0
 
-        def __init__(self):
-            self.scores = iter([[0.4, 0.6, 0.3, 0.7],     # epoch 1: perfect -> kept
-                                [0.6, 0.4, 0.7, 0.3],     # epoch 2: worse
-                                [0.6, 0.4, 0.7, 0.3]])    # epoch 3: worse again -> stop
+        def __init__(self, scores):
+            self.scores = iter(scores)
 
         def predict(self, data, verbose=0):
             return np.asarray(next(self.scores))
@@ -367,12 +366,18 @@ def test_validation_monitor_stops_after_patience_epochs_without_improvement(tmp_
         def save(self, path):
             self.saved += 1
 
-    model = FakeModel()
+    # epoch 1: perfect ranking at low confidence (best accuracy, high loss); epochs 2-3: worse accuracy
+    # but a lower loss each time; epochs 4-5: loss up twice -> stop after epoch 5
+    scores = [[0.49, 0.51, 0.48, 0.52], [0.2, 0.8, 0.45, 0.3], [0.1, 0.9, 0.4, 0.35],
+              [0.1, 0.9, 0.6, 0.2], [0.1, 0.9, 0.7, 0.1]]
+    model = FakeModel(scores)
     monitor.set_model(model)
-    for epoch in range(3):
+    for epoch in range(5):
         assert not model.stop_training, f"stopped before epoch {epoch + 1}"
         monitor.on_epoch_end(epoch, {})
-    assert model.stop_training and model.saved == 1 and len(monitor.records) == 3
+    assert model.stop_training and model.saved == 1 and len(monitor.records) == 5
+    losses = [r["val_loss"] for r in monitor.records]
+    assert losses[1] < losses[0] and losses[2] < losses[1] and min(losses[3:]) > losses[2]
 
 
 @pytest.mark.slow
@@ -384,7 +389,7 @@ def test_binned_network_with_patience_trains_stops_and_records_why(products_dir,
     assert parameters["input_bin"] == 2 and parameters["patience"] == 2
     trained = result.config["results"]["epochs_trained"]
     assert trained == len(result.history) < 30
-    # it stopped exactly `patience` epochs after the kept one
-    assert trained - result.best_epoch == 2
+    # it stopped exactly `patience` epochs after the lowest validation loss
+    assert trained - (int(np.argmin(result.history["val_loss"].to_numpy())) + 1) == 2
     model = run_io.read_network(tmp_path / "raw")
     assert model.get_layer("input_bin").pool_size == (2, 2)

@@ -68,7 +68,7 @@ class Parameters:
     cnn_dense_units: list[int] = field(default_factory=lambda: list(cnn.PAPER_DENSE_UNITS))  # (512, 128)
     cnn_input_bin: int = 1  # b x b average of the 128 px input inside the network (paper: 1; quick: 2, kernels 7, 6, 5)
     epochs: int = 50  # training epochs (paper: 50)
-    patience: int | None = None  # stop after this many epochs without a better validation accuracy (paper: None)
+    patience: int | None = None  # stop after this many epochs without a lower validation loss (paper: None)
     batch_size: int = 32  # images per gradient step
     learning_rate: float = cnn.PAPER_LEARNING_RATE  # Adam learning rate (paper: 3e-4)
     augment: bool = False  # random flips and 90-degree rotations (the paper does not augment)

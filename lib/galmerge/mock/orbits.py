@@ -507,10 +507,9 @@ def build_library(progress: bool = False, workers: int | None = None) -> dict[st
     library does not depend on ``workers``.
     """
     import multiprocessing
+    import sys
 
     from tqdm import tqdm
-
-    import sys
 
     workers = max(1, min(4, os.cpu_count() or 1) if workers is None else int(workers))
     if "tensorflow" in sys.modules:  # never fork a process that runs TensorFlow's threads

@@ -78,14 +78,13 @@ DEVIATIONS = [
     ("Network width and epochs",
      "The smoke and quick profiles train a narrower network for fewer epochs so that they run on a CPU; "
      "the quick profile also averages 2 x 2 pixels before the first layer (kernels 7, 6, 5 on the binned "
-     "pixels cover the paper's 13, 11, 9) and stops 6 epochs after the best validation accuracy "
-     "(profile keys cnn_input_bin, patience; the run's config.json records them). Measured effect "
-     "(benchmarks/learning_curves.py, one 17,000-object mock, CNN1, 20 epochs): on the same 3,000 training "
-     "images the binned network scored 57.1 % (AUC 0.595) against 59.2 % (0.611) unbinned, within one seed's "
-     "spread, at about a quarter to a seventh of the training time per image; the images that time buys are "
-     "worth more (12,000 binned: 64.0 %, AUC 0.702). Early stopping with patience 6 never stopped a "
-     "20-epoch curve there (benchmarks/early_stopping.py). Only the paper profile uses the paper's network "
-     "and 50 epochs."),
+     "pixels cover the paper's 13, 11, 9; profile key cnn_input_bin, recorded in the run's config.json). "
+     "Measured effect (benchmarks/learning_curves.py, one 17,000-object mock, CNN1, 20 epochs): on the same "
+     "3,000 training images the binned network scored 57.1 % (AUC 0.595) against 59.2 % (0.611) unbinned, "
+     "within one seed's spread, at about a quarter to a seventh of the training time per image; the images "
+     "that time buys are worth more (12,000 binned: 64.0 %, AUC 0.702). No early stopping: on these noisy "
+     "validation curves every patience rule tried stopped some network while it still learned "
+     "(benchmarks/early_stopping.py). Only the paper profile uses the paper's network and 50 epochs."),
     ("Augmentation",
      "The paper does not say it augments. The quick profile (augment=true) turns every training image by a "
      "random multiple of 90 degrees and maybe flips it, which leaves a galaxy's merger state unchanged: with "
