@@ -9,7 +9,7 @@ import pytest
 
 from galmerge.analysis.conclusions import Verdict
 from galmerge.report import captions
-from galmerge.report.markdown import PAPER_TABLE1, PAPER_TABLE2, dataset_tables, write_report
+from galmerge.report.markdown import PAPER_TABLE1, PAPER_TABLE2, audit_lines, dataset_tables, write_report
 from galmerge.runs import Run
 
 
@@ -259,3 +259,13 @@ def test_the_matched_selection_table_is_reported_with_intervals():
     text = "\n".join(selection_section(table, {"redshift": {"selection": {"n_pairs": 224}}}))
     assert "224 pairs" in text and "| CNN1 (raw) | matched pairs | 448 | 224 | 84.8 [81.0, 88.0] |" in text
     assert "94.2 [91.0, 97.0]" in text and selection_section(table.iloc[:0], {}) == []
+
+
+def test_audit_names_flagged_statistics_and_says_absent_ones_apart():
+    audit = pd.DataFrame({"auc": [0.58, float("nan"), 0.50], "ok": [False, False, True],
+                          "not_in_tng": [True, True, True]}, index=["sky_level", "header_skyrms", "sky_rms"])
+    text = "\n".join(audit_lines({}, audit))
+    assert "sky_level (AUC 0.58)" in text
+    assert "header_skyrms" in text and "AUC nan" not in text
+    assert "Not measurable on this dataset (absent): header_skyrms" in text
+    assert "sky_rms" not in text

@@ -348,13 +348,21 @@ def audit_lines(summary: dict, audit: pd.DataFrame | None = None) -> list[str]:
         flagged = audit[~audit["ok"].astype(bool)]
         if "not_in_tng" in flagged.columns:
             flagged = flagged[flagged["not_in_tng"].astype(bool)]
+        # a statistic the dataset does not give (no header key, no redshift) has no AUC: said apart, not flagged
+        absent = [str(name) for name in flagged.index[~np.isfinite(flagged["auc"].astype(float))]]
+        flagged = flagged[np.isfinite(flagged["auc"].astype(float))]
+        lines = ([f"**Audit.** Not measurable on this dataset (absent): {', '.join(absent)}.", ""]
+                 if absent else [])
         if not len(flagged):
+            if absent:
+                return lines + [f"**Audit.** No measurable statistic that a TNG-like dataset would not carry "
+                                f"separates the classes: every AUC is within 0.5 ± {LEAK_TOLERANCE:g}.", ""]
             return [f"**Audit.** No statistic that a TNG-like dataset would not carry (noise, size, headers, IDs, "
                     f"file order) separates the classes: every AUC is within 0.5 ± {LEAK_TOLERANCE:g}.", ""]
         names = "; ".join(f"{name} (AUC {float(row['auc']):.2f})" for name, row in flagged.iterrows())
-        return [f"**Audit.** Statistics that a TNG-like dataset would not carry but that separate the classes "
-                f"here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}): {names}. The networks could use them instead of "
-                "morphology; 00_data explains each.", ""]
+        return lines + [f"**Audit.** Statistics that a TNG-like dataset would not carry but that separate the "
+                        f"classes here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}): {names}. The networks could use them "
+                        "instead of morphology; 00_data explains each.", ""]
     n = int(data.get("audit_leaks_outside_tolerance", 0) or 0)
     if not n:
         return []
@@ -369,7 +377,7 @@ def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[st
     stages = stages_available(summary)
     if counts is not None and len(counts):
         if not stages:  # a dataset without stages: per split only, no empty stage columns
-            keep = [c for c in counts.columns if str(c) not in ("pre", "ongoing", "post", "unknown")]
+            keep = [c for c in counts.columns if str(c) not in ("pre", "ongoing", "post", "non", "unknown")]
             counts = counts[keep]
         lines += [("Objects per split and merger stage:" if stages else "Objects per split:"), "",
                   _markdown_table(counts, digits=0), ""]
@@ -597,7 +605,7 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
         lines += [note, ""]
     lines += audit_lines(summary, run.table(AUDIT_TABLE, index_col=0) if run.has_table(AUDIT_TABLE) else None)
     lines += shortcut_section(run)
-    title = "beside the paper's" if paper else "(the paper's TNG values are not comparable with this dataset)"
+    title = "beside the paper's" if paper else "the paper's TNG values are not comparable with this dataset"
     lines += [f"## Table 1: overall performance on the test set (per cent; {title})", "",
               "Each network at the threshold where precision equals recall on the validation split; the non-CNN "
               "baseline by the same rule. Accuracy depends on the share of mergers in the test set; balanced "
