@@ -199,7 +199,7 @@ def assign_orbits(rng, plan: pd.DataFrame) -> np.ndarray:
     sequence, up to half of the library, and the test sequences are dealt its orbits without
     repetition until it runs out; the training (and validation) sequences draw from the other
     block. So no orbit is both in the test folder and in training, and the test folder's mergers
-    come from as many independent orbits as the library allows (with the quick profile's ~700
+    come from as many independent orbits as the library allows (with the quick profile's ~500
     test sequences of major encounters and :data:`~galmerge.mock.orbits.N_MAJOR` = 384, 192
     orbits; drawing orbits at random and then holding whole orbits out left 35 of 128).
     """
@@ -212,8 +212,8 @@ def assign_orbits(rng, plan: pd.DataFrame) -> np.ndarray:
         test_sequences = np.unique(groups[members & test])
         train_sequences = np.unique(groups[members & ~test])
         library = rng.permutation(n_orbits)
-        n_test_block = min(len(test_sequences), n_orbits // 2) if len(train_sequences) else min(len(test_sequences),
-                                                                                                  n_orbits)
+        block_limit = n_orbits // 2 if len(train_sequences) else n_orbits  # leave orbits for training
+        n_test_block = min(len(test_sequences), block_limit)
         test_block, train_block = library[:n_test_block], library[n_test_block:]
         dealt = {g: int(test_block[i % n_test_block]) for i, g in enumerate(rng.permutation(test_sequences))}
         dealt.update({int(g): int(rng.choice(train_block)) for g in train_sequences})

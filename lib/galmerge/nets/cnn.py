@@ -24,7 +24,7 @@ Where this module departs from the paper's text, and why:
   'valid' is used (:data:`DEFAULT_PADDING`) because it is Keras' default and the closer of the
   two to the quoted number; :func:`trainable_parameter_count` gives the count for any width
   without building the network.
-* **Binned input (quick and sdss profiles only).** ``input_bin`` = b > 1 puts a fixed b x b
+* **Binned input (quick profile only).** ``input_bin`` = b > 1 puts a fixed b x b
   average pooling in front of the first convolution, and the profiles then give kernels scaled to
   cover the same sky (:func:`scaled_kernels`: 13, 11, 9 -> 7, 6, 5 for b = 2). The network still
   takes the 128 px crop, so normalisation, occlusion and prediction are unchanged; on the 2-core CPU
