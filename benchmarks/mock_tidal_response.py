@@ -2,9 +2,10 @@
 
 An exploration for the mock's next physics change (``benchmarks/README.md``, "What the networks lack
 on the mock"): every mock galaxy is a rigid Sérsic profile plus test particles holding ``f_outer`` of
-its light (discs 20-35 %, spheroids 8-15 %, :func:`galmerge.mock.scene.draw_galaxy`), and only the
-particles respond to tides. An exponential disc holds ~80 % of its light beyond the 0.8 scale lengths
-where the particles start, so a disc's responsive share is nearer 0.5-0.7 for typical bulge fractions.
+its light (discs 20-35 % until 2026-12-07, 55-70 % since, :data:`galmerge.mock.scene.DISC_OUTER_SHARE`;
+spheroids 8-15 %), and only the particles respond to tides. An exponential disc holds ~80 % of its
+light beyond the 0.8 scale lengths where the particles start, so a disc's responsive share is nearer
+0.5-0.7 for typical bulge fractions.
 This script writes a small mock with the discs' ``f_outer`` drawn from ``--disc-outer LO HI`` (the
 rest of the physics unchanged; the override lives only in this process) and measures it with
 ``merger_signal.py`` at z <= 0.31, so the two can be compared on the same seed.
@@ -35,7 +36,8 @@ def patch_disc_outer(lo: float, hi: float) -> None:
         galaxy = original(rng, abs_mag0)
         if galaxy["disc"]:
             # same number of draws as the original, so every other property keeps its value
-            galaxy["f_outer"] = float(lo + (hi - lo) * (galaxy["f_outer"] - 0.20) / 0.15)
+            low, high = scene.DISC_OUTER_SHARE
+            galaxy["f_outer"] = float(lo + (hi - lo) * (galaxy["f_outer"] - low) / (high - low))
         return galaxy
 
     scene.draw_galaxy = draw_galaxy

@@ -11,7 +11,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galmerge.data.cosmology import SNAPNUM_FOLDERS
-from galmerge.mock import CATALOGUE_NAMES, PSF_PATH, generate_mock
+from galmerge.mock import CATALOGUE_NAMES, PSF_PATH, generate_mock, scene
 from galmerge.mock.plan import plan_catalogue
 
 CHALLENGE = ["ID", "snapnum", "sequence_ID", "is_major_merger", "is_pre_merger", "is_ongoing_merger",
@@ -364,3 +364,18 @@ def test_library_orbits_cover_their_windows_and_flybys_never_merge(mock48):
                 assert np.isfinite(orbit.companion).all()
             else:  # the companion is gone from coalescence on
                 assert np.isnan(orbit.companion[orbit.times > 0.5 * orbits.FRAME_DT]).all()
+
+
+def test_disc_particle_share_is_the_light_of_an_exponential_disc_beyond_the_particles_inner_radius():
+    """The discs' tidally responsive share lies under the light an exponential disc holds beyond 0.8 h
+    (the particles' inner radius, orbits._disc_particles), computed here by integration, and above
+    the share a disc with B/T = 1/3 would have there."""
+    from scipy.integrate import quad
+
+    beyond = quad(lambda r: r * np.exp(-r), 0.8, np.inf)[0] / quad(lambda r: r * np.exp(-r), 0, np.inf)[0]
+    low, high = scene.DISC_OUTER_SHARE
+    assert beyond * (1 - 1 / 3) <= low < high <= beyond
+    rng = np.random.default_rng(3)
+    galaxies = [scene.draw_galaxy(rng) for _ in range(400)]
+    shares = np.array([g["f_outer"] for g in galaxies if g["disc"]])
+    assert shares.min() >= low and shares.max() <= high and len(shares) > 200

@@ -7,7 +7,7 @@ Galaxies (per sequence, shared by all snapshots of a sequence)
     ``r_e = 10^(0.55 + 0.2 (-M - 21.5)) kpc`` (0.12 dex scatter, spheroids x0.7), shrinking
     as (1+z)^-0.75. Each galaxy is one Sérsic profile (its true parameters are the catalogue's
     ``true_*`` columns) plus an outer disc / stellar halo of test particles holding
-    ``f_outer`` of its light (discs 20-35 %, spheroids 8-15 %). Discs may carry spiral arms,
+    ``f_outer`` of its light (discs 55-70 %, spheroids 8-15 %; :data:`DISC_OUTER_SHARE`). Discs may carry spiral arms,
     a bar and star-forming clumps, whatever their class.
 One rendering path
     Every galaxy of a cutout (primary, companion, remnant, chance neighbour) is drawn by
@@ -78,6 +78,17 @@ STARS_PER_ARCMIN2, STAR_MAG_RANGE = 1.5, (17.0, 24.5)
 #: Library kpc per galaxy kpc: the library's particle disc belongs to a galaxy of r_e ~ 4 kpc.
 LIBRARY_R_E_KPC = 4.0
 PARTICLE_SMOOTH_KPC = 1.2
+#: Share of a disc's light carried by its test particles, which start at 0.8 scale lengths h: an
+#: exponential disc holds 1.8 exp(-0.8) = 81 % of its light beyond 0.8 h, and disc galaxies have
+#: bulge-to-total ratios of ~0.1-0.3 (Gadotti 2009, MNRAS 393, 1531), so 0.81 (1 - B/T) = 0.55-0.70
+#: of a disc's light lies where the particles are and should respond to tides. (Until 2026-12-07 it
+#: was 0.20-0.35, which left the mock's mergers as symmetric as its non-mergers; measured in
+#: benchmarks/mock_tidal_response.py: the post-mergers' median asymmetry doubles, 0.018 -> 0.036.)
+#: The rigid Sérsic keeps its full profile, so a disc's central surface brightness is 0.30-0.45 of a pure
+#: exponential's and its composite profile flatter than the rigid part (01's truth comparison shows the effect).
+DISC_OUTER_SHARE = (0.55, 0.70)
+#: Share for spheroids: a stellar halo beyond the particles' inner radius.
+SPHEROID_OUTER_SHARE = (0.08, 0.15)
 #: Fraction of the debris' azimuthal mean folded into the remnant's Sérsic profile once relaxed.
 RELAXED_MAX = 0.85
 #: Time after coalescence (Gyr) over which a remnant relaxes (a few dynamical times).
@@ -99,7 +110,7 @@ def draw_galaxy(rng, abs_mag0: float | None = None) -> dict:
         "abs_mag0": float(abs_mag0), "disc": bool(disc), "n": float(n), "r_e0_kpc": float(r_e0),
         "ellip": float(rng.uniform(0.05, 0.7) if disc else rng.uniform(0.0, 0.4)),
         "theta": float(rng.uniform(0, np.pi)),
-        "f_outer": float(rng.uniform(0.20, 0.35) if disc else rng.uniform(0.08, 0.15)),
+        "f_outer": float(rng.uniform(*(DISC_OUTER_SHARE if disc else SPHEROID_OUTER_SHARE))),
         "spiral": None, "bar": None, "clumps": None,
     }
     if disc and rng.random() < 0.5:
