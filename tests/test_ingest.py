@@ -22,6 +22,7 @@ from galmerge.data.summary import summary_counts
 from galmerge.demo_cutouts import hubble_deep_field, write_hdf_cutouts
 
 REPO = Path(__file__).resolve().parents[1]
+MIN_SIDE = gdata.MIN_IMAGE_SIDE
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +381,25 @@ def test_jpeg_encoding_goes_into_the_catalogue(tmp_path):
     assert catalog.loc["q95.jpeg", "jpeg_qtables"] != catalog.loc["q60.jpeg", "jpeg_qtables"]
     assert catalog.loc["q60.jpeg", "jpeg_subsampling"] == 0 and catalog.loc["q95.jpeg", "jpeg_subsampling"] == 2
     assert pd.isna(catalog.loc["lossless.png", "jpeg_qtables"])
+
+
+def test_ids_do_not_follow_a_class_sorted_label_file(tmp_path, field):
+    """Label files are often sorted by class: the IDs the ingest deals must not carry that order."""
+    images = tmp_path / "in"
+    images.mkdir()
+    rows = []
+    for i in range(40):
+        Image.fromarray(_crop(field, 5 * i, 7 * i, size=MIN_SIDE)).save(images / f"g{i:02d}.png")
+        rows.append((f"g{i:02d}.png", int(i >= 20)))  # the first 20 rows non-mergers, the last 20 mergers
+    pd.DataFrame(rows, columns=["filename", "label"]).to_csv(tmp_path / "labels.csv", index=False)
+    ingest.ingest(images, tmp_path / "labels.csv", tmp_path / "out", progress=False)
+    written = pd.read_csv(tmp_path / "out" / "catalog_merger_challenge_TNG_train.csv")
+    assert sorted(written["ID"]) == list(range(1, 41))
+    # rank-sum AUC of the ID against the label: 0 or 1 for IDs in table order, near 0.5 for dealt ones
+    ranks = written["ID"].rank()
+    mergers = written["label"] == 1
+    auc = (ranks[mergers].sum() - mergers.sum() * (mergers.sum() + 1) / 2) / (mergers.sum() * (~mergers).sum())
+    assert 0.2 < auc < 0.8
+    again = tmp_path / "again"
+    ingest.ingest(images, tmp_path / "labels.csv", again, progress=False)  # the same IDs every time
+    pd.testing.assert_series_equal(pd.read_csv(again / "catalog_merger_challenge_TNG_train.csv")["ID"], written["ID"])
