@@ -29,6 +29,11 @@ seed index), once on test-set sampling only and once with this table's seed-pair
 one-seed run's report judges them (the issue's check that runs differing only in the train seed give the same
 verdicts); and the verdicts of all seeds together, as a run that trains them all would judge.
 
+Latest measurement (2026-12-07, a fresh clone of 37bc2bb, the mock with tidally responsive discs, the
+binned networks; ``--seeds 4``, 4903 s): CNN1 63.5 +- 1.6 %, CNN2 62.5 +- 1.7, CNN3 62.9 +- 1.2 on 1,601
+test galaxies, in ``benchmarks/README.md`` ("Training variance of today's quick profile") with the verdicts.
+The measurement below is the earlier profile's.
+
 Measured on the quick profile (2026-12-03/04, commit f1c95a7, the project's 2-core machine with nothing
 else of ours running; the quick run's own seed 1, its raw seed 2 from an earlier session, and 11 further
 trainings of 710-818 s each, 20 epochs of 2996 images with validation; 8441 s in all)::
