@@ -15,9 +15,9 @@ split), with its statistics computed on
 * ``crop``: the central 128 x 128 px, what the networks see under ``cutout_mode: crop``,
 * ``resample``: the whole field rebinned to 128 x 128 px (``cutout_mode: resample``),
 
-and prints test accuracy and ROC AUC per view and per redshift folder, beside the run's CNN1 where the
-run has its test scores. Results: ``<out>.csv``; the statistics are kept in ``<out>_features.parquet``
-(not committed) and reused by a second call.
+and prints test accuracy and ROC AUC per view and per redshift folder, beside the run's CNN1 (at the
+threshold 03_evaluate recorded) where the run has its test scores. Results: ``<out>.csv``; the
+statistics are kept in ``<out>_features.parquet`` (not committed) and reused by a second call.
 
 Usage::
 
@@ -39,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 from galmerge.analysis import baseline
 from galmerge.data.catalog import load_image
 from galmerge.data.cosmology import folder_for_snapnum
+from galmerge.runs import Run
 from galmerge.sersic.fit import cutout
 
 VIEWS = ("full", "crop", "resample")
@@ -58,24 +59,26 @@ def features_of(task: tuple[int, str]) -> dict:
     return out
 
 
-def cnn1_rows(run: Path, catalog: pd.DataFrame, test: np.ndarray, folder: np.ndarray) -> list[dict]:
-    """The run's CNN1 on the same test galaxies, at its validation precision = recall threshold."""
-    from galmerge.analysis.metrics import choose_threshold
-
-    scores = {split: run / "train" / "raw" / f"scores_{split}.csv" for split in ("validation", "test")}
-    if not all(path.exists() for path in scores.values()):
-        return []
-    validation = pd.read_csv(scores["validation"])
-    threshold = choose_threshold(validation["label"], validation["score"]).threshold
-    frame = pd.read_csv(scores["test"]).set_index("ID").loc[catalog.loc[test, "ID"]]
-    correct = ((frame["score"] >= threshold).astype(int) == frame["label"]).to_numpy()
-    rows = [{"view": "CNN1 (crop)", "folder": "all", "n": len(frame), "accuracy": correct.mean(),
-             "auc": roc_auc_score(frame["label"], frame["score"])}]
+def folder_rows(view: str, labels, scores, correct, folder: np.ndarray) -> list[dict]:
+    """Test accuracy and ROC AUC of one classifier, over all test galaxies and per redshift folder."""
+    labels, scores, correct = np.asarray(labels), np.asarray(scores), np.asarray(correct)
+    rows = [{"view": view, "folder": "all", "n": len(labels), "accuracy": correct.mean(),
+             "auc": roc_auc_score(labels, scores)}]
     for name in sorted(set(folder)):
         keep = folder == name
-        rows.append({"view": "CNN1 (crop)", "folder": name, "n": int(keep.sum()), "accuracy": correct[keep].mean(),
-                     "auc": roc_auc_score(frame["label"][keep], frame["score"][keep])})
+        rows.append({"view": view, "folder": name, "n": int(keep.sum()), "accuracy": correct[keep].mean(),
+                     "auc": roc_auc_score(labels[keep], scores[keep])})
     return rows
+
+
+def cnn1_rows(run: Run, test_ids, folder: np.ndarray) -> list[dict]:
+    """The run's CNN1 on the same test galaxies, at the threshold 03_evaluate recorded for it."""
+    threshold = run.recorded_thresholds.get("raw")
+    if threshold is None or not run.scores_path("raw", "test").exists():
+        return []
+    frame = run.scores("raw", "test").set_index("ID").loc[test_ids]
+    correct = (frame["score"] >= threshold).astype(int) == frame["label"]
+    return folder_rows("CNN1 (crop)", frame["label"], frame["score"], correct, folder)
 
 
 def main() -> None:
@@ -107,15 +110,8 @@ def main() -> None:
         features.index = catalog.index
         result = baseline.run_baseline(catalog, features=features, progress=False)
         scored = baseline.baseline_scores(result["model"], features, catalog, "test", result["threshold"])
-        score_column = "score"
-        correct = (scored["pred"] == scored["label"]).to_numpy()
-        results.append({"view": view, "folder": "all", "n": int(test.sum()), "accuracy": correct.mean(),
-                        "auc": roc_auc_score(scored["label"], scored[score_column])})
-        for name in sorted(set(folder)):
-            rows = folder == name
-            results.append({"view": view, "folder": name, "n": int(rows.sum()), "accuracy": correct[rows].mean(),
-                            "auc": roc_auc_score(scored["label"][rows], scored[score_column][rows])})
-    results += cnn1_rows(args.run, catalog, test, folder)
+        results += folder_rows(view, scored["label"], scored["score"], scored["pred"] == scored["label"], folder)
+    results += cnn1_rows(Run(args.run), catalog.loc[test, "ID"], folder)
     frame = pd.DataFrame(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out.with_suffix(".csv"), index=False, float_format="%.4f")

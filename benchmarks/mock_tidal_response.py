@@ -27,20 +27,12 @@ import numpy as np
 
 
 def patch_disc_outer(lo: float, hi: float) -> None:
-    """Draw the discs' particle light fraction from U(lo, hi) in this process (spheroids unchanged)."""
+    """Draw the discs' particle light fraction from U(lo, hi) in this process (spheroids unchanged):
+    :func:`galmerge.mock.scene.draw_galaxy` reads its range from ``DISC_OUTER_SHARE`` at each call,
+    with the same draws whatever the range, so every other property keeps its value."""
     from galmerge.mock import scene
 
-    original = scene.draw_galaxy
-
-    def draw_galaxy(rng, abs_mag0=None):
-        galaxy = original(rng, abs_mag0)
-        if galaxy["disc"]:
-            # same number of draws as the original, so every other property keeps its value
-            low, high = scene.DISC_OUTER_SHARE
-            galaxy["f_outer"] = float(lo + (hi - lo) * (galaxy["f_outer"] - low) / (high - low))
-        return galaxy
-
-    scene.draw_galaxy = draw_galaxy
+    scene.DISC_OUTER_SHARE = (float(lo), float(hi))
 
 
 def main() -> None:
