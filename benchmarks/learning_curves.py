@@ -237,7 +237,8 @@ def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int
     val_scores = model.predict(x["validation"], verbose=0)[:, 0]
     threshold = gm.precision_recall_threshold(y["validation"].astype(int), val_scores)
     test = gm.classification_metrics(y["test"].astype(int), gm.predict(scores, threshold), scores)
-    summary = {"kept_epoch": kept["epoch"], "val_accuracy_pr": kept["val_accuracy_pr"], "threshold": threshold,
+    summary = {"test_scores": scores, "kept_epoch": kept["epoch"], "val_accuracy_pr": kept["val_accuracy_pr"],
+               "threshold": threshold,
                "test_accuracy": test["accuracy"], "test_auc": test["auc"],
                "train_seconds": float(sum(r["seconds"] for r in rows)),
                # the first epoch also builds the graph: the rate is the median of the later ones
@@ -263,6 +264,8 @@ def main() -> None:
                         "that the N training images are drawn from: a fixed N from fewer orbits")
     parser.add_argument("--inputs", nargs="+", choices=("raw", "raw+asymmetry"), default=["raw"],
                         help="network inputs: the raw crop, or with its 180-degree asymmetry map as a second channel")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1],
+                        help="network seeds (weights, augmentation, batch order); one configuration per seed")
     parser.add_argument("--data", type=Path, help="existing mock folder (default: generated in a temporary folder)")
     parser.add_argument("--out", type=Path, help="write <out>_curves.csv and <out>_summary.csv")
     parser.add_argument("--no-baseline", action="store_true", help="skip the non-CNN baseline (its features cost "
@@ -293,12 +296,14 @@ def main() -> None:
 
     augments = {"off": [False], "on": [True], "both": [False, True]}[args.augment]
     curves, summaries = [], []
+    test_scores = pd.DataFrame({"ID": test_frame["ID"].to_numpy(), "label": y["test"].astype(int),
+                                **({"stage": test_frame["stage"].to_numpy()} if stages else {})})
     groups = split_groups(splits["train"]).to_numpy()
     inputs = {"raw": x}
     if "raw+asymmetry" in args.inputs:
         inputs["raw+asymmetry"] = {split: with_asymmetry_channel(images) for split, images in x.items()}
-    for size, filters, augment, bin_factor, fraction, kind in itertools.product(
-            args.sizes, args.filters, augments, args.bin, args.orbit_fractions, args.inputs):
+    for size, filters, augment, bin_factor, fraction, kind, seed in itertools.product(
+            args.sizes, args.filters, augments, args.bin, args.orbit_fractions, args.inputs, args.seeds):
         rows = training_rows(groups, size, fraction)
         if rows is None:
             print(f"N={size}: fewer than {size} training images in {fraction:.0%} of the orbits, skipped")
@@ -310,9 +315,15 @@ def main() -> None:
             base_test = baseline.evaluate_baseline(model, features["test"], y["test"])
         dense = cnn.PAPER_DENSE_UNITS if filters == cnn.PAPER_FILTERS else args.dense
         epoch_rows, summary = train_curve(inputs[kind], y, size, filters, dense, augment, args.epochs,
-                                          train_rows=rows, bin_factor=bin_factor)
+                                          seed=seed, train_rows=rows, bin_factor=bin_factor)
+        scores = summary.pop("test_scores")
+        if args.out:  # per-galaxy test scores, for paired comparisons between inputs and seeds
+            test_scores[f"{kind}_seed{seed}_n{size}_f{filters}_b{bin_factor}"] = scores
+        found = gm.predict(scores, summary["threshold"]).astype(bool)
+        for stage in stages:  # fraction of each stage's test galaxies called mergers
+            summary[f"merger_{stage}"] = float(found[test_frame["stage"].to_numpy() == stage].mean())
         config = {"n_train": size, "filters": filters, "augment": augment, "bin": bin_factor,
-                  "orbit_fraction": fraction, "n_orbits": len(set(groups[rows])), "inputs": kind}
+                  "orbit_fraction": fraction, "n_orbits": len(set(groups[rows])), "inputs": kind, "seed": seed}
         curves += [{**config, **r} for r in epoch_rows]
         summaries.append({**config, **summary, "baseline_test_accuracy": base_test,
                           "n_test": len(y["test"]), "load_1min": os.getloadavg()[0]})
@@ -320,9 +331,10 @@ def main() -> None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame(curves).to_csv(f"{args.out}_curves.csv", index=False, float_format="%.4f")
             pd.DataFrame(summaries).to_csv(f"{args.out}_summary.csv", index=False, float_format="%.4f")
+            test_scores.to_csv(f"{args.out}_test_scores.csv", index=False, float_format="%.5f")
         s = summaries[-1]
         print(f"N={size} filters={filters} augment={augment} bin={bin_factor} orbits={config['n_orbits']} "
-              f"inputs={kind}: "
+              f"inputs={kind} seed={seed}: "
               f"kept epoch {s['kept_epoch']}/{args.epochs}, "
               f"val acc (P=R) {s['val_accuracy_pr']:.3f}, test acc {s['test_accuracy']:.3f} "
               f"(AUC {s['test_auc']:.3f}) vs baseline {s['baseline_test_accuracy']:.3f} on {s['n_test']} test "

@@ -56,7 +56,9 @@
 # epochs than the paper so that they run on a laptop CPU; the paper profile uses the paper's
 # sizes and 50 epochs. The quick profile's network also averages 2 x 2 pixels of the 128 px crop
 # before its first convolution (`cnn_input_bin`, kernels 7, 6, 5 covering the paper's sky), about
-# 7 times cheaper. With `patience` set (not in these profiles) training stops after that many epochs
+# 7 times cheaper. With `cnn_asymmetry_channel` (not in the paper) every input channel is joined by
+# its rotational asymmetry map, the image less itself turned by 180 degrees (`galmerge.nets.asymmetry`).
+# With `patience` set (not in these profiles) training stops after that many epochs
 # without a lower validation loss.
 
 # %% tags=["parameters"]
@@ -68,6 +70,7 @@ cnn_filters = 16
 cnn_kernel_sizes = [7, 6, 5]
 cnn_dense_units = [64, 16]
 cnn_input_bin = 2
+cnn_asymmetry_channel = False
 epochs = 30
 patience = None
 batch_size = 32
@@ -118,7 +121,8 @@ display(counts)
 # %%
 network = cnn.build_model(input_shape=(128, 128, len(channels)), filters=cnn_filters,
                           kernel_sizes=cnn_kernel_sizes, dense_units=cnn_dense_units, input_bin=cnn_input_bin,
-                          learning_rate=learning_rate, name=f"cnn_{input_kind}")
+                          asymmetry_channel=cnn_asymmetry_channel, learning_rate=learning_rate,
+                          name=f"cnn_{input_kind}")
 network.summary()
 n_params = cnn.count_trainable_params(network)
 paper_valid = cnn.trainable_parameter_count((128, 128, 1), padding="valid")
@@ -140,7 +144,8 @@ del network
 results = training.train_seeds(
     products, input_kind, seed_dirs, epochs=epochs, batch_size=batch_size, filters=cnn_filters,
     kernel_sizes=cnn_kernel_sizes, dense_units=cnn_dense_units, learning_rate=learning_rate,
-    augment=augment, mixed_precision=mixed_precision, input_bin=cnn_input_bin, patience=patience)
+    augment=augment, mixed_precision=mixed_precision, input_bin=cnn_input_bin,
+    asymmetry_channel=cnn_asymmetry_channel, patience=patience)
 run.write_train_seeds(input_kind, list(seed_dirs))
 result = results[train_seed]  # the first seed: the learning curves and scores shown below
 for seed, each in results.items():

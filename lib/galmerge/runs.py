@@ -464,6 +464,8 @@ def read_network(out_dir: str | Path, compile: bool = False):
         raise RunError(f"{path}: no trained model; run the training notebook (02_train) first")
     import keras  # only now: a missing model is reported without the seconds TensorFlow takes to load
 
+    import galmerge.nets.asymmetry  # noqa: F401  (registers the asymmetry layer that a network may hold)
+
     return keras.models.load_model(path, compile=compile)
 
 

@@ -30,6 +30,10 @@ Where this module departs from the paper's text, and why:
   takes the 128 px crop, so normalisation, occlusion and prediction are unchanged; on the 2-core CPU
   it trains about 7x faster (``benchmarks/learning_curves.py``), which buys more training images.
   The paper profile keeps b = 1, the paper's network.
+* **Asymmetry channels (quick profile only).** ``asymmetry_channel`` = True appends to every input
+  channel its rotational asymmetry map, the image less itself turned by 180 degrees
+  (:mod:`galmerge.nets.asymmetry`, where the reason is given); the network sees 2 C channels. The
+  paper profile keeps the paper's inputs.
 * **Three convolutional layers.** The text lists three convolutional layers and then says
   "after the four convolutional layers"; the list (three) is followed.
 """
@@ -112,7 +116,8 @@ def trainable_parameter_count(input_shape: Sequence[int] = (128, 128, 1),
                               filters: int | Sequence[int] = PAPER_FILTERS,
                               kernel_sizes: Sequence[int] = PAPER_KERNEL_SIZES,
                               dense_units: Sequence[int] = PAPER_DENSE_UNITS,
-                              padding: str = DEFAULT_PADDING, input_bin: int = 1) -> int:
+                              padding: str = DEFAULT_PADDING, input_bin: int = 1,
+                              asymmetry_channel: bool = False) -> int:
     """Trainable parameters of :func:`build_model`'s network, by arithmetic (nothing is built).
 
     Convolution: k*k*c_in*c_out weights + c_out biases; dense: n_in*n_out + n_out; batch
@@ -122,7 +127,7 @@ def trainable_parameter_count(input_shape: Sequence[int] = (128, 128, 1),
     per_layer = _filters_per_layer(filters, len(kernel_sizes))
     if height != width:
         raise ValueError(f"square inputs only, got {height}x{width}")
-    total, c_in = 0, channels
+    total, c_in = 0, channels * (2 if asymmetry_channel else 1)
     for k, c_out in zip(kernel_sizes, per_layer):
         total += k * k * c_in * c_out + c_out + 2 * c_out
         c_in = c_out
@@ -151,6 +156,7 @@ def build_model(input_shape: Sequence[int] = (128, 128, 1),
                 batch_norm_momentum: float = BATCH_NORM_MOMENTUM,
                 mixed_precision: bool = False,
                 input_bin: int = 1,
+                asymmetry_channel: bool = False,
                 name: str = "merger_cnn"):
     """The paper's CNN, compiled (Adam, binary cross-entropy, accuracy).
 
@@ -183,6 +189,9 @@ def build_model(input_shape: Sequence[int] = (128, 128, 1),
         Average b x b pixel blocks of the input before the first convolution (default 1: the
         paper's network; the side must divide by b). Give kernels scaled to the binned pixels
         (:func:`scaled_kernels`); see the module docstring.
+    asymmetry_channel : bool
+        Append to each input channel its 180-degree rotational asymmetry map inside the network
+        (:class:`galmerge.nets.asymmetry.RotationalAsymmetryMap`; default False, the paper's inputs).
     name : str
         Keras model name.
 
@@ -207,6 +216,10 @@ def build_model(input_shape: Sequence[int] = (128, 128, 1),
 
     inputs = keras.Input(shape=tuple(int(s) for s in input_shape), name="image")
     x = inputs
+    if asymmetry_channel:
+        from galmerge.nets.asymmetry import RotationalAsymmetryMap
+
+        x = RotationalAsymmetryMap(name="asymmetry_map")(x)
     if input_bin > 1:
         x = layers.AveragePooling2D(input_bin, name="input_bin", dtype=dtype)(x)
     for i, (n_filters, k) in enumerate(zip(per_layer, kernel_sizes), start=1):

@@ -592,7 +592,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                   learning_rate: float = cnn.PAPER_LEARNING_RATE,
                   dropout: float = cnn.PAPER_DROPOUT, padding: str = cnn.DEFAULT_PADDING,
                   batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False,
-                  input_bin: int = 1, patience: int | None = None,
+                  input_bin: int = 1, asymmetry_channel: bool = False, patience: int | None = None,
                   mixed_precision: bool = False, seed: int = 1, deterministic: bool | None = None,
                   reuse: bool = True, predict_batch_size: int = PREDICT_BATCH_SIZE,
                   progress: bool = True, verbose: int = 0) -> TrainingResult:
@@ -617,6 +617,9 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
     input_bin : int
         Binning of the 128 px input inside the network (:func:`galmerge.nets.cnn.build_model`; 1, the
         paper's network, by default; give kernels scaled with :func:`galmerge.nets.cnn.scaled_kernels`).
+    asymmetry_channel : bool
+        Each input channel's 180-degree asymmetry map as an extra channel, inside the network
+        (:mod:`galmerge.nets.asymmetry`; False, the paper's inputs, by default).
     patience : int or None
         Stop once this many epochs in a row have not lowered the validation loss (the kept epoch is
         still the one with the best validation accuracy at the precision = recall threshold; see
@@ -661,6 +664,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             "kernel_sizes": [int(k) for k in kernel_sizes], "dense_units": [int(u) for u in dense_units],
             "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
             "batch_norm_momentum": float(batch_norm_momentum), "input_bin": int(input_bin),
+            "asymmetry_channel": bool(asymmetry_channel),
             "patience": None if patience is None else int(patience),
             "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
             "epoch_selection": EPOCH_SELECTION, "code_fingerprint": source_fingerprint(TRAINING_CODE),
@@ -682,7 +686,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         with strategy.scope():
             model = cnn.build_model(input_shape=products.read(kind_channels, 0).shape,
                                     filters=filters, kernel_sizes=kernel_sizes, dense_units=dense_units,
-                                    input_bin=input_bin,
+                                    input_bin=input_bin, asymmetry_channel=asymmetry_channel,
                                     dropout=dropout, padding=padding, learning_rate=learning_rate,
                                     batch_norm_momentum=batch_norm_momentum,
                                     mixed_precision=devices["mixed_precision_applied"], name=f"cnn_{kind}")
