@@ -111,7 +111,16 @@ responsive discs, ``--data <clone>/data/mock_quick --sizes 6995 --bin 2 --filter
 --epochs 30 --inputs raw+asymmetry raw --no-baseline``, the run's own splits, one seed, nothing else
 running): 65.1 % (AUC 0.721, kept epoch 24) against 63.5 % (0.675, epoch 23) for the raw crop alone, on
 1,601 test galaxies where the baseline scores 64.8 % (0.667) and the pipeline's CNN1 63.5 ± 1.6 % over
-five seeds (``results/learning_curves_asymmetry_quick_*``). One seed: a lead, not a result.
+five seeds (``results/learning_curves_asymmetry_quick_*``). Four more seeds (``--inputs raw+asymmetry
+--seeds 2 3 4 5``, the same data and splits, nothing else running, 2026-12-07; 6.5 min per seed;
+``results/learning_curves_asymmetry_quick_seeds_*``, with every seed's test scores) gave 63.0, 65.3,
+67.0, 64.3 % (AUC 0.686, 0.730, 0.728, 0.711). Five seeds of the asymmetry-channel CNN1: **64.9 ±
+1.5 %, AUC 0.715 ± 0.018** (mean ± seed SD), against the pipeline's CNN1 on the raw crop 63.5 ± 1.6 %,
+AUC 0.686 ± 0.023 (``seed_variance.py``, five seeds; this script's raw seed 1 gave 63.5 %, AUC 0.675)
+and the baseline's 64.8 % (AUC 0.667). Fraction of each stage called a merger (seeds 2-5): pre-mergers
+76.6 % (raw, five seeds: 68.8), ongoing 47.6 (49.9), post 38.7 (38.1), non-mergers 34.1. The channel
+lifts the ranking (AUC +0.029, about two standard errors of the difference) and the pre-mergers found,
+not the post-mergers; it brings CNN1 level with the baseline, not above it.
 
 Usage::
 
