@@ -171,14 +171,6 @@ def raw_inputs(catalog, workers: int = 1) -> np.ndarray:
     return normalise_images(crops[..., None].astype(np.float32))
 
 
-def with_asymmetry_channel(x: np.ndarray) -> np.ndarray:
-    """``x`` (N, H, W, 1) with a second channel: the image less itself turned by 180 degrees about the
-    cutout centre, min-max normalised like the image (the rotational asymmetry map of Conselice et al.
-    2000, which the baseline sums; it makes the comparison of opposite sides a local feature)."""
-    image = x[..., :1]
-    return np.concatenate([image, normalise_images(image - np.rot90(image, 2, axes=(1, 2)))], axis=-1)
-
-
 def _features(frame):
     return baseline.baseline_features(frame, progress=False)
 
@@ -212,8 +204,11 @@ def epoch_arrays(x: np.ndarray, y: np.ndarray, augment: bool, rng: np.random.Gen
 
 
 def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int, seed: int = 1,
-                train_rows: np.ndarray | None = None, bin_factor: int = 1):
-    """Train one configuration; returns (per-epoch rows, summary dict).
+                train_rows: np.ndarray | None = None, bin_factor: int = 1, asymmetry_channel: bool = False):
+    """Train one configuration; returns (per-epoch rows, summary dict, test scores).
+
+    ``asymmetry_channel`` gives the network the crop's 180-degree asymmetry map as a second channel,
+    made inside it as the pipeline's networks make it (``galmerge.nets.asymmetry``).
 
     ``train_rows`` picks the training images (default: the first ``size``); ``bin_factor`` > 1 puts
     the quick profile's b x b binning layer in front of the network, with the kernels scaled to the
@@ -222,7 +217,7 @@ def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int
 
     keras.utils.set_random_seed(seed)
     model = cnn.build_model(input_shape=tuple(x["train"].shape[1:]), filters=filters, dense_units=dense,
-                            input_bin=bin_factor,
+                            input_bin=bin_factor, asymmetry_channel=asymmetry_channel,
                             kernel_sizes=cnn.scaled_kernels(cnn.PAPER_KERNEL_SIZES, bin_factor))
     train_rows = np.arange(size) if train_rows is None else np.asarray(train_rows)
     best, best_weights, rows = -np.inf, None, []
@@ -246,13 +241,12 @@ def train_curve(x, y, size: int, filters: int, dense, augment: bool, epochs: int
     val_scores = model.predict(x["validation"], verbose=0)[:, 0]
     threshold = gm.precision_recall_threshold(y["validation"].astype(int), val_scores)
     test = gm.classification_metrics(y["test"].astype(int), gm.predict(scores, threshold), scores)
-    summary = {"test_scores": scores, "kept_epoch": kept["epoch"], "val_accuracy_pr": kept["val_accuracy_pr"],
-               "threshold": threshold,
+    summary = {"kept_epoch": kept["epoch"], "val_accuracy_pr": kept["val_accuracy_pr"], "threshold": threshold,
                "test_accuracy": test["accuracy"], "test_auc": test["auc"],
                "train_seconds": float(sum(r["seconds"] for r in rows)),
                # the first epoch also builds the graph: the rate is the median of the later ones
                "images_per_second": size / float(np.median([r["seconds"] for r in rows[1:]] or [rows[0]["seconds"]]))}
-    return rows, summary
+    return rows, summary, scores
 
 
 def main() -> None:
@@ -308,9 +302,6 @@ def main() -> None:
     test_scores = pd.DataFrame({"ID": test_frame["ID"].to_numpy(), "label": y["test"].astype(int),
                                 **({"stage": test_frame["stage"].to_numpy()} if stages else {})})
     groups = split_groups(splits["train"]).to_numpy()
-    inputs = {"raw": x}
-    if "raw+asymmetry" in args.inputs:
-        inputs["raw+asymmetry"] = {split: with_asymmetry_channel(images) for split, images in x.items()}
     for size, filters, augment, bin_factor, fraction, kind, seed in itertools.product(
             args.sizes, args.filters, augments, args.bin, args.orbit_fractions, args.inputs, args.seeds):
         rows = training_rows(groups, size, fraction)
@@ -323,9 +314,9 @@ def main() -> None:
             model = baseline.fit_baseline(features["train"].iloc[rows], y["train"][rows])
             base_test = baseline.evaluate_baseline(model, features["test"], y["test"])
         dense = cnn.PAPER_DENSE_UNITS if filters == cnn.PAPER_FILTERS else args.dense
-        epoch_rows, summary = train_curve(inputs[kind], y, size, filters, dense, augment, args.epochs,
-                                          seed=seed, train_rows=rows, bin_factor=bin_factor)
-        scores = summary.pop("test_scores")
+        epoch_rows, summary, scores = train_curve(x, y, size, filters, dense, augment, args.epochs, seed=seed,
+                                                  train_rows=rows, bin_factor=bin_factor,
+                                                  asymmetry_channel=kind == "raw+asymmetry")
         if args.out:  # per-galaxy test scores, for paired comparisons between inputs and seeds
             test_scores[f"{kind}_seed{seed}_n{size}_f{filters}_b{bin_factor}"] = scores
         found = gm.predict(scores, summary["threshold"]).astype(bool)

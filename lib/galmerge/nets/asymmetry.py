@@ -1,4 +1,4 @@
-"""The rotational asymmetry map as extra input channels of the network (issue 30; not in the paper).
+"""The rotational asymmetry map as extra input channels of the network (not in the paper).
 
 A merger's most robust signature in one image is its departure from point symmetry: the
 asymmetry coefficient A of Conselice, Bershady & Jangren (2000, ApJ 529, 886) sums

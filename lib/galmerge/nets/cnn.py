@@ -30,7 +30,7 @@ Where this module departs from the paper's text, and why:
   takes the 128 px crop, so normalisation, occlusion and prediction are unchanged; on the 2-core CPU
   it trains about 7x faster (``benchmarks/learning_curves.py``), which buys more training images.
   The paper profile keeps b = 1, the paper's network.
-* **Asymmetry channels (quick profile only).** ``asymmetry_channel`` = True appends to every input
+* **Asymmetry channels (quick and smoke profiles).** ``asymmetry_channel`` = True appends to every input
   channel its rotational asymmetry map, the image less itself turned by 180 degrees
   (:mod:`galmerge.nets.asymmetry`, where the reason is given); the network sees 2 C channels. The
   paper profile keeps the paper's inputs.
