@@ -94,9 +94,9 @@ SUBSETS = ("all", "pre", "ongoing", "post")
 #: Training parameters of the run's config.json passed on to train_network (all but seed and bookkeeping).
 TRAINING_KEYS = ("epochs", "batch_size", "filters", "kernel_sizes", "dense_units", "learning_rate", "dropout",
                  "padding", "batch_norm_momentum", "augment", "mixed_precision", "input_bin", "asymmetry_channel",
-                 "patience")
+                 "batch_norm_recalibration", "patience")
 #: Values of keys that runs trained before they existed did not record (the paper's network, every epoch).
-TRAINING_DEFAULTS = {"input_bin": 1, "asymmetry_channel": False, "patience": None}
+TRAINING_DEFAULTS = {"input_bin": 1, "asymmetry_channel": False, "batch_norm_recalibration": False, "patience": None}
 
 
 def training_parameters(run: Run, kind: str) -> dict:

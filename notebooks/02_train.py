@@ -58,6 +58,9 @@
 # before its first convolution (`cnn_input_bin`, kernels 7, 6, 5 covering the paper's sky), about
 # 7 times cheaper. With `cnn_asymmetry_channel` (not in the paper) every input channel is joined by
 # its rotational asymmetry map, the image less itself turned by 180 degrees (`galmerge.nets.asymmetry`).
+# With `batch_norm_recalibration` (not in the paper) the batch-normalisation statistics the network
+# uses at inference are re-estimated after every epoch on training images with dropout off, instead
+# of Keras' moving averages, which carry dropout's variance (`galmerge.nets.batchnorm`).
 # With `patience` set (not in these profiles) training stops after that many epochs
 # without a lower validation loss.
 
@@ -71,6 +74,7 @@ cnn_kernel_sizes = [7, 6, 5]
 cnn_dense_units = [64, 16]
 cnn_input_bin = 2
 cnn_asymmetry_channel = True
+batch_norm_recalibration = True
 epochs = 30
 patience = None
 batch_size = 32
@@ -145,7 +149,7 @@ results = training.train_seeds(
     products, input_kind, seed_dirs, epochs=epochs, batch_size=batch_size, filters=cnn_filters,
     kernel_sizes=cnn_kernel_sizes, dense_units=cnn_dense_units, learning_rate=learning_rate,
     augment=augment, mixed_precision=mixed_precision, input_bin=cnn_input_bin,
-    asymmetry_channel=cnn_asymmetry_channel, patience=patience)
+    asymmetry_channel=cnn_asymmetry_channel, batch_norm_recalibration=batch_norm_recalibration, patience=patience)
 run.write_train_seeds(input_kind, list(seed_dirs))
 result = results[train_seed]  # the first seed: the learning curves and scores shown below
 for seed, each in results.items():

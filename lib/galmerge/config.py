@@ -68,6 +68,9 @@ class Parameters:
     cnn_dense_units: list[int] = field(default_factory=lambda: list(cnn.PAPER_DENSE_UNITS))  # (512, 128)
     cnn_input_bin: int = 1  # b x b average of the 128 px input inside the network (paper: 1; quick: 2, kernels 7, 6, 5)
     cnn_asymmetry_channel: bool = False  # 180-degree asymmetry map of each input as extra channels (paper: no)
+    # batch-normalisation statistics re-estimated without dropout after every epoch (paper: Keras' moving
+    # averages, which carry dropout's variance; galmerge.nets.batchnorm)
+    batch_norm_recalibration: bool = False
     epochs: int = 50  # training epochs (paper: 50)
     patience: int | None = None  # stop after this many epochs without a lower validation loss (paper: None)
     batch_size: int = 32  # images per gradient step

@@ -34,6 +34,12 @@ Where this module departs from the paper's text, and why:
   channel its rotational asymmetry map, the image less itself turned by 180 degrees
   (:mod:`galmerge.nets.asymmetry`, where the reason is given); the network sees 2 C channels. The
   paper profile keeps the paper's inputs.
+* **Batch-normalisation statistics (quick, sdss and smoke profiles).** The paper's blocks put dropout
+  before every normalisation but the first, so Keras' moving variances carry dropout's extra variance,
+  which inference does not have; with ``batch_norm_recalibration`` the training re-estimates them
+  after every epoch with dropout off (:mod:`galmerge.nets.batchnorm`, where the reason and the
+  measurements are given). The layers and the training steps are the paper's; the paper profile keeps
+  Keras' statistics.
 * **Three convolutional layers.** The text lists three convolutional layers and then says
   "after the four convolutional layers"; the list (three) is followed.
 """

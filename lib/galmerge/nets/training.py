@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from galmerge.analysis import metrics as gm
-from galmerge.nets import cnn
+from galmerge.nets import batchnorm, cnn
 from galmerge.runs import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -519,6 +519,21 @@ class _ValidationMonitor:
         return ValidationMonitor()
 
 
+def _recalibration_batches(products: Products, train_rows: np.ndarray, kind: str, batch_size: int, seed: int):
+    """A function returning, on each call, the same :data:`~galmerge.nets.batchnorm.RECALIBRATION_IMAGES`
+    training images (drawn once with ``seed``; all of them if fewer) in normalised batches, as trained."""
+    pick = np.random.default_rng([int(seed), 7]).permutation(len(train_rows))[:batchnorm.RECALIBRATION_IMAGES]
+    rows = np.sort(np.asarray(train_rows)[pick])
+    channels = products.input_channels(kind)
+    batches = np.array_split(rows, max(1, len(rows) // int(batch_size)))  # none smaller than batch_size
+
+    def read_batches():
+        for batch in batches:
+            yield normalise_images(products.read(channels, batch))
+
+    return read_batches
+
+
 def history_table(history: dict, seconds: Sequence[float], validation: Sequence[dict] | None = None) -> pd.DataFrame:
     """Keras' history dict as a table with 1-based ``epoch``, ``seconds`` and a ``best`` flag.
 
@@ -549,7 +564,7 @@ def _accuracy(table: pd.DataFrame, threshold: float = 0.5) -> float:
 
 #: The modules whose code makes a trained network (the network, the training loop, the threshold rule
 #: that picks the kept epoch): their fingerprint is part of the reuse key, so that a change retrains.
-TRAINING_CODE = ("galmerge.nets.training", "galmerge.nets.cnn", "galmerge.analysis.metrics")
+TRAINING_CODE = ("galmerge.nets.training", "galmerge.nets.cnn", "galmerge.nets.batchnorm", "galmerge.analysis.metrics")
 
 
 def _reusable(out_dir: Path, parameters: dict) -> dict | None:
@@ -592,7 +607,8 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
                   learning_rate: float = cnn.PAPER_LEARNING_RATE,
                   dropout: float = cnn.PAPER_DROPOUT, padding: str = cnn.DEFAULT_PADDING,
                   batch_norm_momentum: float = cnn.BATCH_NORM_MOMENTUM, augment: bool = False,
-                  input_bin: int = 1, asymmetry_channel: bool = False, patience: int | None = None,
+                  input_bin: int = 1, asymmetry_channel: bool = False, batch_norm_recalibration: bool = False,
+                  patience: int | None = None,
                   mixed_precision: bool = False, seed: int = 1, deterministic: bool | None = None,
                   reuse: bool = True, predict_batch_size: int = PREDICT_BATCH_SIZE,
                   progress: bool = True, verbose: int = 0) -> TrainingResult:
@@ -620,6 +636,11 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
     asymmetry_channel : bool
         Each input channel's 180-degree asymmetry map as an extra channel, inside the network
         (:mod:`galmerge.nets.asymmetry`; False, the paper's inputs, by default).
+    batch_norm_recalibration : bool
+        After every epoch, before the validation pass, re-estimate the batch-normalisation statistics on
+        :data:`galmerge.nets.batchnorm.RECALIBRATION_IMAGES` training images with dropout off
+        (:mod:`galmerge.nets.batchnorm`: the moving statistics Keras keeps carry dropout's variance, which
+        inference does not have); False, the paper's (Keras') statistics, by default.
     patience : int or None
         Stop once this many epochs in a row have not lowered the validation loss (the kept epoch is
         still the one with the best validation accuracy at the precision = recall threshold; see
@@ -664,7 +685,7 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
             "kernel_sizes": [int(k) for k in kernel_sizes], "dense_units": [int(u) for u in dense_units],
             "learning_rate": float(learning_rate), "dropout": float(dropout), "padding": padding,
             "batch_norm_momentum": float(batch_norm_momentum), "input_bin": int(input_bin),
-            "asymmetry_channel": bool(asymmetry_channel),
+            "asymmetry_channel": bool(asymmetry_channel), "batch_norm_recalibration": bool(batch_norm_recalibration),
             "patience": None if patience is None else int(patience),
             "augment": bool(augment), "mixed_precision": bool(mixed_precision), "seed": int(seed),
             "epoch_selection": EPOCH_SELECTION, "code_fingerprint": source_fingerprint(TRAINING_CODE),
@@ -699,6 +720,9 @@ def train_network(products: Products | str | Path, kind: str, out_dir: str | Pat
         # the validation monitor replaces Keras' validation pass (one scoring per epoch, not two)
         monitor = _ValidationMonitor.make(val_data, val_labels, out_dir / MODEL_FILE, patience)
         callbacks = [monitor, timer]  # the progress line last: its epoch ends after the validation pass
+        if batch_norm_recalibration:  # before the monitor: the validation pass sees the corrected statistics
+            callbacks.insert(0, batchnorm.Recalibration.make(
+                _recalibration_batches(products, rows["train"], kind, batch_size, seed)))
         if progress:
             callbacks.append(_ProgressLine.make(int(epochs), -(-len(rows["train"]) // int(batch_size)),
                                                 f"training {NETWORK_LABELS.get(kind, kind)}"))
