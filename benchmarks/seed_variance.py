@@ -236,7 +236,7 @@ def report(table: pd.DataFrame, frames: dict, n_resamples: int, eval_seed: int) 
     found, claims = gc.judge_conclusions(pooled_frame(frames, seeds.to_dict()), n_resamples, eval_seed)
     print(f"\nverdicts of all {len(frames)} seeds together (merger sequences and seeds resampled, as a run "
           "training these seeds judges): " + ", ".join(f"{v.key} {v.verdict}" for v in found))
-    for claim in claims.itertuples():
+    for claim in claims.itertuples() if "difference" in claims.columns else ():  # none with one network
         print(f"  {claim.conclusion} {claim.claim}: {100 * claim.difference:+.1f} points "
               f"[{100 * claim.lower:+.1f}, {100 * claim.upper:+.1f}], detectable {100 * claim.detectable:.1f}")
 
