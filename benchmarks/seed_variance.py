@@ -29,9 +29,13 @@ seed index), once on test-set sampling only and once with this table's seed-pair
 one-seed run's report judges them (the issue's check that runs differing only in the train seed give the same
 verdicts); and the verdicts of all seeds together, as a run that trains them all would judge.
 
-Latest measurement (2026-12-07, a fresh clone of 37bc2bb, the mock with tidally responsive discs, the
-binned networks; ``--seeds 4``, 4903 s): CNN1 63.5 +- 1.6 %, CNN2 62.5 +- 1.7, CNN3 62.9 +- 1.2 on 1,601
-test galaxies, in ``benchmarks/README.md`` ("Training variance of today's quick profile") with the verdicts.
+Latest measurement (2026-12-07, today's quick profile: asymmetry maps and recalibrated batch-norm statistics;
+the quick run's products copied, ``--seeds 2 --keep-trained`` after CNN1's seeds 2-5 and the others' 2-3
+had trained): CNN1 65.5 +- 0.3 %, CNN2 67.3 +- 0.8, CNN3 63.2 +- 0.2 over three seeds on 1,601 test galaxies
+(``results/seed_variance_quick.csv``; CNN1's five seeds 65.8 +- 0.6 in
+``results/seed_variance_quick_recalibrated_cnn1.csv``), in ``benchmarks/README.md`` ("Batch-normalisation
+statistics without dropout") with the verdicts. Before (the paper's inputs, ``--seeds 4``, 4903 s): CNN1
+63.5 +- 1.6 %, CNN2 62.5 +- 1.7, CNN3 62.9 +- 1.2 (``results/seed_variance_quick_2026-12-07_paper_inputs.csv``).
 The measurement below is the earlier profile's.
 
 Measured on the quick profile (2026-12-03/04, commit f1c95a7, the project's 2-core machine with nothing
