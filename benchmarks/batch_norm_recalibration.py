@@ -43,23 +43,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from seed_variance import training_parameters  # the run's recorded training parameters, as seed_variance.py reads them
 
 from galmerge.analysis import metrics as gm
 from galmerge.nets import batchnorm, training
 from galmerge.runs import Run, read_history, read_network
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: Training parameters of the run's config.json passed on to train_network.
-TRAINING_KEYS = ("epochs", "batch_size", "filters", "kernel_sizes", "dense_units", "learning_rate", "dropout",
-                 "padding", "batch_norm_momentum", "augment", "input_bin", "asymmetry_channel", "patience")
-
-
-def run_parameters(run: Run, kind: str) -> dict:
-    """The run's recorded training parameters of ``kind`` that :func:`train_network` takes."""
-    recorded = run.training_config(kind)["parameters"]
-    return {key: recorded[key] for key in TRAINING_KEYS if key in recorded}
-
-
 def validation_row(model, products, rows, kind: str) -> dict:
     """Validation AUC and accuracy at the precision = recall threshold (per cent)."""
     y = products.images["label"].to_numpy()[rows].astype(int)
@@ -96,7 +86,7 @@ def timing(run: Run, kind: str, repeats: int = 2) -> dict:
     from galmerge.nets import cnn
     from galmerge.sersic.products import Products
 
-    parameters = run_parameters(run, kind)
+    parameters = training_parameters(run, kind)
     products = Products(run.products)
     try:
         rows = training._split_rows(products)
@@ -170,8 +160,8 @@ def main(argv=None) -> None:
         show(rows[-1])
         for seed in args.seeds:
             folder = Path(args.scratch) / f"{kind}_recalibrated_seed{seed}"
-            result = training.train_network(run.products, kind, folder, batch_norm_recalibration=True, seed=seed,
-                                             **run_parameters(run, kind))
+            parameters = {**training_parameters(run, kind), "batch_norm_recalibration": True}
+            result = training.train_network(run.products, kind, folder, seed=seed, **parameters)
             rows.append({"run": run.name, "kind": kind, "recalibration": True, "seed": seed,
                          "seconds": round(result.seconds), **test_row(folder)})
             show(rows[-1])
