@@ -118,6 +118,11 @@ def test_the_baseline_calls_at_the_networks_rule_precision_equals_recall_on_vali
     assert abs(predicted - labels[val].sum()) <= 2  # precision = recall: as many called as there are
     scores = baseline.baseline_scores(model, feats, catalog)
     assert (scores["threshold"] == choice.threshold).all() and (scores["pred"] >= scores["pred_half"]).all()
+    # for a class-balanced test set: recall = specificity on validation, a lower threshold at 25 % mergers
+    at_balance = scores["threshold_at_balance"].iloc[0]
+    called, val_labels = score >= at_balance, labels[val].astype(bool)
+    assert at_balance < choice.threshold
+    assert abs(called[val_labels].mean() - (~called[~val_labels]).mean()) < 0.02
     # without a validation split: the fallback 0.5, with its reason
     no_val = catalog.assign(split=catalog["split"].replace("validation", "train"))
     fallback = baseline.baseline_threshold(model, feats, no_val)

@@ -183,6 +183,27 @@ def test_table1_has_balanced_metrics_with_intervals_and_the_baseline_row(test_fr
     assert "baseline" not in ev.overall_table(test_frame, baseline=baseline.iloc[1:], n_resamples=20).index
 
 
+def test_table1_at_the_threshold_for_a_class_balanced_test_set(run, test_frame):
+    """Each network's second operating point: recall = specificity on its validation scores (the paper's
+    rule on a class-balanced validation set), read back from the run and applied to the test scores."""
+    at_balance = test_frame.attrs["balanced_thresholds"]
+    table = ev.overall_table(test_frame, n_resamples=200, seed=1)
+    y = test_frame["label"].to_numpy()
+    for kind in table.index:
+        (threshold,) = at_balance[kind].values()  # one train seed
+        val = Run(run).scores(kind, "validation")
+        called = val["score"].to_numpy() >= threshold
+        val_y = val["label"].to_numpy().astype(bool)
+        assert abs(called[val_y].mean() - (~called[~val_y]).mean()) <= 2 / min(val_y.sum(), (~val_y).sum())
+        pred = test_frame[f"score_{kind}"].to_numpy() >= threshold
+        recall, specificity = pred[y == 1].mean(), (~pred[y == 0]).mean()
+        assert table.at[kind, "threshold_at_balance"] == threshold
+        assert table.at[kind, "recall_at_balance"] == pytest.approx(100 * recall)
+        assert table.at[kind, "balanced_accuracy_at_balance"] == pytest.approx(50 * (recall + specificity))
+        low, value, high = (table.at[kind, f"balanced_accuracy_at_balance{end}"] for end in ("_low", "", "_high"))
+        assert low < value < high
+
+
 def test_table2_counts_stages_and_quotes_the_paper(test_frame):
     wide, long = ev.stage_table(test_frame, n_resamples=100, seed=1)
     counts = test_frame["stage"].value_counts()

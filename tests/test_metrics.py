@@ -154,6 +154,34 @@ def test_one_threshold_rule_with_one_fallback_said_out_loud():
         gm.choose_threshold([0, 1], [0.1])
 
 
+@pytest.mark.parametrize("merger_share", [0.1, 0.25, 0.5, 0.9])
+def test_balanced_threshold_is_where_recall_equals_specificity_whatever_the_class_share(merger_share):
+    """Independent truth: scores ~ N(0, 1) for non-mergers and N(d, 1) for mergers have recall = specificity
+    at d / 2 whatever the share of mergers, while the unweighted precision = recall threshold moves with the
+    share (above d / 2 when mergers are rare, below when they are common)."""
+    rng = np.random.default_rng(11)
+    n, d = 40_000, 1.5
+    y = (rng.random(n) < merger_share).astype(int)
+    s = rng.normal(d * y, 1.0)
+    chosen = gm.choose_threshold(y, s, balanced=True)
+    assert chosen.threshold == pytest.approx(d / 2, abs=0.04) and not chosen.fallback
+    called = s >= chosen.threshold
+    assert called[y == 1].mean() == pytest.approx((~called[y == 0]).mean(), abs=2e-3)
+    unweighted = gm.choose_threshold(y, s).threshold
+    if merger_share != 0.5:
+        assert (unweighted > d / 2 + 0.1) == (merger_share < 0.5)
+    else:
+        assert unweighted == pytest.approx(d / 2, abs=0.04)
+
+
+def test_balanced_threshold_needs_both_classes():
+    with pytest.raises(ValueError, match="no non-mergers"):
+        gm.choose_precision_recall_threshold([1, 1], [0.2, 0.8], balanced=True)
+    with pytest.warns(UserWarning, match="no non-merger among its 2 galaxies"):
+        assert gm.choose_threshold([1, 1], [0.2, 0.8], balanced=True).threshold == gm.FALLBACK_THRESHOLD
+    assert gm.choose_threshold([1, 1], [0.2, 0.8]).threshold == 0.2  # unbalanced: all mergers, all called
+
+
 # --------------------------------------------------------------------------- bootstrap
 def test_bootstrap_interval_covers_true_rate_about_95_percent():
     rng = np.random.default_rng(2024)

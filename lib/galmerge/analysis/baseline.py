@@ -180,16 +180,19 @@ def evaluate_baseline(model: Pipeline, features: pd.DataFrame, labels) -> float:
     return float(model.score(features[list(FEATURES)].to_numpy(float), labels))
 
 
-def baseline_threshold(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFrame) -> gm.ThresholdChoice:
+def baseline_threshold(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFrame,
+                       balanced: bool = False) -> gm.ThresholdChoice:
     """The baseline's decision threshold by the networks' rule: precision = recall on the ``validation``
-    split (:func:`galmerge.analysis.metrics.choose_threshold`); the fallback 0.5, with its reason, when the
-    catalogue has no validation split or no merger in it."""
+    split (:func:`galmerge.analysis.metrics.choose_threshold`, ``balanced`` as there: the threshold for a
+    class-balanced test set); the fallback 0.5, with its reason, when the catalogue has no validation split
+    or no merger in it."""
     rows = (catalog["split"] == "validation").to_numpy()
     if not rows.any():
         return gm.ThresholdChoice(threshold=gm.FALLBACK_THRESHOLD, precision=np.nan, recall=np.nan, exact=False,
                                   n_candidates=0, fallback="no validation split to choose the baseline's threshold")
     score = model.predict_proba(features[rows][list(FEATURES)].to_numpy(float))[:, 1]
-    return gm.choose_threshold(catalog["label"][rows].to_numpy(int), score, where="baseline validation scores")
+    return gm.choose_threshold(catalog["label"][rows].to_numpy(int), score, where="baseline validation scores",
+                               balanced=balanced)
 
 
 def baseline_scores(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFrame,
@@ -205,7 +208,9 @@ def baseline_scores(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFra
     -------
     DataFrame with ``ID, label, score, pred`` (the call at ``threshold``), ``pred_half`` (the call at
     probability 0.5) and ``threshold``: the networks' score tables' columns plus the calls, so that the
-    baseline can stand in any table beside the networks on the same galaxies.
+    baseline can stand in any table beside the networks on the same galaxies. Where the validation split
+    has both classes, also ``threshold_at_balance`` (:func:`baseline_threshold` with ``balanced=True``,
+    the threshold for a class-balanced test set, as Table 1 gives the networks).
     """
     rows = (catalog["split"] == split).to_numpy()
     if not rows.any():
@@ -213,9 +218,13 @@ def baseline_scores(model: Pipeline, features: pd.DataFrame, catalog: pd.DataFra
     if threshold is None:
         threshold = baseline_threshold(model, features, catalog).threshold
     score = model.predict_proba(features[rows][list(FEATURES)].to_numpy(float))[:, 1]
-    return pd.DataFrame({"ID": catalog["ID"][rows].to_numpy(np.int64), "label": catalog["label"][rows].to_numpy(int),
-                         "score": score, "pred": (score >= threshold).astype(int),
-                         "pred_half": (score >= 0.5).astype(int), "threshold": float(threshold)})
+    out = pd.DataFrame({"ID": catalog["ID"][rows].to_numpy(np.int64), "label": catalog["label"][rows].to_numpy(int),
+                        "score": score, "pred": (score >= threshold).astype(int),
+                        "pred_half": (score >= 0.5).astype(int), "threshold": float(threshold)})
+    validation = catalog["label"][(catalog["split"] == "validation").to_numpy()].to_numpy(int)
+    if validation.any() and not validation.all():
+        out["threshold_at_balance"] = baseline_threshold(model, features, catalog, balanced=True).threshold
+    return out
 
 
 def cross_validate(features: pd.DataFrame, labels, groups, folds: int = CV_FOLDS, seed: int = 0) -> dict:

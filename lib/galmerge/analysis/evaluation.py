@@ -86,8 +86,9 @@ def load_run_scores(run: Run | str | Path, split: str, thresholds: dict[str, flo
         the bootstraps' units, :func:`galmerge.analysis.metrics.resampling_units`),
         then ``score_<kind>`` and ``pred_<kind>`` (0/1, ``score >= threshold``) per network.
         ``frame.attrs["kinds"]`` lists the networks, ``frame.attrs["thresholds"]`` their
-        thresholds and ``frame.attrs["dropped"]`` how many galaxies were dropped because a
-        network lacked their score (a warning says so when it is not zero).
+        thresholds, ``frame.attrs["balanced_thresholds"]`` each seed's threshold for a class-balanced
+        test set (:func:`balanced_seed_thresholds`) and ``frame.attrs["dropped"]`` how many galaxies were
+        dropped because a network lacked their score (a warning says so when it is not zero).
 
     Raises
     ------
@@ -129,7 +130,8 @@ def load_run_scores(run: Run | str | Path, split: str, thresholds: dict[str, flo
     frame = frame.reset_index(drop=True)
     frame["label"] = frame["label"].astype(np.int8)
     frame.attrs.update(kinds=kinds, thresholds={k: float(thresholds[k]) for k in kinds},
-                       dropped=int(dropped), split=split, seeds=seeds, seed_thresholds=seed_thr)
+                       dropped=int(dropped), split=split, seeds=seeds, seed_thresholds=seed_thr,
+                       balanced_thresholds={k: balanced_seed_thresholds(run, k) for k in kinds})
     return frame
 
 
@@ -155,6 +157,27 @@ def seed_thresholds(run: Run | str | Path, kind: str, first: float) -> dict[int,
             where = f"{run.seed_dirs(kind, seeds)[seed]} (validation)"
             out[seed] = float(gm.choose_threshold(val["label"], val["score"], where=where).threshold)
     return out
+
+
+def balanced_seed_thresholds(run: Run | str | Path, kind: str) -> dict[int, float]:
+    """``{seed: threshold}`` of one network's train seeds for a class-balanced test set: the precision =
+    recall rule on each seed's validation scores with the classes weighted to equal totals, i.e. recall =
+    specificity (:func:`galmerge.analysis.metrics.choose_threshold` with ``balanced=True``).
+
+    The run's own threshold is chosen for the validation split's share of mergers (25 % in the sdss
+    profile), where it trades recall for specificity; a balanced test set (Pearson et al. 2019's)
+    calls for this one. Empty when a seed lacks validation scores or a class in them (the run's own
+    rule has then warned already)."""
+    run = as_run(run)
+    try:
+        validation = run.seed_scores(kind, "validation")
+    except FileNotFoundError:  # galmerge.runs.RunError included
+        return {}
+    if any(val["label"].nunique() < 2 for val in validation.values()):
+        return {}
+    return {seed: float(gm.choose_threshold(val["label"], val["score"], balanced=True,
+                                            where=f"{kind} seed {seed} validation").threshold)
+            for seed, val in validation.items()}
 
 
 def _add_seed_columns(frame: pd.DataFrame, run: Run, kind: str, split: str,
@@ -281,21 +304,45 @@ TABLE1_INTERVALS = ("accuracy", "balanced_accuracy", "balanced_subsample_accurac
 BASELINE_KIND = "baseline"
 
 
-def _interval_columns(y: np.ndarray, preds: np.ndarray, weights: np.ndarray, rng) -> dict[str, float]:
+#: Suffix of Table 1's columns at the threshold for a class-balanced test set (:func:`balanced_seed_thresholds`).
+AT_BALANCE = "_at_balance"
+
+
+def _interval_columns(y: np.ndarray, preds: np.ndarray, weights: np.ndarray, rng,
+                      names: Sequence[str] = TABLE1_INTERVALS, suffix: str = "") -> dict[str, float]:
     """95 % percentile intervals (per cent) of the seed mean of Table 1's interval metrics over the
-    resamples ``weights`` (the same for every network): test-set sampling only."""
+    resamples ``weights`` (the same for every network): test-set sampling only. Columns
+    ``<name><suffix>_low`` and ``_high``."""
     out = {}
     curves = {"accuracy": lambda p: gm.bootstrap_distribution(y, p, ("accuracy",), weights=weights)["accuracy"],
               "balanced_accuracy": lambda p: gm.balanced_bootstrap(y, p, weights),
               "balanced_subsample_accuracy": lambda p: gm.balanced_subsample_accuracy(y, p, weights, rng)}
-    for name in TABLE1_INTERVALS:
+    for name in names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             values = np.nanmean(np.stack([curves[name](p) for p in preds]), axis=0)
         values = values[np.isfinite(values)]
         low, high = np.quantile(values, [0.025, 0.975]) if values.size else (np.nan, np.nan)
-        out[f"{name}_low"], out[f"{name}_high"] = 100 * float(low), 100 * float(high)
+        out[f"{name}{suffix}_low"], out[f"{name}{suffix}_high"] = 100 * float(low), 100 * float(high)
     return out
+
+
+def _at_balance_columns(y: np.ndarray, scores: np.ndarray, thresholds: Sequence[float], weights: np.ndarray,
+                        rng) -> dict[str, float]:
+    """Table 1's columns at each seed's threshold for a class-balanced test set (``thresholds``, one per
+    row of ``scores``): the threshold (seed mean), recall, specificity and balanced accuracy (per cent,
+    seed mean and seed SD), with the intervals of the balanced and balanced-subsample accuracies."""
+    preds = np.stack([gm.predict(q, t) for q, t in zip(scores, thresholds)])
+    per_seed = pd.DataFrame({"recall": [np.mean(p[y == 1] == 1) for p in preds],
+                             "specificity": [np.mean(p[y == 0] == 0) for p in preds],
+                             "balanced_accuracy": [gm.balanced_accuracy(y, p) for p in preds]})
+    row = {f"threshold{AT_BALANCE}": float(np.mean(thresholds))}
+    for k in per_seed.columns:
+        row[f"{k}{AT_BALANCE}"] = 100 * per_seed[k].mean()
+        row[f"{k}{AT_BALANCE}_seed_sd"] = 100 * per_seed[k].std(ddof=1) if len(preds) > 1 else np.nan
+    row.update(_interval_columns(y, preds, weights, rng, ("balanced_accuracy", "balanced_subsample_accuracy"),
+                                 AT_BALANCE))
+    return row
 
 
 def _table1_row(y: np.ndarray, preds: np.ndarray, scores: np.ndarray, weights: np.ndarray, rng) -> dict:
@@ -341,6 +388,12 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
         A network trained with k >= 2 train seeds gets the mean over its seeds of each metric (each seed at
         its own validation threshold; ``threshold`` is their mean) and the sample standard deviation over
         seeds in ``<metric>_seed_sd``; with one seed that column is NaN.
+        Where the frame has them (``attrs["balanced_thresholds"]``; the baseline's
+        ``threshold_at_balance`` column), the same at the threshold for a class-balanced test set
+        (recall = specificity on the validation split, :func:`balanced_seed_thresholds`), the operating
+        point that the literature's balanced test sets imply: ``threshold_at_balance``,
+        ``recall_at_balance``, ``specificity_at_balance``, ``balanced_accuracy_at_balance`` (with
+        ``_seed_sd``, ``_low``, ``_high``) and ``balanced_subsample_accuracy_at_balance_low`` / ``_high``.
     """
     y = frame["label"].to_numpy()
     rng = np.random.default_rng(seed)
@@ -348,12 +401,16 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
     has_units = "sequence_ID" in frame.columns or "split_group" in frame.columns
     units = gm.resampling_units(frame) if has_units else np.arange(len(frame))
     weights = gm.bootstrap_weights(units, n_resamples, rng, n=len(frame))
+    balance_rng = np.random.default_rng([seed, 1])  # its own draws: the columns above do not move with it
     rows = []
     for kind in frame.attrs["kinds"]:
         preds, scores = seed_predictions(frame, kind), seed_predictions(frame, kind, "score")
         thresholds = frame.attrs.get("seed_thresholds", {}).get(kind) or {0: frame.attrs["thresholds"][kind]}
         row = {"kind": kind, "network": network_label(kind), "threshold": float(np.mean(list(thresholds.values()))),
                **_table1_row(y, preds, scores, weights, rng)}
+        at_balance = frame.attrs.get("balanced_thresholds", {}).get(kind)
+        if at_balance and (y == 0).any() and (y == 1).any():
+            row.update(_at_balance_columns(y, scores, list(at_balance.values()), weights, balance_rng))
         paper = PAPER_TABLE1.get(kind, {})
         row.update({f"{k} (paper)": paper.get(k, np.nan) for k in gm.METRICS})
         row["threshold (paper)"] = PAPER_THRESHOLDS.get(kind, np.nan)
@@ -365,8 +422,12 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
             score = base.loc[ids, "score"].to_numpy(float)
             pred = base.loc[ids, "pred"].to_numpy(int)
             threshold = float(base["threshold"].iloc[0]) if "threshold" in base.columns else 0.5
-            rows.append({"kind": BASELINE_KIND, "network": "non-CNN baseline", "threshold": threshold,
-                         **_table1_row(y, pred[None, :], score[None, :], weights, rng)})
+            row = {"kind": BASELINE_KIND, "network": "non-CNN baseline", "threshold": threshold,
+                   **_table1_row(y, pred[None, :], score[None, :], weights, rng)}
+            if f"threshold{AT_BALANCE}" in base.columns and (y == 0).any() and (y == 1).any():
+                row.update(_at_balance_columns(y, score[None, :], [float(base[f"threshold{AT_BALANCE}"].iloc[0])],
+                                               weights, balance_rng))
+            rows.append(row)
     return pd.DataFrame(rows).set_index("kind")
 
 

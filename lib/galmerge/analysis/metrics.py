@@ -110,7 +110,7 @@ class ThresholdChoice:
         return "precision = recall" if self.exact else "min |precision - recall|"
 
 
-def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
+def choose_precision_recall_threshold(y_true, scores, balanced: bool = False) -> ThresholdChoice:
     """Find the decision threshold where precision equals recall (the paper's choice, Sect. 4).
 
     Candidates are the distinct scores, as returned by
@@ -128,6 +128,11 @@ def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
         True labels (1 merger) of the sample the threshold is chosen on (the validation split).
     scores : array of float, shape (n,)
         The network's scores (sigmoid outputs, 0-1) for the same galaxies.
+    balanced : bool
+        Apply the rule to the sample with its two classes weighted to equal totals: the threshold the
+        paper's rule would choose on a validation set with as many mergers as non-mergers, where
+        precision = recall means FP = FN, i.e. recall = specificity. The operating point for a
+        class-balanced test set (Pearson et al. 2019's), whatever the share of mergers in the sample.
 
     Returns
     -------
@@ -136,7 +141,8 @@ def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
     Raises
     ------
     ValueError
-        When the sample is empty or lacks mergers (precision and recall are then undefined).
+        When the sample is empty or lacks mergers (precision and recall are then undefined), or, with
+        ``balanced``, lacks non-mergers.
     """
     y = _as_labels(y_true)
     s = _as_scores(scores, len(y))
@@ -144,7 +150,12 @@ def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
         raise ValueError("cannot choose a threshold on an empty sample")
     if y.sum() == 0:
         raise ValueError("cannot choose a precision = recall threshold: the sample has no mergers")
-    precision, recall, thresholds = skm.precision_recall_curve(y, s)
+    weight = None
+    if balanced:
+        if y.all():
+            raise ValueError("cannot balance the classes: the sample has no non-mergers")
+        weight = np.where(y == 1, 0.5 / y.sum(), 0.5 / (y.size - y.sum()))
+    precision, recall, thresholds = skm.precision_recall_curve(y, s, sample_weight=weight)
     # the last (precision, recall) pair is sklearn's sentinel (1, 0) without a threshold
     precision, recall = precision[:-1], recall[:-1]
     gap = np.abs(precision - recall)
@@ -163,7 +174,7 @@ def choose_precision_recall_threshold(y_true, scores) -> ThresholdChoice:
 FALLBACK_THRESHOLD = 0.5
 
 
-def choose_threshold(y_true, scores, where: str = "") -> ThresholdChoice:
+def choose_threshold(y_true, scores, where: str = "", balanced: bool = False) -> ThresholdChoice:
     """The decision threshold of one network: the project's one rule.
 
     The precision = recall threshold on the sample given (the validation split; the paper's
@@ -177,6 +188,9 @@ def choose_threshold(y_true, scores, where: str = "") -> ThresholdChoice:
     scores : array of float, shape (n,)
     where : str
         What the sample is (e.g. a scores file), for the warning.
+    balanced : bool
+        The same rule with the classes weighted to equal totals (recall = specificity; see
+        :func:`choose_precision_recall_threshold`): the operating point for a class-balanced test set.
 
     Returns
     -------
@@ -185,9 +199,10 @@ def choose_threshold(y_true, scores, where: str = "") -> ThresholdChoice:
     """
     y = _as_labels(y_true)
     s = _as_scores(scores, len(y))  # malformed input is an error, never a fallback
-    if y.sum() > 0:
-        return choose_precision_recall_threshold(y, s)
-    why = "no scores" if y.size == 0 else f"no merger among its {y.size} galaxies"
+    if y.sum() > 0 and not (balanced and y.all()):
+        return choose_precision_recall_threshold(y, s, balanced=balanced)
+    why = ("no scores" if y.size == 0 else f"no merger among its {y.size} galaxies" if y.sum() == 0
+           else f"no non-merger among its {y.size} galaxies to balance the classes")
     reason = f"{where or 'the sample'}: {why}, so precision = recall is undefined"
     warnings.warn(f"{reason}; using the fallback threshold {FALLBACK_THRESHOLD}", stacklevel=2)
     return ThresholdChoice(threshold=FALLBACK_THRESHOLD, precision=np.nan, recall=np.nan, exact=False,

@@ -212,7 +212,9 @@ TABLE1_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "auc"]
 #: Table 1's class-balance-free columns and intervals (written by 03_evaluate; older tables lack them).
 TABLE1_BALANCED_COLUMNS = ["accuracy_low", "accuracy_high", "specificity", "balanced_accuracy",
                            "balanced_accuracy_low", "balanced_accuracy_high", "balanced_subsample_accuracy",
-                           "balanced_subsample_accuracy_low", "balanced_subsample_accuracy_high", "threshold"]
+                           "balanced_subsample_accuracy_low", "balanced_subsample_accuracy_high", "threshold",
+                           "threshold_at_balance", "balanced_accuracy_at_balance", "balanced_accuracy_at_balance_low",
+                           "balanced_accuracy_at_balance_high"]
 TABLE2_COLUMNS = ["n_pre", "pre", "pre_err", "n_ongoing", "ongoing", "ongoing_err", "n_post", "post", "post_err"]
 #: Columns of the claims table (galmerge.analysis.conclusions) shown in the report.
 CLAIM_COLUMNS = {"claim": "claim", "n": "n", "n_sequences": "n_sequences", "value_better": "first (%)",
@@ -506,6 +508,12 @@ def _with_interval(table1: pd.DataFrame, column: str, value: bool = True) -> pd.
     return pd.Series(cells, index=table1.index)
 
 
+#: Table 1's cells printed with their 95 % interval: shown name -> (column, whether the value precedes it).
+TABLE1_INTERVAL_CELLS = {"accuracy": ("accuracy", True), "balanced accuracy": ("balanced_accuracy", True),
+                         "accuracy, balanced subsample (95 %)": ("balanced_subsample_accuracy", False),
+                         "balanced accuracy, threshold for balanced classes": ("balanced_accuracy_at_balance", True)}
+
+
 def table1_shown(table1: pd.DataFrame, seed_variance: pd.DataFrame | None = None, paper: bool = True) -> pd.DataFrame:
     """Table 1 as the report prints it: accuracy, balanced accuracy and the balanced-subsample accuracy with
     their 95 % intervals as text, then precision, recall, specificity, F1, AUC and the seed columns; the
@@ -513,11 +521,9 @@ def table1_shown(table1: pd.DataFrame, seed_variance: pd.DataFrame | None = None
     out = pd.DataFrame(index=table1.index)
     if "n" in table1.columns:
         out["n"] = table1["n"]
-    out["accuracy"] = _with_interval(table1, "accuracy")
-    if "balanced_accuracy" in table1.columns:
-        out["balanced accuracy"] = _with_interval(table1, "balanced_accuracy")
-    if "balanced_subsample_accuracy_low" in table1.columns:
-        out["accuracy, balanced subsample (95 %)"] = _with_interval(table1, "balanced_subsample_accuracy", False)
+    for name, (column, with_value) in TABLE1_INTERVAL_CELLS.items():
+        if f"{column}_low" in table1.columns or (with_value and column in table1.columns):
+            out[name] = _with_interval(table1, column, with_value)
     for column in ("precision", "recall", "specificity", "f1", "auc"):
         if column in table1.columns:
             out[column] = table1[column]
@@ -636,7 +642,11 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
               "baseline by the same rule. Accuracy depends on the share of mergers in the test set; balanced "
               "accuracy, (recall + specificity) / 2, does not, and the accuracy on a class-balanced subsample "
               "(all test mergers and as many non-mergers drawn at random, Pearson et al. 2019) has the balanced "
-              "accuracy as its expectation. Intervals: 95 %, merger sequences resampled (test-set sampling "
+              "accuracy as its expectation. The last of those columns puts each network at a second threshold, "
+              "where recall equals specificity on the validation split (the same rule on a class-balanced "
+              "validation set): the operating point a class-balanced test set implies, as in the literature's "
+              "balanced test sets; at 25 % mergers the first rule calls fewer mergers and gives up recall for "
+              "specificity. Intervals: 95 %, merger sequences resampled (test-set sampling "
               "only; the balanced draw inside each resample).", "",
               _markdown_table(table1_shown(table1, seed_variance, paper)), "",
               seed_spread_note(table1, seed_variance), ""]
@@ -670,6 +680,14 @@ def render_markdown(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: list[V
     return "\n".join(lines)
 
 
+def _value_with_interval(values: dict, metric: str) -> str:
+    """``"v [low, high]"`` of one metric from a summary's Table 1 entry; "–" where it lacks them."""
+    v, low, high = (values.get(metric), values.get(f"{metric}_low"), values.get(f"{metric}_high"))
+    if v is None or low is None or high is None or not np.isfinite([v, low, high]).all():
+        return "–"
+    return f"{v:.1f} [{low:.1f}, {high:.1f}]"
+
+
 #: The short results page written beside REPORT.md (the README links to it instead of quoting numbers).
 RESULTS_FILE = "results.md"
 
@@ -689,17 +707,21 @@ def results_markdown(summary: dict, name: str, verdicts: list[Verdict] | None = 
     table = evaluate.get("table1_percent", {})
     if table:
         rows = []
+        at_balance = any("balanced_accuracy_at_balance" in v for v in table.values())
         order = [*vocab.NETWORK_LABELS, BASELINE_KIND]  # summary.json keeps its keys sorted
         for kind, values in sorted(table.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-            low, high = values.get("balanced_accuracy_low"), values.get("balanced_accuracy_high")
-            balanced = values.get("balanced_accuracy")
-            rows.append({"": "non-CNN baseline" if kind == BASELINE_KIND else vocab.NETWORK_LABELS.get(kind, kind),
-                         "accuracy (%)": values.get("accuracy", np.nan),
-                         "balanced accuracy (%)": (f"{balanced:.1f} [{low:.1f}, {high:.1f}]"
-                                                   if balanced is not None and low is not None else "–"),
-                         "AUC (%)": values.get("auc", np.nan)})
+            row = {"": "non-CNN baseline" if kind == BASELINE_KIND else vocab.NETWORK_LABELS.get(kind, kind),
+                   "accuracy (%)": values.get("accuracy", np.nan),
+                   "balanced accuracy (%)": _value_with_interval(values, "balanced_accuracy"),
+                   "AUC (%)": values.get("auc", np.nan)}
+            if at_balance:
+                row["balanced accuracy, threshold for balanced classes (%)"] = _value_with_interval(
+                    values, "balanced_accuracy_at_balance")
+            rows.append(row)
         lines += ["Each network and the baseline at the threshold where precision equals recall on the validation "
-                  "split; balanced accuracy = (recall + specificity) / 2 with its 95 % interval:", "",
+                  "split; balanced accuracy = (recall + specificity) / 2 with its 95 % interval"
+                  + ("; the last column at the threshold where recall equals specificity on the validation split "
+                     "(the operating point for a class-balanced test set)" if at_balance else "") + ":", "",
                   _markdown_table(pd.DataFrame(rows).set_index("")), ""]
     if "shortcut_auc" in data:
         warning = " **above 0.60: the classes differ in more than morphology**" if data.get("shortcut_warning") else ""
