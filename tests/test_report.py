@@ -205,7 +205,8 @@ def test_every_flagged_audit_statistic_is_named_with_its_auc(tmp_path):
                           "ok": [False, True, False, True], "description": ["a", "b", "c", "d"]},
                          index=pd.Index(["sky_rms", "header_size", "file_order", "asymmetry"], name="statistic"))
     text = _sdss_report(tmp_path, audit=audit)
-    assert "sky_rms (AUC 0.56); file_order (AUC 0.45)" in text and "header_size" not in text
+    assert "sky_rms (AUC 0.56)." in text and "bookkeeping" in text and "file_order (AUC 0.45)" in text
+    assert "header_size" not in text
     # without the audit table, the count from summary.json
     other = _sdss_report(tmp_path / "b")
     assert "2 statistics that a TNG-like dataset would not carry" in other
@@ -269,3 +270,14 @@ def test_audit_names_flagged_statistics_and_says_absent_ones_apart():
     assert "header_skyrms" in text and "AUC nan" not in text
     assert "Not measurable on this dataset (absent): header_skyrms" in text
     assert "sky_rms" not in text
+
+
+def test_audit_says_bookkeeping_apart_from_what_the_networks_see():
+    """A class-ordered sequence_ID (the sdss converter's) is no shortcut for networks that see pixels only."""
+    audit = pd.DataFrame({"auc": [0.56, 0.0], "ok": [False, False], "not_in_tng": [True, True]},
+                         index=["sky_rms", "sequence_ID"])
+    pixels, bookkeeping = (block for block in "\n".join(audit_lines({}, audit)).split("\n\n") if block)
+    assert "sky_rms (AUC 0.56)" in pixels and "sequence_ID" not in pixels and "could use them" in pixels
+    assert "sequence_ID (AUC 0.00)" in bookkeeping and "no shortcut" in bookkeeping
+    only_bookkeeping = "\n".join(audit_lines({}, audit.drop(index="sky_rms")))
+    assert "could use them" not in only_bookkeeping and "sequence_ID" in only_bookkeeping

@@ -48,6 +48,9 @@ DESCRIPTIONS = {
 #: tidal light that TNG has as well: ``diffuse_light`` (:func:`diffuse_light_by_time`).
 NOT_IN_TNG = ("sky_rms", "noise_correlation", "sky_level", "image_size", "n_header_keys", "header_skyrms",
               "header_psffwhm", "sequence_ID", "ID", "file_order", "redshift")
+#: Those of :data:`NOT_IN_TNG` that are bookkeeping, not pixels: the networks never see them, so a class
+#: difference there tells how the dataset was assembled (e.g. numbered class by class), not a shortcut.
+BOOKKEEPING = ("sequence_ID", "ID", "file_order", "n_header_keys")
 #: Annulus (kpc from the cutout centre) of the diffuse-light statistic.
 DIFFUSE_ANNULUS_KPC = (12.0, 40.0)
 

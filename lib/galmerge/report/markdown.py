@@ -386,15 +386,35 @@ def audit_lines(summary: dict, audit: pd.DataFrame | None = None) -> list[str]:
                                 f"separates the classes: every AUC is within 0.5 ± {LEAK_TOLERANCE:g}.", ""]
             return [f"**Audit.** No statistic that a TNG-like dataset would not carry (noise, size, headers, IDs, "
                     f"file order) separates the classes: every AUC is within 0.5 ± {LEAK_TOLERANCE:g}.", ""]
-        names = "; ".join(f"{name} (AUC {float(row['auc']):.2f})" for name, row in flagged.iterrows())
-        return lines + [f"**Audit.** Statistics that a TNG-like dataset would not carry but that separate the "
-                        f"classes here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}): {names}. The networks could use them "
-                        "instead of morphology; 00_data explains each.", ""]
+        return lines + _flagged_audit_lines(flagged)
     n = int(data.get("audit_leaks_outside_tolerance", 0) or 0)
     if not n:
         return []
     return [f"**Audit.** {n} statistics that a TNG-like dataset would not carry (noise, size, headers, IDs, file "
             f"order) separate the classes here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}); 00_data names them.", ""]
+
+
+def _flagged_audit_lines(flagged: pd.DataFrame) -> list[str]:
+    """The audit's flagged statistics by name and AUC: those in the pixels (a possible shortcut for the
+    networks) apart from the bookkeeping the networks never see (:data:`galmerge.mock.audit.BOOKKEEPING`)."""
+    from galmerge.mock.audit import BOOKKEEPING
+
+    def names(rows: pd.DataFrame) -> str:
+        return "; ".join(f"{name} (AUC {float(row['auc']):.2f})" for name, row in rows.iterrows())
+
+    in_pixels = flagged[~flagged.index.isin(BOOKKEEPING)]
+    bookkeeping = flagged[flagged.index.isin(BOOKKEEPING)]
+    lines = []
+    if len(in_pixels):
+        lines += [f"**Audit.** Statistics that a TNG-like dataset would not carry but that separate the classes "
+                  f"here (AUC outside 0.5 ± {LEAK_TOLERANCE:g}): {names(in_pixels)}. The networks could use them "
+                  "instead of morphology; 00_data explains each.", ""]
+    if len(bookkeeping):
+        lines += [f"**Audit, bookkeeping.** Catalogue or file bookkeeping that separates the classes (AUC outside "
+                  f"0.5 ± {LEAK_TOLERANCE:g}): {names(bookkeeping)}. The networks see pixels only, so this is no "
+                  "shortcut for them; it says how the dataset was assembled (for instance numbered class by "
+                  "class), which matters to any classifier given the catalogue.", ""]
+    return lines
 
 
 def dataset_tables(summary: dict, counts: pd.DataFrame | None = None) -> list[str]:
