@@ -409,7 +409,7 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
         row = {"kind": kind, "network": network_label(kind), "threshold": float(np.mean(list(thresholds.values()))),
                **_table1_row(y, preds, scores, weights, rng)}
         at_balance = frame.attrs.get("balanced_thresholds", {}).get(kind)
-        if at_balance and (y == 0).any() and (y == 1).any():
+        if at_balance and len(at_balance) == len(scores) and (y == 0).any() and (y == 1).any():
             row.update(_at_balance_columns(y, scores, list(at_balance.values()), weights, balance_rng))
         paper = PAPER_TABLE1.get(kind, {})
         row.update({f"{k} (paper)": paper.get(k, np.nan) for k in gm.METRICS})
