@@ -383,7 +383,7 @@ def test_table1_gives_the_seed_mean_and_spread_of_each_metric(seeded_run):
     run = Run(seeded_run)
     table = ev.overall_table(frame)
     # by hand: each seed at the threshold chosen on its own validation scores
-    accuracies, aucs = [], []
+    accuracies, aucs, balanced = [], [], []
     for seed, folder in run.seed_dirs("raw", [1, 2, 3]).items():
         val = pd.read_csv(folder / "scores_validation.csv")
         test = pd.read_csv(folder / "scores_test.csv").set_index("ID").loc[frame["ID"]]
@@ -391,11 +391,16 @@ def test_table1_gives_the_seed_mean_and_spread_of_each_metric(seeded_run):
         assert frame.attrs["seed_thresholds"]["raw"][seed] == pytest.approx(threshold)
         accuracies.append(100 * skm.accuracy_score(test["label"], test["score"] >= threshold))
         aucs.append(100 * skm.roc_auc_score(test["label"], test["score"]))
+        at_balance = ev.gm.choose_threshold(val["label"], val["score"], balanced=True).threshold
+        assert frame.attrs["balanced_thresholds"]["raw"][seed] == at_balance
+        balanced.append(100 * skm.balanced_accuracy_score(test["label"], test["score"] >= at_balance))
     assert len(set(np.round(accuracies, 6))) > 1  # the seeds disagree, so the spread is not trivially 0
     assert table.at["raw", "seeds"] == 3
     assert table.at["raw", "accuracy"] == pytest.approx(np.mean(accuracies))
     assert table.at["raw", "accuracy_seed_sd"] == pytest.approx(np.std(accuracies, ddof=1))
     assert table.at["raw", "auc"] == pytest.approx(np.mean(aucs))
+    assert table.at["raw", "balanced_accuracy_at_balance"] == pytest.approx(np.mean(balanced))
+    assert table.at["raw", "balanced_accuracy_at_balance_seed_sd"] == pytest.approx(np.std(balanced, ddof=1))
     # one seed: today's numbers, and no spread
     assert table.at["model", "seeds"] == 1 and np.isnan(table.at["model", "accuracy_seed_sd"])
     model = frame["pred_model"] == frame["label"]
