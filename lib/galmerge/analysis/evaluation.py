@@ -402,6 +402,7 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
     units = gm.resampling_units(frame) if has_units else np.arange(len(frame))
     weights = gm.bootstrap_weights(units, n_resamples, rng, n=len(frame))
     balance_rng = np.random.default_rng([seed, 1])  # its own draws: the columns above do not move with it
+    both_classes = bool((y == 0).any() and (y == 1).any())  # recall and specificity both defined
     rows = []
     for kind in frame.attrs["kinds"]:
         preds, scores = seed_predictions(frame, kind), seed_predictions(frame, kind, "score")
@@ -409,7 +410,7 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
         row = {"kind": kind, "network": network_label(kind), "threshold": float(np.mean(list(thresholds.values()))),
                **_table1_row(y, preds, scores, weights, rng)}
         at_balance = frame.attrs.get("balanced_thresholds", {}).get(kind)
-        if at_balance and len(at_balance) == len(scores) and (y == 0).any() and (y == 1).any():
+        if at_balance and len(at_balance) == len(scores) and both_classes:
             row.update(_at_balance_columns(y, scores, list(at_balance.values()), weights, balance_rng))
         paper = PAPER_TABLE1.get(kind, {})
         row.update({f"{k} (paper)": paper.get(k, np.nan) for k in gm.METRICS})
@@ -424,7 +425,7 @@ def overall_table(frame: pd.DataFrame, baseline: pd.DataFrame | None = None, n_r
             threshold = float(base["threshold"].iloc[0]) if "threshold" in base.columns else 0.5
             row = {"kind": BASELINE_KIND, "network": "non-CNN baseline", "threshold": threshold,
                    **_table1_row(y, pred[None, :], score[None, :], weights, rng)}
-            if f"threshold{AT_BALANCE}" in base.columns and (y == 0).any() and (y == 1).any():
+            if f"threshold{AT_BALANCE}" in base.columns and both_classes:
                 row.update(_at_balance_columns(y, score[None, :], [float(base[f"threshold{AT_BALANCE}"].iloc[0])],
                                                weights, balance_rng))
             rows.append(row)

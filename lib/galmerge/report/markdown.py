@@ -522,10 +522,15 @@ def _with_interval(table1: pd.DataFrame, column: str, value: bool = True) -> pd.
     cells = []
     for v, lo, hi in zip(table1[column].astype(float), table1[low].astype(float), table1[high].astype(float)):
         if np.isfinite(lo) and np.isfinite(hi):
-            cells.append((f"{v:.1f} " if value else "") + f"[{lo:.1f}, {hi:.1f}]")
+            cells.append(_interval_text(v, lo, hi, value))
         else:
             cells.append(f"{v:.1f}" if np.isfinite(v) else "–")
     return pd.Series(cells, index=table1.index)
+
+
+def _interval_text(v: float, low: float, high: float, value: bool = True) -> str:
+    """'84.5 [82.1, 86.9]' (the interval alone without ``value``)."""
+    return (f"{v:.1f} " if value else "") + f"[{low:.1f}, {high:.1f}]"
 
 
 #: Table 1's cells printed with their 95 % interval: shown name -> (column, whether the value precedes it).
@@ -705,7 +710,7 @@ def _value_with_interval(values: dict, metric: str) -> str:
     v, low, high = (values.get(metric), values.get(f"{metric}_low"), values.get(f"{metric}_high"))
     if v is None or low is None or high is None or not np.isfinite([v, low, high]).all():
         return "–"
-    return f"{v:.1f} [{low:.1f}, {high:.1f}]"
+    return _interval_text(v, low, high)
 
 
 #: The short results page written beside REPORT.md (the README links to it instead of quoting numbers).
