@@ -2,6 +2,7 @@
 
 ``fake_dataset``       a tiny dataset (24 objects) in the merger-challenge layout, in tmp_path
 ``make_fake_dataset``  a factory: ``make_fake_dataset(n=..., seed=..., test_fraction=..., ...)``
+:func:`load_script`    a script of the repository (``run_all.py``, ``benchmarks/*.py``) imported as a module
 
 Both write with :func:`write_fake_dataset`, which any test may call directly. The images are
 noise plus one or two Gaussian blobs, sized as their snapnum folder promises unless
@@ -10,6 +11,8 @@ noise plus one or two Gaussian blobs, sized as their snapnum folder promises unl
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,19 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galmerge.data.cosmology import SNAPNUM_FOLDERS, folder_for_snapnum, snapnum_to_redshift
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str, name: str):
+    """The repository's script ``relative_path`` imported as module ``name`` (registered in
+    ``sys.modules``: dataclasses defined in it need that)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / relative_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 FAKE_STAGE_WINDOWS = {"pre": (-0.8, -0.1), "ongoing": (-0.1, 0.1), "post": (0.1, 0.3)}
 

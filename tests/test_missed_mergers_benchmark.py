@@ -3,22 +3,15 @@ over train seeds, against a frame whose fractions are known by construction."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "missed_mergers.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def missed_mergers():
-    spec = importlib.util.spec_from_file_location("missed_mergers_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/missed_mergers.py", "missed_mergers_benchmark")
 
 
 def _calls(found_near: float, found_far: float, false_positive: float, n: int = 40) -> pd.DataFrame:

@@ -4,15 +4,14 @@ run_all.py's run-specific notebook folder."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from galmerge.runs import STAGE_FILE, Run, RunError, as_run, read_stage_record, write_stage_record
 
@@ -245,11 +244,7 @@ def test_as_run_and_paths(tmp_path):
 
 # --------------------------------------------------------------------------- run_all.py
 def _run_all_module():
-    spec = importlib.util.spec_from_file_location("run_all_under_test", REPO / "run_all.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_all.py", "run_all_under_test")
 
 
 def test_run_all_executes_each_run_in_its_own_folder(tmp_path):

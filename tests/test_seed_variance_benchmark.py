@@ -3,25 +3,18 @@ that trained those seeds (the claim's difference is the mean over seeds)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import load_script
 from test_conclusions import PAPER_LIKE, _flip, _frame
 
 from galmerge.analysis import conclusions as gc
 from galmerge.analysis import evaluation as ev
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_variance.py"
-
 
 @pytest.fixture(scope="module")
 def seed_variance():
-    spec = importlib.util.spec_from_file_location("seed_variance_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/seed_variance.py", "seed_variance_benchmark")
 
 
 def _seed_index_frames(n_seeds: int = 3) -> dict:
