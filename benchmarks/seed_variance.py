@@ -29,13 +29,17 @@ seed index), once on test-set sampling only and once with this table's seed-pair
 one-seed run's report judges them (the issue's check that runs differing only in the train seed give the same
 verdicts); and the verdicts of all seeds together, as a run that trains them all would judge.
 
-Latest measurement (2026-12-07, today's quick profile: asymmetry maps and recalibrated batch-norm statistics;
-the quick run's products copied, ``--seeds 2 --keep-trained`` after CNN1's seeds 2-5 and the others' 2-3
-had trained): CNN1 65.5 +- 0.3 %, CNN2 67.3 +- 0.8, CNN3 63.2 +- 0.2 over three seeds on 1,601 test galaxies
-(``results/seed_variance_quick.csv``; CNN1's five seeds 65.8 +- 0.6 in
-``results/seed_variance_quick_recalibrated_cnn1.csv``), in ``benchmarks/README.md`` ("Batch-normalisation
-statistics without dropout") with the verdicts. Before (the paper's inputs, ``--seeds 4``, 4903 s): CNN1
-63.5 +- 1.6 %, CNN2 62.5 +- 1.7, CNN3 62.9 +- 1.2 (``results/seed_variance_quick_2026-12-07_paper_inputs.csv``).
+Latest measurement (2026-12-07, today's quick profile: forty epochs, asymmetry maps, recalibrated
+batch-norm statistics; on a fresh clone's ``make run`` at 1866dff, CNN1's seeds 2-5 trained before and kept)::
+
+    .venv/bin/python benchmarks/seed_variance.py --run <clone>/runs/quick-mock_quick --seeds 4 \
+        --kinds raw model residual --scratch <scratch> --keep-trained
+
+CNN1 66.4 +- 0.3 %, CNN2 67.6 +- 0.4, CNN3 63.4 +- 1.0 over five seeds on 1,601 test galaxies (the
+baseline 64.8); 8 trainings of 674-763 s, 5755 s in all (``results/seed_variance_quick.csv``; verdicts and
+detectable differences in ``benchmarks/README.md``, "Forty epochs"). Before: three seeds at 30 epochs
+(``results/seed_variance_quick_e30_3seeds.csv``) and the paper's inputs (``--seeds 4``, 4903 s: CNN1 63.5 +-
+1.6 %, CNN2 62.5 +- 1.7, CNN3 62.9 +- 1.2; ``results/seed_variance_quick_2026-12-07_paper_inputs.csv``).
 The measurement below is the earlier profile's.
 
 Measured on the quick profile (2026-12-03/04, commit f1c95a7, the project's 2-core machine with nothing
