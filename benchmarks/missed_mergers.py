@@ -14,7 +14,7 @@ recall threshold, and
   network on the same products): the fraction of test mergers found per merger-time bin and redshift
   folder over every seed, each at its own validation precision = recall threshold, beside the fraction
   of non-mergers called mergers per folder (a bin found at that rate carries no signal the network
-  uses); to ``<out>_time_redshift.csv``.
+  uses); to ``<out>_time_redshift.csv``, the galaxies per cell to ``<out>_time_redshift_n.csv``.
 
 Usage::
 
@@ -113,21 +113,25 @@ def seed_calls(runs: list[Run], kind: str, catalog: pd.DataFrame) -> pd.DataFram
     return catalog[["ID", "label", "stage", "merger_time", "snapnum"]].merge(calls, on="ID", validate="one_to_many")
 
 
-def found_by_time_and_redshift(calls: pd.DataFrame) -> pd.DataFrame:
+def found_by_time_and_redshift(calls: pd.DataFrame, count: bool = False) -> pd.DataFrame:
     """Fraction of mergers found per merger-time bin (rows, Gyr from coalescence) and redshift folder
     (columns, and all folders), over all seeds; a last row gives the fraction of non-mergers called
-    mergers, the rate a merger without a usable signal is found at."""
+    mergers, the rate a merger without a usable signal is found at. With ``count``, the number of test
+    galaxies in each cell instead (each galaxy once, whatever the number of seeds)."""
+    if count:
+        calls = calls.drop_duplicates("ID").assign(found=1)
     # folders named by their redshifts, nearest first
     names = {folder: f"z {snapnum_to_redshift(hi):.2f}-{snapnum_to_redshift(lo):.2f}"
              for folder, (lo, hi, _) in reversed(SNAPNUM_FOLDERS.items())}
     folder = pd.Categorical(calls["snapnum"].map(folder_for_snapnum).map(names), categories=list(names.values()))
     calls = calls.assign(folder=folder, time=pd.cut(calls["merger_time"], TIME_BINS))
     mergers, others = calls[calls["label"] == 1], calls[calls["label"] == 0]
-    table = mergers.pivot_table(index="time", columns="folder", values="found", aggfunc="mean", observed=True)
-    table["all folders"] = mergers.groupby("time", observed=True)["found"].mean()
+    how = "sum" if count else "mean"
+    table = mergers.pivot_table(index="time", columns="folder", values="found", aggfunc=how, observed=True)
+    table["all folders"] = mergers.groupby("time", observed=True)["found"].agg(how)
     table.index = table.index.astype(str)
-    by_folder = others.groupby("folder", observed=True)["found"].mean().reindex(table.columns[:-1])
-    table.loc["non-mergers called mergers"] = [*by_folder, others["found"].mean()]
+    by_folder = others.groupby("folder", observed=True)["found"].agg(how).reindex(table.columns[:-1])
+    table.loc["non-mergers" if count else "non-mergers called mergers"] = [*by_folder, others["found"].agg(how)]
     return table
 
 
@@ -157,6 +161,10 @@ def main() -> None:
             table.to_csv(f"{args.out}_time_redshift.csv", float_format="%.3f")
             print(f"fraction found per merger time (Gyr) and redshift folder, {calls['seed'].nunique()} seeds:")
             print(table.round(2))
+            counts = found_by_time_and_redshift(calls, count=True)
+            counts.to_csv(f"{args.out}_time_redshift_n.csv")
+            print("test galaxies per cell (each counted once, not once per seed):")
+            print(counts)
 
 
 if __name__ == "__main__":

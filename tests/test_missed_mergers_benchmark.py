@@ -43,3 +43,12 @@ def test_found_fractions_per_time_and_redshift_folder(missed_mergers):
     # the last row: non-mergers called mergers, the rate of a merger the network cannot tell apart
     assert table.index[-1] == "non-mergers called mergers"
     assert table.loc["non-mergers called mergers", [near, far, "all folders"]].tolist() == pytest.approx([0.3] * 3)
+
+
+def test_counts_per_cell_count_each_galaxy_once(missed_mergers):
+    calls = _calls(found_near=0.6, found_far=0.25, false_positive=0.3, n=40)
+    calls["ID"] = calls.groupby("seed").cumcount()  # the same galaxies for both seeds
+    counts = missed_mergers.found_by_time_and_redshift(calls, count=True)
+    assert counts.loc["(0.1, 0.2]", "z 0.10-0.30"] == 40  # not 80: two seeds, one galaxy each
+    assert counts.loc["(0.1, 0.2]", "all folders"] == 80
+    assert counts.loc["non-mergers", "all folders"] == 80
