@@ -106,7 +106,7 @@ def seed_calls(runs: list[Run], kind: str, catalog: pd.DataFrame) -> pd.DataFram
         for seed, scores in test.items():
             val = validation[seed]
             threshold = gm.choose_threshold(val["label"], val["score"], where=f"{kind} seed {seed}").threshold
-            frames.append(scores[["ID", "score"]].assign(seed=seed, found=scores["score"] >= threshold))
+            frames.append(scores[["ID", "score"]].assign(seed=seed, found=gm.predict(scores["score"], threshold)))
     calls = pd.concat(frames, ignore_index=True)
     if calls.duplicated(["ID", "seed"]).any():
         raise ValueError("a train seed appears twice among the runs given")
@@ -119,14 +119,14 @@ def found_by_time_and_redshift(calls: pd.DataFrame, count: bool = False) -> pd.D
     mergers, the rate a merger without a usable signal is found at. With ``count``, the number of test
     galaxies in each cell instead (each galaxy once, whatever the number of seeds)."""
     if count:
-        calls = calls.drop_duplicates("ID").assign(found=1)
+        calls = calls.drop_duplicates("ID")
     # folders named by their redshifts, nearest first
     names = {folder: f"z {snapnum_to_redshift(hi):.2f}-{snapnum_to_redshift(lo):.2f}"
              for folder, (lo, hi, _) in reversed(SNAPNUM_FOLDERS.items())}
     folder = pd.Categorical(calls["snapnum"].map(folder_for_snapnum).map(names), categories=list(names.values()))
     calls = calls.assign(folder=folder, time=pd.cut(calls["merger_time"], TIME_BINS))
     mergers, others = calls[calls["label"] == 1], calls[calls["label"] == 0]
-    how = "sum" if count else "mean"
+    how = "count" if count else "mean"
     table = mergers.pivot_table(index="time", columns="folder", values="found", aggfunc=how, observed=True)
     table["all folders"] = mergers.groupby("time", observed=True)["found"].agg(how)
     table.index = table.index.astype(str)
